@@ -1,0 +1,48 @@
+# -*- Python -*-
+# lit configuration of the nora test suite.
+
+import os
+import shutil
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "NORA"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test", ".py"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs", "CMakeLists.txt"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.nora_obj_root, "test")
+
+config.substitutions.append(
+    ("%nora_plugin", os.path.join(config.nora_lib_dir, "libNoraPlugin.so")))
+config.substitutions.append(("%nora_src_root", config.nora_src_root))
+config.substitutions.append(("%nora_bin", config.nora_tools_dir))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# lit clears the environment: hand the tools we need back explicitly. The CUDA
+# toolkit (ptxas) and the Python that has numpy come from PATH.
+cuda_bin = "/usr/local/cuda/bin"
+path = [config.nora_tools_dir, config.llvm_tools_dir]
+if os.path.isdir(cuda_bin):
+    path.append(cuda_bin)
+llvm_config.with_system_environment(["PATH", "PYTHONPATH", "VIRTUAL_ENV"])
+llvm_config.with_environment("PATH", os.pathsep.join(path), append_path=True)
+
+python = shutil.which("python3") or "python3"
+config.substitutions.append(("%python", python))
+
+tools = [
+    "nora-opt",
+    ToolSubst("mlir-opt", os.path.join(config.llvm_tools_dir, "mlir-opt"),
+              unresolved="fatal"),
+]
+llvm_config.add_tool_substitutions(tools, [config.nora_tools_dir])
+
+if config.nora_build_unittests:
+    config.available_features.add("unittests")
+if shutil.which("ptxas", path=os.pathsep.join(path)):
+    config.available_features.add("ptxas")
