@@ -1,0 +1,85 @@
+//===- CpuJit.h - compile a nora function and run it on the CPU -*- C++ -*-===//
+//
+// The embedded default backend: lowers one function through the CPU pipeline,
+// JIT-compiles it with MLIR's ExecutionEngine and calls it on host buffers.
+// Tensor arguments are passed as row-major buffers; results come back as
+// row-major f32 buffers (the compiled function writes them into
+// caller-allocated out-params).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORA_RUNTIME_CPUJIT_H
+#define NORA_RUNTIME_CPUJIT_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mlir {
+class ExecutionEngine;
+} // namespace mlir
+
+namespace mlir::nora::runtime {
+
+/// A dense row-major tensor: its shape and the bytes of its elements, in the
+/// element type of the function argument it is passed as.
+struct Buffer {
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;
+};
+
+/// One argument of a call: a tensor or an f32 scalar.
+struct Argument {
+  bool isTensor = false;
+  Buffer tensor;
+  float scalar = 0.0f;
+};
+
+struct CompileOptions {
+  /// Run the fusion pass (false: lower op by op, `--no-fuse`).
+  bool fuse = true;
+};
+
+/// Loads the dialects a nora module may use into `context`.
+void registerDialects(mlir::MLIRContext &context);
+
+/// Checks that `func` can be called from the host: ranked tensors of f32,
+/// bf16 or f16 and f32 scalars as arguments; statically shaped f32 tensors as
+/// results. Returns an error message or an empty string.
+std::string checkSignature(mlir::func::FuncOp func);
+
+/// A JIT-compiled function.
+class CompiledFunction {
+public:
+  CompiledFunction(std::unique_ptr<mlir::ExecutionEngine> engine,
+                   std::string entry,
+                   std::vector<std::vector<int64_t>> resultShapes,
+                   std::vector<size_t> argumentElementSizes);
+  ~CompiledFunction();
+
+  /// Calls the function. `results` receives one f32 buffer per result.
+  /// Returns false and sets `error` when the arguments do not fit.
+  bool run(const std::vector<Argument> &arguments,
+           std::vector<Buffer> &results, std::string &error);
+
+private:
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::string entry;
+  std::vector<std::vector<int64_t>> resultShapes;
+  std::vector<size_t> argumentElementSizes; ///< 0 for scalars.
+};
+
+/// Lowers `module` (modified in place) for the CPU and JIT-compiles it.
+/// Diagnostics go to the context's handler; on failure returns null and sets
+/// `error`.
+std::unique_ptr<CompiledFunction> compile(mlir::ModuleOp module,
+                                          llvm::StringRef entry,
+                                          const CompileOptions &options,
+                                          std::string &error);
+
+} // namespace mlir::nora::runtime
+
+#endif // NORA_RUNTIME_CPUJIT_H

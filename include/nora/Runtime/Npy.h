@@ -1,0 +1,55 @@
+//===- Npy.h - .npy files and float conversions (no LLVM) -------*- C++ -*-===//
+//
+// Reading and writing NumPy's .npy format (version 1, 2 and 3 headers,
+// little-endian, C order), and the float conversions the tools need. This
+// file links no LLVM or MLIR: the GPU-side runner uses it too.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORA_RUNTIME_NPY_H
+#define NORA_RUNTIME_NPY_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir::nora::npy {
+
+enum class DType { F32, F64, F16, U16, I32, I64, U8, Bool, Unsupported };
+
+/// A dense array as stored in a .npy file.
+struct Array {
+  DType dtype = DType::Unsupported;
+  std::string descr; ///< The dtype string of the header, e.g. "<f4".
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data; ///< numElements() * elementSize() bytes.
+
+  int64_t numElements() const;
+  size_t elementSize() const;
+};
+
+/// Reads `path`. Returns an empty string on success, else a message saying
+/// what is wrong with the file (never throws, never aborts on bad input).
+std::string read(const std::string &path, Array &out);
+
+/// Parses .npy bytes already in memory; `what` names them in messages.
+std::string parse(const uint8_t *bytes, size_t size, const std::string &what,
+                  Array &out);
+
+/// Writes a float32 array with the given shape. Returns an error message or
+/// an empty string.
+std::string writeF32(const std::string &path, const std::vector<int64_t> &shape,
+                     const float *data);
+
+/// A human-readable dtype name for messages ("float32", "int32", ...).
+std::string dtypeName(const Array &array);
+
+/// Float conversions, round to nearest even; NaN stays NaN.
+float halfToFloat(uint16_t bits);
+uint16_t floatToHalf(float value);
+float bf16ToFloat(uint16_t bits);
+uint16_t floatToBf16(float value);
+
+} // namespace mlir::nora::npy
+
+#endif // NORA_RUNTIME_NPY_H

@@ -1,0 +1,212 @@
+//===- CpuJit.cpp - compile a nora function and run it on the CPU -*- C++ -*-===//
+
+#include "nora/Runtime/CpuJit.h"
+
+#include "nora/InitAllNora.h"
+#include "nora/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/TargetSelect.h"
+
+using namespace mlir;
+using namespace mlir::nora::runtime;
+
+void mlir::nora::runtime::registerDialects(MLIRContext &context) {
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerNoraDialect(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  context.appendDialectRegistry(registry);
+}
+
+static std::string typeString(Type type) {
+  std::string str;
+  llvm::raw_string_ostream os(str);
+  os << type;
+  return str;
+}
+
+std::string mlir::nora::runtime::checkSignature(func::FuncOp func) {
+  FunctionType type = func.getFunctionType();
+  for (auto [i, arg] : llvm::enumerate(type.getInputs())) {
+    if (arg.isF32())
+      continue;
+    auto tensor = dyn_cast<RankedTensorType>(arg);
+    Type elem = tensor ? tensor.getElementType() : Type();
+    if (!tensor || !(elem.isF32() || elem.isBF16() || elem.isF16()))
+      return "argument #" + std::to_string(i) + " of @" +
+             func.getSymName().str() + " has type " + typeString(arg) +
+             ": nora-run passes ranked tensors of f32, bf16 or f16 and f32 "
+             "scalars";
+  }
+  for (auto [i, result] : llvm::enumerate(type.getResults())) {
+    auto tensor = dyn_cast<RankedTensorType>(result);
+    if (!tensor || !tensor.getElementType().isF32())
+      return "result #" + std::to_string(i) + " of @" +
+             func.getSymName().str() + " has type " + typeString(result) +
+             ": nora-run returns ranked f32 tensors";
+    if (!tensor.hasStaticShape())
+      return "result #" + std::to_string(i) + " of @" +
+             func.getSymName().str() + " has the dynamic type " +
+             typeString(result) + ": nora-run needs static result shapes";
+  }
+  return "";
+}
+
+CompiledFunction::CompiledFunction(
+    std::unique_ptr<ExecutionEngine> engine, std::string entry,
+    std::vector<std::vector<int64_t>> resultShapes,
+    std::vector<size_t> argumentElementSizes)
+    : engine(std::move(engine)), entry(std::move(entry)),
+      resultShapes(std::move(resultShapes)),
+      argumentElementSizes(std::move(argumentElementSizes)) {}
+
+CompiledFunction::~CompiledFunction() = default;
+
+namespace {
+/// The memref descriptor the C interface expects, for any rank:
+/// {allocated, aligned, offset, sizes[rank], strides[rank]}.
+struct Descriptor {
+  explicit Descriptor(void *data, const std::vector<int64_t> &shape)
+      : fields(3 + 2 * shape.size()) {
+    fields[0] = reinterpret_cast<int64_t>(data);
+    fields[1] = reinterpret_cast<int64_t>(data);
+    fields[2] = 0;
+    int64_t stride = 1;
+    for (size_t d = shape.size(); d-- > 0;) {
+      fields[3 + d] = shape[d];
+      fields[3 + shape.size() + d] = stride;
+      stride *= shape[d];
+    }
+    pointer = fields.data();
+  }
+  std::vector<int64_t> fields;
+  void *pointer; ///< What the packed call receives a pointer to.
+};
+} // namespace
+
+bool CompiledFunction::run(const std::vector<Argument> &arguments,
+                           std::vector<Buffer> &results, std::string &error) {
+  if (arguments.size() != argumentElementSizes.size()) {
+    error = "@" + entry + " takes " +
+            std::to_string(argumentElementSizes.size()) + " arguments, got " +
+            std::to_string(arguments.size());
+    return false;
+  }
+  results.resize(resultShapes.size());
+  std::vector<Descriptor> descriptors;
+  descriptors.reserve(arguments.size() + resultShapes.size());
+  std::vector<float> scalars(arguments.size());
+  std::vector<void *> packed;
+  for (auto [i, argument] : llvm::enumerate(arguments)) {
+    bool expectsTensor = argumentElementSizes[i] != 0;
+    if (argument.isTensor != expectsTensor) {
+      error = "argument #" + std::to_string(i) + " must be " +
+              (expectsTensor ? "a tensor" : "an f32 scalar");
+      return false;
+    }
+    if (!expectsTensor) {
+      scalars[i] = argument.scalar;
+      packed.push_back(&scalars[i]);
+      continue;
+    }
+    int64_t count = 1;
+    for (int64_t d : argument.tensor.shape)
+      count *= d;
+    if (argument.tensor.data.size() != size_t(count) * argumentElementSizes[i]) {
+      error = "argument #" + std::to_string(i) + ": buffer size does not "
+              "match its shape";
+      return false;
+    }
+    descriptors.emplace_back(
+        const_cast<uint8_t *>(argument.tensor.data.data()),
+        argument.tensor.shape);
+    packed.push_back(&descriptors.back().pointer);
+  }
+  for (auto [i, shape] : llvm::enumerate(resultShapes)) {
+    int64_t count = 1;
+    for (int64_t d : shape)
+      count *= d;
+    results[i].shape = shape;
+    results[i].data.assign(size_t(count) * sizeof(float), 0);
+    descriptors.emplace_back(results[i].data.data(), shape);
+    packed.push_back(&descriptors.back().pointer);
+  }
+  if (llvm::Error err = engine->invokePacked("_mlir_ciface_" + entry, packed)) {
+    error = "running @" + entry + " failed: " + llvm::toString(std::move(err));
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<CompiledFunction>
+mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
+                       const CompileOptions &options, std::string &error) {
+  auto func = module.lookupSymbol<func::FuncOp>(entry);
+  if (!func) {
+    error = "no function '" + entry.str() + "'";
+    return nullptr;
+  }
+  error = checkSignature(func);
+  if (!error.empty())
+    return nullptr;
+
+  FunctionType type = func.getFunctionType();
+  std::vector<std::vector<int64_t>> resultShapes;
+  for (Type result : type.getResults()) {
+    auto shape = cast<RankedTensorType>(result).getShape();
+    resultShapes.emplace_back(shape.begin(), shape.end());
+  }
+  std::vector<size_t> elementSizes;
+  OpBuilder builder(module.getContext());
+  for (auto [i, arg] : llvm::enumerate(type.getInputs())) {
+    auto tensor = dyn_cast<RankedTensorType>(arg);
+    elementSizes.push_back(
+        tensor ? tensor.getElementType().getIntOrFloatBitWidth() / 8 : 0);
+    // Inputs are read-only: results go to their own buffers, so that the
+    // same call can be repeated on the same inputs.
+    if (tensor)
+      func.setArgAttr(i, bufferization::BufferizationDialect::kWritableAttrName,
+                      builder.getBoolAttr(false));
+  }
+  func->setAttr("llvm.emit_c_interface", builder.getUnitAttr());
+
+  PassManager pm(module.getContext());
+  mlir::nora::CpuPipelineOptions pipelineOptions;
+  pipelineOptions.fuse = options.fuse;
+  mlir::nora::buildCpuPipeline(pm, pipelineOptions);
+  if (failed(pm.run(module))) {
+    error = "lowering @" + entry.str() +
+            " for the CPU failed (see the diagnostics above)";
+    return nullptr;
+  }
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::function<llvm::Error(llvm::Module *)> optimize =
+      makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
+                                /*targetMachine=*/nullptr);
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = optimize;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(module, engineOptions);
+  if (!engine) {
+    error = "JIT compilation of @" + entry.str() +
+            " failed: " + llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  return std::make_unique<CompiledFunction>(
+      std::move(*engine), entry.str(), std::move(resultShapes),
+      std::move(elementSizes));
+}

@@ -1,0 +1,325 @@
+//===- nora-run.cpp - compile and run one nora function --------*- C++ -*-===//
+//
+//   nora-run FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
+//            --output=@out.npy ... [--no-fuse] [--device=cpu|cuda]
+//            [--repeat=N]
+//
+// Inputs in argument order: .npy files for tensors (f32 files are rounded to
+// nearest even for bf16/f16 arguments, uint16 files give raw bf16/f16 bits,
+// f64 and f16 files are converted), plain numbers for f32 scalars. Outputs in
+// result order, written as f32 .npy. Any error: a message on stderr, exit 1,
+// and no output file.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nora/Runtime/CpuJit.h"
+#include "nora/Runtime/Npy.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <dlfcn.h>
+#include <unistd.h>
+
+using namespace mlir;
+using namespace mlir::nora;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("nora-run options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.mlir>"),
+                                      cl::Required, cl::cat(category));
+static cl::opt<std::string> entry("entry", cl::desc("Function to run"),
+                                  cl::Required, cl::cat(category));
+static cl::list<std::string>
+    inputs("input", cl::desc("Argument: @file.npy for a tensor, a number for "
+                             "an f32 scalar (in argument order)"),
+           cl::cat(category));
+static cl::list<std::string>
+    outputs("output", cl::desc("Result: @file.npy (in result order)"),
+            cl::cat(category));
+static cl::opt<bool> noFuse("no-fuse",
+                            cl::desc("Lower op by op (no fusion pass)"),
+                            cl::cat(category));
+static cl::opt<std::string> device("device", cl::desc("cpu (default) or cuda"),
+                                   cl::init("cpu"), cl::cat(category));
+static cl::opt<unsigned>
+    repeat("repeat",
+           cl::desc("Run N times and print 'time_ms median=.. min=.. runs=N'"),
+           cl::init(0), cl::cat(category));
+
+namespace {
+
+/// Every failure is reported through this: message, exit status 1.
+[[noreturn]] void fail(const llvm::Twine &message) {
+  llvm::errs() << "nora-run: error: " << message << "\n";
+  std::exit(1);
+}
+
+std::string typeString(Type type) {
+  std::string str;
+  llvm::raw_string_ostream os(str);
+  os << type;
+  return str;
+}
+
+std::string shapeString(llvm::ArrayRef<int64_t> shape) {
+  std::string str;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      str += "x";
+    str += ShapedType::isDynamic(shape[i]) ? "?" : std::to_string(shape[i]);
+  }
+  return str.empty() ? "scalar" : str;
+}
+
+/// Reads the .npy file of argument `index` and converts it to the bytes of
+/// a tensor of type `type`.
+nora::runtime::Buffer loadTensor(unsigned index, llvm::StringRef spec,
+                                 RankedTensorType type) {
+  std::string where = "input #" + std::to_string(index);
+  if (!spec.starts_with("@"))
+    fail(where + " is a tensor of type " + typeString(type) +
+         ": pass it as @file.npy, got '" + spec.str() + "'");
+  std::string path = spec.drop_front().str();
+  nora::npy::Array array;
+  std::string error = nora::npy::read(path, array);
+  if (!error.empty())
+    fail(where + ": " + error);
+  if (array.shape.size() != size_t(type.getRank()))
+    fail(where + " ('" + path + "'): shape mismatch: the argument is " +
+         typeString(type) + " but the file holds shape " +
+         shapeString(array.shape));
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (!type.isDynamicDim(d) && type.getDimSize(d) != array.shape[d])
+      fail(where + " ('" + path + "'): shape mismatch: the argument is " +
+           typeString(type) + " but the file holds shape " +
+           shapeString(array.shape));
+
+  nora::runtime::Buffer buffer;
+  buffer.shape = array.shape;
+  Type elem = type.getElementType();
+  int64_t n = array.numElements();
+  auto fromFloat = [&](auto convert, size_t width) {
+    buffer.data.resize(size_t(n) * width);
+    for (int64_t i = 0; i < n; ++i) {
+      float value;
+      if (array.dtype == nora::npy::DType::F32)
+        std::memcpy(&value, &array.data[i * 4], 4);
+      else if (array.dtype == nora::npy::DType::F64) {
+        double wide;
+        std::memcpy(&wide, &array.data[i * 8], 8);
+        value = float(wide);
+      } else { // F16
+        uint16_t bits;
+        std::memcpy(&bits, &array.data[i * 2], 2);
+        value = nora::npy::halfToFloat(bits);
+      }
+      convert(value, &buffer.data[size_t(i) * width]);
+    }
+  };
+  bool isFloatFile = array.dtype == nora::npy::DType::F32 ||
+                     array.dtype == nora::npy::DType::F64 ||
+                     array.dtype == nora::npy::DType::F16;
+  if (elem.isF32() && isFloatFile) {
+    fromFloat([](float v, uint8_t *out) { std::memcpy(out, &v, 4); }, 4);
+  } else if ((elem.isBF16() || elem.isF16()) &&
+             array.dtype == nora::npy::DType::U16) {
+    buffer.data = array.data; // raw bits
+  } else if (elem.isF16() && array.dtype == nora::npy::DType::F16) {
+    buffer.data = array.data;
+  } else if (elem.isBF16() && isFloatFile) {
+    fromFloat(
+        [](float v, uint8_t *out) {
+          uint16_t bits = nora::npy::floatToBf16(v);
+          std::memcpy(out, &bits, 2);
+        },
+        2);
+  } else if (elem.isF16() && isFloatFile) {
+    fromFloat(
+        [](float v, uint8_t *out) {
+          uint16_t bits = nora::npy::floatToHalf(v);
+          std::memcpy(out, &bits, 2);
+        },
+        2);
+  } else {
+    fail(where + " ('" + path + "'): dtype mismatch: the argument is " +
+         typeString(type) + " but the file holds " +
+         nora::npy::dtypeName(array) +
+         " (use float32, float64 or float16; uint16 for raw bf16/f16 bits)");
+  }
+  return buffer;
+}
+
+float parseScalar(unsigned index, llvm::StringRef spec) {
+  std::string where = "input #" + std::to_string(index);
+  if (spec.starts_with("@"))
+    fail(where + " is an f32 scalar: pass a number, got '" + spec.str() + "'");
+  std::string text = spec.str();
+  char *end = nullptr;
+  errno = 0;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size())
+    fail(where + " is an f32 scalar: '" + text + "' is not a number");
+  if (errno == ERANGE && std::isinf(value))
+    fail(where + ": '" + text + "' is out of range for f32");
+  return float(value);
+}
+
+/// `--device=cuda` needs the CUDA driver; say precisely what is missing.
+void checkDevice() {
+  if (device == "cpu")
+    return;
+  if (device != "cuda")
+    fail("unknown --device='" + device + "' (expected cpu or cuda)");
+  void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!cuda)
+    fail(llvm::Twine("--device=cuda: no usable CUDA driver on this machine "
+                     "(libcuda.so.1 could not be loaded: ") +
+         dlerror() + ")");
+  using InitFn = int (*)(unsigned);
+  using CountFn = int (*)(int *);
+  auto init = reinterpret_cast<InitFn>(dlsym(cuda, "cuInit"));
+  auto count = reinterpret_cast<CountFn>(dlsym(cuda, "cuDeviceGetCount"));
+  int devices = 0;
+  if (!init || !count || init(0) != 0 || count(&devices) != 0 || devices == 0)
+    fail("--device=cuda: the CUDA driver reports no usable GPU");
+  fail("--device=cuda: the GPU code path is not built into nora-run yet");
+}
+
+/// Writes all outputs, each first to a temporary name and renamed only when
+/// every file is complete: an error leaves no output file behind.
+void writeOutputs(const std::vector<nora::runtime::Buffer> &results) {
+  std::vector<std::string> temporaries;
+  auto cleanup = [&]() {
+    for (const std::string &t : temporaries)
+      std::remove(t.c_str());
+  };
+  for (size_t i = 0; i < results.size(); ++i) {
+    std::string path = llvm::StringRef(outputs[i]).drop_front().str();
+    std::string temporary =
+        path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(i);
+    std::string error = nora::npy::writeF32(
+        temporary, results[i].shape,
+        reinterpret_cast<const float *>(results[i].data.data()));
+    if (!error.empty()) {
+      cleanup();
+      fail("output #" + std::to_string(i) + ": " + error);
+    }
+    temporaries.push_back(temporary);
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    std::string path = llvm::StringRef(outputs[i]).drop_front().str();
+    if (std::rename(temporaries[i].c_str(), path.c_str()) != 0) {
+      cleanup();
+      fail("cannot write output file '" + path + "'");
+    }
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "nora-run: compile and run one nora function\n");
+  checkDevice();
+
+  MLIRContext context;
+  nora::runtime::registerDialects(context);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context, llvm::errs());
+  std::string openError;
+  auto file = openInputFile(inputFile, &openError);
+  if (!file)
+    fail("cannot open '" + inputFile + "': " + openError);
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module)
+    fail("'" + inputFile + "' is not valid nora IR (see the diagnostics above)");
+
+  auto func = module->lookupSymbol<func::FuncOp>(entry);
+  if (!func) {
+    std::string names;
+    module->walk([&](func::FuncOp f) {
+      names += (names.empty() ? "" : ", ") + f.getSymName().str();
+    });
+    fail("no function '" + entry + "' in '" + inputFile + "' (it has: " +
+         (names.empty() ? std::string("none") : names) + ")");
+  }
+
+  // Check the signature and the command line against each other.
+  FunctionType type = func.getFunctionType();
+  if (inputs.size() != type.getNumInputs())
+    fail("@" + entry + " takes " + std::to_string(type.getNumInputs()) +
+         " arguments but " + std::to_string(inputs.size()) +
+         " --input were given");
+  if (outputs.size() != type.getNumResults())
+    fail("@" + entry + " returns " + std::to_string(type.getNumResults()) +
+         " results but " + std::to_string(outputs.size()) +
+         " --output were given");
+  for (auto [i, spec] : llvm::enumerate(outputs))
+    if (!llvm::StringRef(spec).starts_with("@") || spec.size() < 2)
+      fail("output #" + std::to_string(i) + ": pass it as @file.npy, got '" +
+           spec + "'");
+
+  std::string signatureError = nora::runtime::checkSignature(func);
+  if (!signatureError.empty())
+    fail(signatureError);
+
+  // Load every input before compiling, so that bad input fails fast.
+  std::vector<nora::runtime::Argument> arguments;
+  for (auto [i, argType] : llvm::enumerate(type.getInputs())) {
+    nora::runtime::Argument argument;
+    if (auto tensor = dyn_cast<RankedTensorType>(argType)) {
+      argument.tensor = loadTensor(i, inputs[i], tensor);
+      argument.isTensor = true;
+    } else {
+      argument.scalar = parseScalar(i, inputs[i]);
+    }
+    arguments.push_back(std::move(argument));
+  }
+
+  nora::runtime::CompileOptions options;
+  options.fuse = !noFuse;
+  std::string error;
+  std::unique_ptr<nora::runtime::CompiledFunction> compiled =
+      nora::runtime::compile(*module, entry, options, error);
+  if (!compiled)
+    fail(error);
+
+  std::vector<nora::runtime::Buffer> results;
+  unsigned runs = std::max(1u, unsigned(repeat));
+  std::vector<double> times;
+  for (unsigned r = 0; r < runs; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    if (!compiled->run(arguments, results, error))
+      fail(error);
+    auto stop = std::chrono::steady_clock::now();
+    times.push_back(std::chrono::duration<double, std::milli>(stop - start)
+                        .count());
+  }
+  writeOutputs(results);
+  if (repeat > 0) {
+    std::sort(times.begin(), times.end());
+    double median = times.size() % 2
+                        ? times[times.size() / 2]
+                        : 0.5 * (times[times.size() / 2 - 1] +
+                                 times[times.size() / 2]);
+    std::printf("time_ms median=%.4f min=%.4f runs=%u\n", median, times[0],
+                runs);
+  }
+  return 0;
+}
