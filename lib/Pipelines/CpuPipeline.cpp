@@ -20,15 +20,16 @@ void mlir::nora::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
   // 1. Composite steps -> primitive nora ops.
   pm.addPass(createNoraDecompose());
-  // 2. nora -> linalg on tensors, op by op. (The fused lowering of
-  //    nora.fused_wgrad_step takes this stage's place when `fuse` is set and
-  //    the fusion pass exists; until then both paths are the same.)
-  (void)options.fuse;
+  // 2. The weight-gradient matmul and its optimizer chain -> one
+  //    nora.fused_wgrad_step (unless op by op is asked for).
+  if (options.fuse)
+    pm.addPass(createNoraFuseWgradEpilogue());
+  // 3. nora -> linalg on tensors.
   pm.addPass(createConvertNoraToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
-  // 3. Tensors -> buffers. Results become caller-allocated out-params, so the
+  // 4. Tensors -> buffers. Results become caller-allocated out-params, so the
   //    host passes every buffer and the kernel allocates only temporaries.
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
@@ -42,7 +43,7 @@ void mlir::nora::buildCpuPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   bufferization::buildBufferDeallocationPipeline(pm);
 
-  // 4. linalg -> loops -> LLVM dialect.
+  // 5. linalg -> loops -> LLVM dialect.
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());

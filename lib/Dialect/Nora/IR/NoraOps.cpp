@@ -19,6 +19,7 @@ using namespace mlir;
 using namespace mlir::nora;
 
 #include "nora/Dialect/Nora/IR/NoraOpsDialect.cpp.inc"
+#include "nora/Dialect/Nora/IR/NoraInterfaces.cpp.inc"
 
 void NoraDialect::initialize() {
   addOperations<
@@ -211,6 +212,20 @@ LogicalResult RowNormalizeOp::verify() {
 
 LogicalResult ApplyUpdateOp::verify() {
   return verifySameShape(*this, "w", getW(), "d", getD());
+}
+
+//===----------------------------------------------------------------------===//
+// RowwiseEpilogueOpInterface
+//===----------------------------------------------------------------------===//
+
+RowwiseKind MomentumOp::getRowwiseKind() { return RowwiseKind::Elementwise; }
+RowwiseKind ApplyUpdateOp::getRowwiseKind() { return RowwiseKind::Elementwise; }
+/// <u, w> and ||w||^2 are accumulated together: one row reduction.
+RowwiseKind OrthProjectOp::getRowwiseKind() {
+  return RowwiseKind::RowReduction;
+}
+RowwiseKind RowNormalizeOp::getRowwiseKind() {
+  return RowwiseKind::RowReduction;
 }
 
 //===----------------------------------------------------------------------===//

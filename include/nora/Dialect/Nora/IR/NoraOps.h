@@ -11,6 +11,7 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "nora/Dialect/Nora/IR/NoraDialect.h"
+#include "nora/Dialect/Nora/IR/NoraInterfaces.h"
 
 #define GET_OP_CLASSES
 #include "nora/Dialect/Nora/IR/NoraOps.h.inc"

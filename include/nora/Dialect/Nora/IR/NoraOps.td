@@ -9,6 +9,7 @@
 #define NORA_DIALECT_NORA_IR_NORAOPS_TD
 
 include "nora/Dialect/Nora/IR/NoraDialect.td"
+include "nora/Dialect/Nora/IR/NoraInterfaces.td"
 include "mlir/IR/OpAsmInterface.td"
 include "mlir/IR/RegionKindInterface.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
@@ -55,7 +56,8 @@ def Nora_WgradOp : Nora_Op<"wgrad", [Pure]> {
 }
 
 def Nora_MomentumOp : Nora_Op<"momentum",
-    [Pure, AllTypesMatch<["m", "m_new", "u"]>]> {
+    [Pure, AllTypesMatch<["m", "m_new", "u"]>,
+     DeclareOpInterfaceMethods<RowwiseEpilogueOpInterface>]> {
   let summary = "EMA momentum update with optional Nesterov look-ahead";
   let description = [{
     `m_new = beta * m + (1 - beta) * g` (torch's lerp form
@@ -78,7 +80,8 @@ def Nora_MomentumOp : Nora_Op<"momentum",
 }
 
 def Nora_OrthProjectOp : Nora_Op<"orth_project",
-    [Pure, AllTypesMatch<["u", "v"]>]> {
+    [Pure, AllTypesMatch<["u", "v"]>,
+     DeclareOpInterfaceMethods<RowwiseEpilogueOpInterface>]> {
   let summary = "project each row of u onto the orthogonal complement of w's row";
   let description = [{
     Per row i, with `w^ = w_i / max(||w_i||, eps)`:
@@ -99,7 +102,8 @@ def Nora_OrthProjectOp : Nora_Op<"orth_project",
 }
 
 def Nora_RowNormalizeOp : Nora_Op<"row_normalize",
-    [Pure, AllTypesMatch<["v", "d"]>]> {
+    [Pure, AllTypesMatch<["v", "d"]>,
+     DeclareOpInterfaceMethods<RowwiseEpilogueOpInterface>]> {
   let summary = "scale each row to norm `scale`";
   let description = [{
     Per row i: `d_i = scale * v_i / max(||v_i||, eps)`. A zero row gives a zero
@@ -121,7 +125,8 @@ def Nora_RowNormalizeOp : Nora_Op<"row_normalize",
 }
 
 def Nora_ApplyUpdateOp : Nora_Op<"apply_update",
-    [Pure, AllTypesMatch<["w", "w_new"]>]> {
+    [Pure, AllTypesMatch<["w", "w_new"]>,
+     DeclareOpInterfaceMethods<RowwiseEpilogueOpInterface>]> {
   let summary = "decoupled weight decay and step: w * (1 - lr * wd) - lr * d";
   let description = [{
     `w_new = w * (1 - lr * wd) - lr * d`. `lr` and `wd` are runtime f32
