@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -20,17 +21,27 @@ void mlir::nora::buildCpuPipeline(OpPassManager &pm,
                                   const CpuPipelineOptions &options) {
   // 1. Composite steps -> primitive nora ops.
   pm.addPass(createNoraDecompose());
-  // 2. The weight-gradient matmul and its optimizer chain -> one
-  //    nora.fused_wgrad_step (unless op by op is asked for).
-  if (options.fuse)
+  // 2. Fusion: the weight-gradient matmul and its optimizer chain -> one
+  //    nora.fused_wgrad_step, run as a parallel loop over row panels that
+  //    computes each panel of g and its epilogue while the panel is in cache.
+  //    Without `fuse`, every op runs on whole tensors (op by op).
+  if (options.fuse) {
     pm.addPass(createNoraFuseWgradEpilogue());
-  // 3. nora -> linalg on tensors.
-  pm.addPass(createConvertNoraToLinalg());
+    NoraFusedStepToPanelsOptions panels;
+    panels.rowsPerPanel = options.rowsPerPanel;
+    pm.addPass(createNoraFusedStepToPanels(panels));
+  }
+  // 3. nora -> linalg on tensors; contractions call the CPU micro-kernel.
+  ConvertNoraToLinalgOptions toLinalg;
+  toLinalg.useUkernels = true;
+  pm.addPass(createConvertNoraToLinalg(toLinalg));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
   // 4. Tensors -> buffers. Results become caller-allocated out-params, so the
   //    host passes every buffer and the kernel allocates only temporaries.
+  //    Panels of W' and M' are written in place into the results.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -43,18 +54,29 @@ void mlir::nora::buildCpuPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   bufferization::buildBufferDeallocationPipeline(pm);
 
-  // 5. linalg -> loops -> LLVM dialect.
+  // 5. Micro-kernel calls, linalg -> loops, row panels on OpenMP threads (or
+  //    a plain loop). Memrefs go to LLVM before scf -> cf, because the
+  //    OpenMP lowering wraps loop bodies in memref.alloca_scope, which must
+  //    keep a single block until it is lowered.
+  pm.addPass(createNoraLowerUkernelCalls());
+  pm.addPass(createForallToParallelLoopPass());
   pm.addPass(createConvertLinalgToLoopsPass());
+  if (options.threads)
+    pm.addPass(createConvertSCFToOpenMPPass());
+
+  // 6. -> LLVM dialect.
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
+  if (options.threads)
+    pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 

@@ -14,6 +14,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "nora/Runtime/Ukernels.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/TargetSelect.h"
 
@@ -27,6 +30,7 @@ void mlir::nora::runtime::registerDialects(MLIRContext &context) {
   registerNoraDialect(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerOpenMPDialectTranslation(registry);
   context.appendDialectRegistry(registry);
 }
 
@@ -200,12 +204,27 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = optimize;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  // The OpenMP runtime (row panels on threads) and MLIR's C runner utilities
+  // (memrefCopy) come from Debian's LLVM 22.
+  static const std::string libDir = NORA_LLVM_LIBDIR;
+  std::vector<std::string> libraries = {libDir + "/libomp.so",
+                                        libDir + "/libmlir_c_runner_utils.so"};
+  SmallVector<StringRef> libraryRefs(libraries.begin(), libraries.end());
+  engineOptions.sharedLibPaths = libraryRefs;
   auto engine = ExecutionEngine::create(module, engineOptions);
   if (!engine) {
     error = "JIT compilation of @" + entry.str() +
             " failed: " + llvm::toString(engine.takeError());
     return nullptr;
   }
+  // The micro-kernels live in this binary.
+  (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner(mlir::nora::ukernel::kWgradSymbol)] = {
+        llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_nora_wgrad_f32),
+        llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
   return std::make_unique<CompiledFunction>(
       std::move(*engine), entry.str(), std::move(resultShapes),
       std::move(elementSizes));

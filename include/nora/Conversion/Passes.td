@@ -26,11 +26,59 @@ def ConvertNoraToLinalg : Pass<"convert-nora-to-linalg"> {
     - `nora.nora_step`, `nora.rmnp_step`: decomposed first.
 
     Zero rows never divide by zero, also with `eps = 0`.
+
+    With `use-ukernels`, the contraction is a `linalg.generic` carrying
+    `library_call = "nora_wgrad_f32"` on f32 operands (bf16/f16 inputs are
+    extended to f32 first); `nora-lower-ukernel-calls` turns it into a call
+    to the CPU micro-kernel after bufferization. Its sum is in the same k
+    order, with fused multiply-adds.
   }];
+  let options = [
+    Option<"useUkernels", "use-ukernels", "bool", /*default=*/"false",
+           "Compute nora.wgrad with the CPU micro-kernel (a library_call)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
   ];
+}
+
+def NoraFusedStepToPanels : Pass<"nora-fused-step-to-panels"> {
+  let summary = "Run nora.fused_wgrad_step as a parallel loop over row panels";
+  let description = [{
+    The CPU lowering of the fused step. Rows are independent (every epilogue
+    op is row-local), so the step becomes an `scf.forall` over panels of
+    `rows-per-panel` rows of W. Each iteration computes its panel of the
+    gradient, `g[r0:r0+rows, :] = scale * dy[:, r0:r0+rows]^T x (+ acc)`,
+    runs the epilogue region on that panel while it is in cache, and inserts
+    the panel of W' and M' into the results. The full gradient is never
+    materialized. bf16/f16 inputs are extended to f32 once, before the loop.
+
+    Iterations write disjoint rows and each computes its rows in a fixed
+    order, so results are bitwise identical for any number of threads.
+  }];
+  let options = [
+    Option<"rowsPerPanel", "rows-per-panel", "int64_t", /*default=*/"48",
+           "Rows of W per panel (a multiple of the micro-kernel's 6 rows)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def NoraLowerUkernelCalls : Pass<"nora-lower-ukernel-calls", "::mlir::ModuleOp"> {
+  let summary = "Turn linalg ops with a nora_* library_call into micro-kernel calls";
+  let description = [{
+    After bufferization, each `linalg.generic` on memrefs whose
+    `library_call` starts with `nora_` becomes a `func.call` of that name,
+    with its operands cast to fully dynamic strided memrefs, and a private
+    declaration marked `llvm.emit_c_interface` (so the call goes to
+    `_mlir_ciface_<name>` with memref descriptors, which the runtime
+    provides).
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect"];
 }
 
 #endif // NORA_CONVERSION_PASSES_TD

@@ -22,6 +22,14 @@ struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
       llvm::cl::desc("Fuse the weight-gradient matmul with the optimizer "
                      "chain (false: lower op by op)"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> rowsPerPanel{
+      *this, "rows-per-panel",
+      llvm::cl::desc("Rows of W per panel of the fused CPU step"),
+      llvm::cl::init(48)};
+  PassOptions::Option<bool> threads{
+      *this, "threads",
+      llvm::cl::desc("Run the row panels of fused steps on OpenMP threads"),
+      llvm::cl::init(true)};
 };
 
 /// nora ops on tensors -> LLVM dialect for the CPU JIT. Functions take their

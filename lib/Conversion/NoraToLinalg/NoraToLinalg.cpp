@@ -137,13 +137,28 @@ public:
 
   ValueRange generic(ValueRange inputs, ValueRange outputs,
                      ArrayRef<AffineMap> maps,
-                     ArrayRef<IteratorType> iterators, BodyFn body) {
+                     ArrayRef<IteratorType> iterators, BodyFn body,
+                     StringRef libraryCall = "") {
     auto op = linalg::GenericOp::create(
         b, loc, TypeRange(outputs), inputs, outputs, maps, iterators,
+        /*doc=*/"", libraryCall,
         [&](OpBuilder &nb, Location l, ValueRange args) {
           linalg::YieldOp::create(nb, l, body(nb, l, args));
         });
     return op.getResults();
+  }
+
+  /// `tensor` with its elements extended to f32 (itself when already f32).
+  Value toF32(Value tensor) {
+    if (cast<ShapedType>(tensor.getType()).getElementType().isF32())
+      return tensor;
+    Type f32Type = f32();
+    return elementwise(tensor, matrixMap(), emptyLike(tensor, f32Type),
+                       [&](OpBuilder &nb, Location l, ValueRange args) {
+                         return SmallVector<Value>{
+                             extend(nb, l, args[0], f32Type)};
+                       })
+        .front();
   }
 
   OpBuilder &b;
@@ -167,10 +182,16 @@ static Value lerp(OpBuilder &b, Location loc, Value start, Value end,
 }
 
 /// g = scale * dy^T x (+ acc): loops (i, k, j) so that the innermost loop
-/// runs along rows of x and g; the sum over k is in f32 and in order.
+/// runs along rows of x and g; the sum over k is in f32 and in order. With
+/// `useUkernels` the contraction is a call of the CPU micro-kernel.
 static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
-                       Value acc, double scale, RankedTensorType gType) {
+                       Value acc, double scale, RankedTensorType gType,
+                       bool useUkernels) {
   LinalgEmitter e(b, loc);
+  if (useUkernels) {
+    dy = e.toF32(dy);
+    x = e.toF32(x);
+  }
   MLIRContext *ctx = b.getContext();
   AffineExpr i = b.getAffineDimExpr(0), k = b.getAffineDimExpr(1),
              j = b.getAffineDimExpr(2);
@@ -191,7 +212,8 @@ static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
                   Value p = arith::MulFOp::create(nb, l, a, c);
                   return SmallVector<Value>{
                       arith::AddFOp::create(nb, l, args[2], p)};
-                })
+                },
+                useUkernels ? kWgradUkernel : "")
           .front();
   if (scale != 1.0) {
     SmallVector<Value> inputs = {product};
@@ -216,15 +238,18 @@ static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
 }
 
 struct LowerWgrad : OpRewritePattern<WgradOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerWgrad(MLIRContext *context, bool useUkernels)
+      : OpRewritePattern(context), useUkernels(useUkernels) {}
   LogicalResult matchAndRewrite(WgradOp op,
                                 PatternRewriter &rewriter) const override {
     rewriter.replaceOp(op, emitWgrad(rewriter, op.getLoc(), op.getDy(),
                                      op.getX(), op.getAcc(),
                                      op.getScale().convertToDouble(),
-                                     cast<RankedTensorType>(op.getType())));
+                                     cast<RankedTensorType>(op.getType()),
+                                     useUkernels));
     return success();
   }
+  bool useUkernels;
 };
 
 struct LowerMomentum : OpRewritePattern<MomentumOp> {
@@ -371,12 +396,13 @@ struct LowerApplyUpdate : OpRewritePattern<ApplyUpdateOp> {
 /// The op-by-op form of the fused step: the contraction, then the epilogue
 /// region inlined on the materialized gradient.
 struct LowerFusedWgradStep : OpRewritePattern<FusedWgradStepOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerFusedWgradStep(MLIRContext *context, bool useUkernels)
+      : OpRewritePattern(context), useUkernels(useUkernels) {}
   LogicalResult matchAndRewrite(FusedWgradStepOp op,
                                 PatternRewriter &rewriter) const override {
     Value g = emitWgrad(rewriter, op.getLoc(), op.getDy(), op.getX(),
                         op.getAcc(), op.getScale().convertToDouble(),
-                        op.getGradType());
+                        op.getGradType(), useUkernels);
     Block &body = op.getEpilogue().front();
     auto yield = cast<YieldOp>(body.getTerminator());
     SmallVector<Value> results(yield.getValues());
@@ -387,13 +413,15 @@ struct LowerFusedWgradStep : OpRewritePattern<FusedWgradStepOp> {
     rewriter.replaceOp(op, results);
     return success();
   }
+  bool useUkernels;
 };
 
 struct ConvertNoraToLinalgPass
     : nora::impl::ConvertNoraToLinalgBase<ConvertNoraToLinalgPass> {
+  using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateNoraToLinalgPatterns(patterns);
+    populateNoraToLinalgPatterns(patterns, useUkernels);
     ConversionTarget target(getContext());
     target.addIllegalDialect<NoraDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
@@ -405,8 +433,16 @@ struct ConvertNoraToLinalgPass
 
 } // namespace
 
-void mlir::nora::populateNoraToLinalgPatterns(RewritePatternSet &patterns) {
+Value mlir::nora::createExtendToF32(OpBuilder &builder, Location loc,
+                                   Value tensor) {
+  return LinalgEmitter(builder, loc).toF32(tensor);
+}
+
+void mlir::nora::populateNoraToLinalgPatterns(RewritePatternSet &patterns,
+                                              bool useUkernels) {
+  MLIRContext *context = patterns.getContext();
   populateNoraDecomposePatterns(patterns);
-  patterns.add<LowerWgrad, LowerMomentum, LowerOrthProject, LowerRowNormalize,
-               LowerApplyUpdate, LowerFusedWgradStep>(patterns.getContext());
+  patterns.add<LowerMomentum, LowerOrthProject, LowerRowNormalize,
+               LowerApplyUpdate>(context);
+  patterns.add<LowerWgrad, LowerFusedWgradStep>(context, useUkernels);
 }

@@ -1,0 +1,147 @@
+//===- FusedStepToPanels.cpp - fused step -> parallel row panels -*- C++ -*-===//
+//
+//   %wn, %mn = nora.fused_wgrad_step dy(%dy) x(%x) w(%w) m(%m) ... { chain }
+//
+// becomes
+//
+//   %res:2 = scf.forall (%p) in (ceildiv(M, BM)) shared_outs(%wo, %mo) {
+//     %r0 = %p * BM, %rows = min(BM, M - %r0)
+//     %g  = nora.wgrad (dy[:, r0:r0+rows]), %x       : tensor<?xNxf32>
+//     %wp = w[r0:r0+rows, :], %mp = m[r0:r0+rows, :]
+//     <chain cloned on (%g, %wp, %mp, %lr, %wd), panel-typed>
+//     scf.forall.in_parallel { insert W' and M' panels at row r0 }
+//   }
+//
+// The chain is row-local (RowwiseEpilogueOpInterface), so running it on a
+// panel of rows is exact.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nora/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "nora/Dialect/Nora/IR/NoraOps.h"
+
+namespace mlir::nora {
+#define GEN_PASS_DEF_NORAFUSEDSTEPTOPANELS
+#include "nora/Conversion/Passes.h.inc"
+} // namespace mlir::nora
+
+using namespace mlir;
+using namespace mlir::nora;
+
+namespace {
+
+/// Rows [r0, r0 + rows) of a matrix, all columns.
+Value rowPanel(OpBuilder &b, Location loc, Value matrix, Value r0,
+               Value rows) {
+  OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
+  return tensor::ExtractSliceOp::create(
+      b, loc, matrix, {r0, zero},
+      {rows, tensor::getMixedSize(b, loc, matrix, 1)}, {one, one});
+}
+
+void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
+                   RewriterBase &rewriter) {
+  Location loc = op.getLoc();
+  rewriter.setInsertionPoint(op);
+  auto wType = cast<RankedTensorType>(op.getW().getType());
+  auto panelType = [&](Type elem) {
+    return RankedTensorType::get({ShapedType::kDynamic, wType.getDimSize(1)},
+                                 elem);
+  };
+
+  // The micro-kernel takes f32: extend bf16/f16 inputs once, not per panel.
+  Value dy = createExtendToF32(rewriter, loc, op.getDy());
+  Value x = createExtendToF32(rewriter, loc, op.getX());
+  Value rowsTotal = tensor::DimOp::create(rewriter, loc, op.getW(), 0);
+  Value tokens = tensor::DimOp::create(rewriter, loc, dy, 0);
+  Value panelRows = arith::ConstantIndexOp::create(rewriter, loc, rowsPerPanel);
+  Value numPanels =
+      arith::CeilDivUIOp::create(rewriter, loc, rowsTotal, panelRows);
+  Value wOut = tensor::EmptyOp::create(
+      rewriter, loc, tensor::getMixedSizes(rewriter, loc, op.getW()),
+      wType.getElementType());
+  auto mType = cast<RankedTensorType>(op.getM().getType());
+  Value mOut = tensor::EmptyOp::create(
+      rewriter, loc, tensor::getMixedSizes(rewriter, loc, op.getM()),
+      mType.getElementType());
+
+  auto forall = scf::ForallOp::create(
+      rewriter, loc, ArrayRef<OpFoldResult>{numPanels},
+      ValueRange{wOut, mOut}, std::nullopt);
+  Block *body = forall.getBody();
+  rewriter.setInsertionPointToStart(body);
+  Value panel = forall.getInductionVar(0);
+  Value r0 = arith::MulIOp::create(rewriter, loc, panel, panelRows);
+  Value left = arith::SubIOp::create(rewriter, loc, rowsTotal, r0);
+  Value rows = arith::MinSIOp::create(rewriter, loc, panelRows, left);
+
+  OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
+  Value dyPanel = tensor::ExtractSliceOp::create(
+      rewriter, loc, dy, {zero, r0}, {tokens, rows}, {one, one});
+  Value accPanel =
+      op.getAcc() ? rowPanel(rewriter, loc, op.getAcc(), r0, rows) : Value();
+  Value g = WgradOp::create(rewriter, loc, panelType(rewriter.getF32Type()),
+                            dyPanel, x, accPanel, op.getScaleAttr());
+
+  IRMapping mapping;
+  Block &epilogue = op.getEpilogue().front();
+  mapping.map(epilogue.getArgument(0), g);
+  mapping.map(epilogue.getArgument(1),
+              rowPanel(rewriter, loc, op.getW(), r0, rows));
+  mapping.map(epilogue.getArgument(2),
+              rowPanel(rewriter, loc, op.getM(), r0, rows));
+  mapping.map(epilogue.getArgument(3), op.getLr());
+  mapping.map(epilogue.getArgument(4), op.getWd());
+  for (Operation &inner : epilogue.without_terminator()) {
+    Operation *clone = rewriter.clone(inner, mapping);
+    for (OpResult result : clone->getResults()) {
+      auto type = dyn_cast<RankedTensorType>(result.getType());
+      if (!type || type.getRank() != 2)
+        continue;
+      if (clone->hasTrait<OpTrait::ConstantLike>()) {
+        // A matrix constant: the panel's rows of it.
+        rewriter.setInsertionPointAfter(clone);
+        Value slice = rowPanel(rewriter, loc, result, r0, rows);
+        mapping.map(inner.getResult(result.getResultNumber()), slice);
+        continue;
+      }
+      result.setType(panelType(type.getElementType()));
+    }
+    rewriter.setInsertionPointToEnd(body);
+    rewriter.setInsertionPoint(forall.getTerminator());
+  }
+  auto yield = cast<YieldOp>(epilogue.getTerminator());
+  rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [value, dest] :
+       llvm::zip(yield.getValues(), forall.getRegionIterArgs())) {
+    tensor::ParallelInsertSliceOp::create(
+        rewriter, loc, mapping.lookup(value), dest, {r0, zero},
+        {rows, tensor::getMixedSize(rewriter, loc, dest, 1)}, {one, one});
+  }
+  rewriter.replaceOp(op, forall.getResults());
+}
+
+struct NoraFusedStepToPanelsPass
+    : nora::impl::NoraFusedStepToPanelsBase<NoraFusedStepToPanelsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    if (rowsPerPanel <= 0) {
+      getOperation()->emitError()
+          << "nora-fused-step-to-panels: rows-per-panel must be positive, got "
+          << rowsPerPanel;
+      return signalPassFailure();
+    }
+    SmallVector<FusedWgradStepOp> steps;
+    getOperation()->walk([&](FusedWgradStepOp op) { steps.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (FusedWgradStepOp op : steps)
+      tileFusedStep(op, rowsPerPanel, rewriter);
+  }
+};
+
+} // namespace

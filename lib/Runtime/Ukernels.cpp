@@ -1,0 +1,168 @@
+//===- Ukernels.cpp - hand-written CPU micro-kernels (no LLVM) --*- C++ -*-===//
+//
+// g += dy^T x, blocked as BLIS does: k in blocks of kKc, a packed 6-row
+// micro-panel of dy^T per block, and a 6x16 register tile of g updated by
+// 12 FMAs per k (AVX2+FMA; the same order of operations in the portable
+// path, so both give the same bits). dy and x are read k-major as they lie in
+// memory (rows of dy and x are contiguous), so only dy^T's micro-panels are
+// packed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nora/Runtime/Ukernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define NORA_HAVE_X86 1
+#else
+#define NORA_HAVE_X86 0
+#endif
+
+using mlir::nora::ukernel::MemRef2D;
+
+namespace {
+
+constexpr int64_t kMr = 6;   ///< Rows of the register tile.
+constexpr int64_t kNr = 16;  ///< Columns of the register tile.
+constexpr int64_t kKc = 256; ///< k block: a 16x256 slab of x is 16 KiB.
+
+/// C[r][j] += sum_k A[k][r] * B[k][j] for a tile of `rows` x `cols`, with A
+/// packed as kc x kMr. Portable, and the reference order for the vector path.
+void tilePortable(int64_t kc, const float *a, const float *b, int64_t ldb,
+                  float *c, int64_t ldc, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      float acc = c[r * ldc + j];
+      for (int64_t k = 0; k < kc; ++k)
+        acc = std::fma(a[k * kMr + r], b[k * ldb + j], acc);
+      c[r * ldc + j] = acc;
+    }
+}
+
+#if NORA_HAVE_X86
+/// The full 6x16 tile, 12 ymm accumulators.
+__attribute__((target("avx2,fma"))) void
+tileAvx2(int64_t kc, const float *a, const float *b, int64_t ldb, float *c,
+         int64_t ldc) {
+  __m256 c0[kMr], c1[kMr];
+  for (int64_t r = 0; r < kMr; ++r) {
+    c0[r] = _mm256_loadu_ps(c + r * ldc);
+    c1[r] = _mm256_loadu_ps(c + r * ldc + 8);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b0 = _mm256_loadu_ps(b + k * ldb);
+    __m256 b1 = _mm256_loadu_ps(b + k * ldb + 8);
+    const float *ak = a + k * kMr;
+    for (int64_t r = 0; r < kMr; ++r) {
+      __m256 ar = _mm256_broadcast_ss(ak + r);
+      c0[r] = _mm256_fmadd_ps(ar, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(ar, b1, c1[r]);
+    }
+  }
+  for (int64_t r = 0; r < kMr; ++r) {
+    _mm256_storeu_ps(c + r * ldc, c0[r]);
+    _mm256_storeu_ps(c + r * ldc + 8, c1[r]);
+  }
+}
+
+bool haveAvx2Fma() {
+  static const bool have =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return have;
+}
+#else
+bool haveAvx2Fma() { return false; }
+#endif
+
+/// Element (i, j) of a descriptor.
+inline const float *at(const MemRef2D *m, int64_t i, int64_t j) {
+  return m->aligned + m->offset + i * m->strides[0] + j * m->strides[1];
+}
+
+/// The general case (non-unit inner strides): plain loops, same order.
+void wgradStrided(const MemRef2D *dy, const MemRef2D *x, MemRef2D *g) {
+  int64_t t = dy->sizes[0], rows = dy->sizes[1], cols = x->sizes[1];
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      float *out = g->aligned + g->offset + i * g->strides[0] +
+                   j * g->strides[1];
+      float acc = *out;
+      for (int64_t k = 0; k < t; ++k)
+        acc = std::fma(*at(dy, k, i), *at(x, k, j), acc);
+      *out = acc;
+    }
+}
+
+} // namespace
+
+const char *mlir::nora::ukernel::wgradKernelName() {
+  return haveAvx2Fma() ? "avx2+fma" : "portable";
+}
+
+extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
+                                            MemRef2D *g) {
+  int64_t t = dy->sizes[0], rows = dy->sizes[1], cols = x->sizes[1];
+  if (rows == 0 || cols == 0 || t == 0)
+    return;
+  if (dy->strides[1] != 1 || x->strides[1] != 1 || g->strides[1] != 1)
+    return wgradStrided(dy, x, g);
+
+  const float *a = dy->aligned + dy->offset;
+  const float *b = x->aligned + x->offset;
+  float *c = g->aligned + g->offset;
+  int64_t lda = dy->strides[0], ldb = x->strides[0], ldc = g->strides[0];
+  bool vector = haveAvx2Fma();
+
+  int64_t microPanels = (rows + kMr - 1) / kMr;
+  thread_local std::vector<float> packed;
+  packed.assign(size_t(microPanels * kKc * kMr), 0.0f);
+  float edge[kMr * kNr];
+
+  for (int64_t k0 = 0; k0 < t; k0 += kKc) {
+    int64_t kc = std::min(kKc, t - k0);
+    // Pack dy^T[i0:i0+6][k0:k0+kc] as kc x 6 per micro-panel (zero rows
+    // past the end).
+    for (int64_t p = 0; p < microPanels; ++p) {
+      float *dst = packed.data() + p * kKc * kMr;
+      int64_t i0 = p * kMr, valid = std::min(kMr, rows - i0);
+      for (int64_t k = 0; k < kc; ++k) {
+        const float *src = a + (k0 + k) * lda + i0;
+        for (int64_t r = 0; r < kMr; ++r)
+          dst[k * kMr + r] = r < valid ? src[r] : 0.0f;
+      }
+    }
+    const float *bk = b + k0 * ldb;
+    for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
+      int64_t nc = std::min(kNr, cols - j0);
+      for (int64_t p = 0; p < microPanels; ++p) {
+        const float *ap = packed.data() + p * kKc * kMr;
+        int64_t i0 = p * kMr, mr = std::min(kMr, rows - i0);
+        float *ct = c + i0 * ldc + j0;
+#if NORA_HAVE_X86
+        if (vector && nc == kNr) {
+          if (mr == kMr) {
+            tileAvx2(kc, ap, bk + j0, ldb, ct, ldc);
+            continue;
+          }
+          // Partial rows: run the full tile on a copy (padding rows of the
+          // packed panel are zero and their results are dropped).
+          for (int64_t r = 0; r < kMr; ++r)
+            for (int64_t j = 0; j < kNr; ++j)
+              edge[r * kNr + j] = r < mr ? ct[r * ldc + j] : 0.0f;
+          tileAvx2(kc, ap, bk + j0, ldb, edge, kNr);
+          for (int64_t r = 0; r < mr; ++r)
+            for (int64_t j = 0; j < kNr; ++j)
+              ct[r * ldc + j] = edge[r * kNr + j];
+          continue;
+        }
+#endif
+        tilePortable(kc, ap, bk + j0, ldb, ct, ldc, mr, nc);
+      }
+    }
+  }
+  (void)edge;
+}
