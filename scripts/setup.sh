@@ -59,6 +59,7 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   fi
   # shellcheck disable=SC2086
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
+    -DNORA_PYTHON="$("$PYTHON" -c 'import sys; print(sys.executable)')" \
     -DCMAKE_BUILD_TYPE=Release \
     -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit" \
     "${compilers[@]}" ${NORA_CMAKE_ARGS:-} >/dev/null

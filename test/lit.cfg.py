@@ -32,8 +32,11 @@ if os.path.isdir(cuda_bin):
 llvm_config.with_system_environment(["PATH", "PYTHONPATH", "VIRTUAL_ENV"])
 llvm_config.with_environment("PATH", os.pathsep.join(path), append_path=True)
 
-python = shutil.which("python3") or "python3"
-config.substitutions.append(("%python", python))
+# The Python that has numpy (scripts/setup.sh installs it there), not the one
+# running lit: drop lit's own %python and put ours in its place.
+config.substitutions = [(k, v) for (k, v) in config.substitutions
+                        if k != "%python"]
+config.substitutions.insert(0, ("%python", config.nora_python))
 
 tools = [
     "nora-opt",

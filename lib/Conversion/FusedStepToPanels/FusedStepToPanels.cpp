@@ -131,9 +131,9 @@ struct NoraFusedStepToPanelsPass
   using Base::Base;
   void runOnOperation() override {
     if (rowsPerPanel <= 0) {
-      getOperation()->emitError()
+      emitError(getOperation()->getLoc())
           << "nora-fused-step-to-panels: rows-per-panel must be positive, got "
-          << rowsPerPanel;
+          << static_cast<int64_t>(rowsPerPanel);
       return signalPassFailure();
     }
     SmallVector<FusedWgradStepOp> steps;
