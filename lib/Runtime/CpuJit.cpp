@@ -189,6 +189,7 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
   PassManager pm(module.getContext());
   mlir::nora::CpuPipelineOptions pipelineOptions;
   pipelineOptions.fuse = options.fuse;
+  pipelineOptions.rowsPerPanel = options.rowsPerPanel;
   mlir::nora::buildCpuPipeline(pm, pipelineOptions);
   if (failed(pm.run(module))) {
     error = "lowering @" + entry.str() +
@@ -220,9 +221,14 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
   // The micro-kernels live in this binary.
   (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
     llvm::orc::SymbolMap symbols;
-    symbols[interner(mlir::nora::ukernel::kWgradSymbol)] = {
-        llvm::orc::ExecutorAddr::fromPtr(&_mlir_ciface_nora_wgrad_f32),
-        llvm::JITSymbolFlags::Exported};
+    auto add = [&](const char *name, auto *function) {
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(function),
+                                 llvm::JITSymbolFlags::Exported};
+    };
+    add(mlir::nora::ukernel::kWgradSymbol, &_mlir_ciface_nora_wgrad_f32);
+    add(mlir::nora::ukernel::kRowDotSymbol, &_mlir_ciface_nora_row_dot_f64);
+    add(mlir::nora::ukernel::kRowSumSqSymbol,
+        &_mlir_ciface_nora_row_sumsq_f64);
     return symbols;
   });
   return std::make_unique<CompiledFunction>(

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <sys/stat.h>
 
 using namespace mlir::nora::npy;
 
@@ -202,12 +203,18 @@ std::string mlir::nora::npy::parse(const uint8_t *bytes, size_t size,
 }
 
 std::string mlir::nora::npy::read(const std::string &path, Array &out) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0)
+    return "cannot open input file '" + path + "': " + std::strerror(errno);
+  if (!S_ISREG(info.st_mode))
+    return "input '" + path + "' is not a regular file";
   std::ifstream file(path, std::ios::binary);
   if (!file)
     return "cannot open input file '" + path + "': " + std::strerror(errno);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)),
-                             std::istreambuf_iterator<char>());
-  if (file.bad())
+  std::streamoff size = static_cast<std::streamoff>(info.st_size);
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  file.seekg(0);
+  if (size > 0 && !file.read(reinterpret_cast<char *>(bytes.data()), size))
     return "cannot read input file '" + path + "'";
   return parse(bytes.data(), bytes.size(), "'" + path + "'", out);
 }

@@ -99,6 +99,81 @@ void wgradStrided(const MemRef2D *dy, const MemRef2D *x, MemRef2D *g) {
 
 } // namespace
 
+namespace {
+
+/// sum_j a[j] * b[j] over one row, in kRowLanes f64 lanes and a fixed
+/// pairwise combination. The products are exact in f64, so a fused
+/// multiply-add and a multiply then add give the same bits.
+double rowDotPortable(const float *a, const float *b, int64_t n,
+                      int64_t strideA, int64_t strideB) {
+  double lanes[mlir::nora::ukernel::kRowLanes] = {};
+  constexpr int64_t L = mlir::nora::ukernel::kRowLanes;
+  for (int64_t j = 0; j < n; ++j)
+    lanes[j % L] += double(a[j * strideA]) * double(b[j * strideB]);
+  for (int64_t width = L / 2; width >= 1; width /= 2)
+    for (int64_t l = 0; l < width; ++l)
+      lanes[l] = lanes[2 * l] + lanes[2 * l + 1];
+  return lanes[0];
+}
+
+#if NORA_HAVE_X86
+/// The same lanes in four ymm registers of four doubles: lane l is element
+/// l % 4 of register l / 4.
+__attribute__((target("avx2,fma"))) double
+rowDotAvx2(const float *a, const float *b, int64_t n) {
+  constexpr int64_t L = mlir::nora::ukernel::kRowLanes;
+  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(),
+                    _mm256_setzero_pd(), _mm256_setzero_pd()};
+  int64_t j = 0;
+  for (; j + L <= n; j += L)
+    for (int r = 0; r < 4; ++r) {
+      __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(a + j + 4 * r));
+      __m256d y = _mm256_cvtps_pd(_mm_loadu_ps(b + j + 4 * r));
+      acc[r] = _mm256_fmadd_pd(x, y, acc[r]);
+    }
+  double lanes[L];
+  for (int r = 0; r < 4; ++r)
+    _mm256_storeu_pd(lanes + 4 * r, acc[r]);
+  for (; j < n; ++j)
+    lanes[j % L] += double(a[j]) * double(b[j]);
+  for (int64_t width = L / 2; width >= 1; width /= 2)
+    for (int64_t l = 0; l < width; ++l)
+      lanes[l] = lanes[2 * l] + lanes[2 * l + 1];
+  return lanes[0];
+}
+#endif
+
+void rowStatistic(MemRef2D *a, MemRef2D *b, mlir::nora::ukernel::MemRef1D *out) {
+  int64_t rows = a->sizes[0], cols = a->sizes[1];
+  bool unit = a->strides[1] == 1 && b->strides[1] == 1;
+  for (int64_t i = 0; i < rows; ++i) {
+    const float *ra = a->aligned + a->offset + i * a->strides[0];
+    const float *rb = b->aligned + b->offset + i * b->strides[0];
+    double sum;
+#if NORA_HAVE_X86
+    if (unit && haveAvx2Fma())
+      sum = rowDotAvx2(ra, rb, cols);
+    else
+#endif
+      sum = rowDotPortable(ra, rb, cols, a->strides[1], b->strides[1]);
+    out->aligned[out->offset + i * out->strides[0]] += sum;
+  }
+  (void)unit;
+}
+
+} // namespace
+
+extern "C" void _mlir_ciface_nora_row_dot_f64(MemRef2D *a, MemRef2D *b,
+                                              mlir::nora::ukernel::MemRef1D *out) {
+  rowStatistic(a, b, out);
+}
+
+extern "C" void
+_mlir_ciface_nora_row_sumsq_f64(MemRef2D *a,
+                                mlir::nora::ukernel::MemRef1D *out) {
+  rowStatistic(a, a, out);
+}
+
 const char *mlir::nora::ukernel::wgradKernelName() {
   return haveAvx2Fma() ? "avx2+fma" : "portable";
 }
@@ -121,6 +196,7 @@ extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
   thread_local std::vector<float> packed;
   packed.assign(size_t(microPanels * kKc * kMr), 0.0f);
   float edge[kMr * kNr];
+  alignas(64) static thread_local float packedB[kKc * kNr];
 
   for (int64_t k0 = 0; k0 < t; k0 += kKc) {
     int64_t kc = std::min(kKc, t - k0);
@@ -138,6 +214,18 @@ extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
     const float *bk = b + k0 * ldb;
     for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
       int64_t nc = std::min(kNr, cols - j0);
+      // Pack x[k0:k0+kc][j0:j0+16] contiguously: rows of x lie N floats
+      // apart, and a power-of-two N would map every k of the slab to the
+      // same L1 set.
+      const float *bp = bk + j0;
+      int64_t ldbp = ldb;
+      if (vector && nc == kNr) {
+        for (int64_t k = 0; k < kc; ++k)
+          std::copy(bk + k * ldb + j0, bk + k * ldb + j0 + kNr,
+                    packedB + k * kNr);
+        bp = packedB;
+        ldbp = kNr;
+      }
       for (int64_t p = 0; p < microPanels; ++p) {
         const float *ap = packed.data() + p * kKc * kMr;
         int64_t i0 = p * kMr, mr = std::min(kMr, rows - i0);
@@ -145,7 +233,7 @@ extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
 #if NORA_HAVE_X86
         if (vector && nc == kNr) {
           if (mr == kMr) {
-            tileAvx2(kc, ap, bk + j0, ldb, ct, ldc);
+            tileAvx2(kc, ap, bp, ldbp, ct, ldc);
             continue;
           }
           // Partial rows: run the full tile on a copy (padding rows of the
@@ -153,7 +241,7 @@ extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
           for (int64_t r = 0; r < kMr; ++r)
             for (int64_t j = 0; j < kNr; ++j)
               edge[r * kNr + j] = r < mr ? ct[r * ldc + j] : 0.0f;
-          tileAvx2(kc, ap, bk + j0, ldb, edge, kNr);
+          tileAvx2(kc, ap, bp, ldbp, edge, kNr);
           for (int64_t r = 0; r < mr; ++r)
             for (int64_t j = 0; j < kNr; ++j)
               ct[r * ldc + j] = edge[r * kNr + j];

@@ -52,6 +52,10 @@ static cl::list<std::string>
 static cl::opt<bool> noFuse("no-fuse",
                             cl::desc("Lower op by op (no fusion pass)"),
                             cl::cat(category));
+static cl::opt<int64_t> rowsPerPanel(
+    "rows-per-panel",
+    cl::desc("Rows of W per panel of a fused step on the CPU (0: automatic)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<std::string> device("device", cl::desc("cpu (default) or cuda"),
                                    cl::init("cpu"), cl::cat(category));
 static cl::opt<unsigned>
@@ -294,6 +298,7 @@ int main(int argc, char **argv) {
 
   nora::runtime::CompileOptions options;
   options.fuse = !noFuse;
+  options.rowsPerPanel = rowsPerPanel;
   std::string error;
   std::unique_ptr<nora::runtime::CompiledFunction> compiled =
       nora::runtime::compile(*module, entry, options, error);

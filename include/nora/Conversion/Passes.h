@@ -26,8 +26,10 @@ void populateNoraToLinalgPatterns(RewritePatternSet &patterns,
 /// `tensor` itself when it already is f32.
 Value createExtendToF32(OpBuilder &builder, Location loc, Value tensor);
 
-/// The library_call name of the wgrad micro-kernel.
+/// The library_call names of the CPU micro-kernels.
 inline constexpr const char *kWgradUkernel = "nora_wgrad_f32";
+inline constexpr const char *kRowDotUkernel = "nora_row_dot_f64";
+inline constexpr const char *kRowSumSqUkernel = "nora_row_sumsq_f64";
 
 #define GEN_PASS_REGISTRATION
 #include "nora/Conversion/Passes.h.inc"

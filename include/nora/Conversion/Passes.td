@@ -58,8 +58,9 @@ def NoraFusedStepToPanels : Pass<"nora-fused-step-to-panels"> {
     order, so results are bitwise identical for any number of threads.
   }];
   let options = [
-    Option<"rowsPerPanel", "rows-per-panel", "int64_t", /*default=*/"48",
-           "Rows of W per panel (a multiple of the micro-kernel's 6 rows)">
+    Option<"rowsPerPanel", "rows-per-panel", "int64_t", /*default=*/"0",
+           "Rows of W per panel (0: chosen from N and T; best a multiple "
+           "of the micro-kernel's 6 rows)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

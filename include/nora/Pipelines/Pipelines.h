@@ -24,8 +24,9 @@ struct CpuPipelineOptions : public PassPipelineOptions<CpuPipelineOptions> {
       llvm::cl::init(true)};
   PassOptions::Option<int64_t> rowsPerPanel{
       *this, "rows-per-panel",
-      llvm::cl::desc("Rows of W per panel of the fused CPU step"),
-      llvm::cl::init(48)};
+      llvm::cl::desc("Rows of W per panel of the fused CPU step (0: chosen "
+                     "from the shapes)"),
+      llvm::cl::init(0)};
   PassOptions::Option<bool> threads{
       *this, "threads",
       llvm::cl::desc("Run the row panels of fused steps on OpenMP threads"),

@@ -41,6 +41,8 @@ struct Argument {
 struct CompileOptions {
   /// Run the fusion pass (false: lower op by op, `--no-fuse`).
   bool fuse = true;
+  /// Rows of W per panel of a fused step (0: the pipeline's choice).
+  int64_t rowsPerPanel = 0;
 };
 
 /// Loads the dialects a nora module may use into `context`.

@@ -24,8 +24,26 @@ struct MemRef2D {
   int64_t strides[2];
 };
 
-/// The symbol name the lowering calls (through the C interface).
+/// A rank-1 f64 memref descriptor.
+struct MemRef1D {
+  double *allocated;
+  double *aligned;
+  int64_t offset;
+  int64_t sizes[1];
+  int64_t strides[1];
+};
+
+/// The symbol names the lowering calls (through the C interface).
 inline constexpr const char *kWgradSymbol = "_mlir_ciface_nora_wgrad_f32";
+inline constexpr const char *kRowDotSymbol = "_mlir_ciface_nora_row_dot_f64";
+inline constexpr const char *kRowSumSqSymbol =
+    "_mlir_ciface_nora_row_sumsq_f64";
+
+/// The number of partial sums a row statistic is accumulated in: lane l sums
+/// the columns j with j % kRowLanes == l in order, then the lanes are added
+/// pairwise in a fixed tree. Part of the numerical contract (bitwise results
+/// do not depend on the vector path taken).
+inline constexpr int64_t kRowLanes = 16;
 
 /// Which code path the wgrad kernel takes on this CPU ("avx2+fma" or
 /// "portable").
@@ -41,6 +59,16 @@ extern "C" {
 void _mlir_ciface_nora_wgrad_f32(mlir::nora::ukernel::MemRef2D *dy,
                                  mlir::nora::ukernel::MemRef2D *x,
                                  mlir::nora::ukernel::MemRef2D *g);
+
+/// out[i] += sum_j a[i][j] * b[i][j] in f64 (kRowLanes partial sums). Each
+/// product of two f32 values is exact in f64.
+void _mlir_ciface_nora_row_dot_f64(mlir::nora::ukernel::MemRef2D *a,
+                                   mlir::nora::ukernel::MemRef2D *b,
+                                   mlir::nora::ukernel::MemRef1D *out);
+
+/// out[i] += sum_j a[i][j]^2 in f64 (kRowLanes partial sums).
+void _mlir_ciface_nora_row_sumsq_f64(mlir::nora::ukernel::MemRef2D *a,
+                                     mlir::nora::ukernel::MemRef1D *out);
 }
 
 #endif // NORA_RUNTIME_UKERNELS_H

@@ -44,6 +44,28 @@ Value rowPanel(OpBuilder &b, Location loc, Value matrix, Value r0,
       {rows, tensor::getMixedSize(b, loc, matrix, 1)}, {one, one});
 }
 
+/// Rows per panel when none is given. Two pressures: the epilogue makes
+/// about six passes over panel-sized arrays (g, u, v, d, W and M panels),
+/// which should stay in a core's L2 (kEpilogueBytes per array), and the
+/// micro-kernel streams all of x (T x N) once per panel, so small panels cost
+/// x traffic when T is large (at least kMinFlopPerByte flops per byte of x:
+/// 2 * rows / 4 bytes). A multiple of the micro-kernel's 6 rows.
+int64_t automaticPanelRows(FusedWgradStepOp op) {
+  constexpr int64_t kMicroRows = 6, kMaxRows = 96;
+  constexpr int64_t kEpilogueBytes = 96 * 1024;
+  constexpr int64_t kMinFlopPerByte = 16;
+  auto wType = cast<RankedTensorType>(op.getW().getType());
+  auto dyType = cast<RankedTensorType>(op.getDy().getType());
+  int64_t cols = wType.getDimSize(1), tokens = dyType.getDimSize(0);
+  if (ShapedType::isDynamic(cols) || ShapedType::isDynamic(tokens))
+    return 48;
+  int64_t rows = std::max<int64_t>(1, kEpilogueBytes / (4 * cols));
+  if (tokens >= 256)
+    rows = std::max(rows, 2 * kMinFlopPerByte);
+  rows = std::min(rows, kMaxRows);
+  return (rows + kMicroRows - 1) / kMicroRows * kMicroRows;
+}
+
 void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
                    RewriterBase &rewriter) {
   Location loc = op.getLoc();
@@ -130,9 +152,10 @@ struct NoraFusedStepToPanelsPass
     : nora::impl::NoraFusedStepToPanelsBase<NoraFusedStepToPanelsPass> {
   using Base::Base;
   void runOnOperation() override {
-    if (rowsPerPanel <= 0) {
+    if (rowsPerPanel < 0) {
       emitError(getOperation()->getLoc())
-          << "nora-fused-step-to-panels: rows-per-panel must be positive, got "
+          << "nora-fused-step-to-panels: rows-per-panel must be positive (or "
+             "0 for automatic), got "
           << static_cast<int64_t>(rowsPerPanel);
       return signalPassFailure();
     }
@@ -140,7 +163,8 @@ struct NoraFusedStepToPanelsPass
     getOperation()->walk([&](FusedWgradStepOp op) { steps.push_back(op); });
     IRRewriter rewriter(&getContext());
     for (FusedWgradStepOp op : steps)
-      tileFusedStep(op, rowsPerPanel, rewriter);
+      tileFusedStep(op, rowsPerPanel ? rowsPerPanel : automaticPanelRows(op),
+                    rewriter);
   }
 };
 

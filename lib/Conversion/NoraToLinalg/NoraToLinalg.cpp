@@ -34,7 +34,8 @@ namespace {
 /// holding one statistic per row.
 class LinalgEmitter {
 public:
-  LinalgEmitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+  LinalgEmitter(OpBuilder &b, Location loc, bool useUkernels = false)
+      : b(b), loc(loc), useUkernels(useUkernels) {}
 
   Type f32() { return b.getF32Type(); }
   Type f64() { return b.getF64Type(); }
@@ -80,7 +81,9 @@ public:
   }
 
   /// Per-row f64 sum over j of the product of the inputs' (i, j) elements:
-  /// sum_j a_ij^2 for one input, sum_j a_ij c_ij for two.
+  /// sum_j a_ij^2 for one input, sum_j a_ij c_ij for two. With micro-kernels
+  /// the sum runs in kRowLanes partial sums (vectorizable, still a fixed
+  /// order); the loop form sums j in order.
   Value rowSumOfProducts(ValueRange matrices) {
     Value init = zeros(emptyRows(matrices.front(), f64()));
     SmallVector<AffineMap> maps(matrices.size(), matrixMap());
@@ -97,7 +100,10 @@ public:
                      Value sum = arith::AddFOp::create(nb, l, args.back(),
                                                        product);
                      return SmallVector<Value>{sum};
-                   })
+                   },
+                   useUkernels ? (matrices.size() == 1 ? kRowSumSqUkernel
+                                                        : kRowDotUkernel)
+                               : "")
         .front();
   }
 
@@ -163,6 +169,16 @@ public:
 
   OpBuilder &b;
   Location loc;
+  bool useUkernels;
+};
+
+/// A lowering pattern of a nora op; `useUkernels` selects the CPU
+/// micro-kernels for contractions and row statistics.
+template <typename OpTy>
+struct LoweringPattern : OpRewritePattern<OpTy> {
+  LoweringPattern(MLIRContext *context, bool useUkernels)
+      : OpRewritePattern<OpTy>(context), useUkernels(useUkernels) {}
+  bool useUkernels;
 };
 
 /// torch's lerp: a + w (b - a) for |w| < 0.5, else b - (b - a)(1 - w), in f32.
@@ -237,9 +253,8 @@ static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
   return product;
 }
 
-struct LowerWgrad : OpRewritePattern<WgradOp> {
-  LowerWgrad(MLIRContext *context, bool useUkernels)
-      : OpRewritePattern(context), useUkernels(useUkernels) {}
+struct LowerWgrad : LoweringPattern<WgradOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(WgradOp op,
                                 PatternRewriter &rewriter) const override {
     rewriter.replaceOp(op, emitWgrad(rewriter, op.getLoc(), op.getDy(),
@@ -249,14 +264,13 @@ struct LowerWgrad : OpRewritePattern<WgradOp> {
                                      useUkernels));
     return success();
   }
-  bool useUkernels;
 };
 
-struct LowerMomentum : OpRewritePattern<MomentumOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct LowerMomentum : LoweringPattern<MomentumOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(MomentumOp op,
                                 PatternRewriter &rewriter) const override {
-    LinalgEmitter e(rewriter, op.getLoc());
+    LinalgEmitter e(rewriter, op.getLoc(), useUkernels);
     double emaWeight = 1.0 - op.getBeta().convertToDouble();
     std::optional<double> mu;
     if (std::optional<APFloat> nesterov = op.getNesterov())
@@ -287,11 +301,11 @@ struct LowerMomentum : OpRewritePattern<MomentumOp> {
   }
 };
 
-struct LowerOrthProject : OpRewritePattern<OrthProjectOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct LowerOrthProject : LoweringPattern<OrthProjectOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(OrthProjectOp op,
                                 PatternRewriter &rewriter) const override {
-    LinalgEmitter e(rewriter, op.getLoc());
+    LinalgEmitter e(rewriter, op.getLoc(), useUkernels);
     Value u = op.getU(), w = op.getW();
     double eps = op.getEps().convertToDouble();
     Value ww = e.rowSumOfProducts({w});
@@ -323,11 +337,11 @@ struct LowerOrthProject : OpRewritePattern<OrthProjectOp> {
   }
 };
 
-struct LowerRowNormalize : OpRewritePattern<RowNormalizeOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct LowerRowNormalize : LoweringPattern<RowNormalizeOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(RowNormalizeOp op,
                                 PatternRewriter &rewriter) const override {
-    LinalgEmitter e(rewriter, op.getLoc());
+    LinalgEmitter e(rewriter, op.getLoc(), useUkernels);
     Value v = op.getV();
     double eps = op.getEps().convertToDouble();
     double scale = op.getScale().convertToDouble();
@@ -358,8 +372,8 @@ struct LowerRowNormalize : OpRewritePattern<RowNormalizeOp> {
   }
 };
 
-struct LowerApplyUpdate : OpRewritePattern<ApplyUpdateOp> {
-  using OpRewritePattern::OpRewritePattern;
+struct LowerApplyUpdate : LoweringPattern<ApplyUpdateOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(ApplyUpdateOp op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -395,9 +409,8 @@ struct LowerApplyUpdate : OpRewritePattern<ApplyUpdateOp> {
 
 /// The op-by-op form of the fused step: the contraction, then the epilogue
 /// region inlined on the materialized gradient.
-struct LowerFusedWgradStep : OpRewritePattern<FusedWgradStepOp> {
-  LowerFusedWgradStep(MLIRContext *context, bool useUkernels)
-      : OpRewritePattern(context), useUkernels(useUkernels) {}
+struct LowerFusedWgradStep : LoweringPattern<FusedWgradStepOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(FusedWgradStepOp op,
                                 PatternRewriter &rewriter) const override {
     Value g = emitWgrad(rewriter, op.getLoc(), op.getDy(), op.getX(),
@@ -413,7 +426,6 @@ struct LowerFusedWgradStep : OpRewritePattern<FusedWgradStepOp> {
     rewriter.replaceOp(op, results);
     return success();
   }
-  bool useUkernels;
 };
 
 struct ConvertNoraToLinalgPass
@@ -442,7 +454,6 @@ void mlir::nora::populateNoraToLinalgPatterns(RewritePatternSet &patterns,
                                               bool useUkernels) {
   MLIRContext *context = patterns.getContext();
   populateNoraDecomposePatterns(patterns);
-  patterns.add<LowerMomentum, LowerOrthProject, LowerRowNormalize,
-               LowerApplyUpdate>(context);
-  patterns.add<LowerWgrad, LowerFusedWgradStep>(context, useUkernels);
+  patterns.add<LowerWgrad, LowerMomentum, LowerOrthProject, LowerRowNormalize,
+               LowerApplyUpdate, LowerFusedWgradStep>(context, useUkernels);
 }

@@ -1,6 +1,6 @@
 // RUN: nora-opt %s -nora-fused-step-to-panels=rows-per-panel=48 -split-input-file | FileCheck %s
-// RUN: not nora-opt %s -nora-fused-step-to-panels=rows-per-panel=0 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: rows-per-panel must be positive, got 0
+// RUN: not nora-opt %s -nora-fused-step-to-panels=rows-per-panel=-6 2>&1 | FileCheck %s --check-prefix=BAD
+// BAD: rows-per-panel must be positive (or 0 for automatic), got -6
 
 // bf16 inputs are extended to f32 once, before the loop; each panel computes
 // its rows of g and runs the chain on them; W' and M' panels are inserted.
