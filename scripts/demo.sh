@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the main job on an example step:
-# lower a Nora step (examples/nora_step.mlir) through the nora passes that
-# exist and print the IR after each stage.
+# lower a Nora step (examples/nora_step.mlir) through the nora passes,
+# printing the IR after each stage, then run it on the CPU JIT (fused and op
+# by op) and compare with the f64 numpy reference.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +20,17 @@ stage "input: $(basename "$EXAMPLE") (nora.wgrad + composite nora.nora_step)"
 stage "after --nora-decompose (primitive ops, defaults made explicit)"
 "$NORA_OPT" "$EXAMPLE" --nora-decompose
 
-stage "after --nora-decompose --canonicalize"
-"$NORA_OPT" "$EXAMPLE" --nora-decompose --canonicalize
+stage "after --nora-fuse-wgrad-epilogue (one fused step: matmul + optimizer)"
+"$NORA_OPT" "$EXAMPLE" --nora-decompose --nora-fuse-wgrad-epilogue
 
-printf '\ndemo: done (fusion, the CPU JIT and the GPU path are the next issues)\n'
+stage "after --nora-fused-step-to-panels (row panels in parallel; first 40 lines)"
+"$NORA_OPT" "$EXAMPLE" --nora-decompose --nora-fuse-wgrad-epilogue \
+  --nora-fused-step-to-panels | head -40
+
+stage "after --nora-cpu-pipeline (LLVM dialect: functions and calls)"
+"$NORA_OPT" "$EXAMPLE" --nora-cpu-pipeline |
+  grep -E "llvm.func|omp.parallel|llvm.call @nora" | cut -c1-110 || true
+
+stage "run: nora-run on the CPU JIT vs the f64 numpy reference (1024x1024, T=64)"
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" "$ROOT/scripts/demo_step.py" "$BUILD_DIR/bin/nora-run"
