@@ -275,18 +275,23 @@ void fuse(const Contraction &c, const Chain &chain, RewriterBase &rewriter) {
   rewriter.replaceUsesWithIf(chain.mNew, fused.getMNew(), isAfterFused);
 }
 
-/// Erases `op` if nothing uses it and it has no side effect, then the
-/// producers of its operands that became dead the same way.
-void eraseIfDead(Operation *op, RewriterBase &rewriter) {
-  if (!op || !op->use_empty() || !isMemoryEffectFree(op) ||
-      op->hasTrait<OpTrait::IsTerminator>())
-    return;
-  SmallVector<Operation *> producers;
-  for (Value operand : op->getOperands())
-    producers.push_back(operand.getDefiningOp());
-  rewriter.eraseOp(op);
-  for (Operation *producer : producers)
-    eraseIfDead(producer, rewriter);
+/// Erases the ops of `candidates` (consumers first) that nothing uses and
+/// that have no side effect, then the producers that became dead the same
+/// way. Each op is erased once, and never touched after.
+void eraseDeadOps(ArrayRef<Operation *> candidates, RewriterBase &rewriter) {
+  llvm::DenseSet<Operation *> erased;
+  SmallVector<Operation *> worklist(llvm::reverse(candidates));
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val();
+    if (erased.contains(op) || !op->use_empty() || !isMemoryEffectFree(op) ||
+        op->hasTrait<OpTrait::IsTerminator>())
+      continue;
+    for (Value operand : op->getOperands())
+      if (Operation *producer = operand.getDefiningOp())
+        worklist.push_back(producer);
+    erased.insert(op);
+    rewriter.eraseOp(op);
+  }
 }
 
 struct NoraFuseWgradEpiloguePass
@@ -307,9 +312,9 @@ struct NoraFuseWgradEpiloguePass
       fuse(c, *chain, rewriter);
       // The replaced chain and contraction are pure: drop what has no use
       // left. Ops still used outside the chain stay, and stay correct.
-      for (Operation *op : llvm::reverse(chain->ops))
-        eraseIfDead(op, rewriter);
-      eraseIfDead(c.root, rewriter);
+      SmallVector<Operation *> candidates(llvm::reverse(chain->ops));
+      candidates.push_back(c.root);
+      eraseDeadOps(candidates, rewriter);
     }
   }
 };
