@@ -1,35 +1,74 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test (lit: FileCheck tests,
-# verifier tests, plugin tests, unit tests, integration tests). Exits non-zero
-# when anything fails; ends with lit's summary and a line "N passed, N failed".
+# verifier tests, plugin tests, unit tests, integration tests against the
+# numpy reference), then the whole suite again against an ASan+UBSan build of
+# the tools. Exits non-zero when anything fails; ends with lit's summary and
+# a line "N passed, N failed, N skipped" over both runs.
+#
+# Environment:
+#   NORA_SKIP_SANITIZERS=1   skip the ASan+UBSan run
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${NORA_BUILD_DIR:-$ROOT/build}"
+ASAN_DIR="${NORA_ASAN_BUILD_DIR:-$ROOT/build-asan}"
+LIT=/usr/lib/llvm-22/bin/lit
 "$ROOT/scripts/setup.sh"
 
-printf '==> running the test suite (lit)\n' >&2
 log_file="$(mktemp)"
 trap 'rm -f "$log_file"' EXIT
-set +e
-/usr/lib/llvm-22/bin/lit -v "$BUILD_DIR/test" 2>&1 | tee "$log_file"
-status=${PIPESTATUS[0]}
-set -e
+status=0
+passed=0 failed=0 skipped=0
 
 count() { # the number lit printed after "LABEL:" in its closing summary
-  sed -nE "s/^ *$1: *([0-9]+).*/\1/p" "$log_file" | tail -1
+  local n
+  n=$(sed -nE "s/^ *$1 *: *([0-9]+).*/\\1/p" "$log_file" | tail -1)
+  echo "${n:-0}"
 }
-passed=$(count "Passed"); passed=${passed:-0}
-failed=$(count "Failed"); failed=${failed:-0}
-unsupported=$(count "Unsupported"); unsupported=${unsupported:-0}
-xfail=$(count "Expectedly Failed"); xfail=${xfail:-0}
-unresolved=$(count "Unresolved"); unresolved=${unresolved:-0}
-failed=$((failed + unresolved))
-passed=$((passed + xfail))
-if [ "$status" -eq 0 ] && [ "$failed" -ne 0 ]; then status=1; fi
-if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
-  echo "no test ran" >&2
-  status=1
+
+run_lit() { # run_lit TITLE [lit args...]
+  local title="$1"
+  shift
+  printf '==> %s\n' "$title" >&2
+  set +e
+  "$LIT" -v "$@" "$BUILD_DIR/test" 2>&1 | tee "$log_file"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local p f u x r
+  p=$(count Passed) f=$(count Failed) u=$(count Unsupported)
+  x=$(count "Expectedly Failed") r=$(count Unresolved)
+  passed=$((passed + p + x))
+  failed=$((failed + f + r))
+  skipped=$((skipped + u))
+  if [ "$rc" -ne 0 ] || [ $((f + r)) -ne 0 ]; then status=1; fi
+  if [ $((p + f + r)) -eq 0 ]; then
+    echo "no test ran in: $title" >&2
+    status=1
+  fi
+}
+
+run_lit "running the test suite (lit)"
+
+if [ "${NORA_SKIP_SANITIZERS:-0}" != 1 ]; then
+  if [ ! -f "$ASAN_DIR/build.ninja" ]; then
+    printf '==> configuring the ASan+UBSan build in %s\n' "$ASAN_DIR" >&2
+    compilers=()
+    if command -v clang++-22 >/dev/null 2>&1; then
+      compilers=(-DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22)
+    fi
+    cmake -S "$ROOT" -B "$ASAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DNORA_ENABLE_SANITIZERS=ON -DLLVM_EXTERNAL_LIT="$LIT" \
+      -DNORA_PYTHON="$(grep -oP '(?<=config.nora_python = ").*(?=")' \
+                        "$BUILD_DIR/test/lit.site.cfg.py")" \
+      "${compilers[@]}" >/dev/null
+  fi
+  printf '==> building the ASan+UBSan tools\n' >&2
+  ninja -C "$ASAN_DIR" nora-opt nora-run NoraUnitTests
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}" \
+  UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+    run_lit "running the test suite against the ASan+UBSan build" \
+      --param "nora_tools_dir=$ASAN_DIR/bin"
 fi
-echo "$passed passed, $failed failed, $unsupported skipped"
+
+echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"

@@ -9,6 +9,11 @@ from lit.llvm import llvm_config
 from lit.llvm.subst import ToolSubst
 
 config.name = "NORA"
+
+# `lit --param nora_tools_dir=DIR` runs the suite against other builds of the
+# tools (scripts/test.sh uses it for the ASan+UBSan build).
+config.nora_tools_dir = lit_config.params.get("nora_tools_dir",
+                                              config.nora_tools_dir)
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test", ".py"]
 config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs", "CMakeLists.txt"]
@@ -20,7 +25,9 @@ config.substitutions.append(
 config.substitutions.append(("%nora_src_root", config.nora_src_root))
 config.substitutions.append(("%nora_bin", config.nora_tools_dir))
 
-llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
+                                    "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                    "OMP_NUM_THREADS"])
 llvm_config.use_default_substitutions()
 
 # lit clears the environment: hand the tools we need back explicitly. The CUDA

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -176,7 +177,10 @@ float parseScalar(unsigned index, llvm::StringRef spec) {
   double value = std::strtod(text.c_str(), &end);
   if (text.empty() || end != text.c_str() + text.size())
     fail(where + " is an f32 scalar: '" + text + "' is not a number");
-  if (errno == ERANGE && std::isinf(value))
+  if (!std::isfinite(value))
+    fail(where + ": '" + text + "' is not a finite number (a non-finite lr "
+                                "or wd would corrupt every weight)");
+  if (std::fabs(value) > double(std::numeric_limits<float>::max()))
     fail(where + ": '" + text + "' is out of range for f32");
   return float(value);
 }
@@ -219,7 +223,12 @@ void writeOutputs(const std::vector<nora::runtime::Buffer> &results) {
         reinterpret_cast<const float *>(results[i].data.data()));
     if (!error.empty()) {
       cleanup();
-      fail("output #" + std::to_string(i) + ": " + error);
+      // Name the file the user asked for, not the temporary one.
+      std::string reason = error.substr(error.find("':") == std::string::npos
+                                            ? error.size()
+                                            : error.find("':") + 2);
+      fail("output #" + std::to_string(i) + ": cannot write output file '" +
+           path + "'" + (reason.empty() ? "" : ":" + reason));
     }
     temporaries.push_back(temporary);
   }

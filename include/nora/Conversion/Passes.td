@@ -68,6 +68,19 @@ def NoraFusedStepToPanels : Pass<"nora-fused-step-to-panels"> {
   ];
 }
 
+def NoraDistinctResultBuffers
+    : Pass<"nora-distinct-result-buffers", "::mlir::func::FuncOp"> {
+  let summary = "Give every returned memref its own fresh allocation";
+  let description = [{
+    Runs after bufferization, before results become out-params: a function
+    that returns one buffer twice (`return %m1, %m1`, or `u = m_new` of a
+    momentum without Nesterov) or returns an argument gets a fresh
+    `memref.alloc` and a `memref.copy` for each such result, so that every
+    out-param is written on its own and no caller buffer aliases another.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def NoraLowerUkernelCalls : Pass<"nora-lower-ukernel-calls", "::mlir::ModuleOp"> {
   let summary = "Turn linalg ops with a nora_* library_call into micro-kernel calls";
   let description = [{
