@@ -120,3 +120,87 @@ TEST(Wgrad, EmptyShapesDoNothing) {
 }
 
 } // namespace
+
+namespace {
+
+/// x packed as the lowering packs it: ceil(N/16) tiles of T x 16, zero past N.
+std::vector<float> packX(const std::vector<float> &x, int64_t t, int64_t n) {
+  int64_t tiles = (n + 15) / 16;
+  std::vector<float> packed(tiles * t * 16, 0.0f);
+  for (int64_t k = 0; k < t; ++k)
+    for (int64_t j = 0; j < n; ++j)
+      packed[(j / 16) * t * 16 + k * 16 + j % 16] = x[k * n + j];
+  return packed;
+}
+
+TEST(WgradPacked, MatchesTheUnpackedKernelBitForBit) {
+  for (auto [t, m, n] : {std::make_tuple(64, 50, 45), std::make_tuple(300, 13, 32),
+                         std::make_tuple(5, 6, 7), std::make_tuple(1, 1, 1)}) {
+    std::vector<float> dy = randomMatrix(t * m, 8), x = randomMatrix(t * n, 9);
+    std::vector<float> packed = packX(x, t, n);
+    std::vector<float> plain = randomMatrix(m * n, 10), fromPacked = plain;
+    MemRef2D a = view(dy.data(), t, m, m), b = view(x.data(), t, n, n);
+    MemRef2D c1 = view(plain.data(), m, n, n), c2 = view(fromPacked.data(), m, n, n);
+    _mlir_ciface_nora_wgrad_f32(&a, &b, &c1);
+    int64_t tiles = (n + 15) / 16;
+    mlir::nora::ukernel::MemRef3D xp = {packed.data(), packed.data(), 0,
+                                        {tiles, t, 16}, {t * 16, 16, 1}};
+    _mlir_ciface_nora_wgrad_packed_f32(&a, &xp, &c2);
+    expectBitwiseEqual(plain, fromPacked);
+  }
+}
+
+TEST(WgradPacked, UnexpectedLayoutsTakeTheGeneralPath) {
+  const int64_t t = 4, m = 3, n = 5;
+  std::vector<float> dy = randomMatrix(t * m, 11), x = randomMatrix(t * n, 12);
+  // The same tiles, but with a padded row stride of 32 floats.
+  std::vector<float> padded(t * 32, 0.0f);
+  for (int64_t k = 0; k < t; ++k)
+    for (int64_t j = 0; j < n; ++j)
+      padded[k * 32 + j] = x[k * n + j];
+  std::vector<float> g(m * n, 0.0f), expected(m * n, 0.0f);
+  reference(dy, x, expected, t, m, n);
+  MemRef2D a = view(dy.data(), t, m, m), c = view(g.data(), m, n, n);
+  mlir::nora::ukernel::MemRef3D xp = {padded.data(), padded.data(), 0,
+                                      {1, t, 16}, {t * 32, 32, 1}};
+  _mlir_ciface_nora_wgrad_packed_f32(&a, &xp, &c);
+  expectBitwiseEqual(g, expected);
+}
+
+TEST(RowStatistics, SixteenLanesInAFixedTreeOnEveryPath) {
+  const int64_t rows = 3, cols = 37;
+  std::vector<float> a = randomMatrix(rows * cols, 13), b = randomMatrix(rows * cols, 14);
+  std::vector<double> dot(rows, 0.0), sumsq(rows, 0.0);
+  MemRef2D va = view(a.data(), rows, cols, cols), vb = view(b.data(), rows, cols, cols);
+  mlir::nora::ukernel::MemRef1D out = {dot.data(), dot.data(), 0, {rows}, {1}};
+  mlir::nora::ukernel::MemRef1D sq = {sumsq.data(), sumsq.data(), 0, {rows}, {1}};
+  _mlir_ciface_nora_row_dot_f64(&va, &vb, &out);
+  _mlir_ciface_nora_row_sumsq_f64(&va, &sq);
+  for (int64_t i = 0; i < rows; ++i) {
+    double lanes[16] = {}, lanesSq[16] = {};
+    for (int64_t j = 0; j < cols; ++j) {
+      lanes[j % 16] += double(a[i * cols + j]) * double(b[i * cols + j]);
+      lanesSq[j % 16] += double(a[i * cols + j]) * double(a[i * cols + j]);
+    }
+    for (int width = 8; width >= 1; width /= 2)
+      for (int l = 0; l < width; ++l) {
+        lanes[l] = lanes[2 * l] + lanes[2 * l + 1];
+        lanesSq[l] = lanesSq[2 * l] + lanesSq[2 * l + 1];
+      }
+    EXPECT_EQ(dot[i], lanes[0]);
+    EXPECT_EQ(sumsq[i], lanesSq[0]);
+  }
+  // Strided (column-major) views take the portable path: same bits.
+  std::vector<float> at(cols * rows);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      at[j * rows + i] = a[i * cols + j];
+  std::vector<double> strided(rows, 0.0);
+  MemRef2D vt = view(at.data(), rows, cols, 1, 0, rows);
+  mlir::nora::ukernel::MemRef1D so = {strided.data(), strided.data(), 0, {rows}, {1}};
+  _mlir_ciface_nora_row_sumsq_f64(&vt, &so);
+  for (int64_t i = 0; i < rows; ++i)
+    EXPECT_EQ(strided[i], sumsq[i]);
+}
+
+} // namespace

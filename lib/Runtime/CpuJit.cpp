@@ -226,6 +226,8 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
                                  llvm::JITSymbolFlags::Exported};
     };
     add(mlir::nora::ukernel::kWgradSymbol, &_mlir_ciface_nora_wgrad_f32);
+    add(mlir::nora::ukernel::kWgradPackedSymbol,
+        &_mlir_ciface_nora_wgrad_packed_f32);
     add(mlir::nora::ukernel::kRowDotSymbol, &_mlir_ciface_nora_row_dot_f64);
     add(mlir::nora::ukernel::kRowSumSqSymbol,
         &_mlir_ciface_nora_row_sumsq_f64);

@@ -178,25 +178,27 @@ const char *mlir::nora::ukernel::wgradKernelName() {
   return haveAvx2Fma() ? "avx2+fma" : "portable";
 }
 
-extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
-                                            MemRef2D *g) {
-  int64_t t = dy->sizes[0], rows = dy->sizes[1], cols = x->sizes[1];
-  if (rows == 0 || cols == 0 || t == 0)
-    return;
-  if (dy->strides[1] != 1 || x->strides[1] != 1 || g->strides[1] != 1)
-    return wgradStrided(dy, x, g);
+namespace {
 
-  const float *a = dy->aligned + dy->offset;
-  const float *b = x->aligned + x->offset;
-  float *c = g->aligned + g->offset;
-  int64_t lda = dy->strides[0], ldb = x->strides[0], ldc = g->strides[0];
+/// Where the micro-kernel reads x from: x itself (row k at base + k * ld), or
+/// x pre-packed as tiles of T x 16 columns (tile t at base + t * tileStride,
+/// rows 16 floats apart, zero-padded past column N).
+struct XSource {
+  const float *base;
+  int64_t ld;
+  int64_t tileStride; ///< 0 when x is not packed.
+};
+
+/// g[rows x cols] += dy^T x for dy rows k (lda apart), columns i0.., x from
+/// `src`. The one loop nest of both entry points.
+void wgradBlocked(const float *a, int64_t lda, int64_t rows, int64_t t,
+                  XSource src, int64_t cols, float *c, int64_t ldc) {
   bool vector = haveAvx2Fma();
-
   int64_t microPanels = (rows + kMr - 1) / kMr;
   thread_local std::vector<float> packed;
   packed.assign(size_t(microPanels * kKc * kMr), 0.0f);
-  float edge[kMr * kNr];
   alignas(64) static thread_local float packedB[kKc * kNr];
+  float edge[kMr * kNr];
 
   for (int64_t k0 = 0; k0 < t; k0 += kKc) {
     int64_t kc = std::min(kKc, t - k0);
@@ -206,51 +208,105 @@ extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
       float *dst = packed.data() + p * kKc * kMr;
       int64_t i0 = p * kMr, valid = std::min(kMr, rows - i0);
       for (int64_t k = 0; k < kc; ++k) {
-        const float *src = a + (k0 + k) * lda + i0;
+        const float *row = a + (k0 + k) * lda + i0;
         for (int64_t r = 0; r < kMr; ++r)
-          dst[k * kMr + r] = r < valid ? src[r] : 0.0f;
+          dst[k * kMr + r] = r < valid ? row[r] : 0.0f;
       }
     }
-    const float *bk = b + k0 * ldb;
     for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
       int64_t nc = std::min(kNr, cols - j0);
-      // Pack x[k0:k0+kc][j0:j0+16] contiguously: rows of x lie N floats
-      // apart, and a power-of-two N would map every k of the slab to the
-      // same L1 set.
-      const float *bp = bk + j0;
-      int64_t ldbp = ldb;
-      if (vector && nc == kNr) {
+      const float *bp;
+      int64_t ldb;
+      bool fullWidth; // 16 readable columns (a full or a zero-padded tile)
+      if (src.tileStride) {
+        bp = src.base + (j0 / kNr) * src.tileStride + k0 * kNr;
+        ldb = kNr;
+        fullWidth = true;
+      } else if (vector && nc == kNr) {
+        // Pack x[k0:k0+kc][j0:j0+16] contiguously: rows of x lie N floats
+        // apart, and a power-of-two N would map every k of the slab to the
+        // same L1 set.
+        const float *bk = src.base + k0 * src.ld + j0;
         for (int64_t k = 0; k < kc; ++k)
-          std::copy(bk + k * ldb + j0, bk + k * ldb + j0 + kNr,
-                    packedB + k * kNr);
+          std::copy(bk + k * src.ld, bk + k * src.ld + kNr, packedB + k * kNr);
         bp = packedB;
-        ldbp = kNr;
+        ldb = kNr;
+        fullWidth = true;
+      } else {
+        bp = src.base + k0 * src.ld + j0;
+        ldb = src.ld;
+        fullWidth = false;
       }
       for (int64_t p = 0; p < microPanels; ++p) {
         const float *ap = packed.data() + p * kKc * kMr;
         int64_t i0 = p * kMr, mr = std::min(kMr, rows - i0);
         float *ct = c + i0 * ldc + j0;
 #if NORA_HAVE_X86
-        if (vector && nc == kNr) {
-          if (mr == kMr) {
-            tileAvx2(kc, ap, bp, ldbp, ct, ldc);
+        if (vector && fullWidth) {
+          if (mr == kMr && nc == kNr) {
+            tileAvx2(kc, ap, bp, ldb, ct, ldc);
             continue;
           }
-          // Partial rows: run the full tile on a copy (padding rows of the
-          // packed panel are zero and their results are dropped).
+          // A partial tile: run the full one on a copy (padding rows and
+          // columns are zero and their results are dropped).
           for (int64_t r = 0; r < kMr; ++r)
             for (int64_t j = 0; j < kNr; ++j)
-              edge[r * kNr + j] = r < mr ? ct[r * ldc + j] : 0.0f;
-          tileAvx2(kc, ap, bp, ldbp, edge, kNr);
+              edge[r * kNr + j] = (r < mr && j < nc) ? ct[r * ldc + j] : 0.0f;
+          tileAvx2(kc, ap, bp, ldb, edge, kNr);
           for (int64_t r = 0; r < mr; ++r)
-            for (int64_t j = 0; j < kNr; ++j)
+            for (int64_t j = 0; j < nc; ++j)
               ct[r * ldc + j] = edge[r * kNr + j];
           continue;
         }
 #endif
-        tilePortable(kc, ap, bk + j0, ldb, ct, ldc, mr, nc);
+        tilePortable(kc, ap, bp, ldb, ct, ldc, mr, nc);
       }
     }
   }
   (void)edge;
+  (void)packedB;
+}
+
+} // namespace
+
+extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
+                                            MemRef2D *g) {
+  int64_t t = dy->sizes[0], rows = dy->sizes[1], cols = x->sizes[1];
+  if (rows == 0 || cols == 0 || t == 0)
+    return;
+  if (dy->strides[1] != 1 || x->strides[1] != 1 || g->strides[1] != 1)
+    return wgradStrided(dy, x, g);
+  wgradBlocked(dy->aligned + dy->offset, dy->strides[0], rows, t,
+               XSource{x->aligned + x->offset, x->strides[0], 0}, cols,
+               g->aligned + g->offset, g->strides[0]);
+}
+
+extern "C" void _mlir_ciface_nora_wgrad_packed_f32(MemRef2D *dy,
+                                                   mlir::nora::ukernel::MemRef3D *xp,
+                                                   MemRef2D *g) {
+  int64_t t = dy->sizes[0], rows = dy->sizes[1], cols = g->sizes[1];
+  if (rows == 0 || cols == 0 || t == 0)
+    return;
+  bool packedLayout = xp->strides[2] == 1 && xp->strides[1] == kNr &&
+                      xp->sizes[2] == kNr && xp->sizes[1] == t &&
+                      xp->sizes[0] * kNr >= cols;
+  if (dy->strides[1] != 1 || g->strides[1] != 1 || !packedLayout) {
+    // Not the layout the blocked loop reads: plain loops, same order.
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        float *out = g->aligned + g->offset + i * g->strides[0] +
+                     j * g->strides[1];
+        float acc = *out;
+        for (int64_t k = 0; k < t; ++k) {
+          float b = xp->aligned[xp->offset + (j / kNr) * xp->strides[0] +
+                                k * xp->strides[1] + (j % kNr) * xp->strides[2]];
+          acc = std::fma(*at(dy, k, i), b, acc);
+        }
+        *out = acc;
+      }
+    return;
+  }
+  wgradBlocked(dy->aligned + dy->offset, dy->strides[0], rows, t,
+               XSource{xp->aligned + xp->offset, kNr, xp->strides[0]}, cols,
+               g->aligned + g->offset, g->strides[0]);
 }

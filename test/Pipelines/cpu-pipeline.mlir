@@ -9,22 +9,24 @@
 // CHECK-NOT: memref.
 // CHECK-NOT: tensor.
 // The contraction calls the micro-kernel through its C interface.
-// CHECK: llvm.func @_mlir_ciface_nora_wgrad_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr)
+// FUSED: llvm.func @_mlir_ciface_nora_wgrad_packed_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr)
+// UNFUSED: llvm.func @_mlir_ciface_nora_wgrad_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK-LABEL: llvm.func @step
 // Inputs dy, x, w, m (2 pointers, offset, 2 sizes, 2 strides each), then lr,
 // wd, then the two out-params; nothing is returned.
 // CHECK-SAME: %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr,
 // CHECK-NOT: -> !llvm.struct
-// Fused: the row panels (3 of 48 rows) run on OpenMP threads, each calls
-// the micro-kernel.
+// Fused: x is packed once, then the row panels run on OpenMP threads, each
+// calls the micro-kernel on the packed x.
 // FUSED: omp.parallel
 // FUSED: omp.wsloop
-// FUSED: llvm.call @nora_wgrad_f32
+// FUSED: llvm.call @nora_wgrad_packed_f32
 // FUSED: llvm.intr.sqrt
 // Unfused: one call for the whole gradient, no threads.
 // UNFUSED-NOT: omp.
 // UNFUSED: llvm.call @nora_wgrad_f32
 // SERIAL-NOT: omp.
+// SERIAL: llvm.call @nora_wgrad_packed_f32
 // CHECK: llvm.return
 // CHECK-LABEL: llvm.func @_mlir_ciface_step
 func.func @step(%dy: tensor<8x100xbf16>, %x: tensor<8x12xbf16>, %w: tensor<100x12xf32>, %m: tensor<100x12xf32>, %lr: f32, %wd: f32)

@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <limits>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -245,6 +246,11 @@ void writeOutputs(const std::vector<nora::runtime::Buffer> &results) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // The compiled steps allocate panel-sized temporaries on every call; keep
+  // freed memory in the heap instead of returning it to the kernel, so that
+  // repeated steps do not page-fault it back in.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "nora-run: compile and run one nora function\n");

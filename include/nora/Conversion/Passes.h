@@ -26,8 +26,21 @@ void populateNoraToLinalgPatterns(RewritePatternSet &patterns,
 /// `tensor` itself when it already is f32.
 Value createExtendToF32(OpBuilder &builder, Location loc, Value tensor);
 
+/// x (T x N, f32) packed as ceil(N/16) tiles of T x 16, zero past column N:
+/// xp[t][k][l] = x[k][16 t + l]. The layout the wgrad micro-kernel reads, made
+/// once per step so that row panels do not repack x.
+Value createPackedX(OpBuilder &builder, Location loc, Value x);
+
+/// g = scale * dy^T x (+ acc) for f32 `dy` and x given packed (from
+/// createPackedX) with `cols` = N columns; `gType` is g's type. The
+/// contraction carries library_call = "nora_wgrad_packed_f32".
+Value createWgradPackedX(OpBuilder &builder, Location loc, Value dy,
+                         Value xPacked, OpFoldResult cols, Value acc,
+                         double scale, RankedTensorType gType);
+
 /// The library_call names of the CPU micro-kernels.
 inline constexpr const char *kWgradUkernel = "nora_wgrad_f32";
+inline constexpr const char *kWgradPackedUkernel = "nora_wgrad_packed_f32";
 inline constexpr const char *kRowDotUkernel = "nora_row_dot_f64";
 inline constexpr const char *kRowSumSqUkernel = "nora_row_sumsq_f64";
 

@@ -24,6 +24,15 @@ struct MemRef2D {
   int64_t strides[2];
 };
 
+/// A rank-3 f32 memref descriptor (x packed as tiles).
+struct MemRef3D {
+  float *allocated;
+  float *aligned;
+  int64_t offset;
+  int64_t sizes[3];
+  int64_t strides[3];
+};
+
 /// A rank-1 f64 memref descriptor.
 struct MemRef1D {
   double *allocated;
@@ -35,6 +44,10 @@ struct MemRef1D {
 
 /// The symbol names the lowering calls (through the C interface).
 inline constexpr const char *kWgradSymbol = "_mlir_ciface_nora_wgrad_f32";
+inline constexpr const char *kWgradPackedSymbol =
+    "_mlir_ciface_nora_wgrad_packed_f32";
+/// Columns of x per packed tile (the register tile's width).
+inline constexpr int64_t kPackedTileCols = 16;
 inline constexpr const char *kRowDotSymbol = "_mlir_ciface_nora_row_dot_f64";
 inline constexpr const char *kRowSumSqSymbol =
     "_mlir_ciface_nora_row_sumsq_f64";
@@ -59,6 +72,13 @@ extern "C" {
 void _mlir_ciface_nora_wgrad_f32(mlir::nora::ukernel::MemRef2D *dy,
                                  mlir::nora::ukernel::MemRef2D *x,
                                  mlir::nora::ukernel::MemRef2D *g);
+
+/// The same as nora_wgrad_f32 with x packed: xp is ceil(N/16) x T x 16,
+/// xp[t][k][l] = x[k][16 t + l] (zero past N), so that each row panel of g
+/// reads x without repacking it. N is g's column count.
+void _mlir_ciface_nora_wgrad_packed_f32(mlir::nora::ukernel::MemRef2D *dy,
+                                        mlir::nora::ukernel::MemRef3D *xp,
+                                        mlir::nora::ukernel::MemRef2D *g);
 
 /// out[i] += sum_j a[i][j] * b[i][j] in f64 (kRowLanes partial sums). Each
 /// product of two f32 values is exact in f64.

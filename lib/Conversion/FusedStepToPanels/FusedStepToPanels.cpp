@@ -6,7 +6,7 @@
 //
 //   %res:2 = scf.forall (%p) in (ceildiv(M, BM)) shared_outs(%wo, %mo) {
 //     %r0 = %p * BM, %rows = min(BM, M - %r0)
-//     %g  = nora.wgrad (dy[:, r0:r0+rows]), %x       : tensor<?xNxf32>
+//     %g  = dy[:, r0:r0+rows]^T x (x packed once, before the loop)
 //     %wp = w[r0:r0+rows, :], %mp = m[r0:r0+rows, :]
 //     <chain cloned on (%g, %wp, %mp, %lr, %wd), panel-typed>
 //     scf.forall.in_parallel { insert W' and M' panels at row r0 }
@@ -79,6 +79,9 @@ void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
   // The micro-kernel takes f32: extend bf16/f16 inputs once, not per panel.
   Value dy = createExtendToF32(rewriter, loc, op.getDy());
   Value x = createExtendToF32(rewriter, loc, op.getX());
+  // Pack x once for all panels in the micro-kernel's tile layout.
+  OpFoldResult cols = tensor::getMixedSize(rewriter, loc, op.getW(), 1);
+  Value xPacked = createPackedX(rewriter, loc, x);
   Value rowsTotal = tensor::DimOp::create(rewriter, loc, op.getW(), 0);
   Value tokens = tensor::DimOp::create(rewriter, loc, dy, 0);
   Value panelRows = arith::ConstantIndexOp::create(rewriter, loc, rowsPerPanel);
@@ -107,8 +110,9 @@ void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
       rewriter, loc, dy, {zero, r0}, {tokens, rows}, {one, one});
   Value accPanel =
       op.getAcc() ? rowPanel(rewriter, loc, op.getAcc(), r0, rows) : Value();
-  Value g = WgradOp::create(rewriter, loc, panelType(rewriter.getF32Type()),
-                            dyPanel, x, accPanel, op.getScaleAttr());
+  Value g = createWgradPackedX(rewriter, loc, dyPanel, xPacked, cols, accPanel,
+                               op.getScale().convertToDouble(),
+                               panelType(rewriter.getF32Type()));
 
   IRMapping mapping;
   Block &epilogue = op.getEpilogue().front();

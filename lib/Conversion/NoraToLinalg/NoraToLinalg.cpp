@@ -9,6 +9,7 @@
 
 #include "nora/Conversion/Passes.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -181,6 +182,9 @@ struct LoweringPattern : OpRewritePattern<OpTy> {
   bool useUkernels;
 };
 
+/// Columns per packed tile of x: the wgrad micro-kernel's register tile.
+static int64_t ukernelTileCols() { return 16; }
+
 /// torch's lerp: a + w (b - a) for |w| < 0.5, else b - (b - a)(1 - w), in f32.
 static Value lerp(OpBuilder &b, Location loc, Value start, Value end,
                   double weight) {
@@ -200,9 +204,12 @@ static Value lerp(OpBuilder &b, Location loc, Value start, Value end,
 /// g = scale * dy^T x (+ acc): loops (i, k, j) so that the innermost loop
 /// runs along rows of x and g; the sum over k is in f32 and in order. With
 /// `useUkernels` the contraction is a call of the CPU micro-kernel.
+/// `packedCols`: x is the tiled layout of createPackedX, with this many
+/// columns.
 static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
                        Value acc, double scale, RankedTensorType gType,
-                       bool useUkernels) {
+                       bool useUkernels, OpFoldResult packedCols = {}) {
+  bool xIsPacked = static_cast<bool>(packedCols);
   LinalgEmitter e(b, loc);
   if (useUkernels) {
     dy = e.toF32(dy);
@@ -211,11 +218,17 @@ static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
   MLIRContext *ctx = b.getContext();
   AffineExpr i = b.getAffineDimExpr(0), k = b.getAffineDimExpr(1),
              j = b.getAffineDimExpr(2);
-  SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {k, i}, ctx),
-                                 AffineMap::get(3, 0, {k, j}, ctx),
+  int64_t tile = ukernelTileCols();
+  AffineMap xMap = xIsPacked ? AffineMap::get(3, 0,
+                                              {j.floorDiv(tile), k, j % tile},
+                                              ctx)
+                             : AffineMap::get(3, 0, {k, j}, ctx);
+  SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {k, i}, ctx), xMap,
                                  AffineMap::get(3, 0, {i, j}, ctx)};
+  OpFoldResult cols =
+      xIsPacked ? packedCols : tensor::getMixedSize(b, loc, x, 1);
   SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, dy, 1),
-                                     tensor::getMixedSize(b, loc, x, 1)};
+                                     cols};
   Value init = (acc && scale == 1.0) ? acc : e.zeros(e.empty(sizes, e.f32()));
   Type f32 = e.f32();
   Value product =
@@ -229,7 +242,9 @@ static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
                   return SmallVector<Value>{
                       arith::AddFOp::create(nb, l, args[2], p)};
                 },
-                useUkernels ? kWgradUkernel : "")
+                !useUkernels ? ""
+                : xIsPacked  ? kWgradPackedUkernel
+                             : kWgradUkernel)
           .front();
   if (scale != 1.0) {
     SmallVector<Value> inputs = {product};
@@ -444,6 +459,38 @@ struct ConvertNoraToLinalgPass
 };
 
 } // namespace
+
+Value mlir::nora::createPackedX(OpBuilder &builder, Location loc, Value x) {
+  LinalgEmitter e(builder, loc);
+  int64_t tile = ukernelTileCols();
+  MLIRContext *ctx = builder.getContext();
+  OpFoldResult tokens = tensor::getMixedSize(builder, loc, x, 0);
+  OpFoldResult cols = tensor::getMixedSize(builder, loc, x, 1);
+  AffineExpr n = builder.getAffineDimExpr(0);
+  OpFoldResult tiles = affine::makeComposedFoldedAffineApply(
+      builder, loc, n.ceilDiv(tile), {cols});
+  Value packed = e.zeros(e.empty({tiles, tokens, builder.getIndexAttr(tile)},
+                                 e.f32()));
+  AffineExpr k = builder.getAffineDimExpr(0), j = builder.getAffineDimExpr(1);
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(2, 0, {k, j}, ctx),
+      AffineMap::get(2, 0, {j.floorDiv(tile), k, j % tile}, ctx)};
+  return e
+      .generic(x, packed, maps,
+               {IteratorType::parallel, IteratorType::parallel},
+               [](OpBuilder &, Location, ValueRange args) {
+                 return SmallVector<Value>{args[0]};
+               })
+      .front();
+}
+
+Value mlir::nora::createWgradPackedX(OpBuilder &builder, Location loc,
+                                     Value dy, Value xPacked,
+                                     OpFoldResult cols, Value acc,
+                                     double scale, RankedTensorType gType) {
+  return emitWgrad(builder, loc, dy, xPacked, acc, scale, gType,
+                   /*useUkernels=*/true, cols);
+}
 
 Value mlir::nora::createExtendToF32(OpBuilder &builder, Location loc,
                                    Value tensor) {

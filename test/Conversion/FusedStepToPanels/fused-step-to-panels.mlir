@@ -4,10 +4,14 @@
 
 // bf16 inputs are extended to f32 once, before the loop; each panel computes
 // its rows of g and runs the chain on them; W' and M' panels are inserted.
+// CHECK-DAG: #[[PACK:.*]] = affine_map<(d0, d1) -> (d1 floordiv 16, d0, d1 mod 16)>
 // CHECK-LABEL: func.func @step
 // CHECK-SAME: (%[[DY:.*]]: tensor<64x100xbf16>, %[[X:.*]]: tensor<64x24xbf16>, %[[W:.*]]: tensor<100x24xf32>, %[[M:.*]]: tensor<100x24xf32>, %[[LR:.*]]: f32, %[[WD:.*]]: f32)
 // CHECK: %[[DYF:.*]] = linalg.generic {{.*}} ins(%[[DY]] : tensor<64x100xbf16>) outs(%{{.*}} : tensor<64x100xf32>)
 // CHECK: %[[XF:.*]] = linalg.generic {{.*}} ins(%[[X]] : tensor<64x24xbf16>) outs(%{{.*}} : tensor<64x24xf32>)
+// x is packed once as ceil(24/16) = 2 tiles of 64 x 16.
+// CHECK: %[[XZ:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<2x64x16xf32>)
+// CHECK: %[[XP:.*]] = linalg.generic {indexing_maps = [#{{.*}}, #[[PACK]]], iterator_types = ["parallel", "parallel"]} ins(%[[XF]] : tensor<64x24xf32>) outs(%[[XZ]] : tensor<2x64x16xf32>)
 // CHECK: %[[ROWS:.*]] = tensor.dim %[[W]], %c0
 // CHECK: %[[BM:.*]] = arith.constant 48 : index
 // CHECK: %[[NP:.*]] = arith.ceildivui %[[ROWS]], %[[BM]] : index
@@ -16,7 +20,8 @@
 // CHECK: %[[LEFT:.*]] = arith.subi %[[ROWS]], %[[R0]] : index
 // CHECK: %[[N:.*]] = arith.minsi %[[BM]], %[[LEFT]] : index
 // CHECK: %[[DYP:.*]] = tensor.extract_slice %[[DYF]][0, %[[R0]]] [%{{.*}}, %[[N]]] [1, 1]
-// CHECK: %[[G:.*]] = nora.wgrad %[[DYP]], %[[XF]] : tensor<?x?xf32>, tensor<64x24xf32> -> tensor<?x24xf32>
+// CHECK: %[[GZ:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<?x24xf32>)
+// CHECK: %[[G:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction", "parallel"], library_call = "nora_wgrad_packed_f32"} ins(%[[DYP]], %[[XP]] : tensor<?x?xf32>, tensor<2x64x16xf32>) outs(%[[GZ]] : tensor<?x24xf32>)
 // CHECK: %[[WP:.*]] = tensor.extract_slice %[[W]][%[[R0]], 0] [%[[N]], 24] [1, 1] : tensor<100x24xf32> to tensor<?x24xf32>
 // CHECK: %[[MP:.*]] = tensor.extract_slice %[[M]][%[[R0]], 0] [%[[N]], 24] [1, 1] : tensor<100x24xf32> to tensor<?x24xf32>
 // CHECK: %[[MN:.*]], %[[U:.*]] = nora.momentum %[[MP]], %[[G]] {{.*}} : tensor<?x24xf32>, tensor<?x24xf32>
@@ -47,7 +52,9 @@ func.func @step(%dy: tensor<64x100xbf16>, %x: tensor<64x24xbf16>, %w: tensor<100
 // CHECK-SAME: %[[ACC:[a-z0-9]+]]: tensor<12x8xf32>
 // CHECK: scf.forall
 // CHECK: %[[ACCP:.*]] = tensor.extract_slice %[[ACC]][%{{.*}}, 0] [%{{.*}}, 8] [1, 1]
-// CHECK: nora.wgrad %{{.*}}, %{{.*}} acc(%[[ACCP]] : tensor<?x8xf32>) {scale = 5.000000e-01 : f32}
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}library_call = "nora_wgrad_packed_f32"
+// CHECK: linalg.generic {{.*}} ins(%[[SUM]], %[[ACCP]] : tensor<?x8xf32>, tensor<?x8xf32>)
+// CHECK: arith.constant 5.000000e-01 : f32
 // CHECK: %[[C:.*]] = arith.constant dense<2.000000e+00> : tensor<12x8xf32>
 // CHECK: %[[CP:.*]] = tensor.extract_slice %[[C]][%{{.*}}, 0] [%{{.*}}, 8] [1, 1]
 // CHECK: arith.mulf %{{.*}}, %[[CP]] : tensor<?x8xf32>
