@@ -78,6 +78,24 @@ def median_ms(fn, repeat):
     return float(np.median(times))
 
 
+def openblas_one_thread_ms(t, mn, repeat):
+    """numpy's sgemm with OpenBLAS limited to one thread (a fresh process:
+    the thread count is read when OpenBLAS loads)."""
+    code = (f"import numpy as np, time\n"
+            f"r = np.random.default_rng(0)\n"
+            f"dy = r.standard_normal(({t}, {mn}), dtype=np.float32)\n"
+            f"x = r.standard_normal(({t}, {mn}), dtype=np.float32)\n"
+            f"dy.T @ x\n"
+            f"ts = []\n"
+            f"for _ in range({repeat}):\n"
+            f"    s = time.perf_counter(); dy.T @ x; ts.append(time.perf_counter() - s)\n"
+            f"print(sorted(ts)[len(ts) // 2] * 1e3)\n")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    return float(out.stdout)
+
+
 def numpy_step(dy, x, w, m):
     g = dy.T @ x
     m = m + np.float32(1 - BETA) * (g - m)
@@ -140,6 +158,7 @@ def main():
             gemm = nora_time(args.nora_run, GEMM_IR.format(T=t, M=m_rows, N=n_cols), "gemm",
                              step_inputs[:2], 1, args.repeat)
         np_gemm = median_ms(lambda: dy.T @ x, args.repeat)
+        np_gemm1 = openblas_one_thread_ms(t, mn, args.repeat)
         np_step = median_ms(lambda: numpy_step(dy, x, w, m), args.repeat)
         if torch is not None:
             tdy, tx = torch.from_numpy(dy), torch.from_numpy(x)
@@ -154,20 +173,23 @@ def main():
             T=t, MN=mn, fused=fused, fused1=fused1, unfused=unfused, numpy=np_step,
             torch=t_step, gemm=gemm, np_gemm=np_gemm,
             gemm_gflops=flop / gemm / 1e6, np_gflops=flop / np_gemm / 1e6,
+            np1_gflops=flop / np_gemm1 / 1e6, ratio1=fused1 / unfused,
             fused_gflops=flop / fused / 1e6,
             update_gbs=state / max(fused - gemm / 2, 1e-9) / 1e6,
             ratio=fused / unfused))
         print(rows[-1], file=sys.stderr, flush=True)
 
-    header = ("| T | M = N | fused (2 thr) ms | fused (1 thr) ms | --no-fuse ms | numpy ms | "
-              "torch eager ms | fused / no-fuse | nora GEMM GFLOP/s (1 thr) | "
-              "OpenBLAS sgemm GFLOP/s | fused step GFLOP/s | update GB/s |")
-    lines = [header, "|" + "---|" * header.count("|")[:-1] if False else "|" + "---|" * (header.count("|") - 1)]
+    header = ("| T | M = N | fused ms (2 thr) | fused ms (1 thr) | --no-fuse ms (1 thr) | "
+              "numpy ms | torch eager ms | fused/no-fuse (2 thr, 1 thr) | "
+              "nora GEMM GFLOP/s (1 thr) | OpenBLAS sgemm GFLOP/s (1 thr, 2 thr) | "
+              "fused step GFLOP/s (2 thr) | update GB/s |")
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
         lines.append(
             f"| {r['T']} | {r['MN']} | {r['fused']:.2f} | {r['fused1']:.2f} | {r['unfused']:.2f} | "
-            f"{r['numpy']:.2f} | {r['torch']:.2f} | {r['ratio']:.2f} | {r['gemm_gflops']:.1f} | "
-            f"{r['np_gflops']:.1f} | {r['fused_gflops']:.1f} | {r['update_gbs']:.1f} |")
+            f"{r['numpy']:.2f} | {r['torch']:.2f} | {r['ratio']:.2f}, {r['ratio1']:.2f} | "
+            f"{r['gemm_gflops']:.1f} | {r['np1_gflops']:.1f}, {r['np_gflops']:.1f} | "
+            f"{r['fused_gflops']:.1f} | {r['update_gbs']:.1f} |")
     table = "\n".join(lines)
     print(table)
     info = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "

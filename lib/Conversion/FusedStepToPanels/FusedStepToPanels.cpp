@@ -46,23 +46,23 @@ Value rowPanel(OpBuilder &b, Location loc, Value matrix, Value r0,
 
 /// Rows per panel when none is given. Two pressures: the epilogue makes
 /// about six passes over panel-sized arrays (g, u, v, d, W and M panels),
-/// which should stay in a core's L2 (kEpilogueBytes per array), and the
-/// micro-kernel streams all of x (T x N) once per panel, so small panels cost
-/// x traffic when T is large (at least kMinFlopPerByte flops per byte of x:
-/// 2 * rows / 4 bytes). A multiple of the micro-kernel's 6 rows.
+/// which should stay in a core's L2 (kEpilogueBytes per array); and the
+/// micro-kernel streams all of the packed x (T x N) once per panel, which
+/// dominates when T is large, so large T gets the largest panels
+/// (bench/RESULTS.md has the measurements behind these numbers). A multiple
+/// of the micro-kernel's 6 rows.
 int64_t automaticPanelRows(FusedWgradStepOp op) {
-  constexpr int64_t kMicroRows = 6, kMaxRows = 96;
-  constexpr int64_t kEpilogueBytes = 96 * 1024;
-  constexpr int64_t kMinFlopPerByte = 16;
+  constexpr int64_t kMicroRows = 6, kMaxRows = 192, kMaxEpilogueRows = 96;
+  constexpr int64_t kEpilogueBytes = 96 * 1024, kLargeTokens = 256;
   auto wType = cast<RankedTensorType>(op.getW().getType());
   auto dyType = cast<RankedTensorType>(op.getDy().getType());
   int64_t cols = wType.getDimSize(1), tokens = dyType.getDimSize(0);
   if (ShapedType::isDynamic(cols) || ShapedType::isDynamic(tokens))
     return 48;
-  int64_t rows = std::max<int64_t>(1, kEpilogueBytes / (4 * cols));
-  if (tokens >= 256)
-    rows = std::max(rows, 2 * kMinFlopPerByte);
-  rows = std::min(rows, kMaxRows);
+  int64_t rows = tokens >= kLargeTokens
+                     ? kMaxRows
+                     : std::clamp<int64_t>(kEpilogueBytes / (4 * cols), 1,
+                                           kMaxEpilogueRows);
   return (rows + kMicroRows - 1) / kMicroRows * kMicroRows;
 }
 
