@@ -1,4 +1,5 @@
-//===- DialectTest.cpp - the nora C++ API as a front end uses it -*- C++ -*-===//
+//===- DialectTest.cpp - the nora C++ API as a front end uses it -*- C++
+//-*-===//
 //
 // An MLIR-based training compiler builds nora IR through the generated C++
 // builders rather than by parsing text; these tests cover that path: builders
@@ -38,8 +39,8 @@ protected:
     Type f32 = builder.getF32Type();
     auto type = builder.getFunctionType({matrix, matrix, matrix, f32, f32},
                                         {matrix, matrix});
-    auto func = func::FuncOp::create(builder, builder.getUnknownLoc(), "step",
-                                     type);
+    auto func =
+        func::FuncOp::create(builder, builder.getUnknownLoc(), "step", type);
     builder.setInsertionPointToStart(func.addEntryBlock());
     return func;
   }
@@ -62,9 +63,9 @@ TEST_F(NoraDialectTest, BuiltMomentumInfersResultTypesAndVerifies) {
   func::FuncOp func = makeStepFunction(matrix);
   Location loc = builder.getUnknownLoc();
   Value m = func.getArgument(2), g = func.getArgument(0);
-  auto momentum = MomentumOp::create(builder, loc, m, g,
-                                     builder.getF32FloatAttr(0.9f),
-                                     builder.getF32FloatAttr(0.9f));
+  auto momentum =
+      MomentumOp::create(builder, loc, m, g, builder.getF32FloatAttr(0.9f),
+                         builder.getF32FloatAttr(0.9f));
   EXPECT_EQ(momentum.getMNew().getType(), matrix);
   EXPECT_EQ(momentum.getU().getType(), matrix);
   func::ReturnOp::create(builder, loc,
@@ -76,9 +77,9 @@ TEST_F(NoraDialectTest, VerifierRejectsBetaOutsideUnitInterval) {
   auto matrix = RankedTensorType::get({4, 8}, builder.getF32Type());
   func::FuncOp func = makeStepFunction(matrix);
   Location loc = builder.getUnknownLoc();
-  auto momentum = MomentumOp::create(
-      builder, loc, func.getArgument(2), func.getArgument(0),
-      builder.getF32FloatAttr(1.0f), FloatAttr());
+  auto momentum =
+      MomentumOp::create(builder, loc, func.getArgument(2), func.getArgument(0),
+                         builder.getF32FloatAttr(1.0f), FloatAttr());
   func::ReturnOp::create(builder, loc,
                          ValueRange{momentum.getU(), momentum.getMNew()});
   std::string message;
@@ -95,9 +96,9 @@ TEST_F(NoraDialectTest, DecomposeExpandsBuiltNoraStep) {
   auto matrix = RankedTensorType::get({512, 128}, builder.getF32Type());
   func::FuncOp func = makeStepFunction(matrix);
   Location loc = builder.getUnknownLoc();
-  auto step = NoraStepOp::create(
-      builder, loc, func.getArgument(0), func.getArgument(1),
-      func.getArgument(2), func.getArgument(3), func.getArgument(4));
+  auto step = NoraStepOp::create(builder, loc, func.getArgument(0),
+                                 func.getArgument(1), func.getArgument(2),
+                                 func.getArgument(3), func.getArgument(4));
   func::ReturnOp::create(builder, loc, step.getResults());
   ASSERT_TRUE(succeeded(verify(*module)));
 

@@ -1,4 +1,5 @@
-//===- UkernelTest.cpp - the wgrad micro-kernel ------------------*- C++ -*-===//
+//===- UkernelTest.cpp - the wgrad micro-kernel ------------------*- C++
+//-*-===//
 //
 // The micro-kernel is C++ the IR cannot reach on its own: check it against a
 // plain loop in the same order (bit for bit), on tile edges, on strided
@@ -93,7 +94,8 @@ TEST(Wgrad, RowPanelsGiveTheSameBits) {
 TEST(Wgrad, NonUnitStridesTakeTheGeneralPath) {
   const int64_t t = 9, m = 5, n = 4;
   // dy stored transposed (column-major view), x with a column stride of 2.
-  std::vector<float> dyT = randomMatrix(m * t, 6), x2 = randomMatrix(t * n * 2, 7);
+  std::vector<float> dyT = randomMatrix(m * t, 6),
+                     x2 = randomMatrix(t * n * 2, 7);
   std::vector<float> dy(t * m), x(t * n);
   for (int64_t k = 0; k < t; ++k) {
     for (int64_t i = 0; i < m; ++i)
@@ -134,17 +136,19 @@ std::vector<float> packX(const std::vector<float> &x, int64_t t, int64_t n) {
 }
 
 TEST(WgradPacked, MatchesTheUnpackedKernelBitForBit) {
-  for (auto [t, m, n] : {std::make_tuple(64, 50, 45), std::make_tuple(300, 13, 32),
-                         std::make_tuple(5, 6, 7), std::make_tuple(1, 1, 1)}) {
+  for (auto [t, m, n] :
+       {std::make_tuple(64, 50, 45), std::make_tuple(300, 13, 32),
+        std::make_tuple(5, 6, 7), std::make_tuple(1, 1, 1)}) {
     std::vector<float> dy = randomMatrix(t * m, 8), x = randomMatrix(t * n, 9);
     std::vector<float> packed = packX(x, t, n);
     std::vector<float> plain = randomMatrix(m * n, 10), fromPacked = plain;
     MemRef2D a = view(dy.data(), t, m, m), b = view(x.data(), t, n, n);
-    MemRef2D c1 = view(plain.data(), m, n, n), c2 = view(fromPacked.data(), m, n, n);
+    MemRef2D c1 = view(plain.data(), m, n, n),
+             c2 = view(fromPacked.data(), m, n, n);
     _mlir_ciface_nora_wgrad_f32(&a, &b, &c1);
     int64_t tiles = (n + 15) / 16;
-    mlir::nora::ukernel::MemRef3D xp = {packed.data(), packed.data(), 0,
-                                        {tiles, t, 16}, {t * 16, 16, 1}};
+    mlir::nora::ukernel::MemRef3D xp = {
+        packed.data(), packed.data(), 0, {tiles, t, 16}, {t * 16, 16, 1}};
     _mlir_ciface_nora_wgrad_packed_f32(&a, &xp, &c2);
     expectBitwiseEqual(plain, fromPacked);
   }
@@ -161,19 +165,22 @@ TEST(WgradPacked, UnexpectedLayoutsTakeTheGeneralPath) {
   std::vector<float> g(m * n, 0.0f), expected(m * n, 0.0f);
   reference(dy, x, expected, t, m, n);
   MemRef2D a = view(dy.data(), t, m, m), c = view(g.data(), m, n, n);
-  mlir::nora::ukernel::MemRef3D xp = {padded.data(), padded.data(), 0,
-                                      {1, t, 16}, {t * 32, 32, 1}};
+  mlir::nora::ukernel::MemRef3D xp = {
+      padded.data(), padded.data(), 0, {1, t, 16}, {t * 32, 32, 1}};
   _mlir_ciface_nora_wgrad_packed_f32(&a, &xp, &c);
   expectBitwiseEqual(g, expected);
 }
 
 TEST(RowStatistics, SixteenLanesInAFixedTreeOnEveryPath) {
   const int64_t rows = 3, cols = 37;
-  std::vector<float> a = randomMatrix(rows * cols, 13), b = randomMatrix(rows * cols, 14);
+  std::vector<float> a = randomMatrix(rows * cols, 13),
+                     b = randomMatrix(rows * cols, 14);
   std::vector<double> dot(rows, 0.0), sumsq(rows, 0.0);
-  MemRef2D va = view(a.data(), rows, cols, cols), vb = view(b.data(), rows, cols, cols);
+  MemRef2D va = view(a.data(), rows, cols, cols),
+           vb = view(b.data(), rows, cols, cols);
   mlir::nora::ukernel::MemRef1D out = {dot.data(), dot.data(), 0, {rows}, {1}};
-  mlir::nora::ukernel::MemRef1D sq = {sumsq.data(), sumsq.data(), 0, {rows}, {1}};
+  mlir::nora::ukernel::MemRef1D sq = {
+      sumsq.data(), sumsq.data(), 0, {rows}, {1}};
   _mlir_ciface_nora_row_dot_f64(&va, &vb, &out);
   _mlir_ciface_nora_row_sumsq_f64(&va, &sq);
   for (int64_t i = 0; i < rows; ++i) {
@@ -197,7 +204,8 @@ TEST(RowStatistics, SixteenLanesInAFixedTreeOnEveryPath) {
       at[j * rows + i] = a[i * cols + j];
   std::vector<double> strided(rows, 0.0);
   MemRef2D vt = view(at.data(), rows, cols, 1, 0, rows);
-  mlir::nora::ukernel::MemRef1D so = {strided.data(), strided.data(), 0, {rows}, {1}};
+  mlir::nora::ukernel::MemRef1D so = {
+      strided.data(), strided.data(), 0, {rows}, {1}};
   _mlir_ciface_nora_row_sumsq_f64(&vt, &so);
   for (int64_t i = 0; i < rows; ++i)
     EXPECT_EQ(strided[i], sumsq[i]);

@@ -17,10 +17,9 @@ using namespace mlir;
 
 extern "C" LLVM_ATTRIBUTE_WEAK DialectPluginLibraryInfo
 mlirGetDialectPluginInfo() {
-  return {MLIR_PLUGIN_API_VERSION, "NoraDialect", LLVM_VERSION_STRING,
-          [](DialectRegistry *registry) {
-            nora::registerNoraDialect(*registry);
-          }};
+  return {
+      MLIR_PLUGIN_API_VERSION, "NoraDialect", LLVM_VERSION_STRING,
+      [](DialectRegistry *registry) { nora::registerNoraDialect(*registry); }};
 }
 
 extern "C" LLVM_ATTRIBUTE_WEAK PassPluginLibraryInfo mlirGetPassPluginInfo() {

@@ -3,8 +3,8 @@
 #include "nora/InitAllNora.h"
 
 #include "mlir/IR/DialectRegistry.h"
-#include "nora/Dialect/Nora/IR/NoraDialect.h"
 #include "nora/Conversion/Passes.h"
+#include "nora/Dialect/Nora/IR/NoraDialect.h"
 #include "nora/Dialect/Nora/Transforms/Passes.h"
 #include "nora/Pipelines/Pipelines.h"
 

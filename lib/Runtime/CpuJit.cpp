@@ -1,4 +1,5 @@
-//===- CpuJit.cpp - compile a nora function and run it on the CPU -*- C++ -*-===//
+//===- CpuJit.cpp - compile a nora function and run it on the CPU -*- C++
+//-*-===//
 
 #include "nora/Runtime/CpuJit.h"
 
@@ -128,14 +129,15 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
     int64_t count = 1;
     for (int64_t d : argument.tensor.shape)
       count *= d;
-    if (argument.tensor.data.size() != size_t(count) * argumentElementSizes[i]) {
-      error = "argument #" + std::to_string(i) + ": buffer size does not "
+    if (argument.tensor.data.size() !=
+        size_t(count) * argumentElementSizes[i]) {
+      error = "argument #" + std::to_string(i) +
+              ": buffer size does not "
               "match its shape";
       return false;
     }
-    descriptors.emplace_back(
-        const_cast<uint8_t *>(argument.tensor.data.data()),
-        argument.tensor.shape);
+    descriptors.emplace_back(const_cast<uint8_t *>(argument.tensor.data.data()),
+                             argument.tensor.shape);
     packed.push_back(&descriptors.back().pointer);
   }
   for (auto [i, shape] : llvm::enumerate(resultShapes)) {
@@ -156,7 +158,8 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
 
 std::unique_ptr<CompiledFunction>
 mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
-                       const CompileOptions &options, std::string &error) {
+                             const CompileOptions &options,
+                             std::string &error) {
   auto func = module.lookupSymbol<func::FuncOp>(entry);
   if (!func) {
     error = "no function '" + entry.str() + "'";
@@ -229,11 +232,10 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
     add(mlir::nora::ukernel::kWgradPackedSymbol,
         &_mlir_ciface_nora_wgrad_packed_f32);
     add(mlir::nora::ukernel::kRowDotSymbol, &_mlir_ciface_nora_row_dot_f64);
-    add(mlir::nora::ukernel::kRowSumSqSymbol,
-        &_mlir_ciface_nora_row_sumsq_f64);
+    add(mlir::nora::ukernel::kRowSumSqSymbol, &_mlir_ciface_nora_row_sumsq_f64);
     return symbols;
   });
-  return std::make_unique<CompiledFunction>(
-      std::move(*engine), entry.str(), std::move(resultShapes),
-      std::move(elementSizes));
+  return std::make_unique<CompiledFunction>(std::move(*engine), entry.str(),
+                                            std::move(resultShapes),
+                                            std::move(elementSizes));
 }

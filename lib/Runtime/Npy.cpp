@@ -65,8 +65,7 @@ std::string mlir::nora::npy::dtypeName(const Array &array) {
 namespace {
 
 /// Finds `'key':` in the header dict and returns the text after it.
-bool findValue(const std::string &header, const std::string &key,
-               size_t &pos) {
+bool findValue(const std::string &header, const std::string &key, size_t &pos) {
   for (const char *quote : {"'", "\""}) {
     std::string pattern = std::string(quote) + key + quote;
     size_t at = header.find(pattern);
@@ -86,8 +85,8 @@ bool findValue(const std::string &header, const std::string &key,
 DType dtypeOf(const std::string &descr) {
   // '|' (not applicable) and '<' (little-endian) and '=' (native, which is
   // little-endian on every machine we run on).
-  if (descr.size() < 2 || (descr[0] != '<' && descr[0] != '|' &&
-                           descr[0] != '='))
+  if (descr.size() < 2 ||
+      (descr[0] != '<' && descr[0] != '|' && descr[0] != '='))
     return DType::Unsupported;
   std::string kind = descr.substr(1);
   if (kind == "f4")
@@ -161,7 +160,7 @@ std::string parseHeader(const std::string &header, const std::string &what,
 } // namespace
 
 std::string mlir::nora::npy::parse(const uint8_t *bytes, size_t size,
-                             const std::string &what, Array &out) {
+                                   const std::string &what, Array &out) {
   static const char magic[] = "\x93NUMPY";
   if (size < 10 || std::memcmp(bytes, magic, 6) != 0)
     return what + ": not a .npy file (bad magic)";
@@ -173,8 +172,8 @@ std::string mlir::nora::npy::parse(const uint8_t *bytes, size_t size,
   } else if (major == 2 || major == 3) {
     if (size < 12)
       return what + ": truncated .npy header";
-    headerLen = bytes[8] | (size_t(bytes[9]) << 8) |
-                (size_t(bytes[10]) << 16) | (size_t(bytes[11]) << 24);
+    headerLen = bytes[8] | (size_t(bytes[9]) << 8) | (size_t(bytes[10]) << 16) |
+                (size_t(bytes[11]) << 24);
     headerStart = 12;
   } else {
     return what + ": unsupported .npy version " + std::to_string(major);
@@ -220,8 +219,8 @@ std::string mlir::nora::npy::read(const std::string &path, Array &out) {
 }
 
 std::string mlir::nora::npy::writeF32(const std::string &path,
-                                const std::vector<int64_t> &shape,
-                                const float *data) {
+                                      const std::vector<int64_t> &shape,
+                                      const float *data) {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
   int64_t count = 1;
   for (int64_t d : shape) {
@@ -238,14 +237,20 @@ std::string mlir::nora::npy::writeF32(const std::string &path,
   FILE *file = std::fopen(path.c_str(), "wb");
   if (!file)
     return "cannot write output file '" + path + "': " + std::strerror(errno);
-  uint8_t preamble[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+  uint8_t preamble[10] = {0x93,
+                          'N',
+                          'U',
+                          'M',
+                          'P',
+                          'Y',
+                          1,
+                          0,
                           uint8_t(header.size() & 0xff),
                           uint8_t(header.size() >> 8)};
-  bool ok = std::fwrite(preamble, 1, 10, file) == 10 &&
-            std::fwrite(header.data(), 1, header.size(), file) ==
-                header.size() &&
-            std::fwrite(data, sizeof(float), size_t(count), file) ==
-                size_t(count);
+  bool ok =
+      std::fwrite(preamble, 1, 10, file) == 10 &&
+      std::fwrite(header.data(), 1, header.size(), file) == header.size() &&
+      std::fwrite(data, sizeof(float), size_t(count), file) == size_t(count);
   ok = (std::fclose(file) == 0) && ok;
   if (!ok) {
     std::remove(path.c_str());

@@ -45,9 +45,9 @@ void tilePortable(int64_t kc, const float *a, const float *b, int64_t ldb,
 
 #if NORA_HAVE_X86
 /// The full 6x16 tile, 12 ymm accumulators.
-__attribute__((target("avx2,fma"))) void
-tileAvx2(int64_t kc, const float *a, const float *b, int64_t ldb, float *c,
-         int64_t ldc) {
+__attribute__((target("avx2,fma"))) void tileAvx2(int64_t kc, const float *a,
+                                                  const float *b, int64_t ldb,
+                                                  float *c, int64_t ldc) {
   __m256 c0[kMr], c1[kMr];
   for (int64_t r = 0; r < kMr; ++r) {
     c0[r] = _mm256_loadu_ps(c + r * ldc);
@@ -88,8 +88,8 @@ void wgradStrided(const MemRef2D *dy, const MemRef2D *x, MemRef2D *g) {
   int64_t t = dy->sizes[0], rows = dy->sizes[1], cols = x->sizes[1];
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) {
-      float *out = g->aligned + g->offset + i * g->strides[0] +
-                   j * g->strides[1];
+      float *out =
+          g->aligned + g->offset + i * g->strides[0] + j * g->strides[1];
       float acc = *out;
       for (int64_t k = 0; k < t; ++k)
         acc = std::fma(*at(dy, k, i), *at(x, k, j), acc);
@@ -143,7 +143,8 @@ rowDotAvx2(const float *a, const float *b, int64_t n) {
 }
 #endif
 
-void rowStatistic(MemRef2D *a, MemRef2D *b, mlir::nora::ukernel::MemRef1D *out) {
+void rowStatistic(MemRef2D *a, MemRef2D *b,
+                  mlir::nora::ukernel::MemRef1D *out) {
   int64_t rows = a->sizes[0], cols = a->sizes[1];
   bool unit = a->strides[1] == 1 && b->strides[1] == 1;
   for (int64_t i = 0; i < rows; ++i) {
@@ -163,8 +164,9 @@ void rowStatistic(MemRef2D *a, MemRef2D *b, mlir::nora::ukernel::MemRef1D *out) 
 
 } // namespace
 
-extern "C" void _mlir_ciface_nora_row_dot_f64(MemRef2D *a, MemRef2D *b,
-                                              mlir::nora::ukernel::MemRef1D *out) {
+extern "C" void
+_mlir_ciface_nora_row_dot_f64(MemRef2D *a, MemRef2D *b,
+                              mlir::nora::ukernel::MemRef1D *out) {
   rowStatistic(a, b, out);
 }
 
@@ -281,9 +283,8 @@ extern "C" void _mlir_ciface_nora_wgrad_f32(MemRef2D *dy, MemRef2D *x,
                g->aligned + g->offset, g->strides[0]);
 }
 
-extern "C" void _mlir_ciface_nora_wgrad_packed_f32(MemRef2D *dy,
-                                                   mlir::nora::ukernel::MemRef3D *xp,
-                                                   MemRef2D *g) {
+extern "C" void _mlir_ciface_nora_wgrad_packed_f32(
+    MemRef2D *dy, mlir::nora::ukernel::MemRef3D *xp, MemRef2D *g) {
   int64_t t = dy->sizes[0], rows = dy->sizes[1], cols = g->sizes[1];
   if (rows == 0 || cols == 0 || t == 0)
     return;
@@ -294,12 +295,13 @@ extern "C" void _mlir_ciface_nora_wgrad_packed_f32(MemRef2D *dy,
     // Not the layout the blocked loop reads: plain loops, same order.
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < cols; ++j) {
-        float *out = g->aligned + g->offset + i * g->strides[0] +
-                     j * g->strides[1];
+        float *out =
+            g->aligned + g->offset + i * g->strides[0] + j * g->strides[1];
         float acc = *out;
         for (int64_t k = 0; k < t; ++k) {
-          float b = xp->aligned[xp->offset + (j / kNr) * xp->strides[0] +
-                                k * xp->strides[1] + (j % kNr) * xp->strides[2]];
+          float b =
+              xp->aligned[xp->offset + (j / kNr) * xp->strides[0] +
+                          k * xp->strides[1] + (j % kNr) * xp->strides[2]];
           acc = std::fma(*at(dy, k, i), b, acc);
         }
         *out = acc;

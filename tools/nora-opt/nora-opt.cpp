@@ -17,7 +17,8 @@ int main(int argc, char **argv) {
   mlir::nora::registerNoraDialect(registry);
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "nora optimizer driver: the nora dialect, its passes and "
-                  "pipelines, and upstream MLIR\n",
+      argc, argv,
+      "nora optimizer driver: the nora dialect, its passes and "
+      "pipelines, and upstream MLIR\n",
       registry));
 }

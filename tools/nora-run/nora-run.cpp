@@ -30,8 +30,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <limits>
 #include <dlfcn.h>
+#include <limits>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -45,8 +45,9 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.mlir>"),
 static cl::opt<std::string> entry("entry", cl::desc("Function to run"),
                                   cl::Required, cl::cat(category));
 static cl::list<std::string>
-    inputs("input", cl::desc("Argument: @file.npy for a tensor, a number for "
-                             "an f32 scalar (in argument order)"),
+    inputs("input",
+           cl::desc("Argument: @file.npy for a tensor, a number for "
+                    "an f32 scalar (in argument order)"),
            cl::cat(category));
 static cl::list<std::string>
     outputs("output", cl::desc("Result: @file.npy (in result order)"),
@@ -179,8 +180,9 @@ float parseScalar(unsigned index, llvm::StringRef spec) {
   if (text.empty() || end != text.c_str() + text.size())
     fail(where + " is an f32 scalar: '" + text + "' is not a number");
   if (!std::isfinite(value))
-    fail(where + ": '" + text + "' is not a finite number (a non-finite lr "
-                                "or wd would corrupt every weight)");
+    fail(where + ": '" + text +
+         "' is not a finite number (a non-finite lr "
+         "or wd would corrupt every weight)");
   if (std::fabs(value) > double(std::numeric_limits<float>::max()))
     fail(where + ": '" + text + "' is out of range for f32");
   return float(value);
@@ -267,7 +269,8 @@ int main(int argc, char **argv) {
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
-    fail("'" + inputFile + "' is not valid nora IR (see the diagnostics above)");
+    fail("'" + inputFile +
+         "' is not valid nora IR (see the diagnostics above)");
 
   auto func = module->lookupSymbol<func::FuncOp>(entry);
   if (!func) {
@@ -275,8 +278,8 @@ int main(int argc, char **argv) {
     module->walk([&](func::FuncOp f) {
       names += (names.empty() ? "" : ", ") + f.getSymName().str();
     });
-    fail("no function '" + entry + "' in '" + inputFile + "' (it has: " +
-         (names.empty() ? std::string("none") : names) + ")");
+    fail("no function '" + entry + "' in '" + inputFile +
+         "' (it has: " + (names.empty() ? std::string("none") : names) + ")");
   }
 
   // Check the signature and the command line against each other.
@@ -328,16 +331,16 @@ int main(int argc, char **argv) {
     if (!compiled->run(arguments, results, error))
       fail(error);
     auto stop = std::chrono::steady_clock::now();
-    times.push_back(std::chrono::duration<double, std::milli>(stop - start)
-                        .count());
+    times.push_back(
+        std::chrono::duration<double, std::milli>(stop - start).count());
   }
   writeOutputs(results);
   if (repeat > 0) {
     std::sort(times.begin(), times.end());
-    double median = times.size() % 2
-                        ? times[times.size() / 2]
-                        : 0.5 * (times[times.size() / 2 - 1] +
-                                 times[times.size() / 2]);
+    double median =
+        times.size() % 2
+            ? times[times.size() / 2]
+            : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
     std::printf("time_ms median=%.4f min=%.4f runs=%u\n", median, times[0],
                 runs);
   }

@@ -64,8 +64,8 @@ public:
 
   /// Calls the function. `results` receives one f32 buffer per result.
   /// Returns false and sets `error` when the arguments do not fit.
-  bool run(const std::vector<Argument> &arguments,
-           std::vector<Buffer> &results, std::string &error);
+  bool run(const std::vector<Argument> &arguments, std::vector<Buffer> &results,
+           std::string &error);
 
 private:
   std::unique_ptr<mlir::ExecutionEngine> engine;

@@ -1,4 +1,5 @@
-//===- FusedStepToPanels.cpp - fused step -> parallel row panels -*- C++ -*-===//
+//===- FusedStepToPanels.cpp - fused step -> parallel row panels -*- C++
+//-*-===//
 //
 //   %wn, %mn = nora.fused_wgrad_step dy(%dy) x(%x) w(%w) m(%m) ... { chain }
 //
@@ -36,8 +37,7 @@ using namespace mlir::nora;
 namespace {
 
 /// Rows [r0, r0 + rows) of a matrix, all columns.
-Value rowPanel(OpBuilder &b, Location loc, Value matrix, Value r0,
-               Value rows) {
+Value rowPanel(OpBuilder &b, Location loc, Value matrix, Value r0, Value rows) {
   OpFoldResult zero = b.getIndexAttr(0), one = b.getIndexAttr(1);
   return tensor::ExtractSliceOp::create(
       b, loc, matrix, {r0, zero},
@@ -95,9 +95,9 @@ void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
       rewriter, loc, tensor::getMixedSizes(rewriter, loc, op.getM()),
       mType.getElementType());
 
-  auto forall = scf::ForallOp::create(
-      rewriter, loc, ArrayRef<OpFoldResult>{numPanels},
-      ValueRange{wOut, mOut}, std::nullopt);
+  auto forall =
+      scf::ForallOp::create(rewriter, loc, ArrayRef<OpFoldResult>{numPanels},
+                            ValueRange{wOut, mOut}, std::nullopt);
   Block *body = forall.getBody();
   rewriter.setInsertionPointToStart(body);
   Value panel = forall.getInductionVar(0);
@@ -106,8 +106,8 @@ void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
   Value rows = arith::MinSIOp::create(rewriter, loc, panelRows, left);
 
   OpFoldResult zero = rewriter.getIndexAttr(0), one = rewriter.getIndexAttr(1);
-  Value dyPanel = tensor::ExtractSliceOp::create(
-      rewriter, loc, dy, {zero, r0}, {tokens, rows}, {one, one});
+  Value dyPanel = tensor::ExtractSliceOp::create(rewriter, loc, dy, {zero, r0},
+                                                 {tokens, rows}, {one, one});
   Value accPanel =
       op.getAcc() ? rowPanel(rewriter, loc, op.getAcc(), r0, rows) : Value();
   Value g = createWgradPackedX(rewriter, loc, dyPanel, xPacked, cols, accPanel,

@@ -68,8 +68,8 @@ public:
     return arith::ExtFOp::create(nb, l, type, v);
   }
 
-  using BodyFn = function_ref<SmallVector<Value>(OpBuilder &, Location,
-                                                 ValueRange)>;
+  using BodyFn =
+      function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>;
 
   /// A linalg.generic over an M x N iteration space. `inputMaps` say how each
   /// input is read (matrixMap() or rowMap()); outputs are matrices.
@@ -90,21 +90,20 @@ public:
     SmallVector<AffineMap> maps(matrices.size(), matrixMap());
     maps.push_back(rowMap());
     Type f64Type = f64();
-    return generic(matrices, init, maps,
-                   {IteratorType::parallel, IteratorType::reduction},
-                   [&](OpBuilder &nb, Location l, ValueRange args) {
-                     Value product = extend(nb, l, args[0], f64Type);
-                     Value other = extend(nb, l, args.size() == 2 ? args[0]
-                                                                   : args[1],
-                                          f64Type);
-                     product = arith::MulFOp::create(nb, l, product, other);
-                     Value sum = arith::AddFOp::create(nb, l, args.back(),
-                                                       product);
-                     return SmallVector<Value>{sum};
-                   },
-                   useUkernels ? (matrices.size() == 1 ? kRowSumSqUkernel
-                                                        : kRowDotUkernel)
-                               : "")
+    return generic(
+               matrices, init, maps,
+               {IteratorType::parallel, IteratorType::reduction},
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value product = extend(nb, l, args[0], f64Type);
+                 Value other = extend(
+                     nb, l, args.size() == 2 ? args[0] : args[1], f64Type);
+                 product = arith::MulFOp::create(nb, l, product, other);
+                 Value sum = arith::AddFOp::create(nb, l, args.back(), product);
+                 return SmallVector<Value>{sum};
+               },
+               useUkernels
+                   ? (matrices.size() == 1 ? kRowSumSqUkernel : kRowDotUkernel)
+                   : "")
         .front();
   }
 
@@ -122,16 +121,16 @@ public:
                          Value sumOfSquares, double eps, bool squared) {
     Type f64Type = nb.getF64Type();
     Value norm = math::SqrtOp::create(nb, l, sumOfSquares);
-    Value epsValue = arith::ConstantOp::create(
-        nb, l, f64Type, nb.getFloatAttr(f64Type, eps));
+    Value epsValue = arith::ConstantOp::create(nb, l, f64Type,
+                                               nb.getFloatAttr(f64Type, eps));
     Value den = arith::MaximumFOp::create(nb, l, norm, epsValue);
     if (squared)
       den = arith::MulFOp::create(nb, l, den, den);
     Value zero = arith::ConstantOp::create(nb, l, f64Type,
                                            nb.getFloatAttr(f64Type, 0.0));
     Value ratio = arith::DivFOp::create(nb, l, numerator, den);
-    Value isZero = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ,
-                                         den, zero);
+    Value isZero =
+        arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, den, zero);
     return arith::SelectOp::create(nb, l, isZero, zero, ratio);
   }
 
@@ -143,9 +142,8 @@ public:
   }
 
   ValueRange generic(ValueRange inputs, ValueRange outputs,
-                     ArrayRef<AffineMap> maps,
-                     ArrayRef<IteratorType> iterators, BodyFn body,
-                     StringRef libraryCall = "") {
+                     ArrayRef<AffineMap> maps, ArrayRef<IteratorType> iterators,
+                     BodyFn body, StringRef libraryCall = "") {
     auto op = linalg::GenericOp::create(
         b, loc, TypeRange(outputs), inputs, outputs, maps, iterators,
         /*doc=*/"", libraryCall,
@@ -175,8 +173,7 @@ public:
 
 /// A lowering pattern of a nora op; `useUkernels` selects the CPU
 /// micro-kernels for contractions and row statistics.
-template <typename OpTy>
-struct LoweringPattern : OpRewritePattern<OpTy> {
+template <typename OpTy> struct LoweringPattern : OpRewritePattern<OpTy> {
   LoweringPattern(MLIRContext *context, bool useUkernels)
       : OpRewritePattern<OpTy>(context), useUkernels(useUkernels) {}
   bool useUkernels;
@@ -206,9 +203,9 @@ static Value lerp(OpBuilder &b, Location loc, Value start, Value end,
 /// `useUkernels` the contraction is a call of the CPU micro-kernel.
 /// `packedCols`: x is the tiled layout of createPackedX, with this many
 /// columns.
-static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
-                       Value acc, double scale, RankedTensorType gType,
-                       bool useUkernels, OpFoldResult packedCols = {}) {
+static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x, Value acc,
+                       double scale, RankedTensorType gType, bool useUkernels,
+                       OpFoldResult packedCols = {}) {
   bool xIsPacked = static_cast<bool>(packedCols);
   LinalgEmitter e(b, loc);
   if (useUkernels) {
@@ -219,48 +216,46 @@ static Value emitWgrad(OpBuilder &b, Location loc, Value dy, Value x,
   AffineExpr i = b.getAffineDimExpr(0), k = b.getAffineDimExpr(1),
              j = b.getAffineDimExpr(2);
   int64_t tile = ukernelTileCols();
-  AffineMap xMap = xIsPacked ? AffineMap::get(3, 0,
-                                              {j.floorDiv(tile), k, j % tile},
-                                              ctx)
-                             : AffineMap::get(3, 0, {k, j}, ctx);
+  AffineMap xMap =
+      xIsPacked ? AffineMap::get(3, 0, {j.floorDiv(tile), k, j % tile}, ctx)
+                : AffineMap::get(3, 0, {k, j}, ctx);
   SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {k, i}, ctx), xMap,
                                  AffineMap::get(3, 0, {i, j}, ctx)};
   OpFoldResult cols =
       xIsPacked ? packedCols : tensor::getMixedSize(b, loc, x, 1);
-  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, dy, 1),
-                                     cols};
+  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, dy, 1), cols};
   Value init = (acc && scale == 1.0) ? acc : e.zeros(e.empty(sizes, e.f32()));
   Type f32 = e.f32();
-  Value product =
-      e.generic({dy, x}, init, maps,
-                {IteratorType::parallel, IteratorType::reduction,
-                 IteratorType::parallel},
-                [&](OpBuilder &nb, Location l, ValueRange args) {
-                  Value a = LinalgEmitter::extend(nb, l, args[0], f32);
-                  Value c = LinalgEmitter::extend(nb, l, args[1], f32);
-                  Value p = arith::MulFOp::create(nb, l, a, c);
-                  return SmallVector<Value>{
-                      arith::AddFOp::create(nb, l, args[2], p)};
-                },
-                !useUkernels ? ""
-                : xIsPacked  ? kWgradPackedUkernel
-                             : kWgradUkernel)
-          .front();
+  Value product = e.generic(
+                       {dy, x}, init, maps,
+                       {IteratorType::parallel, IteratorType::reduction,
+                        IteratorType::parallel},
+                       [&](OpBuilder &nb, Location l, ValueRange args) {
+                         Value a = LinalgEmitter::extend(nb, l, args[0], f32);
+                         Value c = LinalgEmitter::extend(nb, l, args[1], f32);
+                         Value p = arith::MulFOp::create(nb, l, a, c);
+                         return SmallVector<Value>{
+                             arith::AddFOp::create(nb, l, args[2], p)};
+                       },
+                       !useUkernels ? ""
+                       : xIsPacked  ? kWgradPackedUkernel
+                                    : kWgradUkernel)
+                      .front();
   if (scale != 1.0) {
     SmallVector<Value> inputs = {product};
     if (acc)
       inputs.push_back(acc);
     SmallVector<AffineMap> inputMaps(inputs.size(), e.matrixMap());
-    product = e.elementwise(
-                   inputs, inputMaps, e.emptyLike(product, f32),
-                   [&](OpBuilder &nb, Location l, ValueRange args) {
-                     Value s = arith::ConstantOp::create(
-                         nb, l, f32, nb.getF32FloatAttr(scale));
-                     Value r = arith::MulFOp::create(nb, l, s, args[0]);
-                     if (args.size() == 3)
-                       r = arith::AddFOp::create(nb, l, r, args[1]);
-                     return SmallVector<Value>{r};
-                   })
+    product = e.elementwise(inputs, inputMaps, e.emptyLike(product, f32),
+                            [&](OpBuilder &nb, Location l, ValueRange args) {
+                              Value s = arith::ConstantOp::create(
+                                  nb, l, f32, nb.getF32FloatAttr(scale));
+                              Value r =
+                                  arith::MulFOp::create(nb, l, s, args[0]);
+                              if (args.size() == 3)
+                                r = arith::AddFOp::create(nb, l, r, args[1]);
+                              return SmallVector<Value>{r};
+                            })
                   .front();
   }
   if (product.getType() != gType)
@@ -272,11 +267,10 @@ struct LowerWgrad : LoweringPattern<WgradOp> {
   using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(WgradOp op,
                                 PatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, emitWgrad(rewriter, op.getLoc(), op.getDy(),
-                                     op.getX(), op.getAcc(),
-                                     op.getScale().convertToDouble(),
-                                     cast<RankedTensorType>(op.getType()),
-                                     useUkernels));
+    rewriter.replaceOp(
+        op, emitWgrad(rewriter, op.getLoc(), op.getDy(), op.getX(), op.getAcc(),
+                      op.getScale().convertToDouble(),
+                      cast<RankedTensorType>(op.getType()), useUkernels));
     return success();
   }
 };
@@ -294,21 +288,22 @@ struct LowerMomentum : LoweringPattern<MomentumOp> {
     SmallVector<Value> outputs = {e.emptyLike(m, e.f32())};
     if (mu)
       outputs.push_back(e.emptyLike(m, e.f32()));
-    ValueRange results = e.elementwise(
-        {m, g}, {e.matrixMap(), e.matrixMap()}, outputs,
-        [&](OpBuilder &nb, Location l, ValueRange args) {
-          Value mNew = lerp(nb, l, args[0], args[1], emaWeight);
-          SmallVector<Value> yielded = {mNew};
-          if (mu)
-            yielded.push_back(lerp(nb, l, args[1], mNew, *mu));
-          return yielded;
-        });
+    ValueRange results =
+        e.elementwise({m, g}, {e.matrixMap(), e.matrixMap()}, outputs,
+                      [&](OpBuilder &nb, Location l, ValueRange args) {
+                        Value mNew = lerp(nb, l, args[0], args[1], emaWeight);
+                        SmallVector<Value> yielded = {mNew};
+                        if (mu)
+                          yielded.push_back(lerp(nb, l, args[1], mNew, *mu));
+                        return yielded;
+                      });
     Value mNew = results[0];
     Value u = mu ? results[1] : results[0];
     Type type = op.getMNew().getType();
     if (mNew.getType() != type) {
       mNew = tensor::CastOp::create(rewriter, op.getLoc(), type, mNew);
-      u = mu ? tensor::CastOp::create(rewriter, op.getLoc(), type, u).getResult()
+      u = mu ? tensor::CastOp::create(rewriter, op.getLoc(), type, u)
+                   .getResult()
              : mNew;
     }
     rewriter.replaceOp(op, {mNew, u});
@@ -332,19 +327,19 @@ struct LowerOrthProject : LoweringPattern<OrthProjectOp> {
               nb, l, args[1], args[0], eps, /*squared=*/true)};
         });
     Type f32 = e.f32(), f64 = e.f64();
-    Value v = e.elementwise(
-                   {u, w, coefficient},
-                   {e.matrixMap(), e.matrixMap(), e.rowMap()},
-                   e.emptyLike(u, f32),
-                   [&](OpBuilder &nb, Location l, ValueRange args) {
-                     Value u64 = LinalgEmitter::extend(nb, l, args[0], f64);
-                     Value w64 = LinalgEmitter::extend(nb, l, args[1], f64);
-                     Value along = arith::MulFOp::create(nb, l, args[2], w64);
-                     Value v64 = arith::SubFOp::create(nb, l, u64, along);
-                     return SmallVector<Value>{
-                         arith::TruncFOp::create(nb, l, f32, v64)};
-                   })
-                  .front();
+    Value v =
+        e.elementwise(
+             {u, w, coefficient}, {e.matrixMap(), e.matrixMap(), e.rowMap()},
+             e.emptyLike(u, f32),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value u64 = LinalgEmitter::extend(nb, l, args[0], f64);
+               Value w64 = LinalgEmitter::extend(nb, l, args[1], f64);
+               Value along = arith::MulFOp::create(nb, l, args[2], w64);
+               Value v64 = arith::SubFOp::create(nb, l, u64, along);
+               return SmallVector<Value>{
+                   arith::TruncFOp::create(nb, l, f32, v64)};
+             })
+            .front();
     if (v.getType() != op.getType())
       v = tensor::CastOp::create(rewriter, op.getLoc(), op.getType(), v);
     rewriter.replaceOp(op, v);
@@ -370,16 +365,16 @@ struct LowerRowNormalize : LoweringPattern<RowNormalizeOp> {
           return SmallVector<Value>{LinalgEmitter::safeRatio(
               nb, l, s, args[0], eps, /*squared=*/false)};
         });
-    Value d = e.elementwise(
-                   {v, factor}, {e.matrixMap(), e.rowMap()},
-                   e.emptyLike(v, f32),
-                   [&](OpBuilder &nb, Location l, ValueRange args) {
-                     Value v64 = LinalgEmitter::extend(nb, l, args[0], f64);
-                     Value d64 = arith::MulFOp::create(nb, l, v64, args[1]);
-                     return SmallVector<Value>{
-                         arith::TruncFOp::create(nb, l, f32, d64)};
-                   })
-                  .front();
+    Value d =
+        e.elementwise({v, factor}, {e.matrixMap(), e.rowMap()},
+                      e.emptyLike(v, f32),
+                      [&](OpBuilder &nb, Location l, ValueRange args) {
+                        Value v64 = LinalgEmitter::extend(nb, l, args[0], f64);
+                        Value d64 = arith::MulFOp::create(nb, l, v64, args[1]);
+                        return SmallVector<Value>{
+                            arith::TruncFOp::create(nb, l, f32, d64)};
+                      })
+            .front();
     if (d.getType() != op.getType())
       d = tensor::CastOp::create(rewriter, op.getLoc(), op.getType(), d);
     rewriter.replaceOp(op, d);
@@ -398,23 +393,23 @@ struct LowerApplyUpdate : LoweringPattern<ApplyUpdateOp> {
     // torch does with Python floats; the step uses alpha = -lr.
     Value lr64 = arith::ExtFOp::create(rewriter, loc, f64, op.getLr());
     Value wd64 = arith::ExtFOp::create(rewriter, loc, f64, op.getWd());
-    Value decay64 = arith::SubFOp::create(
-        rewriter, loc, e.constant(f64, 1.0),
-        arith::MulFOp::create(rewriter, loc, lr64, wd64));
+    Value decay64 =
+        arith::SubFOp::create(rewriter, loc, e.constant(f64, 1.0),
+                              arith::MulFOp::create(rewriter, loc, lr64, wd64));
     Value decay = arith::TruncFOp::create(rewriter, loc, f32, decay64);
     Value negLr = arith::NegFOp::create(rewriter, loc, op.getLr());
-    Value wNew = e.elementwise(
-                      {op.getW(), op.getD()}, {e.matrixMap(), e.matrixMap()},
+    Value wNew =
+        e.elementwise({op.getW(), op.getD()}, {e.matrixMap(), e.matrixMap()},
                       e.emptyLike(op.getW(), f32),
                       [&](OpBuilder &nb, Location l, ValueRange args) {
-                        Value kept = arith::MulFOp::create(nb, l, args[0],
-                                                           decay);
-                        Value step = arith::MulFOp::create(nb, l, negLr,
-                                                           args[1]);
+                        Value kept =
+                            arith::MulFOp::create(nb, l, args[0], decay);
+                        Value step =
+                            arith::MulFOp::create(nb, l, negLr, args[1]);
                         return SmallVector<Value>{
                             arith::AddFOp::create(nb, l, kept, step)};
                       })
-                     .front();
+            .front();
     if (wNew.getType() != op.getType())
       wNew = tensor::CastOp::create(rewriter, loc, op.getType(), wNew);
     rewriter.replaceOp(op, wNew);
@@ -434,9 +429,8 @@ struct LowerFusedWgradStep : LoweringPattern<FusedWgradStepOp> {
     Block &body = op.getEpilogue().front();
     auto yield = cast<YieldOp>(body.getTerminator());
     SmallVector<Value> results(yield.getValues());
-    rewriter.inlineBlockBefore(&body, op,
-                               {g, op.getW(), op.getM(), op.getLr(),
-                                op.getWd()});
+    rewriter.inlineBlockBefore(
+        &body, op, {g, op.getW(), op.getM(), op.getLr(), op.getWd()});
     rewriter.eraseOp(yield);
     rewriter.replaceOp(op, results);
     return success();
@@ -469,8 +463,8 @@ Value mlir::nora::createPackedX(OpBuilder &builder, Location loc, Value x) {
   AffineExpr n = builder.getAffineDimExpr(0);
   OpFoldResult tiles = affine::makeComposedFoldedAffineApply(
       builder, loc, n.ceilDiv(tile), {cols});
-  Value packed = e.zeros(e.empty({tiles, tokens, builder.getIndexAttr(tile)},
-                                 e.f32()));
+  Value packed =
+      e.zeros(e.empty({tiles, tokens, builder.getIndexAttr(tile)}, e.f32()));
   AffineExpr k = builder.getAffineDimExpr(0), j = builder.getAffineDimExpr(1);
   SmallVector<AffineMap> maps = {
       AffineMap::get(2, 0, {k, j}, ctx),
@@ -484,16 +478,16 @@ Value mlir::nora::createPackedX(OpBuilder &builder, Location loc, Value x) {
       .front();
 }
 
-Value mlir::nora::createWgradPackedX(OpBuilder &builder, Location loc,
-                                     Value dy, Value xPacked,
-                                     OpFoldResult cols, Value acc,
-                                     double scale, RankedTensorType gType) {
+Value mlir::nora::createWgradPackedX(OpBuilder &builder, Location loc, Value dy,
+                                     Value xPacked, OpFoldResult cols,
+                                     Value acc, double scale,
+                                     RankedTensorType gType) {
   return emitWgrad(builder, loc, dy, xPacked, acc, scale, gType,
                    /*useUkernels=*/true, cols);
 }
 
 Value mlir::nora::createExtendToF32(OpBuilder &builder, Location loc,
-                                   Value tensor) {
+                                    Value tensor) {
   return LinalgEmitter(builder, loc).toF32(tensor);
 }
 

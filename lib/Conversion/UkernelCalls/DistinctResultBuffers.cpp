@@ -15,8 +15,7 @@ using namespace mlir;
 namespace {
 
 struct NoraDistinctResultBuffersPass
-    : nora::impl::NoraDistinctResultBuffersBase<
-          NoraDistinctResultBuffersPass> {
+    : nora::impl::NoraDistinctResultBuffersBase<NoraDistinctResultBuffersPass> {
   void runOnOperation() override {
     getOperation().walk([](func::ReturnOp ret) {
       llvm::SmallPtrSet<Value, 4> seen;

@@ -22,8 +22,8 @@ namespace {
 MemRefType fullyDynamic(MemRefType type) {
   SmallVector<int64_t> sizes(type.getRank(), ShapedType::kDynamic);
   SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-  auto layout = StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic,
-                                       strides);
+  auto layout =
+      StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic, strides);
   return MemRefType::get(sizes, type.getElementType(), layout,
                          type.getMemorySpace());
 }
@@ -49,7 +49,8 @@ struct NoraLowerUkernelCallsPass
             memref::CastOp::create(builder, loc, fullyDynamic(type), operand));
       }
       StringRef name = *op.getLibraryCall();
-      auto fnType = builder.getFunctionType(ValueRange(operands).getTypes(), {});
+      auto fnType =
+          builder.getFunctionType(ValueRange(operands).getTypes(), {});
       auto callee = symbols.lookup<func::FuncOp>(name);
       if (!callee) {
         OpBuilder moduleBuilder = OpBuilder::atBlockBegin(module.getBody());

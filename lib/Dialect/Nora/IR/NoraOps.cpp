@@ -18,8 +18,8 @@
 using namespace mlir;
 using namespace mlir::nora;
 
-#include "nora/Dialect/Nora/IR/NoraOpsDialect.cpp.inc"
 #include "nora/Dialect/Nora/IR/NoraInterfaces.cpp.inc"
+#include "nora/Dialect/Nora/IR/NoraOpsDialect.cpp.inc"
 
 void NoraDialect::initialize() {
   addOperations<
@@ -29,8 +29,8 @@ void NoraDialect::initialize() {
 }
 
 double mlir::nora::noraDefaultScale(int64_t rows, int64_t cols) {
-  return std::max(1.0, std::sqrt(static_cast<double>(rows) /
-                                 static_cast<double>(cols)));
+  return std::max(
+      1.0, std::sqrt(static_cast<double>(rows) / static_cast<double>(cols)));
 }
 
 double mlir::nora::moonlightScale(int64_t rows, int64_t cols) {
@@ -67,8 +67,7 @@ static bool sizesAgree(int64_t a, int64_t b) {
 }
 
 static bool shapesAgree(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
-  return a.size() == b.size() &&
-         llvm::all_of(llvm::zip(a, b), [](auto pair) {
+  return a.size() == b.size() && llvm::all_of(llvm::zip(a, b), [](auto pair) {
            return sizesAgree(std::get<0>(pair), std::get<1>(pair));
          });
 }
@@ -106,8 +105,8 @@ static LogicalResult verifyFinite(Operation *op, StringRef name,
   double v = value.convertToDouble();
   if (std::isfinite(v))
     return success();
-  return op->emitOpError() << "attribute '" << name
-                           << "' must be finite, got " << v;
+  return op->emitOpError() << "attribute '" << name << "' must be finite, got "
+                           << v;
 }
 
 /// Shared rules of nora.wgrad and nora.fused_wgrad_step: dy is T x M, x is
@@ -232,8 +231,7 @@ RowwiseKind RowNormalizeOp::getRowwiseKind() {
 // Composite steps
 //===----------------------------------------------------------------------===//
 
-template <typename StepOp>
-static LogicalResult verifyStep(StepOp op) {
+template <typename StepOp> static LogicalResult verifyStep(StepOp op) {
   if (failed(verifySameShape(op, "g", op.getG(), "w", op.getW())) ||
       failed(verifySameShape(op, "m", op.getM(), "w", op.getW())) ||
       failed(verifyUnitInterval(op, "beta", op.getBeta())) ||
@@ -257,9 +255,10 @@ RankedTensorType FusedWgradStepOp::getGradType() {
 
 /// (w_new, m_new) are typed like (w, m). Computed through the adaptor, which
 /// knows whether the optional `acc` operand is present.
-LogicalResult FusedWgradStepOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location>, Adaptor adaptor,
-    SmallVectorImpl<Type> &inferredReturnTypes) {
+LogicalResult
+FusedWgradStepOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                   Adaptor adaptor,
+                                   SmallVectorImpl<Type> &inferredReturnTypes) {
   inferredReturnTypes.push_back(adaptor.getW().getType());
   inferredReturnTypes.push_back(adaptor.getM().getType());
   return success();

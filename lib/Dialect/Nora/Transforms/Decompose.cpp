@@ -36,8 +36,7 @@ static std::optional<double> stepScale(StepOp op, const StepFlavor &flavor) {
   return flavor.defaultScale(wType.getDimSize(0), wType.getDimSize(1));
 }
 
-template <typename StepOp>
-struct DecomposeStep : OpRewritePattern<StepOp> {
+template <typename StepOp> struct DecomposeStep : OpRewritePattern<StepOp> {
   DecomposeStep(MLIRContext *context, StepFlavor flavor)
       : OpRewritePattern<StepOp>(context), flavor(flavor) {}
 
@@ -69,8 +68,7 @@ struct DecomposeStep : OpRewritePattern<StepOp> {
   StepFlavor flavor;
 };
 
-struct NoraDecomposePass
-    : nora::impl::NoraDecomposeBase<NoraDecomposePass> {
+struct NoraDecomposePass : nora::impl::NoraDecomposeBase<NoraDecomposePass> {
   void runOnOperation() override {
     // A dynamic shape without an explicit scale cannot be decomposed: say so
     // rather than leaving the composite op behind silently.

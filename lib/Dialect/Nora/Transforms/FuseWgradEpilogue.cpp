@@ -1,4 +1,5 @@
-//===- FuseWgradEpilogue.cpp - matmul + optimizer chain -> one op -*- C++ -*-===//
+//===- FuseWgradEpilogue.cpp - matmul + optimizer chain -> one op -*- C++
+//-*-===//
 //
 // Finds the weight-gradient contraction g = dy^T x (+ acc) in any of the forms
 // a front end writes, follows g through the optimizer chain, and replaces the
@@ -66,7 +67,8 @@ Value matchTransposeSource(Value value) {
     return nullptr;
   SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
   MLIRContext *ctx = generic.getContext();
-  AffineMap swapped = AffineMap::getPermutationMap(ArrayRef<unsigned>{1u, 0u}, ctx);
+  AffineMap swapped =
+      AffineMap::getPermutationMap(ArrayRef<unsigned>{1u, 0u}, ctx);
   AffineMap identity = AffineMap::getMultiDimIdentityMap(2, ctx);
   bool transposes = (maps[0] == swapped && maps[1] == identity) ||
                     (maps[0] == identity && maps[1] == swapped);
@@ -101,9 +103,8 @@ std::optional<Contraction> matchLinalgContraction(linalg::LinalgOp op) {
   MLIRContext *ctx = op->getContext();
   unsigned numLoops = op.getNumLoops();
   auto map = [&](unsigned a, unsigned b) {
-    return AffineMap::get(numLoops, 0,
-                          {getAffineDimExpr(a, ctx), getAffineDimExpr(b, ctx)},
-                          ctx);
+    return AffineMap::get(
+        numLoops, 0, {getAffineDimExpr(a, ctx), getAffineDimExpr(b, ctx)}, ctx);
   };
   unsigned m = dims->m[0], n = dims->n[0], k = dims->k[0];
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
@@ -228,9 +229,8 @@ std::optional<Chain> collectChain(const Contraction &c) {
     }
   }
   chain.ops.assign(needed.begin(), needed.end());
-  llvm::sort(chain.ops, [](Operation *a, Operation *b) {
-    return a->isBeforeInBlock(b);
-  });
+  llvm::sort(chain.ops,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
   return chain;
 }
 
@@ -240,8 +240,8 @@ void fuse(const Contraction &c, const Chain &chain, RewriterBase &rewriter) {
   rewriter.setInsertionPointAfter(chain.ops.back());
   Location loc = rewriter.getFusedLoc({c.root->getLoc(), chain.wNew.getLoc()});
   auto fused = FusedWgradStepOp::create(
-      rewriter, loc, TypeRange{chain.w.getType(), chain.m.getType()}, c.dy,
-      c.x, c.acc, chain.w, chain.m, chain.lr, chain.wd,
+      rewriter, loc, TypeRange{chain.w.getType(), chain.m.getType()}, c.dy, c.x,
+      c.acc, chain.w, chain.m, chain.lr, chain.wd,
       rewriter.getF32FloatAttr(c.scale));
   Type f32 = rewriter.getF32Type();
   Block *body = rewriter.createBlock(
@@ -261,9 +261,9 @@ void fuse(const Contraction &c, const Chain &chain, RewriterBase &rewriter) {
                     rewriter.clone(*operand.getDefiningOp())->getResult(0));
     rewriter.clone(*op, mapping);
   }
-  YieldOp::create(rewriter, loc,
-                  ValueRange{mapping.lookup(chain.wNew),
-                             mapping.lookup(chain.mNew)});
+  YieldOp::create(
+      rewriter, loc,
+      ValueRange{mapping.lookup(chain.wNew), mapping.lookup(chain.mNew)});
   // Uses after the fused op read its results; a use placed before it (inside
   // the span of the chain) keeps the original value, which stays correct.
   Block *block = fused->getBlock();
