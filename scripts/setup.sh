@@ -23,7 +23,7 @@ fi
 APT_PACKAGES=(
   cmake ninja-build ccache
   llvm-22-dev llvm-22-tools mlir-22-tools libmlir-22-dev
-  clang-22 lld-22 libomp-22-dev
+  clang-22 lld-22 libomp-22-dev libclang-rt-22-dev
   libgtest-dev
 )
 missing=()
