@@ -2,11 +2,14 @@
 # Installs what is missing, builds, and runs every test (lit: FileCheck tests,
 # verifier tests, plugin tests, unit tests, integration tests against the
 # numpy reference), then the whole suite again against an ASan+UBSan build of
-# the tools. Exits non-zero when anything fails; ends with lit's summary and
-# a line "N passed, N failed, N skipped" over both runs.
+# the tools, then each libFuzzer target briefly (that build also holds them).
+# Exits non-zero when anything fails; ends with lit's summary and a line
+# "N passed, N failed, N skipped" over all runs (a fuzz target counts as one
+# test).
 #
 # Environment:
-#   NORA_SKIP_SANITIZERS=1   skip the ASan+UBSan run
+#   NORA_SKIP_SANITIZERS=1   skip the ASan+UBSan run and the fuzz targets
+#   NORA_FUZZ_SECONDS=N      seconds per fuzz target (default 10)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,14 +53,16 @@ run_lit() { # run_lit TITLE [lit args...]
 run_lit "running the test suite (lit)"
 
 if [ "${NORA_SKIP_SANITIZERS:-0}" != 1 ]; then
-  if [ ! -f "$ASAN_DIR/build.ninja" ]; then
+  if [ ! -f "$ASAN_DIR/build.ninja" ] ||
+     ! grep -q '^NORA_BUILD_FUZZERS:BOOL=ON' "$ASAN_DIR/CMakeCache.txt"; then
     printf '==> configuring the ASan+UBSan build in %s\n' "$ASAN_DIR" >&2
     compilers=()
     if command -v clang++-22 >/dev/null 2>&1; then
       compilers=(-DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22)
     fi
     cmake -S "$ROOT" -B "$ASAN_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DNORA_ENABLE_SANITIZERS=ON -DLLVM_EXTERNAL_LIT="$LIT" \
+      -DNORA_ENABLE_SANITIZERS=ON -DNORA_BUILD_FUZZERS=ON \
+      -DLLVM_EXTERNAL_LIT="$LIT" \
       -DNORA_PYTHON="$(grep -oP '(?<=config.nora_python = ").*(?=")' \
                         "$BUILD_DIR/test/lit.site.cfg.py")" \
       "${compilers[@]}" >/dev/null
@@ -68,6 +73,19 @@ if [ "${NORA_SKIP_SANITIZERS:-0}" != 1 ]; then
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     run_lit "running the test suite against the ASan+UBSan build" \
       --param "nora_tools_dir=$ASAN_DIR/bin"
+
+  printf '==> fuzzing each target for %ss\n' "${NORA_FUZZ_SECONDS:-10}" >&2
+  for target in parse passes npy; do
+    if NORA_FUZZ_BUILD_DIR="$ASAN_DIR" "$ROOT/scripts/fuzz.sh" \
+         "${NORA_FUZZ_SECONDS:-10}" "$target"; then
+      echo "PASS: fuzz target $target"
+      passed=$((passed + 1))
+    else
+      echo "FAIL: fuzz target $target"
+      failed=$((failed + 1))
+      status=1
+    fi
+  done
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
