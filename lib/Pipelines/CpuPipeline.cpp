@@ -47,6 +47,11 @@ void mlir::nora::buildCpuPipeline(OpPassManager &pm,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // A skip_step guard's scf.if yields the same W'/M' buffers from both
+  // branches (it copies W, M into them only when it skips): fold its results
+  // away so that those buffers, not the scf.if, are returned and become the
+  // out-params with no copy.
+  pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createNoraDistinctResultBuffers());
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;

@@ -7,6 +7,7 @@
 #include "nora/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -16,6 +17,7 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
+#include "nora/Dialect/Nora/Transforms/Passes.h"
 #include "nora/Runtime/Ukernels.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
 #include "llvm/Support/Error.h"
@@ -55,12 +57,16 @@ std::string mlir::nora::runtime::checkSignature(func::FuncOp func) {
              ": nora-run passes ranked tensors of f32, bf16 or f16 and f32 "
              "scalars";
   }
+  auto isReturnable = [](Type t) { return t.isF32() || t.isInteger(64); };
   for (auto [i, result] : llvm::enumerate(type.getResults())) {
+    if (isReturnable(result))
+      continue;
     auto tensor = dyn_cast<RankedTensorType>(result);
-    if (!tensor || !tensor.getElementType().isF32())
+    if (!tensor || !isReturnable(tensor.getElementType()))
       return "result #" + std::to_string(i) + " of @" +
              func.getSymName().str() + " has type " + typeString(result) +
-             ": nora-run returns ranked f32 tensors";
+             ": nora-run returns ranked f32 or i64 tensors and f32 or i64 "
+             "scalars";
     if (!tensor.hasStaticShape())
       return "result #" + std::to_string(i) + " of @" +
              func.getSymName().str() + " has the dynamic type " +
@@ -69,12 +75,12 @@ std::string mlir::nora::runtime::checkSignature(func::FuncOp func) {
   return "";
 }
 
-CompiledFunction::CompiledFunction(
-    std::unique_ptr<ExecutionEngine> engine, std::string entry,
-    std::vector<std::vector<int64_t>> resultShapes,
-    std::vector<size_t> argumentElementSizes)
+CompiledFunction::CompiledFunction(std::unique_ptr<ExecutionEngine> engine,
+                                   std::string entry,
+                                   std::vector<ResultLayout> results,
+                                   std::vector<size_t> argumentElementSizes)
     : engine(std::move(engine)), entry(std::move(entry)),
-      resultShapes(std::move(resultShapes)),
+      resultLayouts(std::move(results)),
       argumentElementSizes(std::move(argumentElementSizes)) {}
 
 CompiledFunction::~CompiledFunction() = default;
@@ -109,9 +115,9 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
             std::to_string(arguments.size());
     return false;
   }
-  results.resize(resultShapes.size());
+  results.resize(resultLayouts.size());
   std::vector<Descriptor> descriptors;
-  descriptors.reserve(arguments.size() + resultShapes.size());
+  descriptors.reserve(arguments.size() + resultLayouts.size());
   std::vector<float> scalars(arguments.size());
   std::vector<void *> packed;
   for (auto [i, argument] : llvm::enumerate(arguments)) {
@@ -140,12 +146,19 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
                              argument.tensor.shape);
     packed.push_back(&descriptors.back().pointer);
   }
-  for (auto [i, shape] : llvm::enumerate(resultShapes)) {
+  for (auto [i, layout] : llvm::enumerate(resultLayouts)) {
+    // A scalar result was wrapped into a 1-element tensor (see compile()).
+    std::vector<int64_t> shape = layout.shape;
+    if (shape.empty())
+      shape = {1};
     int64_t count = 1;
     for (int64_t d : shape)
       count *= d;
-    results[i].shape = shape;
-    results[i].data.assign(size_t(count) * sizeof(float), 0);
+    results[i].shape = layout.shape;
+    results[i].isInteger = layout.isInteger;
+    results[i].data.assign(
+        size_t(count) * (layout.isInteger ? sizeof(int64_t) : sizeof(float)),
+        0);
     descriptors.emplace_back(results[i].data.data(), shape);
     packed.push_back(&descriptors.back().pointer);
   }
@@ -154,6 +167,34 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
     return false;
   }
   return true;
+}
+
+/// Returns the layout of each result of `func`, and makes each scalar result
+/// a tensor<1xT> (tensor.from_elements before the return), so that every
+/// result comes back through a caller-allocated buffer.
+static std::vector<CompiledFunction::ResultLayout>
+wrapScalarResults(func::FuncOp func) {
+  std::vector<CompiledFunction::ResultLayout> layouts;
+  SmallVector<Type> types;
+  for (Type result : func.getFunctionType().getResults()) {
+    CompiledFunction::ResultLayout layout;
+    auto tensor = dyn_cast<RankedTensorType>(result);
+    layout.isInteger = getElementTypeOrSelf(result).isInteger(64);
+    if (tensor)
+      layout.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+    layouts.push_back(std::move(layout));
+    types.push_back(tensor ? result : RankedTensorType::get({1}, result));
+  }
+  func.walk([&](func::ReturnOp ret) {
+    OpBuilder builder(ret);
+    for (OpOperand &operand : ret->getOpOperands())
+      if (!isa<RankedTensorType>(operand.get().getType()))
+        operand.set(tensor::FromElementsOp::create(builder, ret.getLoc(),
+                                                   operand.get()));
+  });
+  func.setFunctionType(FunctionType::get(
+      func.getContext(), func.getFunctionType().getInputs(), types));
+  return layouts;
 }
 
 std::unique_ptr<CompiledFunction>
@@ -169,12 +210,24 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
   if (!error.empty())
     return nullptr;
 
-  FunctionType type = func.getFunctionType();
-  std::vector<std::vector<int64_t>> resultShapes;
-  for (Type result : type.getResults()) {
-    auto shape = cast<RankedTensorType>(result).getShape();
-    resultShapes.emplace_back(shape.begin(), shape.end());
+  if (!options.nonfinite.empty()) {
+    PassManager guard(module.getContext());
+    mlir::nora::NoraGuardNonfiniteOptions guardOptions;
+    guardOptions.mode = options.nonfinite;
+    guardOptions.appendCount = true;
+    guard.addNestedPass<func::FuncOp>(
+        mlir::nora::createNoraGuardNonfinite(guardOptions));
+    if (failed(guard.run(module))) {
+      error = "guarding @" + entry.str() +
+              " against non-finite gradients failed (see the diagnostics "
+              "above)";
+      return nullptr;
+    }
   }
+  std::vector<CompiledFunction::ResultLayout> resultLayouts =
+      wrapScalarResults(func);
+
+  FunctionType type = func.getFunctionType();
   std::vector<size_t> elementSizes;
   OpBuilder builder(module.getContext());
   for (auto [i, arg] : llvm::enumerate(type.getInputs())) {
@@ -236,6 +289,6 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
     return symbols;
   });
   return std::make_unique<CompiledFunction>(std::move(*engine), entry.str(),
-                                            std::move(resultShapes),
+                                            std::move(resultLayouts),
                                             std::move(elementSizes));
 }

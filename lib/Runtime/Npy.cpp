@@ -221,7 +221,21 @@ std::string mlir::nora::npy::read(const std::string &path, Array &out) {
 std::string mlir::nora::npy::writeF32(const std::string &path,
                                       const std::vector<int64_t> &shape,
                                       const float *data) {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
+  return write(path, shape, "<f4", sizeof(float), data);
+}
+
+std::string mlir::nora::npy::writeI64(const std::string &path,
+                                      const std::vector<int64_t> &shape,
+                                      const int64_t *data) {
+  return write(path, shape, "<i8", sizeof(int64_t), data);
+}
+
+std::string mlir::nora::npy::write(const std::string &path,
+                                   const std::vector<int64_t> &shape,
+                                   const std::string &descr, size_t elementSize,
+                                   const void *data) {
+  std::string header =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (";
   int64_t count = 1;
   for (int64_t d : shape) {
     header += std::to_string(d) + ",";
@@ -250,7 +264,7 @@ std::string mlir::nora::npy::writeF32(const std::string &path,
   bool ok =
       std::fwrite(preamble, 1, 10, file) == 10 &&
       std::fwrite(header.data(), 1, header.size(), file) == header.size() &&
-      std::fwrite(data, sizeof(float), size_t(count), file) == size_t(count);
+      std::fwrite(data, elementSize, size_t(count), file) == size_t(count);
   ok = (std::fclose(file) == 0) && ok;
   if (!ok) {
     std::remove(path.c_str());

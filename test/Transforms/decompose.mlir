@@ -71,3 +71,20 @@ func.func @dynamic_no_scale(%g: tensor<?x128xf32>, %w: tensor<?x128xf32>, %m: te
   %w1, %m1 = nora.nora_step %g, %w, %m, %lr, %wd : tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x128xf32>
   return %w1, %m1 : tensor<?x128xf32>, tensor<?x128xf32>
 }
+
+// -----
+
+// The non-finite mode of a composite step becomes a nora.skip_nonfinite on
+// (g, w, m) and the chain's (w_new, m_new); its count is the step's third
+// result.
+// CHECK-LABEL: func.func @nonfinite_step
+// CHECK-SAME: (%[[G:.*]]: tensor<8x8xf32>, %[[W:.*]]: tensor<8x8xf32>, %[[M:.*]]: tensor<8x8xf32>
+// CHECK: %[[MN:.*]], %[[U:.*]] = nora.momentum %[[M]], %[[G]]
+// CHECK: %[[D:.*]] = nora.row_normalize
+// CHECK: %[[WN:.*]] = nora.apply_update %[[W]], %[[D]]
+// CHECK: %[[W1:.*]], %[[M1:.*]], %[[S:.*]] = nora.skip_nonfinite %[[G]], %[[W]], %[[M]], %[[WN]], %[[MN]] {mode = "skip_step"}
+// CHECK: return %[[W1]], %[[M1]], %[[S]]
+func.func @nonfinite_step(%g: tensor<8x8xf32>, %w: tensor<8x8xf32>, %m: tensor<8x8xf32>, %lr: f32, %wd: f32) -> (tensor<8x8xf32>, tensor<8x8xf32>, i64) {
+  %w1, %m1, %s = nora.rmnp_step %g, %w, %m, %lr, %wd {nonfinite = "skip_step"} : tensor<8x8xf32>, tensor<8x8xf32>, tensor<8x8xf32> -> i64
+  return %w1, %m1, %s : tensor<8x8xf32>, tensor<8x8xf32>, i64
+}

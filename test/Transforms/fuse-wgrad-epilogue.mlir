@@ -289,3 +289,41 @@ func.func @no_chain(%dy: tensor<16x8xf32>, %x: tensor<16x4xf32>) -> tensor<8x4xf
   %g = nora.wgrad %dy, %x : tensor<16x8xf32>, tensor<16x4xf32> -> tensor<8x4xf32>
   return %g : tensor<8x4xf32>
 }
+
+// -----
+
+// A guarded step: the nora.skip_nonfinite on the step's g, w, m and its
+// (w_new, m_new) becomes the fused op's `nonfinite` attribute and third
+// result; the region holds the chain only.
+// CHECK-LABEL: func.func @nonfinite_guard
+// CHECK: %[[W1:.*]], %[[M1:.*]], %[[S:.*]] = nora.fused_wgrad_step {{.*}} attributes {nonfinite = "skip_row"}
+// CHECK: nora.apply_update
+// CHECK-NOT: nora.skip_nonfinite
+// CHECK: nora.yield
+// CHECK-NOT: nora.skip_nonfinite
+// CHECK: return %[[W1]], %[[M1]], %[[S]]
+func.func @nonfinite_guard(%dy: tensor<16x8xf32>, %x: tensor<16x4xf32>, %w: tensor<8x4xf32>, %m: tensor<8x4xf32>, %lr: f32, %wd: f32) -> (tensor<8x4xf32>, tensor<8x4xf32>, i64) {
+  %g = nora.wgrad %dy, %x : tensor<16x8xf32>, tensor<16x4xf32> -> tensor<8x4xf32>
+  %mn, %u = nora.momentum %m, %g {beta = 0.9 : f32} : tensor<8x4xf32>, tensor<8x4xf32>
+  %d = nora.row_normalize %u : tensor<8x4xf32>
+  %wn = nora.apply_update %w, %d, %lr, %wd : tensor<8x4xf32>, tensor<8x4xf32>
+  %w1, %m1, %s = nora.skip_nonfinite %g, %w, %m, %wn, %mn {mode = "skip_row"} : tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>
+  return %w1, %m1, %s : tensor<8x4xf32>, tensor<8x4xf32>, i64
+}
+
+// -----
+
+// A guard on another gradient than the step's is not the step's guard: the
+// step fuses unguarded and the guard stays.
+// CHECK-LABEL: func.func @nonfinite_other_gradient
+// CHECK: %[[WN:.*]], %[[MN:.*]] = nora.fused_wgrad_step
+// CHECK-NOT: nonfinite
+// CHECK: nora.skip_nonfinite %{{.*}}, %{{.*}}, %{{.*}}, %[[WN]], %[[MN]]
+func.func @nonfinite_other_gradient(%dy: tensor<16x8xf32>, %x: tensor<16x4xf32>, %w: tensor<8x4xf32>, %m: tensor<8x4xf32>, %lr: f32, %wd: f32, %g2: tensor<8x4xf32>) -> (tensor<8x4xf32>, tensor<8x4xf32>, i64) {
+  %g = nora.wgrad %dy, %x : tensor<16x8xf32>, tensor<16x4xf32> -> tensor<8x4xf32>
+  %mn, %u = nora.momentum %m, %g {beta = 0.9 : f32} : tensor<8x4xf32>, tensor<8x4xf32>
+  %d = nora.row_normalize %u : tensor<8x4xf32>
+  %wn = nora.apply_update %w, %d, %lr, %wd : tensor<8x4xf32>, tensor<8x4xf32>
+  %w1, %m1, %s = nora.skip_nonfinite %g2, %w, %m, %wn, %mn {mode = "skip_row"} : tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>
+  return %w1, %m1, %s : tensor<8x4xf32>, tensor<8x4xf32>, i64
+}

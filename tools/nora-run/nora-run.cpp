@@ -2,13 +2,14 @@
 //
 //   nora-run FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
 //            --output=@out.npy ... [--no-fuse] [--device=cpu|cuda]
-//            [--repeat=N]
+//            [--repeat=N] [--nonfinite=skip_step|skip_row]
 //
 // Inputs in argument order: .npy files for tensors (f32 files are rounded to
 // nearest even for bf16/f16 arguments, uint16 files give raw bf16/f16 bits,
 // f64 and f16 files are converted), plain numbers for f32 scalars. Outputs in
-// result order, written as f32 .npy. Any error: a message on stderr, exit 1,
-// and no output file.
+// result order, written as f32 .npy (i64 results as int64 .npy, scalar
+// results as 0-d arrays). Any error: a message on stderr, exit 1, and no
+// output file.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +31,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <dlfcn.h>
 #include <limits>
 #include <malloc.h>
@@ -61,6 +63,13 @@ static cl::opt<int64_t> rowsPerPanel(
     cl::init(0), cl::cat(category));
 static cl::opt<std::string> device("device", cl::desc("cpu (default) or cuda"),
                                    cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> nonfinite(
+    "nonfinite",
+    cl::desc("Guard every step against a non-finite gradient: skip_step (W "
+             "and M stay bit for bit unchanged) or skip_row (only those "
+             "rows); prints 'nonfinite skipped_steps=K' or "
+             "'nonfinite skipped_rows=K'"),
+    cl::init(""), cl::cat(category));
 static cl::opt<unsigned>
     repeat("repeat",
            cl::desc("Run N times and print 'time_ms median=.. min=.. runs=N'"),
@@ -221,9 +230,14 @@ void writeOutputs(const std::vector<nora::runtime::Buffer> &results) {
     std::string path = llvm::StringRef(outputs[i]).drop_front().str();
     std::string temporary =
         path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(i);
-    std::string error = nora::npy::writeF32(
-        temporary, results[i].shape,
-        reinterpret_cast<const float *>(results[i].data.data()));
+    std::string error =
+        results[i].isInteger
+            ? nora::npy::writeI64(
+                  temporary, results[i].shape,
+                  reinterpret_cast<const int64_t *>(results[i].data.data()))
+            : nora::npy::writeF32(
+                  temporary, results[i].shape,
+                  reinterpret_cast<const float *>(results[i].data.data()));
     if (!error.empty()) {
       cleanup();
       // Name the file the user asked for, not the temporary one.
@@ -257,6 +271,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv,
                               "nora-run: compile and run one nora function\n");
   checkDevice();
+  if (!nonfinite.empty() && nonfinite != "skip_step" && nonfinite != "skip_row")
+    fail("unknown --nonfinite='" + nonfinite +
+         "' (expected skip_step or skip_row)");
 
   MLIRContext context;
   nora::runtime::registerDialects(context);
@@ -317,6 +334,7 @@ int main(int argc, char **argv) {
   nora::runtime::CompileOptions options;
   options.fuse = !noFuse;
   options.rowsPerPanel = rowsPerPanel;
+  options.nonfinite = nonfinite;
   std::string error;
   std::unique_ptr<nora::runtime::CompiledFunction> compiled =
       nora::runtime::compile(*module, entry, options, error);
@@ -333,6 +351,16 @@ int main(int argc, char **argv) {
     auto stop = std::chrono::steady_clock::now();
     times.push_back(
         std::chrono::duration<double, std::milli>(stop - start).count());
+  }
+  if (!nonfinite.empty()) {
+    // The guard's count is the one result past the function's own.
+    const nora::runtime::Buffer &count = results.back();
+    int64_t skipped = 0;
+    std::memcpy(&skipped, count.data.data(), sizeof(skipped));
+    results.pop_back();
+    std::printf("nonfinite skipped_%s=%lld\n",
+                nonfinite == "skip_row" ? "rows" : "steps",
+                static_cast<long long>(skipped));
   }
   writeOutputs(results);
   if (repeat > 0) {

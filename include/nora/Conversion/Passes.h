@@ -38,6 +38,26 @@ Value createWgradPackedX(OpBuilder &builder, Location loc, Value dy,
                          Value xPacked, OpFoldResult cols, Value acc,
                          double scale, RankedTensorType gType);
 
+/// The non-finite guard (nora.skip_nonfinite), in pieces that the op-by-op
+/// lowering and the row panels of a fused step share.
+void populateNonfiniteGuardPatterns(RewritePatternSet &patterns);
+
+/// One i1 per row of `g` (M x N, f32): true where the row holds a NaN or an
+/// Inf.
+Value createNonfiniteRowFlags(OpBuilder &builder, Location loc, Value g);
+
+/// The number of true `flags` (an i64 scalar); for i64 `flags`, their sum.
+Value createCountRows(OpBuilder &builder, Location loc, Value flags);
+
+/// Row i of `kept` where flags[i], else row i of `updated`.
+Value createKeepFlaggedRows(OpBuilder &builder, Location loc, Value flags,
+                            Value kept, Value updated);
+
+/// `kept` when `skip` (an i1), else `updated`. The `kept` tensors are copied
+/// into `updated` in place, so only a skipped step pays a copy.
+SmallVector<Value> createKeepAllIf(OpBuilder &builder, Location loc, Value skip,
+                                   ValueRange kept, ValueRange updated);
+
 /// The library_call names of the CPU micro-kernels.
 inline constexpr const char *kWgradUkernel = "nora_wgrad_f32";
 inline constexpr const char *kWgradPackedUkernel = "nora_wgrad_packed_f32";

@@ -29,6 +29,8 @@ namespace mlir::nora::runtime {
 struct Buffer {
   std::vector<int64_t> shape;
   std::vector<uint8_t> data;
+  /// Results only: int64 elements (an i64 result) instead of f32.
+  bool isInteger = false;
 };
 
 /// One argument of a call: a tensor or an f32 scalar.
@@ -43,26 +45,37 @@ struct CompileOptions {
   bool fuse = true;
   /// Rows of W per panel of a fused step (0: the pipeline's choice).
   int64_t rowsPerPanel = 0;
+  /// When set ("skip_row" or "skip_step"), every unguarded step of the
+  /// function gets this non-finite mode (nora-guard-nonfinite), and the
+  /// compiled function returns one more result: the int64 total of skipped
+  /// rows or steps, shape {1}.
+  std::string nonfinite;
 };
 
 /// Loads the dialects a nora module may use into `context`.
 void registerDialects(mlir::MLIRContext &context);
 
 /// Checks that `func` can be called from the host: ranked tensors of f32,
-/// bf16 or f16 and f32 scalars as arguments; statically shaped f32 tensors as
-/// results. Returns an error message or an empty string.
+/// bf16 or f16 and f32 scalars as arguments; statically shaped f32 or i64
+/// tensors and f32 or i64 scalars as results (a scalar comes back as a 0-d
+/// buffer). Returns an error message or an empty string.
 std::string checkSignature(mlir::func::FuncOp func);
 
 /// A JIT-compiled function.
 class CompiledFunction {
 public:
+  /// How one result comes back.
+  struct ResultLayout {
+    std::vector<int64_t> shape; ///< Empty for a scalar.
+    bool isInteger = false;     ///< int64 elements, else f32.
+  };
+
   CompiledFunction(std::unique_ptr<mlir::ExecutionEngine> engine,
-                   std::string entry,
-                   std::vector<std::vector<int64_t>> resultShapes,
+                   std::string entry, std::vector<ResultLayout> results,
                    std::vector<size_t> argumentElementSizes);
   ~CompiledFunction();
 
-  /// Calls the function. `results` receives one f32 buffer per result.
+  /// Calls the function. `results` receives one buffer per result.
   /// Returns false and sets `error` when the arguments do not fit.
   bool run(const std::vector<Argument> &arguments, std::vector<Buffer> &results,
            std::string &error);
@@ -70,7 +83,7 @@ public:
 private:
   std::unique_ptr<mlir::ExecutionEngine> engine;
   std::string entry;
-  std::vector<std::vector<int64_t>> resultShapes;
+  std::vector<ResultLayout> resultLayouts;
   std::vector<size_t> argumentElementSizes; ///< 0 for scalars.
 };
 

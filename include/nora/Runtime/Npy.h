@@ -41,6 +41,17 @@ std::string parse(const uint8_t *bytes, size_t size, const std::string &what,
 std::string writeF32(const std::string &path, const std::vector<int64_t> &shape,
                      const float *data);
 
+/// Writes an int64 array with the given shape (an empty shape is a 0-d
+/// array).
+std::string writeI64(const std::string &path, const std::vector<int64_t> &shape,
+                     const int64_t *data);
+
+/// Writes `count(shape)` elements of `elementSize` bytes with the numpy dtype
+/// string `descr` (e.g. "<f4").
+std::string write(const std::string &path, const std::vector<int64_t> &shape,
+                  const std::string &descr, size_t elementSize,
+                  const void *data);
+
 /// A human-readable dtype name for messages ("float32", "int32", ...).
 std::string dtypeName(const Array &array);
 

@@ -95,9 +95,16 @@ void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
       rewriter, loc, tensor::getMixedSizes(rewriter, loc, op.getM()),
       mType.getElementType());
 
+  // A guarded step also gives one count of non-finite gradient rows a panel.
+  std::optional<StringRef> nonfinite = op.getNonfinite();
+  SmallVector<Value> sharedOuts = {wOut, mOut};
+  if (nonfinite)
+    sharedOuts.push_back(tensor::EmptyOp::create(
+        rewriter, loc, ArrayRef<OpFoldResult>{numPanels},
+        rewriter.getI64Type()));
   auto forall =
       scf::ForallOp::create(rewriter, loc, ArrayRef<OpFoldResult>{numPanels},
-                            ValueRange{wOut, mOut}, std::nullopt);
+                            sharedOuts, std::nullopt);
   Block *body = forall.getBody();
   rewriter.setInsertionPointToStart(body);
   Value panel = forall.getInductionVar(0);
@@ -142,14 +149,54 @@ void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
     rewriter.setInsertionPoint(forall.getTerminator());
   }
   auto yield = cast<YieldOp>(epilogue.getTerminator());
+  SmallVector<Value> panelResults = llvm::map_to_vector(
+      yield.getValues(), [&](Value v) { return mapping.lookup(v); });
+  Value panelCount;
+  if (nonfinite) {
+    Value wPanel = mapping.lookup(epilogue.getArgument(1));
+    Value mPanel = mapping.lookup(epilogue.getArgument(2));
+    Value flags = createNonfiniteRowFlags(rewriter, loc, g);
+    if (*nonfinite == kSkipRow) {
+      panelResults[0] =
+          createKeepFlaggedRows(rewriter, loc, flags, wPanel, panelResults[0]);
+      panelResults[1] =
+          createKeepFlaggedRows(rewriter, loc, flags, mPanel, panelResults[1]);
+    }
+    panelCount = tensor::FromElementsOp::create(
+        rewriter, loc, createCountRows(rewriter, loc, flags));
+  }
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   for (auto [value, dest] :
-       llvm::zip(yield.getValues(), forall.getRegionIterArgs())) {
+       llvm::zip(panelResults, forall.getRegionIterArgs().take_front(2))) {
     tensor::ParallelInsertSliceOp::create(
-        rewriter, loc, mapping.lookup(value), dest, {r0, zero},
+        rewriter, loc, value, dest, {r0, zero},
         {rows, tensor::getMixedSize(rewriter, loc, dest, 1)}, {one, one});
   }
-  rewriter.replaceOp(op, forall.getResults());
+  if (!nonfinite) {
+    rewriter.replaceOp(op, forall.getResults());
+    return;
+  }
+  tensor::ParallelInsertSliceOp::create(rewriter, loc, panelCount,
+                                        forall.getRegionIterArgs()[2], {panel},
+                                        {one}, {one});
+  // After all panels: the step's count, and for skip_step the whole-step
+  // decision (W' and M' panels were written unguarded; a skipped step copies
+  // W and M over them).
+  rewriter.setInsertionPointAfter(forall);
+  Value total = createCountRows(rewriter, loc, forall.getResult(2));
+  if (*nonfinite == kSkipRow) {
+    rewriter.replaceOp(op, {forall.getResult(0), forall.getResult(1), total});
+    return;
+  }
+  Value none = arith::ConstantIntOp::create(rewriter, loc, 0, 64);
+  Value skip = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ugt,
+                                     total, none);
+  SmallVector<Value> results =
+      createKeepAllIf(rewriter, loc, skip, {op.getW(), op.getM()},
+                      {forall.getResult(0), forall.getResult(1)});
+  results.push_back(
+      arith::ExtUIOp::create(rewriter, loc, rewriter.getI64Type(), skip));
+  rewriter.replaceOp(op, results);
 }
 
 struct NoraFusedStepToPanelsPass

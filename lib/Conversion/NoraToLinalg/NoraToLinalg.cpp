@@ -432,6 +432,13 @@ struct LowerFusedWgradStep : LoweringPattern<FusedWgradStepOp> {
     rewriter.inlineBlockBefore(
         &body, op, {g, op.getW(), op.getM(), op.getLr(), op.getWd()});
     rewriter.eraseOp(yield);
+    if (std::optional<StringRef> mode = op.getNonfinite()) {
+      auto guard = SkipNonfiniteOp::create(
+          rewriter, op.getLoc(), results[0].getType(), results[1].getType(),
+          rewriter.getI64Type(), g, op.getW(), op.getM(), results[0],
+          results[1], rewriter.getStringAttr(*mode));
+      results.assign(guard->result_begin(), guard->result_end());
+    }
     rewriter.replaceOp(op, results);
     return success();
   }
@@ -495,6 +502,7 @@ void mlir::nora::populateNoraToLinalgPatterns(RewritePatternSet &patterns,
                                               bool useUkernels) {
   MLIRContext *context = patterns.getContext();
   populateNoraDecomposePatterns(patterns);
+  populateNonfiniteGuardPatterns(patterns);
   patterns.add<LowerWgrad, LowerMomentum, LowerOrthProject, LowerRowNormalize,
                LowerApplyUpdate, LowerFusedWgradStep>(context, useUkernels);
 }

@@ -70,3 +70,53 @@ func.func @acc_and_constant(%dy: tensor<5x12xf32>, %x: tensor<5x8xf32>, %acc: te
   }
   return %wn, %mn : tensor<12x8xf32>, tensor<12x8xf32>
 }
+
+// -----
+
+// A guarded step: each panel flags its non-finite gradient rows and writes
+// its count into a per-panel slot (a third shared_out); skip_row selects the
+// kept rows in the panel. After the loop, the step's count is the sum.
+// CHECK-LABEL: func.func @nonfinite_row
+// CHECK: %[[F:.*]]:3 = scf.forall (%[[P:.*]]) in (%{{.*}}) shared_outs(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %[[C:.*]] = %{{.*}}) -> (tensor<100x24xf32>, tensor<100x24xf32>, tensor<?xi64>)
+// CHECK: nora.apply_update
+// CHECK: arith.cmpf uno
+// CHECK: arith.select
+// CHECK: arith.select
+// CHECK: %[[N:.*]] = tensor.from_elements %{{.*}} : tensor<1xi64>
+// CHECK: scf.forall.in_parallel
+// CHECK: tensor.parallel_insert_slice %[[N]] into %[[C]][%[[P]]] [1] [1]
+// CHECK: linalg.generic {{.*}} ins(%[[F]]#2 : tensor<?xi64>)
+// CHECK: %[[T:.*]] = tensor.extract
+// CHECK: return %[[F]]#0, %[[F]]#1, %[[T]]
+func.func @nonfinite_row(%dy: tensor<64x100xf32>, %x: tensor<64x24xf32>, %w: tensor<100x24xf32>, %m: tensor<100x24xf32>, %lr: f32, %wd: f32) -> (tensor<100x24xf32>, tensor<100x24xf32>, i64) {
+  %wn, %mn, %s = nora.fused_wgrad_step dy(%dy : tensor<64x100xf32>) x(%x : tensor<64x24xf32>) w(%w : tensor<100x24xf32>) m(%m : tensor<100x24xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_row"} {
+  ^bb0(%g: tensor<100x24xf32>, %w0: tensor<100x24xf32>, %m0: tensor<100x24xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<100x24xf32>, tensor<100x24xf32>
+    %w1 = nora.apply_update %w0, %u, %lr0, %wd0 : tensor<100x24xf32>, tensor<100x24xf32>
+    nora.yield %w1, %m1 : tensor<100x24xf32>, tensor<100x24xf32>
+  }
+  return %wn, %mn, %s : tensor<100x24xf32>, tensor<100x24xf32>, i64
+}
+
+// -----
+
+// skip_step: panels write W' and M' unguarded; after the loop a step with
+// any flagged row copies W and M over them.
+// CHECK-LABEL: func.func @nonfinite_step
+// CHECK-SAME: %[[W:[^:]*]]: tensor<100x24xf32>, %[[M:[^:]*]]: tensor<100x24xf32>, %{{[^:]*}}: f32
+// CHECK: %[[F:.*]]:3 = scf.forall
+// CHECK-NOT: arith.select
+// CHECK: scf.forall.in_parallel
+// CHECK: %[[ANY:.*]] = arith.cmpi ugt
+// CHECK: scf.if %[[ANY]]
+// CHECK: linalg.copy ins(%[[W]] : tensor<100x24xf32>) outs(%[[F]]#0 : tensor<100x24xf32>)
+// CHECK: linalg.copy ins(%[[M]] : tensor<100x24xf32>) outs(%[[F]]#1 : tensor<100x24xf32>)
+func.func @nonfinite_step(%dy: tensor<64x100xf32>, %x: tensor<64x24xf32>, %w: tensor<100x24xf32>, %m: tensor<100x24xf32>, %lr: f32, %wd: f32) -> (tensor<100x24xf32>, tensor<100x24xf32>, i64) {
+  %wn, %mn, %s = nora.fused_wgrad_step dy(%dy : tensor<64x100xf32>) x(%x : tensor<64x24xf32>) w(%w : tensor<100x24xf32>) m(%m : tensor<100x24xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_step"} {
+  ^bb0(%g: tensor<100x24xf32>, %w0: tensor<100x24xf32>, %m0: tensor<100x24xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<100x24xf32>, tensor<100x24xf32>
+    %w1 = nora.apply_update %w0, %u, %lr0, %wd0 : tensor<100x24xf32>, tensor<100x24xf32>
+    nora.yield %w1, %m1 : tensor<100x24xf32>, tensor<100x24xf32>
+  }
+  return %wn, %mn, %s : tensor<100x24xf32>, tensor<100x24xf32>, i64
+}

@@ -170,3 +170,44 @@ func.func @fused(%dy: tensor<3x4xf32>, %x: tensor<3x5xf32>, %w: tensor<4x5xf32>,
   }
   return %wn, %mn : tensor<4x5xf32>, tensor<4x5xf32>
 }
+
+// -----
+
+// skip_nonfinite, skip_row: a per-row probe sum_j g_ij * 0 (NaN iff the row
+// holds a NaN or an Inf), the count of flagged rows, and a row select.
+// CHECK-LABEL: func.func @skip_row
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK-SAME: ins(%{{.*}} : tensor<4x5xf32>) outs(%{{.*}} : tensor<4xf32>)
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: arith.cmpf uno
+// CHECK: iterator_types = ["reduction"]
+// CHECK: arith.extui
+// CHECK: arith.addi
+// CHECK: %[[N:.*]] = tensor.extract
+// CHECK: %[[W:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<4xi1>, tensor<4x5xf32>, tensor<4x5xf32>)
+// CHECK: arith.select
+// CHECK: return %[[W]], %{{.*}}, %[[N]]
+func.func @skip_row(%g: tensor<4x5xf32>, %w: tensor<4x5xf32>, %m: tensor<4x5xf32>, %wn: tensor<4x5xf32>, %mn: tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64) {
+  %w1, %m1, %s = nora.skip_nonfinite %g, %w, %m, %wn, %mn {mode = "skip_row"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>
+  return %w1, %m1, %s : tensor<4x5xf32>, tensor<4x5xf32>, i64
+}
+
+// -----
+
+// skip_step: W and M are copied over the updated tensors only when a row is
+// flagged (scf.if), so the common path pays no copy.
+// CHECK-LABEL: func.func @skip_step
+// CHECK-SAME: (%{{.*}}: tensor<4x5xf32>, %[[W:.*]]: tensor<4x5xf32>, %[[M:.*]]: tensor<4x5xf32>, %[[WN:.*]]: tensor<4x5xf32>, %[[MN:.*]]: tensor<4x5xf32>)
+// CHECK: %[[ANY:.*]] = arith.cmpi ugt
+// CHECK: %[[R:.*]]:2 = scf.if %[[ANY]]
+// CHECK: linalg.copy ins(%[[W]] : tensor<4x5xf32>) outs(%[[WN]] : tensor<4x5xf32>)
+// CHECK: linalg.copy ins(%[[M]] : tensor<4x5xf32>) outs(%[[MN]] : tensor<4x5xf32>)
+// CHECK: } else {
+// CHECK: scf.yield %[[WN]], %[[MN]]
+// CHECK: %[[S:.*]] = arith.extui %[[ANY]] : i1 to i64
+// CHECK: return %[[R]]#0, %[[R]]#1, %[[S]]
+func.func @skip_step(%g: tensor<4x5xf32>, %w: tensor<4x5xf32>, %m: tensor<4x5xf32>, %wn: tensor<4x5xf32>, %mn: tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64) {
+  %w1, %m1, %s = nora.skip_nonfinite %g, %w, %m, %wn, %mn {mode = "skip_step"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>
+  return %w1, %m1, %s : tensor<4x5xf32>, tensor<4x5xf32>, i64
+}

@@ -377,3 +377,65 @@ func.func @yield_outside(%w: tensor<4x5xf32>) {
   "nora.yield"(%w) : (tensor<4x5xf32>) -> ()
   return
 }
+
+// -----
+
+func.func @skip_bad_mode(%g: tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64) {
+  // expected-error @+1 {{'nora.skip_nonfinite' op attribute 'mode' must be "skip_row" or "skip_step", got "skip"}}
+  %w, %m, %s = nora.skip_nonfinite %g, %g, %g, %g, %g {mode = "skip"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>
+  return %w, %m, %s : tensor<4x5xf32>, tensor<4x5xf32>, i64
+}
+
+// -----
+
+func.func @skip_shape(%g: tensor<4x6xf32>, %w: tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64) {
+  // expected-error @+1 {{'nora.skip_nonfinite' op shape mismatch: 'g' is 4x6 but 'w' is 4x5}}
+  %w1, %m1, %s = nora.skip_nonfinite %g, %w, %w, %w, %w {mode = "skip_row"} : tensor<4x6xf32>, tensor<4x5xf32>, tensor<4x5xf32>
+  return %w1, %m1, %s : tensor<4x5xf32>, tensor<4x5xf32>, i64
+}
+
+// -----
+
+func.func @step_nonfinite_no_result(%g: tensor<4x5xf32>, %lr: f32) {
+  // expected-error @+1 {{'nora.nora_step' op has attribute 'nonfinite' and must have the third result 'skipped : i64'}}
+  %w, %m = nora.nora_step %g, %g, %g, %lr, %lr {nonfinite = "skip_step"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @step_result_no_nonfinite(%g: tensor<4x5xf32>, %lr: f32) {
+  // expected-error @+1 {{'nora.rmnp_step' op has a third result 'skipped' but no 'nonfinite' attribute}}
+  %w, %m, %s = nora.rmnp_step %g, %g, %g, %lr, %lr : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32> -> i64
+  return
+}
+
+// -----
+
+func.func @step_bad_nonfinite(%g: tensor<4x5xf32>, %lr: f32) {
+  // expected-error @+1 {{'nora.nora_step' op attribute 'nonfinite' must be "skip_row" or "skip_step", got "nan"}}
+  %w, %m, %s = nora.nora_step %g, %g, %g, %lr, %lr {nonfinite = "nan"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32> -> i64
+  return
+}
+
+// -----
+
+func.func @fused_bad_nonfinite(%dy: tensor<2x4xf32>, %x: tensor<2x5xf32>, %w: tensor<4x5xf32>, %m: tensor<4x5xf32>, %lr: f32, %wd: f32) {
+  // expected-error @+1 {{'nora.fused_wgrad_step' op attribute 'nonfinite' must be "skip_row" or "skip_step", got "skip_rows"}}
+  %wn, %mn, %s = nora.fused_wgrad_step dy(%dy : tensor<2x4xf32>) x(%x : tensor<2x5xf32>) w(%w : tensor<4x5xf32>) m(%m : tensor<4x5xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_rows"} {
+  ^bb0(%g: tensor<4x5xf32>, %w0: tensor<4x5xf32>, %m0: tensor<4x5xf32>, %lr0: f32, %wd0: f32):
+    nora.yield %w0, %m0 : tensor<4x5xf32>, tensor<4x5xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @fused_generic_skipped_without_mode(%dy: tensor<2x4xf32>, %x: tensor<2x5xf32>, %w: tensor<4x5xf32>, %m: tensor<4x5xf32>, %lr: f32, %wd: f32) {
+  // expected-error @+1 {{'nora.fused_wgrad_step' op has a third result 'skipped' but no 'nonfinite' attribute}}
+  %r:3 = "nora.fused_wgrad_step"(%dy, %x, %w, %m, %lr, %wd) <{operandSegmentSizes = array<i32: 1, 1, 0, 1, 1, 1, 1>}> ({
+  ^bb0(%g: tensor<4x5xf32>, %w0: tensor<4x5xf32>, %m0: tensor<4x5xf32>, %lr0: f32, %wd0: f32):
+    "nora.yield"(%w0, %m0) : (tensor<4x5xf32>, tensor<4x5xf32>) -> ()
+  }) : (tensor<2x4xf32>, tensor<2x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>, f32, f32) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64)
+  return
+}

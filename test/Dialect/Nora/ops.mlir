@@ -102,3 +102,23 @@ func.func @generic_input(%m: tensor<4x8xf32>, %g: tensor<4x8xf32>, %w: tensor<4x
   %wn = "nora.apply_update"(%w, %d, %lr, %wd) : (tensor<4x8xf32>, tensor<4x8xf32>, f32, f32) -> tensor<4x8xf32>
   return %wn : tensor<4x8xf32>
 }
+
+// CHECK-LABEL: func.func @nonfinite
+// GENERIC-LABEL: sym_name = "nonfinite"
+func.func @nonfinite(%dy: tensor<3x4xf32>, %x: tensor<3x5xf32>, %g: tensor<4x5xf32>, %w: tensor<4x5xf32>, %m: tensor<4x5xf32>, %lr: f32, %wd: f32)
+    -> (tensor<4x5xf32>, tensor<4x5xf32>, i64, i64, i64) {
+  // CHECK: nora.skip_nonfinite %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {mode = "skip_row"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>
+  // GENERIC: "nora.skip_nonfinite"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{mode = "skip_row"}> : (tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64)
+  %w1, %m1, %s1 = nora.skip_nonfinite %g, %w, %m, %w, %m {mode = "skip_row"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>
+  // CHECK: nora.rmnp_step %{{.*}} {nonfinite = "skip_step"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32> -> i64
+  // GENERIC: "nora.rmnp_step"({{.*}}) <{{{.*}}nonfinite = "skip_step"{{.*}}}> : ({{.*}}) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64)
+  %w2, %m2, %s2 = nora.rmnp_step %g, %w1, %m1, %lr, %wd {nonfinite = "skip_step"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32> -> i64
+  // CHECK: nora.fused_wgrad_step {{.*}} attributes {nonfinite = "skip_row"}
+  // GENERIC: "nora.fused_wgrad_step"({{.*}}) <{nonfinite = "skip_row"{{.*}}}> ({{.*}}
+  // GENERIC: -> (tensor<4x5xf32>, tensor<4x5xf32>, i64)
+  %w3, %m3, %s3 = nora.fused_wgrad_step dy(%dy : tensor<3x4xf32>) x(%x : tensor<3x5xf32>) w(%w2 : tensor<4x5xf32>) m(%m2 : tensor<4x5xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_row"} {
+  ^bb0(%g0: tensor<4x5xf32>, %w0: tensor<4x5xf32>, %m0: tensor<4x5xf32>, %lr0: f32, %wd0: f32):
+    nora.yield %w0, %m0 : tensor<4x5xf32>, tensor<4x5xf32>
+  }
+  return %w3, %m3, %s1, %s2, %s3 : tensor<4x5xf32>, tensor<4x5xf32>, i64, i64, i64
+}

@@ -214,6 +214,39 @@ LogicalResult ApplyUpdateOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Non-finite gradients
+//===----------------------------------------------------------------------===//
+
+bool mlir::nora::isNonfiniteMode(StringRef mode) {
+  return mode == kSkipRow || mode == kSkipStep;
+}
+
+/// `nonfinite` (when set) names a mode, and the `skipped` result is there
+/// exactly when it is.
+static LogicalResult verifyNonfiniteMode(Operation *op, StringRef attrName,
+                                         std::optional<StringRef> mode,
+                                         bool hasSkippedResult) {
+  if (mode && !isNonfiniteMode(*mode))
+    return op->emitOpError()
+           << "attribute '" << attrName << "' must be \"" << kSkipRow
+           << "\" or \"" << kSkipStep << "\", got \"" << *mode << "\"";
+  if (mode.has_value() != hasSkippedResult)
+    return op->emitOpError()
+           << (mode ? "has attribute 'nonfinite' and must have the third "
+                      "result 'skipped : i64'"
+                    : "has a third result 'skipped' but no 'nonfinite' "
+                      "attribute");
+  return success();
+}
+
+LogicalResult SkipNonfiniteOp::verify() {
+  if (failed(verifySameShape(*this, "g", getG(), "w", getW())) ||
+      failed(verifySameShape(*this, "m", getM(), "w", getW())))
+    return failure();
+  return verifyNonfiniteMode(*this, "mode", getMode(), /*hasSkipped=*/true);
+}
+
+//===----------------------------------------------------------------------===//
 // RowwiseEpilogueOpInterface
 //===----------------------------------------------------------------------===//
 
@@ -235,7 +268,9 @@ template <typename StepOp> static LogicalResult verifyStep(StepOp op) {
   if (failed(verifySameShape(op, "g", op.getG(), "w", op.getW())) ||
       failed(verifySameShape(op, "m", op.getM(), "w", op.getW())) ||
       failed(verifyUnitInterval(op, "beta", op.getBeta())) ||
-      failed(verifyEps(op, op.getEps())))
+      failed(verifyEps(op, op.getEps())) ||
+      failed(verifyNonfiniteMode(op, "nonfinite", op.getNonfinite(),
+                                 static_cast<bool>(op.getSkipped()))))
     return failure();
   if (std::optional<APFloat> scale = op.getScale())
     return verifyFinite(op, "scale", *scale);
@@ -261,14 +296,22 @@ FusedWgradStepOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
                                    SmallVectorImpl<Type> &inferredReturnTypes) {
   inferredReturnTypes.push_back(adaptor.getW().getType());
   inferredReturnTypes.push_back(adaptor.getM().getType());
+  // The parser infers before it moves parsed attributes into properties: look
+  // at the attribute dictionary too.
+  DictionaryAttr attrs = adaptor.getAttributes();
+  if (adaptor.getNonfinite() || (attrs && attrs.get("nonfinite")))
+    inferredReturnTypes.push_back(
+        IntegerType::get(adaptor.getW().getContext(), 64));
   return success();
 }
 
 LogicalResult FusedWgradStepOp::verify() {
   if (failed(verifyWgradOperands(*this, getDy(), getX(), getAcc(), "w",
-                                 shapeOf(getW()), getScale())))
+                                 shapeOf(getW()), getScale())) ||
+      failed(verifySameShape(*this, "m", getM(), "w", getW())))
     return failure();
-  return verifySameShape(*this, "m", getM(), "w", getW());
+  return verifyNonfiniteMode(*this, "nonfinite", getNonfinite(),
+                             static_cast<bool>(getSkipped()));
 }
 
 LogicalResult FusedWgradStepOp::verifyRegions() {
@@ -290,9 +333,10 @@ LogicalResult FusedWgradStepOp::verifyRegions() {
   if (!yield)
     return emitOpError() << "epilogue must end in 'nora.yield'";
   TypeRange yielded = yield.getValues().getTypes();
-  if (yielded != getResultTypes())
+  TypeRange updated = TypeRange(getResultTypes()).take_front(2);
+  if (yielded != updated)
     return emitOpError() << "epilogue must yield (w_new, m_new) of types "
-                         << getResultTypes() << ", got " << yielded;
+                         << updated << ", got " << yielded;
   return success();
 }
 

@@ -61,6 +61,14 @@ template <typename StepOp> struct DecomposeStep : OpRewritePattern<StepOp> {
                                      rewriter.getF32FloatAttr(*scale));
     Value wNew = ApplyUpdateOp::create(rewriter, loc, op.getW().getType(),
                                        op.getW(), d, op.getLr(), op.getWd());
+    if (std::optional<StringRef> mode = op.getNonfinite()) {
+      auto guard = SkipNonfiniteOp::create(
+          rewriter, loc, op.getW().getType(), mType, rewriter.getI64Type(),
+          op.getG(), op.getW(), op.getM(), wNew, momentum.getMNew(),
+          rewriter.getStringAttr(*mode));
+      rewriter.replaceOp(op, guard.getResults());
+      return success();
+    }
     rewriter.replaceOp(op, {wNew, momentum.getMNew()});
     return success();
   }

@@ -169,7 +169,24 @@ struct Chain {
   SmallVector<Operation *> ops; ///< In program order.
   Value w, m, lr, wd;
   Value wNew, mNew;
+  /// The guard of the step, when (w_new, m_new) feed one: it becomes the
+  /// fused op's `nonfinite` attribute.
+  SkipNonfiniteOp guard;
 };
+
+/// The nora.skip_nonfinite that guards exactly this step: it reads the
+/// step's g, w, m and its (w_new, m_new).
+SkipNonfiniteOp findGuard(const Chain &chain, Value g) {
+  for (Operation *user : chain.wNew.getUsers()) {
+    auto guard = dyn_cast<SkipNonfiniteOp>(user);
+    if (guard && guard.getWNew() == chain.wNew &&
+        guard.getMNew() == chain.mNew && guard.getG() == g &&
+        guard.getW() == chain.w && guard.getM() == chain.m &&
+        guard->getBlock() == g.getParentBlock())
+      return guard;
+  }
+  return {};
+}
 
 std::optional<Chain> collectChain(const Contraction &c) {
   // Forward slice of g through epilogue ops in the same block.
@@ -210,6 +227,7 @@ std::optional<Chain> collectChain(const Contraction &c) {
   chain.wd = update.getWd();
   chain.wNew = update.getWNew();
   chain.mNew = momentum.getMNew();
+  chain.guard = findGuard(chain, c.g);
 
   // Keep what w_new and m_new depend on: the backward slice within `slice`.
   llvm::SetVector<Operation *> needed;
@@ -234,15 +252,23 @@ std::optional<Chain> collectChain(const Contraction &c) {
   return chain;
 }
 
-/// Builds the fused op after the last op of the chain and redirects the uses
-/// of w_new and m_new to it.
+/// Builds the fused op after the last op of the chain (after its guard, when
+/// it has one) and redirects the uses of w_new and m_new (of the guard's
+/// results) to it.
 void fuse(const Contraction &c, const Chain &chain, RewriterBase &rewriter) {
-  rewriter.setInsertionPointAfter(chain.ops.back());
+  SkipNonfiniteOp guard = chain.guard;
+  rewriter.setInsertionPointAfter(guard ? guard.getOperation()
+                                        : chain.ops.back());
   Location loc = rewriter.getFusedLoc({c.root->getLoc(), chain.wNew.getLoc()});
+  SmallVector<Type> resultTypes = {chain.w.getType(), chain.m.getType()};
+  StringAttr nonfinite;
+  if (guard) {
+    resultTypes.push_back(rewriter.getI64Type());
+    nonfinite = guard.getModeAttr();
+  }
   auto fused = FusedWgradStepOp::create(
-      rewriter, loc, TypeRange{chain.w.getType(), chain.m.getType()}, c.dy, c.x,
-      c.acc, chain.w, chain.m, chain.lr, chain.wd,
-      rewriter.getF32FloatAttr(c.scale));
+      rewriter, loc, resultTypes, c.dy, c.x, c.acc, chain.w, chain.m, chain.lr,
+      chain.wd, rewriter.getF32FloatAttr(c.scale), nonfinite);
   Type f32 = rewriter.getF32Type();
   Block *body = rewriter.createBlock(
       &fused.getEpilogue(), {},
@@ -271,6 +297,10 @@ void fuse(const Contraction &c, const Chain &chain, RewriterBase &rewriter) {
     Operation *owner = block->findAncestorOpInBlock(*use.getOwner());
     return owner && fused->isBeforeInBlock(owner);
   };
+  if (guard) {
+    rewriter.replaceOp(guard, fused.getResults());
+    return;
+  }
   rewriter.replaceUsesWithIf(chain.wNew, fused.getWNew(), isAfterFused);
   rewriter.replaceUsesWithIf(chain.mNew, fused.getMNew(), isAfterFused);
 }

@@ -22,6 +22,12 @@ namespace mlir::nora {
 /// columns: max(1, sqrt(M / N)).
 double noraDefaultScale(int64_t rows, int64_t cols);
 
+/// The modes of nora.skip_nonfinite and of the `nonfinite` attribute of the
+/// steps: keep the rows (or the whole step) whose gradient is not finite.
+inline constexpr llvm::StringLiteral kSkipRow = "skip_row";
+inline constexpr llvm::StringLiteral kSkipStep = "skip_step";
+bool isNonfiniteMode(llvm::StringRef mode);
+
 /// Moonlight's scale used by RMNP: 0.2 * sqrt(max(M, N)).
 double moonlightScale(int64_t rows, int64_t cols);
 

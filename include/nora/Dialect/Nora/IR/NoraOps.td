@@ -146,6 +146,48 @@ def Nora_ApplyUpdateOp : Nora_Op<"apply_update",
 }
 
 //===----------------------------------------------------------------------===//
+// Non-finite gradients
+//===----------------------------------------------------------------------===//
+
+def Nora_SkipNonfiniteOp : Nora_Op<"skip_nonfinite",
+    [Pure, AllTypesMatch<["w", "w_new", "w_out"]>,
+     AllTypesMatch<["m", "m_new", "m_out"]>]> {
+  let summary = "keep W and M where the gradient is not finite";
+  let description = [{
+    Guards one optimizer step against a non-finite gradient `g` (NaN or Inf
+    in any element, which is also what a NaN or Inf in `dy` or `x` gives).
+    `mode` says what is kept:
+
+    - `"skip_row"`: each row i of `g` with a non-finite element keeps its row
+      of `w` and `m` (`w_out_i = w_i`, `m_out_i = m_i`); every other row
+      takes `w_new_i`, `m_new_i`. `skipped` is the number of rows kept.
+    - `"skip_step"`: if any element of `g` is not finite, the whole step is
+      skipped (`w_out = w`, `m_out = m`, bit for bit, like PyTorch's
+      GradScaler); else `w_out = w_new`, `m_out = m_new`. `skipped` is 1 for
+      a skipped step, else 0.
+
+    `skip_row` is row-local; `skip_step` needs every row's flag before any row
+    is written, which a fused backend pays with one step-wide reduction
+    (docs/nonfinite.md). `nora-fuse-wgrad-epilogue` turns this op into the
+    `nonfinite` attribute of `nora.fused_wgrad_step`.
+
+    ```mlir
+    %w2, %m2, %skipped = nora.skip_nonfinite %g, %w, %m, %wn, %mn
+        {mode = "skip_row"} : tensor<128x256xf32>, tensor<128x256xf32>,
+        tensor<128x256xf32>
+    ```
+  }];
+  let arguments = (ins Nora_Matrix:$g, Nora_Matrix:$w, Nora_Matrix:$m,
+                       Nora_Matrix:$w_new, Nora_Matrix:$m_new, StrAttr:$mode);
+  let results = (outs Nora_Matrix:$w_out, Nora_Matrix:$m_out, I64:$skipped);
+  let assemblyFormat = [{
+    $g `,` $w `,` $m `,` $w_new `,` $m_new attr-dict `:`
+    type($g) `,` type($w) `,` type($m)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Composite steps (expanded by nora-decompose)
 //===----------------------------------------------------------------------===//
 
@@ -157,20 +199,23 @@ class Nora_StepOp<string mnemonic, string defaultEps>
                        DefaultValuedAttr<F32Attr, "0.95">:$beta,
                        DefaultValuedAttr<BoolAttr, "true">:$nesterov,
                        DefaultValuedAttr<F32Attr, defaultEps>:$eps,
-                       OptionalAttr<F32Attr>:$scale);
-  let results = (outs Nora_Matrix:$w_new, Nora_Matrix:$m_new);
+                       OptionalAttr<F32Attr>:$scale,
+                       OptionalAttr<StrAttr>:$nonfinite);
+  // `skipped` is there exactly when `nonfinite` is (see nora.skip_nonfinite).
+  let results = (outs Nora_Matrix:$w_new, Nora_Matrix:$m_new,
+                      Optional<I64>:$skipped);
   let builders = [
     // A step with every hyper-parameter at its official default.
     OpBuilder<(ins "::mlir::Value":$g, "::mlir::Value":$w, "::mlir::Value":$m,
                    "::mlir::Value":$lr, "::mlir::Value":$wd), [{
-      build($_builder, $_state, w.getType(), m.getType(), g, w, m, lr, wd,
-            ::mlir::FloatAttr(), ::mlir::BoolAttr(), ::mlir::FloatAttr(),
-            ::mlir::FloatAttr());
+      build($_builder, $_state, w.getType(), m.getType(), ::mlir::Type(), g,
+            w, m, lr, wd, ::mlir::FloatAttr(), ::mlir::BoolAttr(),
+            ::mlir::FloatAttr(), ::mlir::FloatAttr(), ::mlir::StringAttr());
     }]>
   ];
   let assemblyFormat = [{
     $g `,` $w `,` $m `,` $lr `,` $wd attr-dict `:`
-    type($g) `,` type($w) `,` type($m)
+    type($g) `,` type($w) `,` type($m) (`->` type($skipped)^)?
   }];
   let hasVerifier = 1;
 }
@@ -225,6 +270,10 @@ def Nora_FusedWgradStepOp : Nora_Op<"fused_wgrad_step",
     `(w_new, m_new)`. Backends compute `g` tile by tile and never materialize
     it in full; the region says what happens to each row.
 
+    With `nonfinite = "skip_row"` or `"skip_step"`, the op has a third
+    result `skipped : i64` and guards the step as `nora.skip_nonfinite` does
+    (rows or the whole step whose gradient is not finite keep W and M).
+
     ```mlir
     %w_new, %m_new = nora.fused_wgrad_step
         dy(%dy : tensor<64x128xbf16>) x(%x : tensor<64x256xbf16>)
@@ -244,8 +293,12 @@ def Nora_FusedWgradStepOp : Nora_Op<"fused_wgrad_step",
   let arguments = (ins Nora_Activation:$dy, Nora_Activation:$x,
                        Optional<Nora_Matrix>:$acc, Nora_Matrix:$w,
                        Nora_Matrix:$m, F32:$lr, F32:$wd,
-                       DefaultValuedAttr<F32Attr, "1.0">:$scale);
-  let results = (outs Nora_Matrix:$w_new, Nora_Matrix:$m_new);
+                       DefaultValuedAttr<F32Attr, "1.0">:$scale,
+                       OptionalAttr<StrAttr>:$nonfinite);
+  // `skipped` is there exactly when `nonfinite` is: the step is guarded as
+  // by nora.skip_nonfinite on (g, w, m) and the region's (w_new, m_new).
+  let results = (outs Nora_Matrix:$w_new, Nora_Matrix:$m_new,
+                      Optional<I64>:$skipped);
   let regions = (region SizedRegion<1>:$epilogue);
   let assemblyFormat = [{
     `dy` `(` $dy `:` type($dy) `)` `x` `(` $x `:` type($x) `)`

@@ -3,6 +3,9 @@
 #ifndef NORA_DIALECT_NORA_TRANSFORMS_PASSES_H
 #define NORA_DIALECT_NORA_TRANSFORMS_PASSES_H
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 #include "nora/Dialect/Nora/IR/NoraOps.h"
 

@@ -61,4 +61,42 @@ def NoraFuseWgradEpilogue : Pass<"nora-fuse-wgrad-epilogue"> {
   let dependentDialects = ["::mlir::nora::NoraDialect"];
 }
 
+def NoraGuardNonfinite : Pass<"nora-guard-nonfinite", "::mlir::func::FuncOp"> {
+  let summary = "Guard every optimizer step against a non-finite gradient";
+  let description = [{
+    Gives every optimizer step of the function that has no guard yet the
+    non-finite mode `mode` (`skip_row` or `skip_step`, see
+    `nora.skip_nonfinite`): composite steps and `nora.fused_wgrad_step` get
+    the `nonfinite` attribute and their `skipped` result; a primitive chain
+    (`nora.momentum` ... `nora.apply_update`) gets a `nora.skip_nonfinite`
+    after it, and the uses of its `(w_new, m_new)` read the guarded values.
+    With `append-count`, the function also returns the sum of the new guards'
+    `skipped` counts as one more result, a `tensor<1xi64>` (what
+    `nora-run --nonfinite` prints). Steps that already have a guard keep it.
+
+    Before (`mode=skip_row`):
+    ```mlir
+    %w1, %m1 = nora.nora_step %g, %w, %m, %lr, %wd : ...
+    return %w1, %m1 : ...
+    ```
+    After:
+    ```mlir
+    %w1, %m1, %skipped = nora.nora_step %g, %w, %m, %lr, %wd
+        {nonfinite = "skip_row"} : ... -> i64
+    return %w1, %m1 : ...
+    ```
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"skip_step\"",
+           "skip_step (a non-finite gradient skips the whole step) or "
+           "skip_row (only its rows)">,
+    Option<"appendCount", "append-count", "bool", /*default=*/"false",
+           "Return the total number of skipped rows (skip_row) or steps "
+           "(skip_step) as one more result, a tensor<1xi64>">,
+  ];
+  let dependentDialects = ["::mlir::nora::NoraDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // NORA_DIALECT_NORA_TRANSFORMS_PASSES_TD
