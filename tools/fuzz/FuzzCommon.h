@@ -13,6 +13,8 @@
 #include "nora/InitAllNora.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <string>
+
 namespace nora::fuzz {
 
 /// One context for the whole run (creating one per input would dominate the
@@ -32,9 +34,12 @@ inline mlir::MLIRContext &context() {
   return *ctx;
 }
 
+/// Parses the input as a module. MLIR's lexer reads its buffer up to a
+/// terminating NUL (as files and nora-opt's inputs have), so the bytes are
+/// copied into a std::string first; libFuzzer's buffer has none.
 inline mlir::OwningOpRef<mlir::ModuleOp>
 parse(mlir::MLIRContext &context, const uint8_t *data, size_t size) {
-  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  std::string text(reinterpret_cast<const char *>(data), size);
   return mlir::parseSourceString<mlir::ModuleOp>(text, &context);
 }
 
