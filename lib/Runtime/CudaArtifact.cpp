@@ -95,9 +95,8 @@ private:
       return nullptr;
     }
     if (value->kind != kind) {
-      fail(join(parent, key), std::string("expected ") +
-                                  Value::kindName(kind) + ", got " +
-                                  Value::kindName(value->kind));
+      fail(join(parent, key), std::string("expected ") + Value::kindName(kind) +
+                                  ", got " + Value::kindName(value->kind));
       return nullptr;
     }
     return value;
@@ -228,9 +227,8 @@ bool PlanChecker::valueSpec(const Value &value, const std::string &field,
     if (__builtin_mul_overflow(out.numElements, dim, &out.numElements))
       return fail(shapeField, "the number of elements overflows int64");
   }
-  if (__builtin_mul_overflow(out.numElements,
-                             int64_t(elementTypeSize(out.dtype)),
-                             &out.byteSize))
+  if (__builtin_mul_overflow(
+          out.numElements, int64_t(elementTypeSize(out.dtype)), &out.byteSize))
     return fail(shapeField, "the size in bytes overflows int64");
   return true;
 }
@@ -246,8 +244,9 @@ bool PlanChecker::chip(const Value &root, Plan &plan) {
   bool suffix = end + 1 == name.size() && name[end] == 'a';
   if (name.compare(0, 3, "sm_") != 0 || digits < 2 || digits > 3 ||
       (end != name.size() && !suffix))
-    return fail("chip", "\"" + name + "\" is not a chip name like sm_80 or "
-                                      "sm_90a");
+    return fail("chip", "\"" + name +
+                            "\" is not a chip name like sm_80 or "
+                            "sm_90a");
   unsigned number = 0;
   for (size_t i = 0; i < digits; ++i)
     number = number * 10 + unsigned(name[3 + i] - '0');
@@ -270,8 +269,7 @@ bool PlanChecker::grid(const Value &object, const std::string &parent,
     return fail(field, std::string("expected [x, y, z] or "
                                    "{\"persistent\": tiles}, got ") +
                            Value::kindName(value->kind));
-  const Value *tiles =
-      member(*value, field, "persistent", Value::Kind::Number);
+  const Value *tiles = member(*value, field, "persistent", Value::Kind::Number);
   if (!tiles)
     return false;
   out.persistent = true;
@@ -376,12 +374,11 @@ bool PlanChecker::kernel(const Value &value, const std::string &field,
     return false;
   std::string paramsField = join(field, "params");
   if (params->elements.size() > kMaxParams)
-    return fail(paramsField, "more than " + std::to_string(kMaxParams) +
-                                 " parameters");
+    return fail(paramsField,
+                "more than " + std::to_string(kMaxParams) + " parameters");
   out.params.resize(params->elements.size());
   for (size_t i = 0; i < out.params.size(); ++i)
-    if (!param(params->elements[i], index(paramsField, i), plan,
-               out.params[i]))
+    if (!param(params->elements[i], index(paramsField, i), plan, out.params[i]))
       return false;
   return true;
 }
@@ -395,18 +392,18 @@ bool PlanChecker::check(const Value &root, Plan &plan) {
   if (!format)
     return false;
   if (format->string != "nora-artifact")
-    return fail("format", "expected \"nora-artifact\", got \"" +
-                              format->string + "\"");
+    return fail("format",
+                "expected \"nora-artifact\", got \"" + format->string + "\"");
   const Value *version = member(root, "", "version", Value::Kind::Number);
   if (!version)
     return false;
   if (!version->isInteger || version->integer != kArtifactVersion)
-    return fail("version", "unsupported version " +
-                               (version->isInteger
-                                    ? std::to_string(version->integer)
-                                    : std::to_string(version->number)) +
-                               " (this runtime reads version " +
-                               std::to_string(kArtifactVersion) + ")");
+    return fail("version",
+                "unsupported version " +
+                    (version->isInteger ? std::to_string(version->integer)
+                                        : std::to_string(version->number)) +
+                    " (this runtime reads version " +
+                    std::to_string(kArtifactVersion) + ")");
   if (!nonEmptyString(root, "", "entry", plan.entry) || !chip(root, plan))
     return false;
   for (bool isResult : {false, true}) {
@@ -480,20 +477,21 @@ std::string runtime::loadArtifact(const std::string &directory, Plan &out) {
   out = Plan();
   struct stat info;
   if (::stat(directory.c_str(), &info) != 0)
-    return "'" + directory + "': cannot open the artifact directory: " +
-           std::strerror(errno);
+    return "'" + directory +
+           "': cannot open the artifact directory: " + std::strerror(errno);
   if (!S_ISDIR(info.st_mode))
-    return "'" + directory + "': not an artifact directory (NAME.nora/ with "
-                             "plan.json)";
+    return "'" + directory +
+           "': not an artifact directory (NAME.nora/ with "
+           "plan.json)";
   std::string planPath = directory + "/plan.json";
   std::vector<uint8_t> bytes;
   std::string error = readFile(planPath, bytes);
   if (!error.empty())
     return "'" + planPath + "': " + error;
-  error = parsePlan(
-      std::string_view(reinterpret_cast<const char *>(bytes.data()),
-                       bytes.size()),
-      planPath, out);
+  error =
+      parsePlan(std::string_view(reinterpret_cast<const char *>(bytes.data()),
+                                 bytes.size()),
+                planPath, out);
   if (!error.empty())
     return error;
   out.directory = directory;
@@ -525,8 +523,7 @@ std::string runtime::describePlan(const Plan &plan) {
                             const std::vector<ValueSpec> &specs) {
     os << title << ": " << specs.size() << "\n";
     for (size_t i = 0; i < specs.size(); ++i) {
-      os << "  #" << i << " " << specs[i].name << ": "
-         << specs[i].typeString();
+      os << "  #" << i << " " << specs[i].name << ": " << specs[i].typeString();
       if (specs[i].isTensor)
         os << " (" << specs[i].byteSize << " bytes)";
       os << "\n";
@@ -543,8 +540,8 @@ std::string runtime::describePlan(const Plan &plan) {
      << "kernels: " << plan.kernels.size() << " (in order, one stream)\n";
   for (size_t i = 0; i < plan.kernels.size(); ++i) {
     const KernelSpec &kernel = plan.kernels[i];
-    os << "  #" << i << " " << kernel.name << " in " << kernel.cubinFile
-       << " (" << kernel.cubin.size() << " bytes)\n"
+    os << "  #" << i << " " << kernel.name << " in " << kernel.cubinFile << " ("
+       << kernel.cubin.size() << " bytes)\n"
        << "     block " << dims(kernel.block) << ", grid ";
     if (kernel.persistent)
       os << "persistent over " << kernel.persistentTiles << " tiles";

@@ -70,8 +70,8 @@ LoadedDriver load() {
       resolve(library, d.cuDeviceGet, {"cuDeviceGet"}, e) &&
       resolve(library, d.cuDeviceGetName, {"cuDeviceGetName"}, e) &&
       resolve(library, d.cuDeviceGetAttribute, {"cuDeviceGetAttribute"}, e) &&
-      resolve(library, d.cuDevicePrimaryCtxRetain,
-              {"cuDevicePrimaryCtxRetain"}, e) &&
+      resolve(library, d.cuDevicePrimaryCtxRetain, {"cuDevicePrimaryCtxRetain"},
+              e) &&
       resolve(library, d.cuDevicePrimaryCtxRelease,
               {"cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease"},
               e) &&
@@ -147,8 +147,8 @@ std::string Device::open(int ordinal, Device &out) {
   if (!(error = driver->check(driver->cuInit(0), "cuInit")).empty())
     return "no CUDA device: " + error;
   int count = 0;
-  if (!(error = driver->check(driver->cuDeviceGetCount(&count),
-                              "cuDeviceGetCount"))
+  if (!(error =
+            driver->check(driver->cuDeviceGetCount(&count), "cuDeviceGetCount"))
            .empty())
     return "no CUDA device: " + error;
   if (count == 0)
@@ -195,8 +195,7 @@ void Device::close() {
 
 std::string Device::describe() const {
   return name + " (sm_" + std::to_string(computeMajor) +
-         std::to_string(computeMinor) + ", " +
-         std::to_string(multiprocessors) + " SMs, driver " +
-         std::to_string(driverVersion / 1000) + "." +
+         std::to_string(computeMinor) + ", " + std::to_string(multiprocessors) +
+         " SMs, driver " + std::to_string(driverVersion / 1000) + "." +
          std::to_string(driverVersion % 1000 / 10) + ")";
 }

@@ -49,8 +49,7 @@ NORA_CHECK_FIELD(CUlaunchAttribute, value);
 NORA_CHECK_FIELD(CUlaunchAttribute, value.cooperative);
 NORA_CHECK_FIELD(CUlaunchAttribute, value.clusterDim.x);
 NORA_CHECK_FIELD(CUlaunchAttribute, value.clusterDim.z);
-static_assert(sizeof(nora_abi::CUlaunchConfig) == sizeof(::CUlaunchConfig),
-              "");
+static_assert(sizeof(nora_abi::CUlaunchConfig) == sizeof(::CUlaunchConfig), "");
 NORA_CHECK_FIELD(CUlaunchConfig, gridDimX);
 NORA_CHECK_FIELD(CUlaunchConfig, blockDimZ);
 NORA_CHECK_FIELD(CUlaunchConfig, sharedMemBytes);

@@ -22,8 +22,7 @@ using namespace mlir::nora::runtime;
 using namespace mlir::nora::runtime::cuda;
 
 std::string runtime::persistentGridSize(int64_t tiles, int64_t coResidentCtas,
-                                        unsigned clusterWidth,
-                                        unsigned &ctas) {
+                                        unsigned clusterWidth, unsigned &ctas) {
   if (clusterWidth == 0)
     return "invalid cluster width 0";
   if (coResidentCtas < int64_t(clusterWidth))
@@ -38,9 +37,10 @@ std::string runtime::persistentGridSize(int64_t tiles, int64_t coResidentCtas,
 
 std::string runtime::checkChip(const Plan &plan, int major, int minor,
                                const std::string &deviceName) {
-  bool runs = plan.chipArchSpecific
-                  ? major == int(plan.chipMajor) && minor == int(plan.chipMinor)
-                  : major == int(plan.chipMajor) && minor >= int(plan.chipMinor);
+  bool runs =
+      plan.chipArchSpecific
+          ? major == int(plan.chipMajor) && minor == int(plan.chipMinor)
+          : major == int(plan.chipMajor) && minor >= int(plan.chipMinor);
   if (runs)
     return "";
   return "the artifact is compiled for " + plan.chip + " but the device (" +
@@ -77,18 +77,18 @@ std::string Executable::loadKernel(size_t index) {
            " bytes of dynamic shared memory, the device offers " +
            std::to_string(device.maxSharedPerBlockOptin);
   if (spec.dynamicSharedBytes > 48 * 1024)
-    error = cu.check(cu.cuFuncSetAttribute(
-                         kernel.function,
-                         CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                         int(spec.dynamicSharedBytes)),
-                     "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
-  unsigned clusterSize = spec.cluster[0] * spec.cluster[1] * spec.cluster[2];
-  if (error.empty() && clusterSize > 8)
     error = cu.check(
         cu.cuFuncSetAttribute(kernel.function,
-                              CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
-                              1),
-        "cuFuncSetAttribute(NON_PORTABLE_CLUSTER_SIZE_ALLOWED)");
+                              CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                              int(spec.dynamicSharedBytes)),
+        "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+  unsigned clusterSize = spec.cluster[0] * spec.cluster[1] * spec.cluster[2];
+  if (error.empty() && clusterSize > 8)
+    error =
+        cu.check(cu.cuFuncSetAttribute(
+                     kernel.function,
+                     CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1),
+                 "cuFuncSetAttribute(NON_PORTABLE_CLUSTER_SIZE_ALLOWED)");
   if (!error.empty())
     return where + error;
   if (spec.cooperative && !device.cooperativeLaunch)
@@ -100,10 +100,10 @@ std::string Executable::loadKernel(size_t index) {
   unsigned threads = spec.block[0] * spec.block[1] * spec.block[2];
   if (clusterSize == 1) {
     int perSM = 0;
-    error = cu.check(cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(
-                         &perSM, kernel.function, int(threads),
-                         spec.dynamicSharedBytes),
-                     "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    error = cu.check(
+        cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+            &perSM, kernel.function, int(threads), spec.dynamicSharedBytes),
+        "cuOccupancyMaxActiveBlocksPerMultiprocessor");
     coResident = int64_t(perSM) * device.multiprocessors;
   } else {
     if (!cu.cuOccupancyMaxActiveClusters)
@@ -154,8 +154,8 @@ std::string Executable::loadKernel(size_t index) {
   return "";
 }
 
-std::string Executable::load(const Plan &plan,
-                             int ordinal, std::unique_ptr<Executable> &out) {
+std::string Executable::load(const Plan &plan, int ordinal,
+                             std::unique_ptr<Executable> &out) {
   out.reset();
   std::unique_ptr<Executable> executable(new Executable());
   executable->plan = plan;
@@ -163,8 +163,8 @@ std::string Executable::load(const Plan &plan,
   if (!error.empty())
     return error;
   const cuda::Device &device = executable->device;
-  error = checkChip(plan, device.computeMajor, device.computeMinor,
-                    device.name);
+  error =
+      checkChip(plan, device.computeMajor, device.computeMinor, device.name);
   if (!error.empty())
     return error;
   executable->kernels.resize(plan.kernels.size());
@@ -187,8 +187,8 @@ std::string Executable::load(const Plan &plan,
              .empty())
       return "result #" + std::to_string(i) + ": " + error;
   if (plan.workspaceBytes > 0 &&
-      !(error = executable->allocate(executable->workspace,
-                                     plan.workspaceBytes))
+      !(error =
+            executable->allocate(executable->workspace, plan.workspaceBytes))
            .empty())
     return "workspace: " + error;
   out = std::move(executable);
@@ -234,10 +234,10 @@ Executable::setArguments(const std::vector<HostArgument> &arguments) {
              " bytes, got " + std::to_string(arguments[i].bytes.size());
     if (spec.byteSize == 0)
       continue;
-    std::string error = cu.check(
-        cu.cuMemcpyHtoD(argumentBuffers[i], arguments[i].bytes.data(),
-                        arguments[i].bytes.size()),
-        "cuMemcpyHtoD");
+    std::string error =
+        cu.check(cu.cuMemcpyHtoD(argumentBuffers[i], arguments[i].bytes.data(),
+                                 arguments[i].bytes.size()),
+                 "cuMemcpyHtoD");
     if (!error.empty())
       return where + error;
   }
@@ -313,7 +313,8 @@ std::string Executable::launchAll() {
                                          kernel.pointers.data(), nullptr),
                      "cuLaunchKernelEx");
     if (!error.empty())
-      error = "kernels[" + std::to_string(k) + "] (" + spec.name + "): " + error;
+      error =
+          "kernels[" + std::to_string(k) + "] (" + spec.name + "): " + error;
   }
   return error;
 }
@@ -358,8 +359,7 @@ std::string Executable::time(unsigned repeats, Timing &out) {
     return error;
   std::sort(times.begin(), times.end());
   size_t n = times.size();
-  out.medianMs =
-      n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  out.medianMs = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
   out.minMs = times[0];
   out.runs = unsigned(n);
   return "";
@@ -372,10 +372,10 @@ std::string Executable::getResults(std::vector<std::vector<float>> &results) {
     results[i].resize(size_t(plan.results[i].numElements));
     if (plan.results[i].byteSize == 0)
       continue;
-    std::string error = cu.check(
-        cu.cuMemcpyDtoH(results[i].data(), resultBuffers[i],
-                        size_t(plan.results[i].byteSize)),
-        "cuMemcpyDtoH");
+    std::string error =
+        cu.check(cu.cuMemcpyDtoH(results[i].data(), resultBuffers[i],
+                                 size_t(plan.results[i].byteSize)),
+                 "cuMemcpyDtoH");
     if (!error.empty())
       return "result #" + std::to_string(i) + " (" + plan.results[i].name +
              "): " + error;

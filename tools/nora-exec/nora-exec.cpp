@@ -144,8 +144,8 @@ float floatElement(const npy::Array &array, int64_t i) {
 /// bytes of the argument's dtype.
 HostArgument loadTensor(size_t index, const std::string &spec,
                         const ValueSpec &argument) {
-  std::string where = "input #" + std::to_string(index) + " (" +
-                      argument.name + ", " + argument.typeString() + ")";
+  std::string where = "input #" + std::to_string(index) + " (" + argument.name +
+                      ", " + argument.typeString() + ")";
   if (!startsWith(spec, "@") || spec.size() < 2)
     fail(where + " is a tensor: pass it as @file.npy, got '" + spec + "'");
   std::string path = spec.substr(1);
@@ -194,8 +194,8 @@ HostArgument loadTensor(size_t index, const std::string &spec,
 
 HostArgument parseScalar(size_t index, const std::string &text,
                          const ValueSpec &argument) {
-  std::string where = "input #" + std::to_string(index) + " (" +
-                      argument.name + ", " + argument.typeString() + ")";
+  std::string where = "input #" + std::to_string(index) + " (" + argument.name +
+                      ", " + argument.typeString() + ")";
   if (startsWith(text, "@"))
     fail(where + " is a scalar: pass a number, got '" + text + "'");
   char *end = nullptr;
