@@ -259,13 +259,13 @@ private:
       out += '\t';
       return true;
     case 'u': {
-      uint32_t code;
+      uint32_t code = 0;
       if (!parseHex4(code))
         return false;
       if (code >= 0xDC00 && code <= 0xDFFF)
         return fail("unpaired low surrogate in a \\u escape");
       if (code >= 0xD800 && code <= 0xDBFF) {
-        uint32_t low;
+        uint32_t low = 0;
         if (text.substr(pos, 2) != "\\u")
           return fail("unpaired high surrogate in a \\u escape");
         pos += 2;
