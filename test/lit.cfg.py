@@ -69,6 +69,8 @@ _cuda_stub = "/usr/local/cuda/lib64/stubs/libcuda.so"
 if os.path.isfile(_cuda_stub):
     config.available_features.add("cuda-stub-driver")
     config.substitutions.append(("%cuda_stub_driver", _cuda_stub))
+config.substitutions.append(
+    ("%fake_cuda", os.path.join(config.nora_lib_dir, "libnora-fake-cuda.so")))
 _nora_exec = os.path.join(config.nora_tools_dir, "nora-exec")
 if os.access(_nora_exec, os.X_OK):
     try:

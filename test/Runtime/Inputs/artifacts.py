@@ -2,8 +2,10 @@
 and the numpy checks of the results.
 
   artifacts.py good DIR PLAN [--chip=CHIP] [--cubin=NAME=FILE]...
-      DIR/plan.json from PLAN (chip replaced), each cubin NAME copied from
-      FILE; a cubin not given is a fake ELF file (enough for validation).
+                   [--edit=KEY.KEY...=JSON]...
+      DIR/plan.json from PLAN (chip replaced, the value at a path of keys
+      and indices replaced), each cubin NAME copied from FILE; a cubin not
+      given is a fake ELF file (enough for validation and the fake driver).
   artifacts.py bad OUT PLAN     OUT/<case>.nora for every validation error
   artifacts.py inputs OUT       the .npy inputs of the axpy and workspace plans
   artifacts.py check-axpy OUT A / check-workspace OUT   compare with numpy
@@ -43,6 +45,13 @@ def good(args):
     for arg in args[2:]:
         if arg.startswith("--chip="):
             plan["chip"] = arg[len("--chip="):]
+        elif arg.startswith("--edit="):
+            path, value = arg[len("--edit="):].split("=", 1)
+            keys = [int(k) if k.isdigit() else k for k in path.split(".")]
+            target = plan
+            for key in keys[:-1]:
+                target = target[key]
+            target[keys[-1]] = json.loads(value)
         elif arg.startswith("--cubin="):
             name, path = arg[len("--cubin="):].split("=", 1)
             cubins[name] = path
