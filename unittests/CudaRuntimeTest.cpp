@@ -106,6 +106,17 @@ TEST(JsonTest, DepthIsLimited) {
   EXPECT_NE(parseError(std::string(1 << 20, '{')), "");
 }
 
+TEST(JsonTest, ManyKeysAreFast) {
+  std::string text = "{";
+  for (int i = 0; i < 200000; ++i)
+    text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+  Value value;
+  ASSERT_EQ(json::parse(text + "}", value), "");
+  EXPECT_EQ(value.members.size(), 200000u);
+  EXPECT_NE(json::parse(text + ",\"k7\":1}", value).find("duplicate key"),
+            std::string::npos);
+}
+
 TEST(JsonTest, GarbageNeverCrashes) {
   // JSON's own characters, bytes that are not UTF-8, and NUL.
   static const std::string_view kAlphabet(

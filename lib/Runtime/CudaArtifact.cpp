@@ -56,7 +56,8 @@ constexpr size_t kMaxRank = 8;
 constexpr size_t kMaxKernels = 64;
 constexpr size_t kMaxParams = 512;
 constexpr int64_t kMaxDynamicShared = 256 * 1024;
-constexpr int64_t kMaxFileBytes = int64_t(1) << 30;
+constexpr int64_t kMaxPlanBytes = int64_t(16) << 20;
+constexpr int64_t kMaxCubinBytes = int64_t(1) << 30;
 
 /// Validates one plan, remembering the first error.
 class PlanChecker {
@@ -438,14 +439,15 @@ bool PlanChecker::check(const Value &root, Plan &plan) {
 }
 
 /// Reads a whole regular file; an empty string on success.
-std::string readFile(const std::string &path, std::vector<uint8_t> &out) {
+std::string readFile(const std::string &path, int64_t maxBytes,
+                     std::vector<uint8_t> &out) {
   struct stat info;
   if (::stat(path.c_str(), &info) != 0)
     return std::string("cannot open: ") + std::strerror(errno);
   if (!S_ISREG(info.st_mode))
     return "not a regular file";
-  if (info.st_size > kMaxFileBytes)
-    return "larger than " + std::to_string(kMaxFileBytes) + " bytes";
+  if (info.st_size > maxBytes)
+    return "larger than " + std::to_string(maxBytes) + " bytes";
   std::ifstream stream(path, std::ios::binary);
   if (!stream)
     return std::string("cannot open: ") + std::strerror(errno);
@@ -485,7 +487,7 @@ std::string runtime::loadArtifact(const std::string &directory, Plan &out) {
            "plan.json)";
   std::string planPath = directory + "/plan.json";
   std::vector<uint8_t> bytes;
-  std::string error = readFile(planPath, bytes);
+  std::string error = readFile(planPath, kMaxPlanBytes, bytes);
   if (!error.empty())
     return "'" + planPath + "': " + error;
   error =
@@ -500,7 +502,7 @@ std::string runtime::loadArtifact(const std::string &directory, Plan &out) {
     std::string path = directory + "/" + kernel.cubinFile;
     std::string where = "'" + path + "' (field 'kernels[" + std::to_string(i) +
                         "].cubin' of '" + planPath + "'): ";
-    error = readFile(path, kernel.cubin);
+    error = readFile(path, kMaxCubinBytes, kernel.cubin);
     if (!error.empty())
       return where + error;
     if (kernel.cubin.empty())

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 
 using namespace mlir::nora;
 using namespace mlir::nora::json;
@@ -136,6 +137,8 @@ private:
       ++pos;
       return true;
     }
+    // Duplicate keys are found in O(log n) each, also in huge objects.
+    std::set<std::string> keys;
     while (true) {
       skipSpace();
       if (atEnd() || peek() != '"')
@@ -143,7 +146,7 @@ private:
       std::string key;
       if (!parseString(key))
         return false;
-      if (out.find(key))
+      if (!keys.insert(key).second)
         return fail("duplicate key \"" + key + "\"");
       skipSpace();
       if (atEnd() || peek() != ':')
