@@ -56,3 +56,32 @@ if config.nora_build_unittests:
     config.available_features.add("unittests")
 if shutil.which("ptxas", path=os.pathsep.join(path)):
     config.available_features.add("ptxas")
+
+# The GPU runtime's tests (test/Runtime). nvcc builds their fixture kernels;
+# `nora-exec --probe` (in a child process) says whether a CUDA driver and
+# device are usable: `cuda-device`, with %cuda_arch the chip to compile for.
+import re
+import subprocess
+
+if shutil.which("nvcc", path=os.pathsep.join(path)):
+    config.available_features.add("nvcc")
+_cuda_stub = "/usr/local/cuda/lib64/stubs/libcuda.so"
+if os.path.isfile(_cuda_stub):
+    config.available_features.add("cuda-stub-driver")
+    config.substitutions.append(("%cuda_stub_driver", _cuda_stub))
+config.substitutions.append(
+    ("%fake_cuda", os.path.join(config.nora_lib_dir, "libnora-fake-cuda.so")))
+_nora_exec = os.path.join(config.nora_tools_dir, "nora-exec")
+if os.access(_nora_exec, os.X_OK):
+    try:
+        _probe = subprocess.run([_nora_exec, "--probe"], capture_output=True,
+                                text=True, timeout=120)
+        _chip = re.search(r"\(sm_(\d+),", _probe.stdout)
+        if _probe.returncode == 0 and _chip:
+            config.available_features.add("cuda-device")
+            _arch = "sm_" + _chip.group(1)
+            # Hopper kernels use the arch-specific sm_90a features.
+            config.substitutions.append(
+                ("%cuda_arch", _arch + "a" if _arch == "sm_90" else _arch))
+    except (OSError, subprocess.SubprocessError):
+        pass

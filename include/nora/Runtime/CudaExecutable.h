@@ -1,0 +1,101 @@
+//===- CudaExecutable.h - load and launch an artifact (no LLVM) -*- C++ -*-===//
+//
+// Runs a compiled step (CudaArtifact.h) on a GPU through the driver layer
+// (CudaDriver.h): loads the cubins, computes the launch grids, allocates the
+// device buffers, and launches the kernels in order on one stream. Every
+// function returns an error message ("" on success); nothing aborts.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORA_RUNTIME_CUDAEXECUTABLE_H
+#define NORA_RUNTIME_CUDAEXECUTABLE_H
+
+#include "nora/Runtime/CudaArtifact.h"
+#include "nora/Runtime/CudaDriver.h"
+
+#include <memory>
+
+namespace mlir::nora::runtime {
+
+/// One argument's host value: the raw element bytes of a tensor (row-major,
+/// in the plan's dtype) or an f32 scalar.
+struct HostArgument {
+  bool isTensor = false;
+  std::vector<uint8_t> bytes;
+  float scalar = 0;
+};
+
+/// Times of `runs` calls measured with CUDA events, in milliseconds.
+struct Timing {
+  double medianMs = 0, minMs = 0;
+  unsigned runs = 0;
+};
+
+/// The CTAs of a persistent launch: min(tiles, coResidentCtas), rounded down
+/// to a multiple of `clusterWidth`. An error when not one cluster (or CTA) can
+/// be resident. Separate from Executable so it can be tested without a GPU.
+std::string persistentGridSize(int64_t tiles, int64_t coResidentCtas,
+                               unsigned clusterWidth, unsigned &ctas);
+
+/// Whether a cubin for the plan's chip runs on a device of compute capability
+/// major.minor: "sm_NNa" needs exactly that chip, "sm_NN" the same major and
+/// at least that minor. "" when it does, else a message.
+std::string checkChip(const Plan &plan, int major, int minor,
+                      const std::string &deviceName);
+
+/// A loaded artifact with its device buffers.
+class Executable {
+public:
+  /// Opens CUDA device `ordinal`, checks the chip, loads every cubin,
+  /// resolves the kernels, computes their grids and allocates the buffers.
+  static std::string load(const Plan &plan, int ordinal,
+                          std::unique_ptr<Executable> &out);
+  ~Executable();
+  Executable(const Executable &) = delete;
+  Executable &operator=(const Executable &) = delete;
+
+  /// Copies the arguments to the device; their count, kinds and byte sizes
+  /// must match the plan.
+  std::string setArguments(const std::vector<HostArgument> &arguments);
+  /// One call of the step: zero-fills the workspace, launches every kernel
+  /// in order, waits for them.
+  std::string run();
+  /// `repeats` calls, each timed with a pair of events around it.
+  std::string time(unsigned repeats, Timing &out);
+  /// Copies every (f32) result back to the host.
+  std::string getResults(std::vector<std::vector<float>> &results);
+
+  const cuda::Device &getDevice() const { return device; }
+  /// The grid kernel `index` is launched with.
+  const std::array<unsigned, 3> &getGrid(size_t index) const {
+    return kernels[index].grid;
+  }
+
+private:
+  struct LoadedKernel {
+    cuda::CUmodule module = nullptr;
+    cuda::CUfunction function = nullptr;
+    std::array<unsigned, 3> grid = {1, 1, 1};
+    /// One 8-byte slot per parameter, and pointers to them for the launch.
+    std::vector<uint64_t> slots;
+    std::vector<void *> pointers;
+  };
+
+  Executable() = default;
+  std::string loadKernel(size_t index);
+  std::string allocate(cuda::CUdeviceptr &pointer, int64_t bytes);
+  std::string launchAll();
+
+  Plan plan;
+  cuda::Device device;
+  std::vector<LoadedKernel> kernels;
+  std::vector<cuda::CUdeviceptr> argumentBuffers; ///< 0 for scalars.
+  std::vector<float> scalars;
+  std::vector<cuda::CUdeviceptr> resultBuffers;
+  cuda::CUdeviceptr workspace = 0;
+  bool argumentsSet = false;
+};
+
+} // namespace mlir::nora::runtime
+
+#endif // NORA_RUNTIME_CUDAEXECUTABLE_H

@@ -1,0 +1,293 @@
+//===- FakeCuda.cpp - a host-only stand-in for libcuda.so.1 (tests) -------===//
+//
+// Implements the driver entry points the runtime resolves, on the host, so
+// that nora-exec's execution path (buffers, parameter marshalling, grid
+// sizing, workspace zero-fill, kernel order, launch attributes, result copy,
+// timing, error propagation) is tested on machines without a GPU:
+//
+//   NORA_CUDA_DRIVER=libnora-fake-cuda.so nora-exec ...
+//
+// "Device memory" is host memory. Modules are any ELF bytes; the functions
+// are host versions of the kernels in Inputs/*.cu, run thread by thread.
+// Each launch is logged on stderr ("fake-cuda: launch ..."). The device has
+// 4 SMs and 2 resident blocks per SM (3 for blocks of <= 128 threads).
+// $FAKE_CUDA_FAIL=<entry point> makes that entry point fail with
+// CUDA_ERROR_ILLEGAL_ADDRESS.
+//
+//===----------------------------------------------------------------------===//
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+using CUresult = int;
+constexpr CUresult kSuccess = 0, kInvalidValue = 1, kNotFound = 500,
+                   kIllegalAddress = 700;
+
+bool failing(const char *call) {
+  const char *fail = std::getenv("FAKE_CUDA_FAIL");
+  return fail && std::strcmp(fail, call) == 0;
+}
+
+struct Dim3 {
+  unsigned x, y, z;
+};
+
+using HostKernel = void (*)(void **params, Dim3 block, Dim3 thread,
+                            Dim3 gridDim, Dim3 blockDim);
+
+template <typename T> T param(void **params, int i) {
+  T value;
+  std::memcpy(&value, params[i], sizeof(T));
+  return value;
+}
+
+void axpy(void **p, Dim3 block, Dim3 thread, Dim3 grid, Dim3) {
+  auto *out = param<float *>(p, 0);
+  auto *x = param<const float *>(p, 1);
+  auto *y = param<const float *>(p, 2);
+  auto a = param<float>(p, 3);
+  auto n = param<int32_t>(p, 4);
+  auto tiles = param<int32_t>(p, 5);
+  for (int tile = int(block.x); tile < tiles; tile += int(grid.x)) {
+    int i = tile * 256 + int(thread.x);
+    if (i < n)
+      out[i] = a * x[i] + y[i];
+  }
+}
+
+void count(void **p, Dim3 block, Dim3 thread, Dim3, Dim3 blockDim) {
+  auto *counter = param<unsigned *>(p, 0);
+  auto n = param<int64_t>(p, 1);
+  if (int64_t(block.x) * blockDim.x + thread.x < n)
+    ++*counter;
+}
+
+void scale(void **p, Dim3 block, Dim3 thread, Dim3, Dim3 blockDim) {
+  auto *out = param<float *>(p, 0);
+  auto *x = param<const uint16_t *>(p, 1);
+  auto *counter = param<const unsigned *>(p, 2);
+  auto n = param<int32_t>(p, 3);
+  int i = int(block.x * blockDim.x + thread.x);
+  if (i >= n)
+    return;
+  uint32_t bits = uint32_t(x[i]) << 16;
+  float value;
+  std::memcpy(&value, &bits, 4);
+  out[i] = value * float(*counter);
+}
+
+struct Function {
+  const char *name;
+  HostKernel kernel;
+};
+Function functions[] = {{"axpy", axpy}, {"count", count}, {"scale", scale}};
+
+struct LaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    char pad[64];
+    int cooperative;
+    Dim3 clusterDim;
+  } value;
+};
+
+struct LaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ;
+  unsigned blockDimX, blockDimY, blockDimZ;
+  unsigned sharedMemBytes;
+  void *hStream;
+  LaunchAttribute *attrs;
+  unsigned numAttrs;
+};
+
+int ctx, module;
+
+} // namespace
+
+#define CALL(NAME)                                                             \
+  if (failing(#NAME))                                                          \
+  return kIllegalAddress
+
+extern "C" {
+CUresult cuInit(unsigned) {
+  CALL(cuInit);
+  return kSuccess;
+}
+CUresult cuDriverGetVersion(int *v) {
+  *v = 13000;
+  return kSuccess;
+}
+CUresult cuDeviceGetCount(int *n) {
+  *n = 1;
+  return kSuccess;
+}
+CUresult cuDeviceGet(int *d, int ordinal) {
+  *d = ordinal;
+  return kSuccess;
+}
+CUresult cuDeviceGetName(char *name, int size, int) {
+  std::snprintf(name, size_t(size), "Fake GPU");
+  return kSuccess;
+}
+CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
+  switch (attribute) {
+  case 16:
+    *value = 4;
+    break; // multiprocessors
+  case 75:
+    *value = 9;
+    break; // compute capability major
+  case 76:
+    *value = 0;
+    break; // minor
+  case 95:
+    *value = 1;
+    break; // cooperative launch
+  case 97:
+    *value = 232448;
+    break; // opt-in shared memory per block
+  default:
+    return kInvalidValue;
+  }
+  return kSuccess;
+}
+CUresult cuDevicePrimaryCtxRetain(void **c, int) {
+  *c = &ctx;
+  return kSuccess;
+}
+CUresult cuDevicePrimaryCtxRelease_v2(int) { return kSuccess; }
+CUresult cuCtxSetCurrent(void *) { return kSuccess; }
+CUresult cuCtxSynchronize() {
+  CALL(cuCtxSynchronize);
+  return kSuccess;
+}
+CUresult cuMemAlloc_v2(uint64_t *p, size_t size) {
+  CALL(cuMemAlloc_v2);
+  // Not zeroed: garbage that the runtime's zero-fill must clear.
+  void *memory = std::malloc(size);
+  if (!memory)
+    return 2; // CUDA_ERROR_OUT_OF_MEMORY
+  std::memset(memory, 0xA5, size);
+  *p = uint64_t(uintptr_t(memory));
+  return kSuccess;
+}
+CUresult cuMemFree_v2(uint64_t p) {
+  std::free(reinterpret_cast<void *>(uintptr_t(p)));
+  return kSuccess;
+}
+CUresult cuMemcpyHtoD_v2(uint64_t d, const void *h, size_t n) {
+  std::memcpy(reinterpret_cast<void *>(uintptr_t(d)), h, n);
+  return kSuccess;
+}
+CUresult cuMemcpyDtoH_v2(void *h, uint64_t d, size_t n) {
+  CALL(cuMemcpyDtoH_v2);
+  std::memcpy(h, reinterpret_cast<void *>(uintptr_t(d)), n);
+  return kSuccess;
+}
+CUresult cuMemsetD8_v2(uint64_t d, unsigned char v, size_t n) {
+  std::fprintf(stderr, "fake-cuda: memset %zu bytes to %d\n", n, int(v));
+  std::memset(reinterpret_cast<void *>(uintptr_t(d)), v, n);
+  return kSuccess;
+}
+CUresult cuModuleLoadData(void **m, const void *image) {
+  CALL(cuModuleLoadData);
+  if (std::memcmp(image,
+                  "\x7f"
+                  "ELF",
+                  4) != 0)
+    return 200; // CUDA_ERROR_INVALID_IMAGE
+  *m = &module;
+  return kSuccess;
+}
+CUresult cuModuleUnload(void *) { return kSuccess; }
+CUresult cuModuleGetFunction(void **f, void *, const char *name) {
+  for (Function &function : functions)
+    if (std::strcmp(function.name, name) == 0) {
+      *f = &function;
+      return kSuccess;
+    }
+  return kNotFound;
+}
+CUresult cuFuncSetAttribute(void *, int attribute, int value) {
+  std::fprintf(stderr, "fake-cuda: set attribute %d to %d\n", attribute, value);
+  return kSuccess;
+}
+CUresult cuFuncGetAttribute(int *value, int, void *) {
+  *value = 0;
+  return kSuccess;
+}
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, void *,
+                                                     int threads, size_t) {
+  *n = threads <= 128 ? 3 : 2;
+  return kSuccess;
+}
+CUresult cuOccupancyMaxActiveClusters(int *n, void *, const LaunchConfig *) {
+  *n = 3;
+  return kSuccess;
+}
+CUresult cuLaunchKernelEx(const LaunchConfig *config, void *f, void **params,
+                          void **) {
+  CALL(cuLaunchKernelEx);
+  auto *function = static_cast<Function *>(f);
+  int cooperative = 0;
+  Dim3 cluster = {1, 1, 1};
+  for (unsigned i = 0; i < config->numAttrs; ++i) {
+    if (config->attrs[i].id == 2)
+      cooperative = config->attrs[i].value.cooperative;
+    else if (config->attrs[i].id == 4)
+      cluster = config->attrs[i].value.clusterDim;
+  }
+  std::fprintf(stderr,
+               "fake-cuda: launch %s grid [%u, %u, %u] block [%u, %u, %u] "
+               "smem %u cooperative %d cluster [%u, %u, %u]\n",
+               function->name, config->gridDimX, config->gridDimY,
+               config->gridDimZ, config->blockDimX, config->blockDimY,
+               config->blockDimZ, config->sharedMemBytes, cooperative,
+               cluster.x, cluster.y, cluster.z);
+  Dim3 grid = {config->gridDimX, config->gridDimY, config->gridDimZ};
+  Dim3 block = {config->blockDimX, config->blockDimY, config->blockDimZ};
+  for (unsigned b = 0; b < grid.x; ++b)
+    for (unsigned t = 0; t < block.x; ++t)
+      function->kernel(params, {b, 0, 0}, {t, 0, 0}, grid, block);
+  return kSuccess;
+}
+CUresult cuEventCreate(void **e, unsigned) {
+  *e = new std::chrono::steady_clock::time_point();
+  return kSuccess;
+}
+CUresult cuEventRecord(void *e, void *) {
+  *static_cast<std::chrono::steady_clock::time_point *>(e) =
+      std::chrono::steady_clock::now();
+  return kSuccess;
+}
+CUresult cuEventSynchronize(void *) { return kSuccess; }
+CUresult cuEventElapsedTime(float *ms, void *start, void *stop) {
+  using Point = std::chrono::steady_clock::time_point;
+  *ms = std::chrono::duration<float, std::milli>(*static_cast<Point *>(stop) -
+                                                 *static_cast<Point *>(start))
+            .count();
+  return kSuccess;
+}
+CUresult cuEventDestroy_v2(void *e) {
+  delete static_cast<std::chrono::steady_clock::time_point *>(e);
+  return kSuccess;
+}
+CUresult cuGetErrorName(CUresult error, const char **name) {
+  *name = error == kIllegalAddress ? "CUDA_ERROR_ILLEGAL_ADDRESS"
+          : error == kNotFound     ? "CUDA_ERROR_NOT_FOUND"
+                                   : "CUDA_ERROR_INVALID_VALUE";
+  return kSuccess;
+}
+CUresult cuGetErrorString(CUresult error, const char **text) {
+  *text = error == kIllegalAddress ? "an illegal memory access was encountered"
+          : error == kNotFound     ? "named symbol not found"
+                                   : "invalid argument";
+  return kSuccess;
+}
+}
