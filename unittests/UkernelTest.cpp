@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <sys/mman.h>
 #include <vector>
 
 using mlir::nora::ukernel::MemRef2D;
@@ -212,3 +213,56 @@ TEST(RowStatistics, SixteenLanesInAFixedTreeOnEveryPath) {
 }
 
 } // namespace
+
+// Offsets past 2^31 elements (issue: 32-bit indexing must never be silently
+// wrong): two rows 2^31 + 64 floats apart in a sparse 8 GiB+ mapping, of
+// which only the touched pages are ever backed. The micro-kernels index with
+// the descriptors' int64 strides, so row 1 must be read and written where it
+// is.
+TEST(Limits, RowsPastTwoToThe31ElementsAreAddressedIn64Bit) {
+  const int64_t cols = 37, rowStride = (int64_t(1) << 31) + 64;
+  const size_t bytes = size_t(rowStride + cols) * sizeof(float);
+  void *mapping = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapping == MAP_FAILED)
+    GTEST_SKIP() << "cannot reserve " << bytes << " bytes of address space";
+  auto *base = static_cast<float *>(mapping);
+  std::vector<float> row0 = randomMatrix(cols, 21),
+                     row1 = randomMatrix(cols, 22);
+  std::memcpy(base, row0.data(), cols * sizeof(float));
+  std::memcpy(base + rowStride, row1.data(), cols * sizeof(float));
+  MemRef2D far = {base, base, 0, {2, cols}, {rowStride, 1}};
+
+  // Row statistics of the far row.
+  std::vector<double> sumsq(2, 0.0);
+  mlir::nora::ukernel::MemRef1D sq = {sumsq.data(), sumsq.data(), 0, {2}, {1}};
+  _mlir_ciface_nora_row_sumsq_f64(&far, &sq);
+  std::vector<double> compact(2, 0.0);
+  std::vector<float> both(row0);
+  both.insert(both.end(), row1.begin(), row1.end());
+  MemRef2D near = view(both.data(), 2, cols, cols);
+  mlir::nora::ukernel::MemRef1D nearSq = {
+      compact.data(), compact.data(), 0, {2}, {1}};
+  _mlir_ciface_nora_row_sumsq_f64(&near, &nearSq);
+  EXPECT_EQ(sumsq[0], compact[0]);
+  EXPECT_EQ(sumsq[1], compact[1]);
+  EXPECT_GT(sumsq[1], 0.0);
+
+  // A gradient panel written past 2^31 elements: g = dy^T x into the far
+  // rows, compared with the same product into a compact buffer.
+  const int64_t tokens = 5;
+  std::vector<float> dy = randomMatrix(tokens * 2, 23),
+                     x = randomMatrix(tokens * cols, 24);
+  std::memset(base, 0, cols * sizeof(float));
+  std::memset(base + rowStride, 0, cols * sizeof(float));
+  MemRef2D vdy = view(dy.data(), tokens, 2, 2),
+           vx = view(x.data(), tokens, cols, cols);
+  _mlir_ciface_nora_wgrad_f32(&vdy, &vx, &far);
+  std::vector<float> g(2 * cols, 0.0f);
+  MemRef2D vg = view(g.data(), 2, cols, cols);
+  _mlir_ciface_nora_wgrad_f32(&vdy, &vx, &vg);
+  EXPECT_EQ(
+      0, std::memcmp(base + rowStride, g.data() + cols, cols * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(base, g.data(), cols * sizeof(float)));
+  munmap(mapping, bytes);
+}
