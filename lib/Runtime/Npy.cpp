@@ -2,7 +2,10 @@
 
 #include "nora/Runtime/Npy.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -337,4 +340,69 @@ uint16_t mlir::nora::npy::floatToHalf(float value) {
   // Normal: rebias the exponent, round the mantissa to 10 bits.
   uint32_t rounded = absBits + 0xfff + ((absBits >> 13) & 1);
   return uint16_t(sign | ((rounded - 0x38000000) >> 13));
+}
+
+/// Element `i` of a float file (f32, f64 or f16) as a float.
+static float floatElement(const mlir::nora::npy::Array &array, int64_t i) {
+  using mlir::nora::npy::DType;
+  if (array.dtype == DType::F32) {
+    float value;
+    std::memcpy(&value, &array.data[size_t(i) * 4], 4);
+    return value;
+  }
+  if (array.dtype == DType::F64) {
+    double value;
+    std::memcpy(&value, &array.data[size_t(i) * 8], 8);
+    return float(value);
+  }
+  uint16_t bits;
+  std::memcpy(&bits, &array.data[size_t(i) * 2], 2);
+  return mlir::nora::npy::halfToFloat(bits);
+}
+
+bool mlir::nora::npy::toElements(const Array &array, ElementKind kind,
+                                 std::vector<uint8_t> &out) {
+  bool isFloatFile = array.dtype == DType::F32 || array.dtype == DType::F64 ||
+                     array.dtype == DType::F16;
+  int64_t n = array.numElements();
+  if (kind == ElementKind::F32) {
+    if (!isFloatFile)
+      return false;
+    out.resize(size_t(n) * 4);
+    for (int64_t i = 0; i < n; ++i) {
+      float value = floatElement(array, i);
+      std::memcpy(&out[size_t(i) * 4], &value, 4);
+    }
+    return true;
+  }
+  if (array.dtype == DType::U16 ||
+      (kind == ElementKind::F16 && array.dtype == DType::F16)) {
+    out = array.data; // raw bits
+    return true;
+  }
+  if (!isFloatFile)
+    return false;
+  out.resize(size_t(n) * 2);
+  for (int64_t i = 0; i < n; ++i) {
+    float value = floatElement(array, i);
+    uint16_t bits =
+        kind == ElementKind::BF16 ? floatToBf16(value) : floatToHalf(value);
+    std::memcpy(&out[size_t(i) * 2], &bits, 2);
+  }
+  return true;
+}
+
+mlir::nora::npy::ScalarStatus mlir::nora::npy::parseF32(const std::string &text,
+                                                        float &value) {
+  char *end = nullptr;
+  errno = 0;
+  double parsed = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size())
+    return ScalarStatus::NotANumber;
+  if (!std::isfinite(parsed))
+    return ScalarStatus::NotFinite;
+  if (std::fabs(parsed) > double(std::numeric_limits<float>::max()))
+    return ScalarStatus::OutOfRange;
+  value = float(parsed);
+  return ScalarStatus::Ok;
 }

@@ -123,23 +123,6 @@ std::string shapeString(const std::vector<int64_t> &shape) {
   return text.empty() ? "scalar" : text;
 }
 
-/// Element `i` of a float file (f32, f64 or f16) as a float.
-float floatElement(const npy::Array &array, int64_t i) {
-  if (array.dtype == npy::DType::F32) {
-    float value;
-    std::memcpy(&value, &array.data[size_t(i) * 4], 4);
-    return value;
-  }
-  if (array.dtype == npy::DType::F64) {
-    double value;
-    std::memcpy(&value, &array.data[size_t(i) * 8], 8);
-    return float(value);
-  }
-  uint16_t bits;
-  std::memcpy(&bits, &array.data[size_t(i) * 2], 2);
-  return npy::halfToFloat(bits);
-}
-
 /// Reads the .npy file for tensor argument `index` and converts it to the
 /// bytes of the argument's dtype.
 HostArgument loadTensor(size_t index, const std::string &spec,
@@ -160,35 +143,14 @@ HostArgument loadTensor(size_t index, const std::string &spec,
 
   HostArgument host;
   host.isTensor = true;
-  int64_t n = array.numElements();
-  bool isFloatFile = array.dtype == npy::DType::F32 ||
-                     array.dtype == npy::DType::F64 ||
-                     array.dtype == npy::DType::F16;
-  bool half = argument.dtype != ElementType::F32;
-  if (!half && isFloatFile) {
-    host.bytes.resize(size_t(n) * 4);
-    for (int64_t i = 0; i < n; ++i) {
-      float value = floatElement(array, i);
-      std::memcpy(&host.bytes[size_t(i) * 4], &value, 4);
-    }
-  } else if (half && (array.dtype == npy::DType::U16 ||
-                      (argument.dtype == ElementType::F16 &&
-                       array.dtype == npy::DType::F16))) {
-    host.bytes = array.data; // raw bits
-  } else if (half && isFloatFile) {
-    host.bytes.resize(size_t(n) * 2);
-    for (int64_t i = 0; i < n; ++i) {
-      float value = floatElement(array, i);
-      uint16_t bits = argument.dtype == ElementType::BF16
-                          ? npy::floatToBf16(value)
-                          : npy::floatToHalf(value);
-      std::memcpy(&host.bytes[size_t(i) * 2], &bits, 2);
-    }
-  } else {
+  npy::ElementKind kind =
+      argument.dtype == ElementType::F32    ? npy::ElementKind::F32
+      : argument.dtype == ElementType::BF16 ? npy::ElementKind::BF16
+                                            : npy::ElementKind::F16;
+  if (!npy::toElements(array, kind, host.bytes))
     fail(where + ": dtype mismatch: the file '" + path + "' holds " +
          npy::dtypeName(array) + " (use float32, float64 or float16" +
-         (half ? "; uint16 for raw bits)" : ")"));
-  }
+         (argument.dtype != ElementType::F32 ? "; uint16 for raw bits)" : ")"));
   return host;
 }
 
@@ -198,17 +160,17 @@ HostArgument parseScalar(size_t index, const std::string &text,
                       ", " + argument.typeString() + ")";
   if (startsWith(text, "@"))
     fail(where + " is a scalar: pass a number, got '" + text + "'");
-  char *end = nullptr;
-  errno = 0;
-  double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size())
-    fail(where + ": '" + text + "' is not a number");
-  if (!std::isfinite(value))
-    fail(where + ": '" + text + "' is not a finite number");
-  if (std::fabs(value) > double(std::numeric_limits<float>::max()))
-    fail(where + ": '" + text + "' is out of range for f32");
   HostArgument host;
-  host.scalar = float(value);
+  switch (npy::parseF32(text, host.scalar)) {
+  case npy::ScalarStatus::Ok:
+    break;
+  case npy::ScalarStatus::NotANumber:
+    fail(where + ": '" + text + "' is not a number");
+  case npy::ScalarStatus::NotFinite:
+    fail(where + ": '" + text + "' is not a finite number");
+  case npy::ScalarStatus::OutOfRange:
+    fail(where + ": '" + text + "' is out of range for f32");
+  }
   return host;
 }
 

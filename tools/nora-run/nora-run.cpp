@@ -126,55 +126,14 @@ nora::runtime::Buffer loadTensor(unsigned index, llvm::StringRef spec,
   nora::runtime::Buffer buffer;
   buffer.shape = array.shape;
   Type elem = type.getElementType();
-  int64_t n = array.numElements();
-  auto fromFloat = [&](auto convert, size_t width) {
-    buffer.data.resize(size_t(n) * width);
-    for (int64_t i = 0; i < n; ++i) {
-      float value;
-      if (array.dtype == nora::npy::DType::F32)
-        std::memcpy(&value, &array.data[i * 4], 4);
-      else if (array.dtype == nora::npy::DType::F64) {
-        double wide;
-        std::memcpy(&wide, &array.data[i * 8], 8);
-        value = float(wide);
-      } else { // F16
-        uint16_t bits;
-        std::memcpy(&bits, &array.data[i * 2], 2);
-        value = nora::npy::halfToFloat(bits);
-      }
-      convert(value, &buffer.data[size_t(i) * width]);
-    }
-  };
-  bool isFloatFile = array.dtype == nora::npy::DType::F32 ||
-                     array.dtype == nora::npy::DType::F64 ||
-                     array.dtype == nora::npy::DType::F16;
-  if (elem.isF32() && isFloatFile) {
-    fromFloat([](float v, uint8_t *out) { std::memcpy(out, &v, 4); }, 4);
-  } else if ((elem.isBF16() || elem.isF16()) &&
-             array.dtype == nora::npy::DType::U16) {
-    buffer.data = array.data; // raw bits
-  } else if (elem.isF16() && array.dtype == nora::npy::DType::F16) {
-    buffer.data = array.data;
-  } else if (elem.isBF16() && isFloatFile) {
-    fromFloat(
-        [](float v, uint8_t *out) {
-          uint16_t bits = nora::npy::floatToBf16(v);
-          std::memcpy(out, &bits, 2);
-        },
-        2);
-  } else if (elem.isF16() && isFloatFile) {
-    fromFloat(
-        [](float v, uint8_t *out) {
-          uint16_t bits = nora::npy::floatToHalf(v);
-          std::memcpy(out, &bits, 2);
-        },
-        2);
-  } else {
+  nora::npy::ElementKind kind = elem.isF32()    ? nora::npy::ElementKind::F32
+                                : elem.isBF16() ? nora::npy::ElementKind::BF16
+                                                : nora::npy::ElementKind::F16;
+  if (!nora::npy::toElements(array, kind, buffer.data))
     fail(where + " ('" + path + "'): dtype mismatch: the argument is " +
          typeString(type) + " but the file holds " +
          nora::npy::dtypeName(array) +
          " (use float32, float64 or float16; uint16 for raw bf16/f16 bits)");
-  }
   return buffer;
 }
 
@@ -183,18 +142,20 @@ float parseScalar(unsigned index, llvm::StringRef spec) {
   if (spec.starts_with("@"))
     fail(where + " is an f32 scalar: pass a number, got '" + spec.str() + "'");
   std::string text = spec.str();
-  char *end = nullptr;
-  errno = 0;
-  double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size())
+  float value = 0.0f;
+  switch (nora::npy::parseF32(text, value)) {
+  case nora::npy::ScalarStatus::Ok:
+    break;
+  case nora::npy::ScalarStatus::NotANumber:
     fail(where + " is an f32 scalar: '" + text + "' is not a number");
-  if (!std::isfinite(value))
+  case nora::npy::ScalarStatus::NotFinite:
     fail(where + ": '" + text +
          "' is not a finite number (a non-finite lr "
          "or wd would corrupt every weight)");
-  if (std::fabs(value) > double(std::numeric_limits<float>::max()))
+  case nora::npy::ScalarStatus::OutOfRange:
     fail(where + ": '" + text + "' is out of range for f32");
-  return float(value);
+  }
+  return value;
 }
 
 /// `--device=cuda` needs the CUDA driver; say precisely what is missing.

@@ -55,6 +55,23 @@ std::string write(const std::string &path, const std::vector<int64_t> &shape,
 /// A human-readable dtype name for messages ("float32", "int32", ...).
 std::string dtypeName(const Array &array);
 
+/// The element types of a tensor argument of nora-run and nora-exec.
+enum class ElementKind { F32, BF16, F16 };
+
+/// Converts `array` to the bytes of `kind` elements, as nora-run and
+/// nora-exec pass a tensor argument: f32, f64 and f16 files are converted
+/// (rounded to nearest even for bf16/f16), a uint16 file gives raw bf16/f16
+/// bits, an f16 file for an f16 argument is taken as is. Returns false when
+/// the file's dtype cannot give `kind`.
+bool toElements(const Array &array, ElementKind kind,
+                std::vector<uint8_t> &out);
+
+/// What parseF32 found in a command-line number.
+enum class ScalarStatus { Ok, NotANumber, NotFinite, OutOfRange };
+
+/// Parses `text` (all of it) as a finite number that fits in f32.
+ScalarStatus parseF32(const std::string &text, float &value);
+
 /// Float conversions, round to nearest even; NaN stays NaN.
 float halfToFloat(uint16_t bits);
 uint16_t floatToHalf(float value);
