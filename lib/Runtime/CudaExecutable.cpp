@@ -21,6 +21,25 @@ using namespace mlir::nora;
 using namespace mlir::nora::runtime;
 using namespace mlir::nora::runtime::cuda;
 
+/// The launch configuration of `spec` on `grid`, on the default stream.
+static CUlaunchConfig launchConfig(const KernelSpec &spec,
+                                   const std::array<unsigned, 3> &grid,
+                                   CUlaunchAttribute *attributes,
+                                   unsigned count) {
+  CUlaunchConfig config = {};
+  config.gridDimX = grid[0];
+  config.gridDimY = grid[1];
+  config.gridDimZ = grid[2];
+  config.blockDimX = spec.block[0];
+  config.blockDimY = spec.block[1];
+  config.blockDimZ = spec.block[2];
+  config.sharedMemBytes = spec.dynamicSharedBytes;
+  config.hStream = nullptr;
+  config.attrs = attributes;
+  config.numAttrs = count;
+  return config;
+}
+
 std::string runtime::persistentGridSize(int64_t tiles, int64_t coResidentCtas,
                                         unsigned clusterWidth, unsigned &ctas) {
   if (clusterWidth == 0)
@@ -113,16 +132,7 @@ std::string Executable::loadKernel(size_t index) {
     attribute.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
     attribute.value.clusterDim = {spec.cluster[0], spec.cluster[1],
                                   spec.cluster[2]};
-    CUlaunchConfig config = {};
-    config.gridDimX = spec.cluster[0];
-    config.gridDimY = spec.cluster[1];
-    config.gridDimZ = spec.cluster[2];
-    config.blockDimX = spec.block[0];
-    config.blockDimY = spec.block[1];
-    config.blockDimZ = spec.block[2];
-    config.sharedMemBytes = spec.dynamicSharedBytes;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
+    CUlaunchConfig config = launchConfig(spec, spec.cluster, &attribute, 1);
     int clusters = 0;
     error = cu.check(
         cu.cuOccupancyMaxActiveClusters(&clusters, kernel.function, &config),
@@ -298,17 +308,8 @@ std::string Executable::launchAll() {
       attributes[count++].value.clusterDim = {spec.cluster[0], spec.cluster[1],
                                               spec.cluster[2]};
     }
-    CUlaunchConfig config = {};
-    config.gridDimX = kernel.grid[0];
-    config.gridDimY = kernel.grid[1];
-    config.gridDimZ = kernel.grid[2];
-    config.blockDimX = spec.block[0];
-    config.blockDimY = spec.block[1];
-    config.blockDimZ = spec.block[2];
-    config.sharedMemBytes = spec.dynamicSharedBytes;
-    config.hStream = nullptr;
-    config.attrs = count ? attributes : nullptr;
-    config.numAttrs = count;
+    CUlaunchConfig config =
+        launchConfig(spec, kernel.grid, count ? attributes : nullptr, count);
     error = cu.check(cu.cuLaunchKernelEx(&config, kernel.function,
                                          kernel.pointers.data(), nullptr),
                      "cuLaunchKernelEx");
