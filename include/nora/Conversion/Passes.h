@@ -53,10 +53,13 @@ Value createCountRows(OpBuilder &builder, Location loc, Value flags);
 Value createKeepFlaggedRows(OpBuilder &builder, Location loc, Value flags,
                             Value kept, Value updated);
 
-/// `kept` when `skip` (an i1), else `updated`. The `kept` tensors are copied
-/// into `updated` in place, so only a skipped step pays a copy.
-SmallVector<Value> createKeepAllIf(OpBuilder &builder, Location loc, Value skip,
-                                   ValueRange kept, ValueRange updated);
+/// skip_step from the step's count of non-finite rows (an i64): `kept` when
+/// the count is not 0, else `updated`, followed by the step's `skipped` (1 or
+/// 0, i64). The `kept` tensors are copied into `updated` in place, so only a
+/// skipped step pays a copy.
+SmallVector<Value> createSkipStepGuard(OpBuilder &builder, Location loc,
+                                       Value flaggedRows, ValueRange kept,
+                                       ValueRange updated);
 
 /// The library_call names of the CPU micro-kernels.
 inline constexpr const char *kWgradUkernel = "nora_wgrad_f32";

@@ -188,15 +188,9 @@ void tileFusedStep(FusedWgradStepOp op, int64_t rowsPerPanel,
     rewriter.replaceOp(op, {forall.getResult(0), forall.getResult(1), total});
     return;
   }
-  Value none = arith::ConstantIntOp::create(rewriter, loc, 0, 64);
-  Value skip = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ugt,
-                                     total, none);
-  SmallVector<Value> results =
-      createKeepAllIf(rewriter, loc, skip, {op.getW(), op.getM()},
-                      {forall.getResult(0), forall.getResult(1)});
-  results.push_back(
-      arith::ExtUIOp::create(rewriter, loc, rewriter.getI64Type(), skip));
-  rewriter.replaceOp(op, results);
+  rewriter.replaceOp(
+      op, createSkipStepGuard(rewriter, loc, total, {op.getW(), op.getM()},
+                              {forall.getResult(0), forall.getResult(1)}));
 }
 
 struct NoraFusedStepToPanelsPass

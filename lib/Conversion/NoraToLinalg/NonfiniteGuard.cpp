@@ -119,9 +119,13 @@ Value mlir::nora::createKeepFlaggedRows(OpBuilder &b, Location loc, Value flags,
       .getResult(0);
 }
 
-SmallVector<Value> mlir::nora::createKeepAllIf(OpBuilder &b, Location loc,
-                                               Value skip, ValueRange kept,
-                                               ValueRange updated) {
+SmallVector<Value> mlir::nora::createSkipStepGuard(OpBuilder &b, Location loc,
+                                                   Value flaggedRows,
+                                                   ValueRange kept,
+                                                   ValueRange updated) {
+  Value none = arith::ConstantIntOp::create(b, loc, 0, 64);
+  Value skip = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
+                                     flaggedRows, none);
   auto ifOp = scf::IfOp::create(
       b, loc, skip,
       [&](OpBuilder &nb, Location l) {
@@ -132,7 +136,9 @@ SmallVector<Value> mlir::nora::createKeepAllIf(OpBuilder &b, Location loc,
         scf::YieldOp::create(nb, l, restored);
       },
       [&](OpBuilder &nb, Location l) { scf::YieldOp::create(nb, l, updated); });
-  return SmallVector<Value>(ifOp.getResults());
+  SmallVector<Value> results(ifOp.getResults());
+  results.push_back(arith::ExtUIOp::create(b, loc, b.getI64Type(), skip));
+  return results;
 }
 
 namespace {
@@ -152,15 +158,9 @@ struct LowerSkipNonfinite : OpRewritePattern<SkipNonfiniteOp> {
       rewriter.replaceOp(op, {w, m, count});
       return success();
     }
-    Value zero = arith::ConstantIntOp::create(rewriter, loc, 0, 64);
-    Value skip = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::ugt,
-                                       count, zero);
-    SmallVector<Value> results =
-        createKeepAllIf(rewriter, loc, skip, {op.getW(), op.getM()},
-                        {op.getWNew(), op.getMNew()});
-    results.push_back(
-        arith::ExtUIOp::create(rewriter, loc, rewriter.getI64Type(), skip));
-    rewriter.replaceOp(op, results);
+    rewriter.replaceOp(op, createSkipStepGuard(rewriter, loc, count,
+                                               {op.getW(), op.getM()},
+                                               {op.getWNew(), op.getMNew()}));
     return success();
   }
 };
