@@ -47,3 +47,11 @@ func.func @steps(%g: tensor<4x5xf32>, %w: tensor<4x5xf32>, %m: tensor<4x5xf32>, 
   }
   return %w3, %m3, %s : tensor<4x5xf32>, tensor<4x5xf32>, i64
 }
+
+// -----
+
+// A declaration has no step and no return: it is left as it is (with
+// append-count too).
+// CHECK-LABEL: func.func private @declaration(tensor<2x2xf32>) -> tensor<2x2xf32>
+// COUNT-LABEL: func.func private @declaration(tensor<2x2xf32>) -> tensor<2x2xf32>
+func.func private @declaration(tensor<2x2xf32>) -> tensor<2x2xf32>

@@ -104,6 +104,8 @@ struct NoraGuardNonfinitePass
                        << "\"";
       return signalPassFailure();
     }
+    if (func.isExternal())
+      return; // a declaration: no step to guard, no return to extend
     IRRewriter rewriter(&getContext());
     StringAttr modeAttr = rewriter.getStringAttr(mode);
     SmallVector<Operation *> steps;
