@@ -68,7 +68,7 @@ if [ "${NORA_SKIP_SANITIZERS:-0}" != 1 ]; then
       "${compilers[@]}" >/dev/null
   fi
   printf '==> building the ASan+UBSan tools\n' >&2
-  ninja -C "$ASAN_DIR" nora-opt nora-run nora-exec NoraUnitTests
+  ninja -C "$ASAN_DIR" nora-opt nora-run nora-compile nora-exec NoraUnitTests
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     run_lit "running the test suite against the ASan+UBSan build" \

@@ -16,4 +16,5 @@ void mlir::nora::registerAllNoraPasses() {
   registerNoraPasses();
   registerNoraConversionPasses();
   registerCpuPipeline();
+  registerGpuPipeline();
 }

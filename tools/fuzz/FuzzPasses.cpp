@@ -1,6 +1,7 @@
 //===- FuzzPasses.cpp - fuzz: nora passes on IR that parses ----*- C++ -*-===//
 //
-// Runs the nora passes one by one, then the whole CPU pipeline (to the LLVM
+// Runs the nora passes one by one (the GPU lowering up to its gpu.func,
+// not ptxas), then the whole CPU pipeline (to the LLVM
 // dialect; no JIT), on every input that parses and verifies. A pass may fail
 // with a diagnostic; it must never crash or produce IR that does not verify.
 //
@@ -33,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   runOne([] { return mlir::nora::createNoraFuseWgradEpilogue(); });
   runOne([] { return mlir::nora::createConvertNoraToLinalg(); });
   runOne([] { return mlir::nora::createNoraFusedStepToPanels(); });
+  runOne([] { return mlir::nora::createNoraFusedStepToGPU(); });
   // The whole CPU pipeline, fused and op by op.
   for (bool fuse : {true, false}) {
     mlir::OwningOpRef<mlir::ModuleOp> copy = module->clone();

@@ -95,4 +95,38 @@ def NoraLowerUkernelCalls : Pass<"nora-lower-ukernel-calls", "::mlir::ModuleOp">
                            "::mlir::memref::MemRefDialect"];
 }
 
+def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower each nora.fused_wgrad_step to one persistent GPU kernel and one launch";
+  let description = [{
+    The GPU lowering of the fused step. Each `nora.fused_wgrad_step` whose
+    epilogue is the Nora or RMNP chain (`nora.momentum`, optionally
+    `nora.orth_project`, `nora.row_normalize`, `nora.apply_update`) becomes a
+    `gpu.func` in the module's `gpu.module @nora_kernels` and, in its place,
+    one `gpu.launch_func` on buffers (`bufferization.to_buffer` of the
+    operands, `memref.alloc` results and a zeroed workspace).
+
+    The kernel is persistent: CTAs loop over 64 x 64 tiles of the gradient,
+    row-block-major. Each tile's gradient is computed in registers (exact
+    f32 FMAs, bf16/f16 inputs extended to f32), momentum is updated and M' is
+    written, and the tile's partial row statistics (f64) go to a per-(row,
+    column tile) workspace slot. A CTA then arrives on its row block's
+    counter (`fence.acq_rel.gpu` + atomic add), waits for the other column
+    tiles (`ld.acquire.gpu`), sums the slots in a fixed order and finishes W'
+    from registers. When the grid is smaller than a row block's column tiles,
+    the same launch runs in two phases: the first parks U in W', a grid-wide
+    barrier, then a streaming pass writes W'. Results are bitwise the same for
+    every grid size. The launch must be cooperative (all CTAs resident).
+
+    The launch carries `nora.persistent_tiles` (the number of tiles; the
+    runtime sizes the grid from the occupancy), `nora.cooperative`, and the
+    workspace is described by `nora.workspace_bytes` on its allocation.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 #endif // NORA_CONVERSION_PASSES_TD

@@ -9,6 +9,8 @@
 #define NORA_PIPELINES_PIPELINES_H
 
 #include "mlir/Pass/PassOptions.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/Twine.h"
 
 namespace mlir {
 class OpPassManager;
@@ -39,6 +41,41 @@ void buildCpuPipeline(OpPassManager &pm, const CpuPipelineOptions &options);
 
 /// Registers `--nora-cpu-pipeline`.
 void registerCpuPipeline();
+
+struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("The GPU to compile for: sm_80 (Ampere and later) or "
+                     "sm_90a (Hopper)"),
+      llvm::cl::init("sm_90a")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What the gpu.binary holds: bin (cubin), isa (PTX), "
+                     "fatbin; none stops at the NVVM dialect"),
+      llvm::cl::init("bin")};
+  PassOptions::Option<std::string> ptxasOptions{
+      *this, "ptxas-options",
+      llvm::cl::desc("Extra options for ptxas (e.g. -v)"), llvm::cl::init("")};
+  PassOptions::Option<std::string> cudaPath{
+      *this, "cuda-path",
+      llvm::cl::desc("The CUDA toolkit (libdevice, and ptxas when it is not "
+                     "on PATH)"),
+      llvm::cl::init("/usr/local/cuda")};
+};
+
+/// Checks the chip and format of `options`; reports through `error`.
+LogicalResult
+checkGpuPipelineOptions(const GpuPipelineOptions &options,
+                        function_ref<LogicalResult(const Twine &)> error);
+
+/// nora ops on tensors -> a host function with one cooperative
+/// gpu.launch_func per fused step (on buffers in the runtime's launch
+/// convention) and a gpu.binary holding the kernels. `options` must pass
+/// checkGpuPipelineOptions.
+void buildGpuPipeline(OpPassManager &pm, const GpuPipelineOptions &options);
+
+/// Registers `--nora-gpu-pipeline`.
+void registerGpuPipeline();
 
 } // namespace mlir::nora
 

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "nora/Conversion/Passes.h"
+#include "nora/Conversion/UpdateFormulas.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -115,25 +116,6 @@ public:
     return generic(rows, init, maps, {IteratorType::parallel}, body).front();
   }
 
-  /// `numerator / max(sqrt(sumOfSquares), eps)` in f64, and 0 where that
-  /// denominator is 0 (a zero row with eps = 0) instead of a NaN.
-  static Value safeRatio(OpBuilder &nb, Location l, Value numerator,
-                         Value sumOfSquares, double eps, bool squared) {
-    Type f64Type = nb.getF64Type();
-    Value norm = math::SqrtOp::create(nb, l, sumOfSquares);
-    Value epsValue = arith::ConstantOp::create(nb, l, f64Type,
-                                               nb.getFloatAttr(f64Type, eps));
-    Value den = arith::MaximumFOp::create(nb, l, norm, epsValue);
-    if (squared)
-      den = arith::MulFOp::create(nb, l, den, den);
-    Value zero = arith::ConstantOp::create(nb, l, f64Type,
-                                           nb.getFloatAttr(f64Type, 0.0));
-    Value ratio = arith::DivFOp::create(nb, l, numerator, den);
-    Value isZero =
-        arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, den, zero);
-    return arith::SelectOp::create(nb, l, isZero, zero, ratio);
-  }
-
   AffineMap matrixMap() {
     return AffineMap::getMultiDimIdentityMap(2, b.getContext());
   }
@@ -181,22 +163,6 @@ template <typename OpTy> struct LoweringPattern : OpRewritePattern<OpTy> {
 
 /// Columns per packed tile of x: the wgrad micro-kernel's register tile.
 static int64_t ukernelTileCols() { return 16; }
-
-/// torch's lerp: a + w (b - a) for |w| < 0.5, else b - (b - a)(1 - w), in f32.
-static Value lerp(OpBuilder &b, Location loc, Value start, Value end,
-                  double weight) {
-  Type f32 = b.getF32Type();
-  Value diff = arith::SubFOp::create(b, loc, end, start);
-  if (std::abs(weight) < 0.5) {
-    Value w = arith::ConstantOp::create(b, loc, f32, b.getF32FloatAttr(weight));
-    return arith::AddFOp::create(b, loc, start,
-                                 arith::MulFOp::create(b, loc, w, diff));
-  }
-  Value oneMinusW = arith::ConstantOp::create(
-      b, loc, f32, b.getF32FloatAttr(static_cast<float>(1.0f - float(weight))));
-  return arith::SubFOp::create(b, loc, end,
-                               arith::MulFOp::create(b, loc, diff, oneMinusW));
-}
 
 /// g = scale * dy^T x (+ acc): loops (i, k, j) so that the innermost loop
 /// runs along rows of x and g; the sum over k is in f32 and in order. With
@@ -288,15 +254,15 @@ struct LowerMomentum : LoweringPattern<MomentumOp> {
     SmallVector<Value> outputs = {e.emptyLike(m, e.f32())};
     if (mu)
       outputs.push_back(e.emptyLike(m, e.f32()));
-    ValueRange results =
-        e.elementwise({m, g}, {e.matrixMap(), e.matrixMap()}, outputs,
-                      [&](OpBuilder &nb, Location l, ValueRange args) {
-                        Value mNew = lerp(nb, l, args[0], args[1], emaWeight);
-                        SmallVector<Value> yielded = {mNew};
-                        if (mu)
-                          yielded.push_back(lerp(nb, l, args[1], mNew, *mu));
-                        return yielded;
-                      });
+    ValueRange results = e.elementwise(
+        {m, g}, {e.matrixMap(), e.matrixMap()}, outputs,
+        [&](OpBuilder &nb, Location l, ValueRange args) {
+          Value mNew = createTorchLerp(nb, l, args[0], args[1], emaWeight);
+          SmallVector<Value> yielded = {mNew};
+          if (mu)
+            yielded.push_back(createTorchLerp(nb, l, args[1], mNew, *mu));
+          return yielded;
+        });
     Value mNew = results[0];
     Value u = mu ? results[1] : results[0];
     Type type = op.getMNew().getType();
@@ -323,8 +289,8 @@ struct LowerOrthProject : LoweringPattern<OrthProjectOp> {
     // <u, w^> w^ = (<u, w> / max(||w||, eps)^2) w: one f64 coefficient a row.
     Value coefficient =
         e.perRow({ww, uw}, [&](OpBuilder &nb, Location l, ValueRange args) {
-          return SmallVector<Value>{LinalgEmitter::safeRatio(
-              nb, l, args[1], args[0], eps, /*squared=*/true)};
+          return SmallVector<Value>{
+              createSafeRatio(nb, l, args[1], args[0], eps, /*squared=*/true)};
         });
     Type f32 = e.f32(), f64 = e.f64();
     Value v =
@@ -362,8 +328,8 @@ struct LowerRowNormalize : LoweringPattern<RowNormalizeOp> {
         e.perRow({vv}, [&](OpBuilder &nb, Location l, ValueRange args) {
           Value s = arith::ConstantOp::create(nb, l, f64,
                                               nb.getFloatAttr(f64, scale));
-          return SmallVector<Value>{LinalgEmitter::safeRatio(
-              nb, l, s, args[0], eps, /*squared=*/false)};
+          return SmallVector<Value>{
+              createSafeRatio(nb, l, s, args[0], eps, /*squared=*/false)};
         });
     Value d =
         e.elementwise({v, factor}, {e.matrixMap(), e.rowMap()},
@@ -388,26 +354,15 @@ struct LowerApplyUpdate : LoweringPattern<ApplyUpdateOp> {
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     LinalgEmitter e(rewriter, loc);
-    Type f32 = e.f32(), f64 = e.f64();
-    // The decay factor 1 - lr * wd is formed in f64 and rounded once, as
-    // torch does with Python floats; the step uses alpha = -lr.
-    Value lr64 = arith::ExtFOp::create(rewriter, loc, f64, op.getLr());
-    Value wd64 = arith::ExtFOp::create(rewriter, loc, f64, op.getWd());
-    Value decay64 =
-        arith::SubFOp::create(rewriter, loc, e.constant(f64, 1.0),
-                              arith::MulFOp::create(rewriter, loc, lr64, wd64));
-    Value decay = arith::TruncFOp::create(rewriter, loc, f32, decay64);
+    Type f32 = e.f32();
+    Value decay = createDecayFactor(rewriter, loc, op.getLr(), op.getWd());
     Value negLr = arith::NegFOp::create(rewriter, loc, op.getLr());
     Value wNew =
         e.elementwise({op.getW(), op.getD()}, {e.matrixMap(), e.matrixMap()},
                       e.emptyLike(op.getW(), f32),
                       [&](OpBuilder &nb, Location l, ValueRange args) {
-                        Value kept =
-                            arith::MulFOp::create(nb, l, args[0], decay);
-                        Value step =
-                            arith::MulFOp::create(nb, l, negLr, args[1]);
-                        return SmallVector<Value>{
-                            arith::AddFOp::create(nb, l, kept, step)};
+                        return SmallVector<Value>{createWeightUpdate(
+                            nb, l, args[0], args[1], decay, negLr)};
                       })
             .front();
     if (wNew.getType() != op.getType())

@@ -1,0 +1,355 @@
+//===- StepArtifact.cpp - compile a step into a GPU artifact ---*- C++ -*-===//
+//
+// After the GPU pipeline, the entry function holds only what
+// nora-fused-step-to-gpu writes:
+//
+//   %b  = bufferization.to_buffer %arg_i        -> {"argument": i}
+//   %r  = memref.alloc()                        -> {"result": k} when
+//         %t = bufferization.to_tensor %r          result k of the function
+//   %ws = memref.alloc() {nora.workspace}          (placed in the plan's
+//         gpu.memset %ws, 0                         workspace, zero-filled by
+//         %v = memref.view %ws[off]             -> {"workspace": base + off}
+//   gpu.launch_func @nora_kernels::@k ... {nora.persistent_tiles = K}
+//
+// and each launch becomes one kernel of plan.json. The kernels' cubin is the
+// gpu.binary @nora_kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nora/Artifact/StepArtifact.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::nora;
+namespace json = llvm::json;
+
+namespace {
+
+constexpr StringLiteral kCubinFile = "kernel0.cubin";
+
+/// "f32", "bf16", "f16", or "" for anything else.
+StringRef dtypeName(Type type) {
+  if (type.isF32())
+    return "f32";
+  if (type.isBF16())
+    return "bf16";
+  if (type.isF16())
+    return "f16";
+  return "";
+}
+
+json::Value tensorSpec(StringRef name, RankedTensorType type) {
+  json::Array shape;
+  for (int64_t d : type.getShape())
+    shape.push_back(d);
+  return json::Object{{"name", name.str()},
+                      {"kind", "tensor"},
+                      {"dtype", dtypeName(type.getElementType())},
+                      {"shape", std::move(shape)}};
+}
+
+/// The names of the fused step's operands, in kernel-argument order (the
+/// layout of buildFusedStepKernel), used to name the plan's arguments.
+SmallVector<StringRef> kernelRoles(bool hasAcc) {
+  SmallVector<StringRef> roles = {"dy", "x"};
+  if (hasAcc)
+    roles.push_back("acc");
+  roles.append({"w", "m", "lr", "wd", "w_new", "m_new"});
+  return roles;
+}
+
+class PlanBuilder {
+public:
+  PlanBuilder(func::FuncOp func) : func(func) {}
+
+  LogicalResult build(StringRef chip, json::Object &plan);
+
+private:
+  LogicalResult checkBody();
+  FailureOr<json::Value> param(gpu::LaunchFuncOp launch, Value operand);
+  FailureOr<json::Value> kernel(gpu::LaunchFuncOp launch);
+
+  func::FuncOp func;
+  /// The function result each result buffer becomes.
+  DenseMap<Value, unsigned> resultOfBuffer;
+  /// Byte offsets of workspace allocations in the plan's workspace.
+  DenseMap<Value, int64_t> workspaceBase;
+  int64_t workspaceBytes = 0;
+  SmallVector<std::string> argumentNames, resultNames;
+  llvm::StringSet<> usedNames;
+};
+
+} // namespace
+
+LogicalResult PlanBuilder::checkBody() {
+  if (!func.getBody().hasOneBlock())
+    return func.emitError("nora-compile: the entry function must have one "
+                          "block (no control flow runs on the host)");
+  for (Operation &op : func.getBody().front()) {
+    if (isa<bufferization::ToBufferOp, bufferization::ToTensorOp,
+            memref::AllocOp, memref::ViewOp, gpu::MemsetOp, gpu::LaunchFuncOp,
+            func::ReturnOp>(op) ||
+        op.hasTrait<OpTrait::ConstantLike>())
+      continue;
+    return op.emitError("nora-compile: '")
+           << op.getName()
+           << "' cannot run in a GPU artifact: only fused optimizer steps "
+              "(nora.fused_wgrad_step and what fuses into it) run on the GPU";
+  }
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  for (auto [index, value] : llvm::enumerate(ret.getOperands())) {
+    auto toTensor = value.getDefiningOp<bufferization::ToTensorOp>();
+    auto alloc = toTensor
+                     ? toTensor.getBuffer().getDefiningOp<memref::AllocOp>()
+                     : memref::AllocOp();
+    if (!alloc || alloc->hasAttr("nora.workspace"))
+      return ret.emitError("nora-compile: result #")
+             << index
+             << " is not written by a GPU kernel (a result must be the "
+                "new weight or momentum of a fused step)";
+    if (resultOfBuffer.count(alloc))
+      return ret.emitError("nora-compile: result #")
+             << index << " repeats an earlier result (results get distinct "
+             << "buffers)";
+    resultOfBuffer[alloc] = index;
+  }
+  for (Operation &op : func.getBody().front())
+    if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+      if (alloc->hasAttr("nora.workspace")) {
+        workspaceBase[alloc] = workspaceBytes;
+        workspaceBytes += llvm::alignTo(alloc.getType().getNumElements(), 256);
+      } else if (!resultOfBuffer.count(alloc)) {
+        return alloc.emitError(
+            "nora-compile: an intermediate buffer between GPU kernels is not "
+            "supported (each fused step must read the function's arguments "
+            "and write its results)");
+      }
+    }
+  return success();
+}
+
+FailureOr<json::Value> PlanBuilder::param(gpu::LaunchFuncOp launch,
+                                          Value operand) {
+  if (auto arg = dyn_cast<BlockArgument>(operand))
+    return json::Value(json::Object{{"argument", arg.getArgNumber()}});
+  Operation *def = operand.getDefiningOp();
+  if (auto toBuffer = dyn_cast<bufferization::ToBufferOp>(def))
+    if (auto arg = dyn_cast<BlockArgument>(toBuffer.getTensor()))
+      return json::Value(json::Object{{"argument", arg.getArgNumber()}});
+  if (auto alloc = dyn_cast<memref::AllocOp>(def)) {
+    auto it = resultOfBuffer.find(alloc);
+    if (it != resultOfBuffer.end())
+      return json::Value(json::Object{{"result", it->second}});
+  }
+  if (auto view = dyn_cast<memref::ViewOp>(def)) {
+    auto it = workspaceBase.find(view.getSource());
+    std::optional<int64_t> shift = getConstantIntValue(view.getByteShift());
+    if (it != workspaceBase.end() && shift && *shift % 16 == 0)
+      return json::Value(json::Object{{"workspace", it->second + *shift}});
+  }
+  if (auto constant = dyn_cast<arith::ConstantIntOp>(def)) {
+    unsigned width = constant.getType().getIntOrFloatBitWidth();
+    if (width == 32 || width == 64)
+      return json::Value(
+          json::Object{{width == 32 ? "i32" : "i64", constant.value()}});
+  }
+  return launch.emitError("nora-compile: kernel operand ")
+         << operand << " cannot be passed by the runtime";
+}
+
+FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
+  auto tiles = launch->getAttrOfType<IntegerAttr>("nora.persistent_tiles");
+  if (!tiles)
+    return launch.emitError("nora-compile: a launch without "
+                            "nora.persistent_tiles (not written by "
+                            "nora-fused-step-to-gpu)");
+  json::Array block;
+  for (Value size : {launch.getBlockSizeX(), launch.getBlockSizeY(),
+                     launch.getBlockSizeZ()}) {
+    std::optional<int64_t> v = getConstantIntValue(size);
+    if (!v)
+      return launch.emitError("nora-compile: the block size must be constant");
+    block.push_back(*v);
+  }
+  json::Array params;
+  for (Value operand : launch.getKernelOperands()) {
+    FailureOr<json::Value> p = param(launch, operand);
+    if (failed(p))
+      return failure();
+    params.push_back(std::move(*p));
+  }
+  // Name the function's arguments and results after their role in the
+  // first step that uses them (dy, x, w, ..., w_new; dy_1, ... for the
+  // second step).
+  auto roles = kernelRoles(launch.getKernelOperands().size() == 11);
+  for (auto [operand, role] : llvm::zip(launch.getKernelOperands(), roles)) {
+    Value source = operand;
+    if (auto toBuffer = source.getDefiningOp<bufferization::ToBufferOp>())
+      source = toBuffer.getTensor();
+    std::string *slot = nullptr;
+    if (auto arg = dyn_cast<BlockArgument>(source))
+      slot = &argumentNames[arg.getArgNumber()];
+    else if (resultOfBuffer.count(source))
+      slot = &resultNames[resultOfBuffer[source]];
+    if (!slot || !slot->empty())
+      continue;
+    std::string name = role.str();
+    for (int k = 1; usedNames.count(name); ++k)
+      name = role.str() + "_" + std::to_string(k);
+    usedNames.insert(name);
+    *slot = name;
+  }
+  return json::Value(
+      json::Object{{"name", launch.getKernelName().getValue().str()},
+                   {"cubin", kCubinFile},
+                   {"block", std::move(block)},
+                   {"grid", json::Object{{"persistent", tiles.getInt()}}},
+                   {"dynamic_shared_bytes", 0},
+                   {"cooperative", launch->hasAttr("nora.cooperative")},
+                   {"cluster", json::Array{1, 1, 1}},
+                   {"params", std::move(params)}});
+}
+
+LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
+  if (failed(checkBody()))
+    return failure();
+  argumentNames.assign(func.getNumArguments(), "");
+  resultNames.assign(func.getNumResults(), "");
+  json::Array kernels;
+  for (auto launch : func.getBody().front().getOps<gpu::LaunchFuncOp>()) {
+    FailureOr<json::Value> k = kernel(launch);
+    if (failed(k))
+      return failure();
+    kernels.push_back(std::move(*k));
+  }
+  if (kernels.empty())
+    return func.emitError("nora-compile: @")
+           << func.getSymName() << " has no fused optimizer step to run";
+
+  json::Array arguments;
+  for (auto [index, type] : llvm::enumerate(func.getArgumentTypes())) {
+    std::string name = argumentNames[index].empty()
+                           ? "arg" + std::to_string(index)
+                           : argumentNames[index];
+    if (type.isF32()) {
+      arguments.push_back(json::Object{
+          {"name", std::string(name)}, {"kind", "scalar"}, {"dtype", "f32"}});
+      continue;
+    }
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape() ||
+        dtypeName(tensor.getElementType()).empty())
+      return func.emitError("nora-compile: argument #")
+             << index << " has type " << type
+             << " (an artifact takes static f32/bf16/f16 tensors and f32 "
+                "scalars)";
+    arguments.push_back(tensorSpec(name, tensor));
+  }
+  json::Array results;
+  for (auto [index, type] : llvm::enumerate(func.getResultTypes())) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.getElementType().isF32())
+      return func.emitError("nora-compile: result #")
+             << index << " has type " << type << " (results are f32 tensors)";
+    std::string name = resultNames[index];
+    results.push_back(tensorSpec(name, tensor));
+  }
+  plan = json::Object{
+      {"format", "nora-artifact"},         {"version", 1},
+      {"entry", func.getSymName().str()},  {"chip", chip.str()},
+      {"arguments", std::move(arguments)}, {"results", std::move(results)},
+      {"workspace_bytes", workspaceBytes}, {"kernels", std::move(kernels)}};
+  return success();
+}
+
+FailureOr<StepArtifact> mlir::nora::extractStepArtifact(ModuleOp module,
+                                                        StringRef entry,
+                                                        StringRef chip) {
+  auto func = module.lookupSymbol<func::FuncOp>(entry);
+  if (!func || func.isExternal())
+    return module.emitError("nora-compile: no function @") << entry;
+  StepArtifact artifact;
+  json::Object plan;
+  if (failed(PlanBuilder(func).build(chip, plan)))
+    return failure();
+  llvm::raw_string_ostream os(artifact.planJson);
+  os << llvm::formatv("{0:2}", json::Value(std::move(plan))) << "\n";
+
+  auto binary = module.lookupSymbol<gpu::BinaryOp>("nora_kernels");
+  if (!binary || binary.getObjects().size() != 1)
+    return module.emitError("nora-compile: no gpu.binary @nora_kernels with "
+                            "one object (run the GPU pipeline with "
+                            "format=bin)");
+  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+  if (object.getFormat() != gpu::CompilationTarget::Binary)
+    return binary.emitError("nora-compile: the kernels are not a cubin");
+  artifact.cubin = object.getObject().getValue().str();
+  return artifact;
+}
+
+LogicalResult mlir::nora::writeStepArtifact(const StepArtifact &artifact,
+                                            StringRef dir, std::string &error) {
+  namespace fs = llvm::sys::fs;
+  auto fail = [&](const Twine &what, std::error_code ec = {}) {
+    error = what.str();
+    if (ec)
+      error += ": " + ec.message();
+    return failure();
+  };
+  SmallString<256> target(dir);
+  llvm::sys::path::remove_dots(target, /*remove_dot_dot=*/true);
+  if (target.empty())
+    return fail("no output directory");
+  if (fs::exists(target)) {
+    if (!fs::is_directory(target))
+      return fail("'" + target + "' exists and is not a directory");
+    SmallString<256> oldPlan(target);
+    llvm::sys::path::append(oldPlan, "plan.json");
+    std::error_code ec;
+    bool empty = fs::directory_iterator(target, ec) == fs::directory_iterator();
+    if (!empty && !fs::exists(oldPlan))
+      return fail("'" + target +
+                  "' exists and is not an artifact (no plan.json); not "
+                  "replacing it");
+  }
+  // A fresh directory beside the target, renamed over it when complete.
+  SmallString<256> staging;
+  std::error_code ec = fs::createUniqueDirectory(target + ".partial", staging);
+  if (ec)
+    return fail("cannot create a directory beside '" + target + "'", ec);
+  llvm::scope_exit cleanup([&] { fs::remove_directories(staging); });
+  auto writeFile = [&](StringRef name, StringRef bytes) -> LogicalResult {
+    SmallString<256> path(staging);
+    llvm::sys::path::append(path, name);
+    std::error_code fileEc;
+    llvm::raw_fd_ostream os(path, fileEc, fs::OF_None);
+    if (fileEc)
+      return fail("cannot write '" + path + "'", fileEc);
+    os << bytes;
+    os.close();
+    if (os.has_error())
+      return fail("cannot write '" + path + "'", os.error());
+    return success();
+  };
+  if (failed(writeFile("plan.json", artifact.planJson)) ||
+      failed(writeFile(kCubinFile, artifact.cubin)))
+    return failure();
+  if (fs::exists(target) && (ec = fs::remove_directories(target)))
+    return fail("cannot replace '" + target + "'", ec);
+  if ((ec = fs::rename(staging, target)))
+    return fail("cannot move the artifact to '" + target + "'", ec);
+  cleanup.release();
+  return success();
+}

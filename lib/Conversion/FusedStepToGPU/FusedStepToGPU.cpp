@@ -1,0 +1,184 @@
+//===- FusedStepToGPU.cpp - fused step -> one persistent GPU kernel -*- C++
+//-*-//
+//
+//   %wn, %mn = nora.fused_wgrad_step dy(%dy) x(%x) w(%w) m(%m) lr wd { chain }
+//
+// becomes, with the kernel added to `gpu.module @nora_kernels`,
+//
+//   %dyb = bufferization.to_buffer %dy read_only   (x, [acc], w, m alike)
+//   %wnb = memref.alloc()  %mnb = memref.alloc()
+//   %ws  = memref.alloc() {nora.workspace}  : memref<B x i8>
+//   gpu.memset %ws, 0
+//   %cnt = memref.view %ws[0] : i32 counters, %st = memref.view %ws[off] : f64
+//   gpu.launch_func @nora_kernels::@nora_fused_step_0
+//       blocks in (tiles, 1, 1) threads in (256, 1, 1)
+//       args(%dyb, %xb, %wb, %mb, %lr, %wd, %wnb, %mnb, %cnt, %st)
+//       {nora.persistent_tiles = tiles, nora.cooperative}
+//   %wn = bufferization.to_tensor %wnb restrict   (and %mn)
+//
+// The buffers follow the runtime's launch convention (docs/artifact.md): they
+// live on the device, and the runtime launches min(tiles, resident CTAs)
+// cooperatively. nora-compile turns this form into an artifact.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FusedStepKernel.h"
+
+#include "nora/Conversion/Passes.h"
+#include "nora/Dialect/Nora/IR/NoraOps.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/SymbolTable.h"
+
+namespace mlir::nora {
+#define GEN_PASS_DEF_NORAFUSEDSTEPTOGPU
+#include "nora/Conversion/Passes.h.inc"
+} // namespace mlir::nora
+
+using namespace mlir;
+using namespace mlir::nora;
+
+namespace {
+
+constexpr StringLiteral kKernelModule = "nora_kernels";
+
+/// The static shapes of `op`, or an error on it.
+FailureOr<FusedStepShape> getShape(FusedWgradStepOp op) {
+  auto dyType = cast<RankedTensorType>(op.getDy().getType());
+  auto xType = cast<RankedTensorType>(op.getX().getType());
+  auto wType = cast<RankedTensorType>(op.getW().getType());
+  for (RankedTensorType type : {dyType, xType, wType})
+    if (!type.hasStaticShape())
+      return op.emitOpError("cannot be lowered to the GPU: dynamic shape ")
+             << type << " (a GPU step is compiled for static shapes)";
+  FusedStepShape shape;
+  shape.rows = wType.getDimSize(0);
+  shape.cols = wType.getDimSize(1);
+  shape.tokens = dyType.getDimSize(0);
+  if (shape.rows == 0 || shape.cols == 0)
+    return op.emitOpError("cannot be lowered to the GPU: the weight ")
+           << wType << " is empty";
+  shape.dyElem = dyType.getElementType();
+  shape.xElem = xType.getElementType();
+  shape.hasAcc = static_cast<bool>(op.getAcc());
+  shape.gradScale = op.getScale().convertToDouble();
+  return shape;
+}
+
+gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
+  if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kKernelModule))
+    return existing;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  b.getUnitAttr());
+  return gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModule);
+}
+
+LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
+                        unsigned &counter) {
+  if (op.getNonfinite())
+    return op.emitOpError("cannot be lowered to the GPU: the nonfinite = \"")
+           << *op.getNonfinite()
+           << "\" guard is not implemented in the GPU kernel yet (see "
+              "docs/nonfinite.md for its design)";
+  FailureOr<FusedStepShape> shape = getShape(op);
+  if (failed(shape))
+    return failure();
+  FailureOr<RowUpdateChain> chain = matchRowUpdateChain(op);
+  if (failed(chain))
+    return failure();
+  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain);
+  if (tiling.tiles > std::numeric_limits<int32_t>::max() ||
+      tiling.rowBlocks + 1 > std::numeric_limits<int32_t>::max())
+    return op.emitOpError("cannot be lowered to the GPU: ")
+           << tiling.tiles << " tiles exceed the 32-bit grid and counters";
+
+  // The kernel, with a name unique in the kernel module.
+  Location loc = op.getLoc();
+  SymbolTable symbols(kernels);
+  std::string name;
+  do
+    name = "nora_fused_step_" + std::to_string(counter++);
+  while (symbols.lookup(name));
+  OpBuilder kb = OpBuilder::atBlockEnd(kernels.getBody());
+  gpu::GPUFuncOp kernel =
+      buildFusedStepKernel(kb, loc, name, *shape, *chain, tiling);
+
+  // The host side: buffers in the launch convention, one launch.
+  OpBuilder b(op);
+  auto kernelArgs = kernel.getArgumentTypes();
+  unsigned argIndex = 0;
+  SmallVector<Value> operands;
+  auto inputBuffer = [&](Value tensor) {
+    operands.push_back(bufferization::ToBufferOp::create(
+        b, loc, kernelArgs[argIndex++], tensor, /*read_only=*/true));
+  };
+  inputBuffer(op.getDy());
+  inputBuffer(op.getX());
+  if (Value acc = op.getAcc())
+    inputBuffer(acc);
+  inputBuffer(op.getW());
+  inputBuffer(op.getM());
+  operands.append({op.getLr(), op.getWd()});
+  argIndex += 2;
+  SmallVector<Value> results;
+  for (int i = 0; i < 2; ++i) {
+    auto type = cast<MemRefType>(kernelArgs[argIndex++]);
+    results.push_back(memref::AllocOp::create(b, loc, type));
+    operands.push_back(results.back());
+  }
+  auto workspace = memref::AllocOp::create(
+      b, loc, MemRefType::get({tiling.workspaceBytes}, b.getI8Type()));
+  workspace->setAttr("nora.workspace", b.getUnitAttr());
+  Value zero =
+      arith::ConstantOp::create(b, loc, b.getI8Type(), b.getI8IntegerAttr(0));
+  gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, workspace, zero);
+  auto view = [&](int64_t offset) {
+    Value shift = arith::ConstantIndexOp::create(b, loc, offset);
+    operands.push_back(memref::ViewOp::create(b, loc, kernelArgs[argIndex++],
+                                              workspace, shift, ValueRange{}));
+  };
+  view(0);
+  view(tiling.statsOffset);
+
+  auto dim = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  auto launch = gpu::LaunchFuncOp::create(
+      b, loc, kernel, gpu::KernelDim3{dim(tiling.tiles), dim(1), dim(1)},
+      gpu::KernelDim3{dim(FusedStepTiling::kThreads), dim(1), dim(1)},
+      /*dynamicSharedMemorySize=*/Value(), operands);
+  launch->setAttr("nora.persistent_tiles", b.getI64IntegerAttr(tiling.tiles));
+  launch->setAttr("nora.cooperative", b.getUnitAttr());
+
+  SmallVector<Value> replacements;
+  for (auto [buffer, result] : llvm::zip(results, op.getResults()))
+    replacements.push_back(bufferization::ToTensorOp::create(
+        b, loc, result.getType(), buffer, /*restrict=*/b.getUnitAttr(),
+        /*writable=*/b.getUnitAttr()));
+  op->replaceAllUsesWith(replacements);
+  op->erase();
+  return success();
+}
+
+struct NoraFusedStepToGPUPass
+    : nora::impl::NoraFusedStepToGPUBase<NoraFusedStepToGPUPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<FusedWgradStepOp> steps;
+    module.walk([&](FusedWgradStepOp op) { steps.push_back(op); });
+    if (steps.empty())
+      return;
+    gpu::GPUModuleOp kernels = getOrCreateKernelModule(module);
+    unsigned counter = 0;
+    bool failedAny = false;
+    for (FusedWgradStepOp op : steps)
+      failedAny |= failed(lowerStep(op, kernels, counter));
+    if (failedAny)
+      signalPassFailure();
+  }
+};
+
+} // namespace

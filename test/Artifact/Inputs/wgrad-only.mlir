@@ -1,0 +1,6 @@
+// A weight gradient with no optimizer step: nothing fuses, so the function
+// cannot run as a GPU artifact.
+func.func @grad(%dy: tensor<8x16xf32>, %x: tensor<8x32xf32>) -> tensor<16x32xf32> {
+  %g = nora.wgrad %dy, %x : tensor<8x16xf32>, tensor<8x32xf32> -> tensor<16x32xf32>
+  return %g : tensor<16x32xf32>
+}

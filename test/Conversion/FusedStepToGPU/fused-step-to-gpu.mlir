@@ -1,0 +1,128 @@
+// RUN: nora-opt %s --nora-fused-step-to-gpu --cse -split-input-file | FileCheck %s
+
+// A Nora step (momentum with Nesterov, orth_project, row_normalize,
+// apply_update) on a 70 x 100 weight: 2 row blocks x 2 column tiles of 64.
+// The host launches one persistent, cooperative kernel on buffers; the
+// workspace holds 3 counters (2 row blocks + the grid barrier), then
+// 2 * 2 * 3 stats * 64 rows f64 slots at byte 256.
+
+// CHECK: module attributes {gpu.container_module}
+// CHECK-LABEL: func.func @nora
+// CHECK-SAME: (%[[DY:.*]]: tensor<8x70xbf16>, %[[X:.*]]: tensor<8x100xbf16>, %[[W:.*]]: tensor<70x100xf32>, %[[M:.*]]: tensor<70x100xf32>, %[[LR:.*]]: f32, %[[WD:.*]]: f32)
+// CHECK-DAG: %[[DYB:.*]] = bufferization.to_buffer %[[DY]] read_only : tensor<8x70xbf16> to memref<8x70xbf16>
+// CHECK-DAG: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only
+// CHECK-DAG: %[[WB:.*]] = bufferization.to_buffer %[[W]] read_only
+// CHECK-DAG: %[[MB:.*]] = bufferization.to_buffer %[[M]] read_only
+// CHECK: %[[WN:.*]] = memref.alloc() : memref<70x100xf32>
+// CHECK: %[[MN:.*]] = memref.alloc() : memref<70x100xf32>
+// CHECK: %[[WS:.*]] = memref.alloc() {nora.workspace} : memref<6400xi8>
+// CHECK: gpu.memset %[[WS]], %{{.*}} : memref<6400xi8>, i8
+// CHECK: %[[CNT:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<6400xi8> to memref<3xi32>
+// CHECK: %[[ST:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<6400xi8> to memref<768xf64>
+// CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0
+// CHECK-SAME: args(%[[DYB]] : memref<8x70xbf16>, %[[XB]] : memref<8x100xbf16>, %[[WB]] : memref<70x100xf32>, %[[MB]] : memref<70x100xf32>, %[[LR]] : f32, %[[WD]] : f32, %[[WN]] : memref<70x100xf32>, %[[MN]] : memref<70x100xf32>, %[[CNT]] : memref<3xi32>, %[[ST]] : memref<768xf64>)
+// CHECK-SAME: {nora.cooperative, nora.persistent_tiles = 4 : i64}
+// CHECK: %[[WT:.*]] = bufferization.to_tensor %[[WN]] restrict writable
+// CHECK: %[[MT:.*]] = bufferization.to_tensor %[[MN]] restrict writable
+// CHECK: return %[[WT]], %[[MT]]
+
+// The kernel: 256 threads; shared memory for two 16 x 64 stages, the f64
+// partial row statistics (3 x 64 rows x 16 threads) and the row coefficients.
+// CHECK: gpu.module @nora_kernels
+// CHECK: gpu.func @nora_fused_step_0(%{{.*}}: memref<8x70xbf16>, %{{.*}}: memref<8x100xbf16>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<768xf64>)
+// CHECK-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x64xf64, #gpu.address_space<workgroup>>)
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// Persistent tile loop, row-block-major.
+// CHECK: %[[BID:.*]] = gpu.block_id x
+// CHECK: %[[GRID:.*]] = gpu.grid_dim x
+// CHECK: scf.for %[[TILE:.*]] = %[[BID]] to %c4 step %[[GRID]]
+// CHECK: arith.divui %[[TILE]], %c2
+// CHECK: arith.remui %[[TILE]], %c2
+// Mainloop: 16 tokens a stage, bf16 extended to f32, exact f32 FMAs.
+// CHECK: scf.for %{{.*}} = %c0 to %c8 step %c16 iter_args
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: gpu.barrier
+// CHECK-COUNT-16: llvm.intr.fma
+// Epilogue: M' stored, f64 partial statistics reduced through shared memory
+// and stored in the tile's slots.
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<70x100xf32>
+// CHECK: memref.store %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>>
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.*}} : memref<768xf64>
+// One phase when the grid covers a row block's column tiles: release fence,
+// arrival, acquire spin, acquire fence.
+// CHECK: %[[ONE:.*]] = arith.cmpi uge, %[[GRID]], %c2
+// CHECK: scf.if %[[ONE]] {
+// CHECK: gpu.barrier
+// CHECK: llvm.fence syncscope("device") release
+// CHECK: llvm.atomicrmw add %{{.*}}, %{{.*}} syncscope("device") monotonic
+// CHECK: scf.while
+// CHECK: llvm.load %{{.*}} atomic syncscope("device") acquire
+// CHECK: llvm.fence syncscope("device") acquire
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c2{{[_0-9]*}} step %c1{{[_0-9]*}} iter_args({{.*}}) -> (f64, f64, f64)
+// CHECK: math.sqrt %{{.*}} : f64
+// CHECK: } else {
+// Two phases: U parked in W'.
+// CHECK: memref.store %{{.*}} : memref<70x100xf32>
+// The streaming phase after the tile loop: grid barrier on counter 2.
+// CHECK: %[[TWO:.*]] = arith.cmpi ult, %[[GRID]], %c2{{[_0-9]*}}
+// CHECK: scf.if %[[TWO]] {
+// CHECK: llvm.atomicrmw add
+// CHECK: scf.for %{{.*}} = %[[BID]] to %c70{{[_0-9]*}} step %[[GRID]]
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c100{{[_0-9]*}} step %c256{{[_0-9]*}}
+// CHECK: gpu.return
+func.func @nora(%dy: tensor<8x70xbf16>, %x: tensor<8x100xbf16>,
+                %w: tensor<70x100xf32>, %m: tensor<70x100xf32>,
+                %lr: f32, %wd: f32) -> (tensor<70x100xf32>, tensor<70x100xf32>) {
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<8x70xbf16>)
+      x(%x : tensor<8x100xbf16>) w(%w : tensor<70x100xf32>)
+      m(%m : tensor<70x100xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<70x100xf32>, %w0: tensor<70x100xf32>, %m0: tensor<70x100xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.95 : f32, nesterov = 0.95 : f32} : tensor<70x100xf32>, tensor<70x100xf32>
+    %v = nora.orth_project %u, %w0 : tensor<70x100xf32>, tensor<70x100xf32>
+    %d = nora.row_normalize %v {scale = 1.0 : f32} : tensor<70x100xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<70x100xf32>, tensor<70x100xf32>
+    nora.yield %w1, %m1 : tensor<70x100xf32>, tensor<70x100xf32>
+  }
+  return %wn, %mn : tensor<70x100xf32>, tensor<70x100xf32>
+}
+
+// -----
+
+// RMNP with an accumulator and a gradient scale: one statistic (sum u^2),
+// acc read in the epilogue, g scaled before momentum. Two steps in one
+// function get two kernels and two launches.
+
+// CHECK-LABEL: func.func @rmnp_acc
+// CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0
+// CHECK-SAME: memref<128x64xf32>, %{{.*}} : f32, %{{.*}} : f32
+// CHECK-SAME: {nora.cooperative, nora.persistent_tiles = 2 : i64}
+// CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_1
+// CHECK: gpu.func @nora_fused_step_0(%{{.*}}: memref<4x128xf32>, %{{.*}}: memref<4x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: f32, %{{.*}}: f32
+// CHECK-SAME: workgroup({{.*}}memref<1x64x16xf64, #gpu.address_space<workgroup>>
+// CHECK: arith.mulf %cst{{.*}}, %{{.*}} : f32
+// CHECK: gpu.func @nora_fused_step_1
+func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<128x64xf32>,
+                    %w: tensor<128x64xf32>, %m: tensor<128x64xf32>,
+                    %lr: f32, %wd: f32) -> (tensor<128x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>) {
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<4x128xf32>)
+      x(%x : tensor<4x64xf32>) acc(%acc : tensor<128x64xf32>) w(%w : tensor<128x64xf32>)
+      m(%m : tensor<128x64xf32>) lr(%lr) wd(%wd) attributes {scale = 0.5 : f32} {
+  ^bb0(%g: tensor<128x64xf32>, %w0: tensor<128x64xf32>, %m0: tensor<128x64xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<128x64xf32>, tensor<128x64xf32>
+    %d = nora.row_normalize %u {eps = 1.0e-12 : f32, scale = 2.0 : f32} : tensor<128x64xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<128x64xf32>, tensor<128x64xf32>
+    nora.yield %w1, %m1 : tensor<128x64xf32>, tensor<128x64xf32>
+  }
+  %wn2, %mn2 = nora.fused_wgrad_step dy(%dy : tensor<4x128xf32>)
+      x(%x : tensor<4x64xf32>) w(%wn : tensor<128x64xf32>)
+      m(%mn : tensor<128x64xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<128x64xf32>, %w0: tensor<128x64xf32>, %m0: tensor<128x64xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<128x64xf32>, tensor<128x64xf32>
+    %d = nora.row_normalize %u : tensor<128x64xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<128x64xf32>, tensor<128x64xf32>
+    nora.yield %w1, %m1 : tensor<128x64xf32>, tensor<128x64xf32>
+  }
+  return %wn, %mn2, %wn2 : tensor<128x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>
+}

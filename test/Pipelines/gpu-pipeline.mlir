@@ -1,0 +1,48 @@
+// The GPU pipeline takes what a front end writes (wgrad + a composite step)
+// to one cooperative launch and one persistent kernel, lowered to NVVM and
+// assembled. The PTX pins the memory ordering of the row-block counters:
+// LLVM's NVPTX back end drops the ordering of atomicrmw, so the release and
+// acquire fences are explicit and the spin is an ld.acquire.gpu.
+// RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=none" | FileCheck %s --check-prefix=NVVM
+// RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa" | FileCheck %s --check-prefix=PTX
+// RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=PTX80
+// RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not nora-opt %s --nora-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
+
+// NVVM-LABEL: func.func @nora_step
+// NVVM: gpu.launch_func @nora_kernels::@nora_fused_step_0
+// NVVM-SAME: {nora.cooperative, nora.persistent_tiles = 4 : i64}
+// NVVM: gpu.module @nora_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
+// Bare pointers: one !llvm.ptr per buffer, lr and wd by value.
+// NVVM: llvm.func @nora_fused_step_0(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)
+// NVVM-SAME: gpu.kernel
+// NVVM-SAME: nvvm.kernel
+// NVVM-NOT: scf.
+// NVVM-NOT: memref.
+
+// PTX: gpu.binary @nora_kernels
+// PTX-SAME: chip = "sm_90a"
+// PTX-SAME: .target sm_90a
+// PTX-SAME: .visible .entry nora_fused_step_0(
+// PTX-SAME: .shared
+// PTX-SAME: bar.sync
+// PTX-SAME: fma.rn.f32
+// PTX-SAME: fence.acq_rel.gpu
+// PTX-SAME: atom.{{(global.)?}}add.u32
+// PTX-SAME: ld.acquire.gpu
+// PTX-SAME: fence.acq_rel.gpu
+// PTX-SAME: sqrt.rn.f64
+// PTX-NOT: call.uni
+// PTX80: .target sm_80
+
+// CHIP: nora-gpu-pipeline: unsupported chip 'sm_70' (supported: sm_80, sm_90a)
+// FORMAT: nora-gpu-pipeline: unsupported format 'elf'
+
+func.func @nora_step(%dy: tensor<32x128xbf16>, %x: tensor<32x96xbf16>,
+                     %w: tensor<128x96xf32>, %m: tensor<128x96xf32>,
+                     %lr: f32, %wd: f32) -> (tensor<128x96xf32>, tensor<128x96xf32>) {
+  %g = nora.wgrad %dy, %x : tensor<32x128xbf16>, tensor<32x96xbf16> -> tensor<128x96xf32>
+  %w_new, %m_new = nora.nora_step %g, %w, %m, %lr, %wd
+      : tensor<128x96xf32>, tensor<128x96xf32>, tensor<128x96xf32>
+  return %w_new, %m_new : tensor<128x96xf32>, tensor<128x96xf32>
+}

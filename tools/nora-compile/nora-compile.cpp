@@ -1,0 +1,178 @@
+//===- nora-compile.cpp - compile a step into a GPU artifact ---*- C++ -*-===//
+//
+//   nora-compile FILE.mlir -o STEP.nora [--entry=NAME] [--chip=sm_90a|sm_80]
+//                [--emit-ptx=FILE] [--cuda-path=DIR]
+//
+// Runs the GPU pipeline (decompose, fuse, one persistent kernel a fused
+// step, NVVM, ptxas) on function NAME and writes the artifact directory that
+// nora-exec runs on the GPU machine (docs/artifact.md). Any error: a message
+// on stderr, exit status 1, and no artifact (or PTX file) written.
+//
+//===----------------------------------------------------------------------===//
+
+#include "nora/Artifact/StepArtifact.h"
+#include "nora/InitAllNora.h"
+#include "nora/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace mlir::nora;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("nora-compile options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.mlir>"),
+                                      cl::Required, cl::cat(category));
+static cl::opt<std::string> outputDir("o",
+                                      cl::desc("The artifact directory to "
+                                               "write (e.g. step.nora)"),
+                                      cl::value_desc("dir"), cl::Required,
+                                      cl::cat(category));
+static cl::opt<std::string>
+    entry("entry",
+          cl::desc("The function to compile (default: the only public one)"),
+          cl::cat(category));
+static cl::opt<std::string> chip("chip", cl::desc("sm_90a (default) or sm_80"),
+                                 cl::init("sm_90a"), cl::cat(category));
+static cl::opt<std::string> emitPtx("emit-ptx",
+                                    cl::desc("Also write the kernels' PTX"),
+                                    cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> cudaPath("cuda-path",
+                                     cl::desc("The CUDA toolkit (ptxas, "
+                                              "libdevice)"),
+                                     cl::init("/usr/local/cuda"),
+                                     cl::cat(category));
+
+static int fail(const Twine &message) {
+  llvm::errs() << "nora-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// The function to compile: --entry, or the only public function.
+static FailureOr<std::string> chooseEntry(ModuleOp module) {
+  if (!entry.empty())
+    return entry.getValue();
+  SmallVector<func::FuncOp> candidates;
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func.isPublic() && !func.isExternal())
+      candidates.push_back(func);
+  if (candidates.size() != 1) {
+    fail(Twine(candidates.size()) +
+         " public functions in the module; choose one with --entry");
+    return failure();
+  }
+  return candidates.front().getSymName().str();
+}
+
+/// Runs the GPU pipeline on `module` with `format`.
+static LogicalResult lower(ModuleOp module, StringRef format) {
+  GpuPipelineOptions options;
+  options.chip = chip;
+  options.format = format.str();
+  options.cudaPath = cudaPath;
+  if (failed(checkGpuPipelineOptions(options, [](const Twine &message) {
+        return failure(fail(message) != 0);
+      })))
+    return failure();
+  PassManager pm(module->getContext());
+  buildGpuPipeline(pm, options);
+  return pm.run(module);
+}
+
+/// The PTX of the kernels (format=isa) of a copy of `original`.
+static FailureOr<std::string> lowerToPtx(ModuleOp original) {
+  OwningOpRef<ModuleOp> module(original.clone());
+  if (failed(lower(*module, "isa")))
+    return failure();
+  auto binary = module->lookupSymbol<gpu::BinaryOp>("nora_kernels");
+  if (!binary || binary.getObjects().empty())
+    return failure();
+  return cast<gpu::ObjectAttr>(binary.getObjects()[0])
+      .getObject()
+      .getValue()
+      .str();
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "nora-compile: compile a nora step into a GPU artifact (plan.json + "
+      "cubin) for nora-exec\n");
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  registerNoraDialect(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  std::string error;
+  std::unique_ptr<llvm::MemoryBuffer> buffer = openInputFile(inputFile, &error);
+  if (!buffer)
+    return fail(error);
+  llvm::SourceMgr sources;
+  sources.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diagnostics(sources, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sources, &context);
+  if (!module)
+    return 1;
+  FailureOr<std::string> name = chooseEntry(*module);
+  if (failed(name))
+    return 1;
+  if (!module->lookupSymbol<func::FuncOp>(*name))
+    return fail("no function @" + *name + " in '" + inputFile + "'");
+
+  std::optional<std::string> ptx;
+  if (!emitPtx.empty()) {
+    FailureOr<std::string> text = lowerToPtx(*module);
+    if (failed(text))
+      return 1;
+    ptx = std::move(*text);
+  }
+  if (failed(lower(*module, "bin")))
+    return 1;
+  FailureOr<StepArtifact> artifact = extractStepArtifact(*module, *name, chip);
+  if (failed(artifact))
+    return 1;
+
+  // Outputs last, each complete or not at all.
+  std::unique_ptr<llvm::ToolOutputFile> ptxFile;
+  if (ptx) {
+    ptxFile = openOutputFile(emitPtx, &error);
+    if (!ptxFile)
+      return fail(error);
+    ptxFile->os() << *ptx;
+  }
+  if (failed(writeStepArtifact(*artifact, outputDir, error)))
+    return fail(error);
+  if (ptxFile)
+    ptxFile->keep();
+
+  llvm::Expected<llvm::json::Value> plan =
+      llvm::json::parse(artifact->planJson);
+  const llvm::json::Array *kernels =
+      plan ? plan->getAsObject()->getArray("kernels") : nullptr;
+  llvm::outs() << "nora-compile: wrote " << outputDir << " (@" << *name << ", "
+               << chip << ", " << (kernels ? kernels->size() : 0)
+               << " kernel(s), cubin " << artifact->cubin.size() << " bytes)\n";
+  if (!plan)
+    llvm::consumeError(plan.takeError());
+  return 0;
+}
