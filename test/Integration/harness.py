@@ -568,14 +568,56 @@ def _first_difference(a_path, b_path):
         len(diff), i, j, float(a[i, j]), float(b[i, j]))
 
 
+GPU_UNSUPPORTED = ("cannot run in a GPU artifact", "is not written by a GPU kernel",
+                   "cannot be lowered to the GPU")
+
+
+def _gpu_artifact(case, opts, directory, mlir):
+    """--gpu=CHIP: compiles the case with nora-compile. Returns (artifact
+    directory, None), (None, skip reason) when the case is no GPU step (the
+    GPU kernel runs fused optimizer steps only), or (None, failure)."""
+    art = os.path.join(directory, case.name + ".nora")
+    cmd = [opts.nora_compile, mlir, "--entry=" + case.name,
+           "--chip=" + opts.gpu, "-o", art]
+    res = _run(cmd)
+    if res.returncode == 0:
+        return art, None
+    if any(s in res.stderr for s in GPU_UNSUPPORTED):
+        lines = [l for l in res.stderr.splitlines()
+                 if any(s in l for s in GPU_UNSUPPORTED)]
+        return None, ("skip", lines[0].split("error: ", 1)[-1])
+    return None, ("fail", "nora-compile %s:\n%s\n  command: %s"
+                  % (_status(res.returncode), res.stderr.rstrip(),
+                     " ".join(cmd)))
+
+
 def run_case(case, opts, directory, done=()):
-    """Runs one case; returns (failure messages, worst error/tolerance)."""
+    """Runs one case; returns (failure messages, worst error/tolerance), or
+    (None, skip reason) for a case that is not a GPU step under --gpu."""
     mlir, inputs = write_inputs(case, directory)
     outs = _outputs(case, directory, "")
     for p in outs:
         if os.path.exists(p):
             os.remove(p)
+    art = None
+    if opts.gpu:
+        art, problem = _gpu_artifact(case, opts, directory, mlir)
+        if problem and problem[0] == "skip":
+            return None, problem[1]
+        if problem:
+            return [problem[1]], None
+        if opts.compile_only:
+            res = _run([opts.nora_exec, art, "--print-plan"])
+            if res.returncode != 0:
+                return (["nora-exec --print-plan %s:\n%s"
+                         % (_status(res.returncode), res.stderr.rstrip())],
+                        None)
+            return [], 0.0
+
     def command(paths):
+        if art:
+            return ([opts.nora_exec, art] + inputs
+                    + ["--output=@" + p for p in paths])
         cmd = ([opts.nora_run, mlir, "--entry=" + case.name] + inputs
                + ["--output=@" + p for p in paths])
         if opts.no_fuse:
@@ -591,8 +633,9 @@ def run_case(case, opts, directory, done=()):
     ev = evaluate(case)
     res = _run(cmd)
     if res.returncode != 0:
-        return (["nora-run %s:\n%s\n  command: %s"
-                 % (_status(res.returncode), res.stderr.rstrip(), shown)],
+        return (["%s %s:\n%s\n  command: %s"
+                 % (os.path.basename(cmd[0]), _status(res.returncode),
+                    res.stderr.rstrip(), shown)],
                 None)
     failures = []
     worst = 0.0
@@ -665,6 +708,13 @@ def _parser(prog=None):
                    help="pass --no-fuse to nora-run")
     p.add_argument("--device", default=None, help="pass --device= to nora-run")
     p.add_argument("--nora-run", default=None, help="nora-run binary")
+    p.add_argument("--gpu", default=None, metavar="CHIP",
+                   help="compile each case with nora-compile --chip=CHIP and "
+                        "run the artifact with nora-exec (cases that are no "
+                        "fused optimizer step are skipped)")
+    p.add_argument("--compile-only", action="store_true",
+                   help="with --gpu: only compile and validate the "
+                        "artifacts (nora-exec --print-plan), no GPU needed")
     p.add_argument("--case", action="append", default=[],
                    help="run only cases whose name contains this (repeatable)")
     p.add_argument("--check-determinism", action="store_true",
@@ -694,13 +744,26 @@ def main(cases, argv=None, prog=None):
     opts.nora_run = _find_tool("nora-run", opts.nora_run)
     if not opts.nora_run:
         sys.exit("error: nora-run not found (PATH or --nora-run=)")
+    if opts.gpu:
+        opts.nora_compile = _find_tool("nora-compile", None)
+        opts.nora_exec = _find_tool("nora-exec", None)
+        if not (opts.nora_compile and opts.nora_exec):
+            sys.exit("error: --gpu needs nora-compile and nora-exec")
     mode = "no-fuse" if opts.no_fuse else "fused"
-    directory = os.path.join(opts.tmpdir, mode)
+    if opts.gpu:
+        mode = "gpu-compile " + opts.gpu if opts.compile_only else \
+            "gpu " + opts.gpu
+    directory = os.path.join(opts.tmpdir, mode.replace(" ", "-"))
     os.makedirs(directory, exist_ok=True)
     failed = 0
+    skipped = 0
     done = {}
     for case in case_list:
         failures, worst = run_case(case, opts, directory, done)
+        if failures is None:
+            skipped += 1
+            print("SKIP [%s] case %s: %s" % (mode, case.name, worst))
+            continue
         if not failures:
             done[case.name] = case
         if failures:
@@ -717,7 +780,12 @@ def main(cases, argv=None, prog=None):
     if failed:
         print("FAILED: %d of %d cases [%s]" % (failed, len(case_list), mode))
         sys.exit(1)
-    print("ALL PASSED: %d cases [%s]" % (len(case_list), mode))
+    ran = len(case_list) - skipped
+    if opts.gpu and ran == 0:
+        print("FAILED: no case of this group is a GPU step [%s]" % mode)
+        sys.exit(1)
+    print("ALL PASSED: %d cases [%s]%s" % (
+        ran, mode, " (%d skipped: not GPU steps)" % skipped if skipped else ""))
     return 0
 
 

@@ -344,10 +344,9 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc) {
     colsClamped.push_back(minIdx(cols.back(), idx(shape.cols - 1)));
   }
 
-  // g, momentum, U; M' is stored right away. U and W stay in registers.
+  // g, momentum, U; M' is stored right away. U stays in registers.
   double emaWeight = 1.0 - chain.beta;
-  SmallVector<Value> us, ws, oks;
-  SmallVector<SmallVector<Value>> partial(kR);
+  SmallVector<Value> us, oks;
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
     for (int64_t c = 0; c < kC; ++c) {
@@ -372,18 +371,14 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc) {
         sums[2] = add(sums[2], mul(w64, w64));
       }
       us.push_back(u);
-      ws.push_back(wv);
       oks.push_back(ok);
     }
-    partial[r] = sums;
-  }
-
-  // The tile's partial statistics of each row: the 16 threads of a row sum
-  // through shared memory in a fixed order, and one thread a row writes the
-  // tile's slot.
-  for (int64_t r = 0; r < kR; ++r)
+    // The row's partial statistics go to shared memory at once (so that
+    // only one row's f64 sums are live); the 16 threads of a row are summed
+    // below in a fixed order, and one thread a row writes the tile's slot.
     for (int64_t s = 0; s < tiling.numStats; ++s)
-      store(partial[r][s], smemRed, {idx(s), add(rowInTile0, idx(r)), tx});
+      store(sums[s], smemRed, {idx(s), add(rowInTile0, idx(r)), tx});
+  }
   barrier();
   Value isRowThread = lt(tid, idx(T::kBlockRows));
   ifThen(isRowThread, [&] {
@@ -421,7 +416,11 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc) {
       Value factor = load(smemCoef, {idx(1), rowInTile});
       for (int64_t c = 0; c < kC; ++c) {
         int64_t e = r * kC + c;
-        Value wn = emitUpdatedWeight(us[e], ws[e], a, factor);
+        // W is read again (from L1/L2: this CTA read the tile before the
+        // wait) instead of living in 16 registers across it, which keeps
+        // the kernel within 128 registers without spills on sm_80.
+        Value wv = load(w, {rowsClamped[r], colsClamped[c]});
+        Value wn = emitUpdatedWeight(us[e], wv, a, factor);
         ifThen(oks[e], [&] { store(wn, wNew, {rows[r], cols[c]}); });
       }
     }
@@ -533,6 +532,11 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
                 builder.getUnitAttr());
   func.setKnownBlockSizeAttr(
       builder.getDenseI32ArrayAttr({static_cast<int32_t>(T::kThreads), 1, 1}));
+  // 256 threads a CTA: ptxas may use up to 255 registers a thread. The
+  // persistent grid is sized from the occupancy this gives, so one CTA a SM
+  // is correct, two are faster (scripts/check-gpu-resources.py records it).
+  func->setAttr("nvvm.maxntid", builder.getDenseI32ArrayAttr(
+                                    {static_cast<int32_t>(T::kThreads), 1, 1}));
   OpBuilder body(ctx);
   KernelEmitter(body, loc, shape, chain, tiling).emit(func);
   return func;

@@ -89,10 +89,9 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   if (failed(chain))
     return failure();
   FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain);
-  if (tiling.tiles > std::numeric_limits<int32_t>::max() ||
-      tiling.rowBlocks + 1 > std::numeric_limits<int32_t>::max())
+  if (tiling.tiles > std::numeric_limits<int32_t>::max())
     return op.emitOpError("cannot be lowered to the GPU: ")
-           << tiling.tiles << " tiles exceed the 32-bit grid and counters";
+           << tiling.tiles << " tiles exceed the 32-bit grid";
 
   // The kernel, with a name unique in the kernel module.
   Location loc = op.getLoc();

@@ -31,7 +31,7 @@
 // CHECK: gpu.module @nora_kernels
 // CHECK: gpu.func @nora_fused_step_0(%{{.*}}: memref<8x70xbf16>, %{{.*}}: memref<8x100xbf16>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<768xf64>)
 // CHECK-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x64xf64, #gpu.address_space<workgroup>>)
-// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxntid = array<i32: 256, 1, 1>}
 // Persistent tile loop, row-block-major.
 // CHECK: %[[BID:.*]] = gpu.block_id x
 // CHECK: %[[GRID:.*]] = gpu.grid_dim x

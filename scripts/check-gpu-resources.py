@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Compiles the fused-step kernel for sm_80 and sm_90a at the benchmark and
+test shapes and checks its resources with `ptxas -v`: no spills (stores or
+loads), no stack frame, and at most --max-registers registers a thread (176
+by default, what the kernel needs today at N = 11008: one 256-thread CTA a
+SM; at <= 128, which most shapes reach, two CTAs a SM are resident). The
+persistent grid is sized from the occupancy, so both are correct; the budget
+catches regressions.
+
+    scripts/check-gpu-resources.py [--bin DIR] [--max-registers N]
+                                   [--chips sm_80,sm_90a]
+
+Prints one line a kernel and exits 1 if any kernel breaks the budget (or
+does not compile). scripts/test.sh runs it through lit
+(test/Pipelines/gpu-resources.test).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# (name, T, M, N, activation dtype, step, accumulator)
+SHAPES = [
+    ("bench_4096x4096_T8192", 8192, 4096, 4096, "bf16", "nora_step", False),
+    ("bench_11008x4096_T8192", 8192, 11008, 4096, "bf16", "nora_step", False),
+    ("bench_4096x11008_T8192", 8192, 4096, 11008, "bf16", "nora_step", False),
+    ("bench_4096x4096_T2048", 2048, 4096, 4096, "bf16", "nora_step", False),
+    ("rmnp_4096x11008_T2048", 2048, 4096, 11008, "bf16", "rmnp_step", False),
+    ("f32_nora_97x61_T33", 33, 97, 61, "f32", "nora_step", True),
+    ("f16_rmnp_256x128_T64", 64, 256, 128, "f16", "rmnp_step", False),
+]
+
+
+def step_mlir(name, T, M, N, act, step, acc):
+    g = "tensor<%dx%dxf32>" % (M, N)
+    dy, x = "tensor<%dx%dx%s>" % (T, M, act), "tensor<%dx%dx%s>" % (T, N, act)
+    acc_arg = ", %%acc: %s" % g if acc else ""
+    acc_use = " acc(%%acc : %s)" % g if acc else ""
+    return f"""func.func @{name}(%dy: {dy}, %x: {x}{acc_arg}, %w: {g}, %m: {g},
+    %lr: f32, %wd: f32) -> ({g}, {g}) {{
+  %g = nora.wgrad %dy, %x{acc_use} : {dy}, {x} -> {g}
+  %wn, %mn = nora.{step} %g, %w, %m, %lr, %wd : {g}, {g}, {g}
+  return %wn, %mn : {g}, {g}
+}}
+"""
+
+
+def find(tool, bin_dir):
+    for d in ([bin_dir] if bin_dir else []) + ["/usr/local/cuda/bin"]:
+        p = os.path.join(d, tool)
+        if os.access(p, os.X_OK):
+            return p
+    return shutil.which(tool)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bin", help="directory of nora-compile (default: PATH)")
+    p.add_argument("--max-registers", type=int, default=176)
+    p.add_argument("--chips", default="sm_80,sm_90a")
+    opts = p.parse_args()
+    compiler, ptxas = find("nora-compile", opts.bin), find("ptxas", None)
+    if not compiler or not ptxas:
+        sys.exit("error: nora-compile and ptxas are needed")
+    bad = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for chip in opts.chips.split(","):
+            for name, T, M, N, act, step, acc in SHAPES:
+                src = os.path.join(tmp, name + ".mlir")
+                ptx = os.path.join(tmp, "%s.%s.ptx" % (name, chip))
+                with open(src, "w") as f:
+                    f.write(step_mlir(name, T, M, N, act, step, acc))
+                res = subprocess.run(
+                    [compiler, src, "--chip=" + chip, "--emit-ptx=" + ptx,
+                     "-o", os.path.join(tmp, "%s.%s.nora" % (name, chip))],
+                    capture_output=True, text=True)
+                if res.returncode != 0:
+                    print("FAIL %s %s: nora-compile: %s"
+                          % (chip, name, res.stderr.strip()))
+                    bad += 1
+                    continue
+                res = subprocess.run(
+                    [ptxas, "-v", "-arch=" + chip, ptx, "-o", os.devnull],
+                    capture_output=True, text=True)
+                info = res.stderr
+                regs = re.findall(r"Used (\d+) registers", info)
+                spills = re.findall(r"(\d+) bytes spill stores, (\d+) bytes "
+                                    r"spill loads", info)
+                stack = re.findall(r"(\d+) bytes stack frame", info)
+                smem = re.findall(r"(\d+) bytes smem", info)
+                if res.returncode != 0 or not regs or not spills:
+                    print("FAIL %s %s: ptxas: %s" % (chip, name, info.strip()))
+                    bad += 1
+                    continue
+                r = max(int(v) for v in regs)
+                spilled = sum(int(a) + int(b) for a, b in spills)
+                frame = sum(int(v) for v in stack)
+                ok = spilled == 0 and frame == 0 and r <= opts.max_registers
+                bad += not ok
+                print("%s %-6s %-26s registers %3d (budget %d), spills %d "
+                      "bytes, stack %d bytes, smem %s bytes"
+                      % ("ok  " if ok else "FAIL", chip, name, r,
+                         opts.max_registers, spilled, frame,
+                         smem[0] if smem else "?"))
+    if bad:
+        print("%d kernel(s) over budget or failed" % bad)
+        return 1
+    print("all kernels within budget")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
