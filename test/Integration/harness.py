@@ -20,6 +20,13 @@ Command line of a group file (or of `harness.py --group=NAME`):
 
     GROUP.py TMPDIR [--no-fuse] [--device=cpu|cuda] [--nora-run=PATH]
              [--case=SUBSTRING]... [--check-determinism] [--list] [-v]
+             [--gpu=CHIP [--compile-only | --prebuilt]]
+
+--gpu=CHIP compiles each case with nora-compile and runs the artifact with
+nora-exec instead of nora-run (cases that are no fused optimizer step are
+SKIPped); --compile-only stops after validating the artifacts (no GPU), and
+--prebuilt runs what --compile-only left in TMPDIR on a machine with a GPU
+but no LLVM/MLIR (scripts/prepare-gpu.sh, scripts/gpu-check.sh).
 
 Files go to TMPDIR/fused or TMPDIR/no-fuse: CASE.mlir, CASE.ARG.npy,
 CASE.RESULT.npy. nora-run is --nora-run, else $NORA_RUN (lit.local.cfg sets
@@ -51,6 +58,7 @@ import argparse
 import importlib.util
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -577,15 +585,30 @@ def _gpu_artifact(case, opts, directory, mlir):
     directory, None), (None, skip reason) when the case is no GPU step (the
     GPU kernel runs fused optimizer steps only), or (None, failure)."""
     art = os.path.join(directory, case.name + ".nora")
+    skip_file = os.path.join(directory, case.name + ".skip")
+    if opts.prebuilt:
+        # Compiled on another machine with --compile-only (the GPU machine
+        # has no LLVM/MLIR): its artifact, or why it is not a GPU step.
+        if os.path.isdir(art):
+            return art, None
+        if os.path.exists(skip_file):
+            with open(skip_file) as f:
+                return None, ("skip", f.read().strip())
+        return None, ("fail", "no prebuilt artifact %s" % art)
     cmd = [opts.nora_compile, mlir, "--entry=" + case.name,
            "--chip=" + opts.gpu, "-o", art]
     res = _run(cmd)
     if res.returncode == 0:
+        if os.path.exists(skip_file):
+            os.remove(skip_file)
         return art, None
     if any(s in res.stderr for s in GPU_UNSUPPORTED):
         lines = [l for l in res.stderr.splitlines()
                  if any(s in l for s in GPU_UNSUPPORTED)]
-        return None, ("skip", lines[0].split("error: ", 1)[-1])
+        reason = lines[0].split("error: ", 1)[-1]
+        with open(skip_file, "w") as f:
+            f.write(reason + "\n")
+        return None, ("skip", reason)
     return None, ("fail", "nora-compile %s:\n%s\n  command: %s"
                   % (_status(res.returncode), res.stderr.rstrip(),
                      " ".join(cmd)))
@@ -616,7 +639,10 @@ def run_case(case, opts, directory, done=()):
 
     def command(paths):
         if art:
-            return ([opts.nora_exec, art] + inputs
+            # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
+            # --error-exitcode=1" (scripts/gpu-check.sh).
+            wrapper = shlex.split(os.environ.get("NORA_EXEC_WRAPPER", ""))
+            return (wrapper + [opts.nora_exec, art] + inputs
                     + ["--output=@" + p for p in paths])
         cmd = ([opts.nora_run, mlir, "--entry=" + case.name] + inputs
                + ["--output=@" + p for p in paths])
@@ -715,6 +741,9 @@ def _parser(prog=None):
     p.add_argument("--compile-only", action="store_true",
                    help="with --gpu: only compile and validate the "
                         "artifacts (nora-exec --print-plan), no GPU needed")
+    p.add_argument("--prebuilt", action="store_true",
+                   help="with --gpu: run the artifacts that --compile-only "
+                        "left in TMPDIR (no nora-compile, no LLVM needed)")
     p.add_argument("--case", action="append", default=[],
                    help="run only cases whose name contains this (repeatable)")
     p.add_argument("--check-determinism", action="store_true",
@@ -742,17 +771,17 @@ def main(cases, argv=None, prog=None):
     if not opts.tmpdir:
         sys.exit("error: give the scratch directory (lit's %t)")
     opts.nora_run = _find_tool("nora-run", opts.nora_run)
-    if not opts.nora_run:
+    if not opts.nora_run and not opts.gpu:
         sys.exit("error: nora-run not found (PATH or --nora-run=)")
     if opts.gpu:
         opts.nora_compile = _find_tool("nora-compile", None)
         opts.nora_exec = _find_tool("nora-exec", None)
-        if not (opts.nora_compile and opts.nora_exec):
-            sys.exit("error: --gpu needs nora-compile and nora-exec")
+        if not opts.nora_exec or not (opts.nora_compile or opts.prebuilt):
+            sys.exit("error: --gpu needs nora-exec, and nora-compile unless "
+                     "--prebuilt")
     mode = "no-fuse" if opts.no_fuse else "fused"
     if opts.gpu:
-        mode = "gpu-compile " + opts.gpu if opts.compile_only else \
-            "gpu " + opts.gpu
+        mode = "gpu " + opts.gpu
     directory = os.path.join(opts.tmpdir, mode.replace(" ", "-"))
     os.makedirs(directory, exist_ok=True)
     failed = 0

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# On the GPU machine (CUDA driver, CMake, ninja, a C++ compiler, Python with
+# numpy; no LLVM/MLIR): runs what scripts/prepare-gpu.sh compiled.
+#
+#   1. builds the LLVM-free runtime and nora-exec (scripts/build-runtime.sh);
+#   2. every prepared case: nora-exec on the artifact, compared with the
+#      float64 reference at the tolerances of SEMANTICS.md, run twice and
+#      compared bit for bit;
+#   3. the composite cases again under compute-sanitizer memcheck,
+#      racecheck, synccheck and initcheck (when compute-sanitizer is found).
+#
+#   scripts/gpu-check.sh [BUNDLE]        (default: gpu-bundle)
+#
+# Prints a line per case and "N passed, N failed"; exits 1 on any failure.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUNDLE="${1:-$ROOT/gpu-bundle}"
+CHIP="$(cat "$BUNDLE/chip")"
+export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
+
+"$ROOT/scripts/build-runtime.sh" "$ROOT/build-runtime" >/dev/null || exit 1
+export PATH="$ROOT/build-runtime/bin:$PATH"
+nora-exec --probe || exit 1
+cat "$BUNDLE/resources.txt" 2>/dev/null
+
+passed=0 failed=0
+run_group() { # run_group GROUP [label]
+  if python3 "$ROOT/test/Integration/$1.py" "$BUNDLE/cases/$1" \
+       --gpu="$CHIP" --prebuilt --check-determinism; then
+    echo "PASS: $1 ${2:-}"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $1 ${2:-}"
+    failed=$((failed + 1))
+  fi
+}
+while read -r group; do
+  [ -n "$group" ] && run_group "$group"
+done < "$ROOT/scripts/gpu-groups.txt"
+
+SANITIZER="$(command -v compute-sanitizer ||
+             ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
+if [ -n "$SANITIZER" ]; then
+  for tool in memcheck racecheck synccheck initcheck; do
+    NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
+      run_group composite "under compute-sanitizer --tool $tool"
+  done
+else
+  echo "note: compute-sanitizer not found; sanitizer runs skipped"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

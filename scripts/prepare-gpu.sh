@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Compile here, run there: prepares, on a machine with LLVM/MLIR, everything
+# the GPU machine needs to test the fused-step kernel, in one folder small
+# enough to travel (the device tool carries at most 64 MiB):
+#
+#   gpu-bundle/cases/GROUP/gpu-CHIP/   for every integration case that is a
+#       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
+#       artifact from nora-compile); CASE.skip for the cases that are not
+#
+# Then, on the GPU machine (no LLVM/MLIR needed), scripts/gpu-check.sh
+# builds the runtime, runs every artifact against the float64 reference,
+# twice (bitwise determinism), and under compute-sanitizer.
+#
+#   scripts/prepare-gpu.sh [CHIP]        CHIP: sm_90a (default) or sm_80
+#
+# Environment: NORA_GPU_BUNDLE (default: gpu-bundle in the repository).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CHIP="${1:-sm_90a}"
+BUNDLE="${NORA_GPU_BUNDLE:-$ROOT/gpu-bundle}"
+GROUPS_FILE="$ROOT/scripts/gpu-groups.txt"
+
+"$ROOT/scripts/setup.sh"
+export PATH="$ROOT/build/bin:$PATH"
+export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
+PYTHON="$(grep -oP '(?<=config.nora_python = ").*(?=")' \
+            "$ROOT/build/test/lit.site.cfg.py")"
+
+rm -rf "$BUNDLE"
+mkdir -p "$BUNDLE/cases"
+echo "$CHIP" > "$BUNDLE/chip"
+while read -r group; do
+  [ -z "$group" ] && continue
+  printf '==> compiling the GPU cases of %s for %s\n' "$group" "$CHIP" >&2
+  "$PYTHON" "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
+    --gpu="$CHIP" --compile-only
+done < "$GROUPS_FILE"
+python3 "$ROOT/scripts/check-gpu-resources.py" --bin "$ROOT/build/bin" \
+  --chips="$CHIP" > "$BUNDLE/resources.txt"
+size=$(du -sm "$BUNDLE" | cut -f1)
+printf '==> %s: %s MiB (the device tool carries at most 64 MiB)\n' \
+  "$BUNDLE" "$size" >&2
+if [ "$size" -ge 64 ]; then
+  echo "error: the bundle is too large to travel" >&2
+  exit 1
+fi
