@@ -52,6 +52,13 @@ FailureOr<FusedStepShape> getShape(FusedWgradStepOp op) {
     if (!type.hasStaticShape())
       return op.emitOpError("cannot be lowered to the GPU: dynamic shape ")
              << type << " (a GPU step is compiled for static shapes)";
+  // Each size below 2^31 (a CUDA grid dimension's range): then every count
+  // the kernel and its workspace derive from them fits in 64 bits.
+  for (RankedTensorType type : {dyType, xType, wType})
+    for (int64_t size : type.getShape())
+      if (size > std::numeric_limits<int32_t>::max())
+        return op.emitOpError("cannot be lowered to the GPU: size ")
+               << size << " of " << type << " is 2^31 or more";
   FusedStepShape shape;
   shape.rows = wType.getDimSize(0);
   shape.cols = wType.getDimSize(1);

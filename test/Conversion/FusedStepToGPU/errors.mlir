@@ -72,3 +72,20 @@ func.func @wrong_yield(%dy: tensor<4x8xf32>, %x: tensor<4x16xf32>, %w: tensor<8x
   }
   return %wn, %mn : tensor<8x16xf32>, tensor<8x16xf32>
 }
+
+// -----
+
+// Sizes of 2^31 or more are refused before any count is derived from them.
+func.func @huge(%dy: tensor<4x8xf32>, %x: tensor<4x4294967296xf32>, %w: tensor<8x4294967296xf32>,
+                %m: tensor<8x4294967296xf32>, %lr: f32, %wd: f32) -> (tensor<8x4294967296xf32>, tensor<8x4294967296xf32>) {
+  // expected-error @+1 {{cannot be lowered to the GPU: size 4294967296 of 'tensor<4x4294967296xf32>' is 2^31 or more}}
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<4x8xf32>) x(%x : tensor<4x4294967296xf32>)
+      w(%w : tensor<8x4294967296xf32>) m(%m : tensor<8x4294967296xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<8x4294967296xf32>, %w0: tensor<8x4294967296xf32>, %m0: tensor<8x4294967296xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<8x4294967296xf32>, tensor<8x4294967296xf32>
+    %d = nora.row_normalize %u : tensor<8x4294967296xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<8x4294967296xf32>, tensor<8x4294967296xf32>
+    nora.yield %w1, %m1 : tensor<8x4294967296xf32>, tensor<8x4294967296xf32>
+  }
+  return %wn, %mn : tensor<8x4294967296xf32>, tensor<8x4294967296xf32>
+}
