@@ -23,6 +23,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_steps import step_mlir  # noqa: E402
+
 # (name, T, M, N, activation dtype, step, accumulator)
 SHAPES = [
     ("bench_4096x4096_T8192", 8192, 4096, 4096, "bf16", "nora_step", False),
@@ -33,20 +36,6 @@ SHAPES = [
     ("f32_nora_97x61_T33", 33, 97, 61, "f32", "nora_step", True),
     ("f16_rmnp_256x128_T64", 64, 256, 128, "f16", "rmnp_step", False),
 ]
-
-
-def step_mlir(name, T, M, N, act, step, acc):
-    g = "tensor<%dx%dxf32>" % (M, N)
-    dy, x = "tensor<%dx%dx%s>" % (T, M, act), "tensor<%dx%dx%s>" % (T, N, act)
-    acc_arg = ", %%acc: %s" % g if acc else ""
-    acc_use = " acc(%%acc : %s)" % g if acc else ""
-    return f"""func.func @{name}(%dy: {dy}, %x: {x}{acc_arg}, %w: {g}, %m: {g},
-    %lr: f32, %wd: f32) -> ({g}, {g}) {{
-  %g = nora.wgrad %dy, %x{acc_use} : {dy}, {x} -> {g}
-  %wn, %mn = nora.{step} %g, %w, %m, %lr, %wd : {g}, {g}, {g}
-  return %wn, %mn : {g}, {g}
-}}
-"""
 
 
 def find(tool, bin_dir):

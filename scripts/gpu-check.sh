@@ -9,12 +9,25 @@
 #   3. the composite cases again under compute-sanitizer memcheck,
 #      racecheck, synccheck and initcheck (when compute-sanitizer is found).
 #
-#   scripts/gpu-check.sh [BUNDLE]        (default: gpu-bundle)
+#   4. with --bench: bench/gpu/bench.py (cuBLAS, eager and compiled PyTorch,
+#      our fused kernel; --ncu for DRAM bytes), its table in
+#      $OUT/bench.md when $OUT is set (the device tool's output folder).
+#
+#   scripts/gpu-check.sh [--bench] [--ncu] [BUNDLE]   (default: gpu-bundle)
 #
 # Prints a line per case and "N passed, N failed"; exits 1 on any failure.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench=0 ncu=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bench) bench=1 ;;
+    --ncu) ncu=(--ncu) ;;
+    *) break ;;
+  esac
+  shift
+done
 BUNDLE="${1:-$ROOT/gpu-bundle}"
 CHIP="$(cat "$BUNDLE/chip")"
 export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
@@ -48,6 +61,17 @@ if [ -n "$SANITIZER" ]; then
   done
 else
   echo "note: compute-sanitizer not found; sanitizer runs skipped"
+fi
+if [ "$bench" = 1 ]; then
+  if python3 "$ROOT/bench/gpu/bench.py" "$BUNDLE" "${ncu[@]}" \
+       --nora-exec "$ROOT/build-runtime/bin/nora-exec" \
+       ${OUT:+--out "$OUT/bench.md"}; then
+    echo "PASS: bench/gpu/bench.py"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: bench/gpu/bench.py"
+    failed=$((failed + 1))
+  fi
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

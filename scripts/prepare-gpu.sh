@@ -6,10 +6,13 @@
 #   gpu-bundle/cases/GROUP/gpu-CHIP/   for every integration case that is a
 #       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
 #       artifact from nora-compile); CASE.skip for the cases that are not
+#   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
+#   gpu-bundle/resources.txt            ptxas -v registers and spills
 #
 # Then, on the GPU machine (no LLVM/MLIR needed), scripts/gpu-check.sh
 # builds the runtime, runs every artifact against the float64 reference,
-# twice (bitwise determinism), and under compute-sanitizer.
+# twice (bitwise determinism), and under compute-sanitizer; with --bench it
+# also runs bench/gpu/bench.py.
 #
 #   scripts/prepare-gpu.sh [CHIP]        CHIP: sm_90a (default) or sm_80
 #
@@ -36,6 +39,21 @@ while read -r group; do
   "$PYTHON" "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
     --gpu="$CHIP" --compile-only
 done < "$GROUPS_FILE"
+# The benchmark steps of bench/gpu/bench.py (bf16, the GPU issue's shapes).
+mkdir -p "$BUNDLE/bench"
+"$PYTHON" - "$ROOT" "$BUNDLE/bench" "$CHIP" <<'PYEOF'
+import os, subprocess, sys
+root, out, chip = sys.argv[1:]
+sys.path.insert(0, os.path.join(root, "scripts"))
+from gpu_steps import BENCH_SHAPES, bench_name, step_mlir
+for T, M, N in BENCH_SHAPES:
+    name = bench_name(T, M, N)
+    src = os.path.join(out, name + ".mlir")
+    with open(src, "w") as f:
+        f.write(step_mlir(name, T, M, N))
+    subprocess.run(["nora-compile", src, "--chip=" + chip,
+                    "-o", os.path.join(out, name + ".nora")], check=True)
+PYEOF
 python3 "$ROOT/scripts/check-gpu-resources.py" --bin "$ROOT/build/bin" \
   --chips="$CHIP" > "$BUNDLE/resources.txt"
 size=$(du -sm "$BUNDLE" | cut -f1)

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""GPU benchmark of the fused Nora step (the GPU issue's table), run on the
+GPU machine with the artifacts that scripts/prepare-gpu.sh compiled:
+
+    python3 bench/gpu/bench.py [BUNDLE] [--repeat N] [--ncu] [--out FILE]
+
+For every bf16 shape (T, M, N) of BUNDLE/bench/ it times, with CUDA events,
+median of N runs after warm-up:
+
+  (a) the weight-gradient GEMM alone: cuBLAS through torch.mm, bf16 in, f32
+      out (out_dtype=torch.float32; where that overload is missing, a bf16 GEMM
+      and a conversion, flagged in the table);
+  (b) (a) + the official Nora step in eager PyTorch;
+  (c) (a) + the same step under torch.compile;
+  (e) our fused kernel: nora-exec --repeat=N on the artifact (GEMM and
+      update in one launch, the gradient never written);
+
+and (d), our unfused kernels, which do not exist yet (n/a). It checks that
+(e)'s W' and M' agree with (b)'s (SEMANTICS.md tolerance, the bf16 GEMM
+allowance included) and, with --ncu, reads (e)'s DRAM bytes with Nsight
+Compute. Prints a markdown table (also written to --out) with the device
+name, ready for bench/RESULTS.md.
+
+--device=cpu --small runs (a)-(c) on the CPU at small shapes, to check the
+script itself on a machine without a GPU.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from gpu_steps import BENCH_SHAPES, bench_name  # noqa: E402
+
+LR, WD, BETA, EPS = 0.005, 0.1, 0.95, 1e-10
+
+
+def nora_step(torch, w, m, g, lr, wd, beta=BETA, eps=EPS, scale=None):
+    """The official Nora update (SEMANTICS.md), in place on w and m."""
+    M, N = w.shape
+    if scale is None:
+        scale = max(1.0, math.sqrt(M / N))
+    m.lerp_(g, 1 - beta)
+    u = g.lerp(m, beta)
+    w_hat = w / w.norm(dim=1, keepdim=True).clamp_min(eps)
+    v = u - (u * w_hat).sum(dim=1, keepdim=True) * w_hat
+    d = v * (scale / v.norm(dim=1, keepdim=True).clamp_min(eps))
+    w.mul_(1 - lr * wd).add_(d, alpha=-lr)
+
+
+def nora_step_functional(torch, w, m, g, lr, wd, beta=BETA, eps=EPS,
+                         scale=None):
+    """The same update returning (w', m'): the form given to torch.compile
+    (Inductor fuses it; it writes the new tensors instead of in place, the
+    same traffic)."""
+    M, N = w.shape
+    if scale is None:
+        scale = max(1.0, math.sqrt(M / N))
+    m_new = torch.lerp(m, g, 1 - beta)
+    u = torch.lerp(g, m_new, beta)
+    w_hat = w / w.norm(dim=1, keepdim=True).clamp_min(eps)
+    v = u - (u * w_hat).sum(dim=1, keepdim=True) * w_hat
+    d = v * (scale / v.norm(dim=1, keepdim=True).clamp_min(eps))
+    return w * (1 - lr * wd) - lr * d, m_new
+
+
+def gemm_f32_out(torch, dy, x):
+    """g = dy^T x, bf16 in, f32 out; (g, exact) where exact says the f32-out
+    cuBLAS overload was used."""
+    try:
+        return torch.mm(dy.t(), x, out_dtype=torch.float32), True
+    except (RuntimeError, TypeError):
+        return torch.mm(dy.t(), x).float(), False
+
+
+def timed(torch, device, fn, repeat):
+    """Median and min milliseconds of fn() over `repeat` runs (CUDA events on
+    the GPU, perf_counter on the CPU), after 3 warm-up runs."""
+    import time
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeat):
+        if device == "cuda":
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), min(times)
+
+
+def run_nora_exec(nora_exec, artifact, tmp, dy, x, w, m, repeat, torch):
+    """(e): writes the inputs (bf16 as raw uint16 bits), runs nora-exec
+    --repeat, returns (median ms, W', M')."""
+    def bits(t):
+        return t.contiguous().view(torch.int16).cpu().numpy().view(np.uint16)
+    paths = {}
+    for name, arr in (("dy", bits(dy)), ("x", bits(x)),
+                      ("w", w.cpu().numpy()), ("m", m.cpu().numpy())):
+        paths[name] = os.path.join(tmp, name + ".npy")
+        np.save(paths[name], arr)
+    out_w, out_m = os.path.join(tmp, "w1.npy"), os.path.join(tmp, "m1.npy")
+    cmd = [nora_exec, artifact, "--input=@" + paths["dy"],
+           "--input=@" + paths["x"], "--input=@" + paths["w"],
+           "--input=@" + paths["m"], "--input=%r" % LR, "--input=%r" % WD,
+           "--output=@" + out_w, "--output=@" + out_m,
+           "--repeat=%d" % repeat]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError("nora-exec failed: " + res.stderr.strip())
+    found = re.search(r"time_ms median=([0-9.]+) min=([0-9.]+)", res.stdout)
+    return float(found.group(1)), np.load(out_w), np.load(out_m), cmd
+
+
+def ncu_dram_bytes(cmd):
+    """DRAM bytes read + written by the kernels of `cmd` (one call)."""
+    ncu = shutil.which("ncu") or "/usr/local/cuda/bin/ncu"
+    if not os.path.exists(ncu):
+        return None
+    run = [a for a in cmd if not a.startswith("--repeat")]
+    res = subprocess.run(
+        [ncu, "--metrics", "dram__bytes_read.sum,dram__bytes_write.sum",
+         "--csv", "--print-units", "base"] + run,
+        capture_output=True, text=True)
+    total = 0.0
+    for line in res.stdout.splitlines():
+        if "dram__bytes_" in line:
+            value = line.rsplit(",", 1)[-1].strip().strip('"').replace(",", "")
+            try:
+                total += float(value)
+            except ValueError:
+                pass
+    return total or None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("bundle", nargs="?", default=os.path.join(ROOT,
+                                                             "gpu-bundle"))
+    p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--small", action="store_true",
+                   help="small shapes (checks the script, not the GPU)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="skip (c), torch.compile")
+    p.add_argument("--ncu", action="store_true",
+                   help="DRAM bytes of (e) with Nsight Compute")
+    p.add_argument("--nora-exec", default=shutil.which("nora-exec"))
+    p.add_argument("--out", help="also write the table here")
+    opts = p.parse_args()
+
+    import torch
+    device = opts.device
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: no CUDA device for torch (use --device=cpu --small "
+                 "to check the script)")
+    name = (torch.cuda.get_device_name() if device == "cuda"
+            else "CPU (script check only)")
+    shapes = [(64, 192, 128), (32, 96, 256)] if opts.small else BENCH_SHAPES
+    compiled = None if opts.no_compile else torch.compile(
+        lambda w, m, g: nora_step_functional(torch, w, m, g, LR, WD))
+
+    rows = []
+    gen = torch.Generator(device=device).manual_seed(0)
+    for T, M, N in shapes:
+        def rand(*shape, dtype=torch.float32):
+            return torch.randn(*shape, generator=gen, device=device,
+                               dtype=torch.float32).to(dtype)
+        dy, x = rand(T, M, dtype=torch.bfloat16), rand(T, N,
+                                                        dtype=torch.bfloat16)
+        w0, m0 = rand(M, N) * 0.02, rand(M, N) * 1e-3
+        w, m = w0.clone(), m0.clone()
+        g, exact = gemm_f32_out(torch, dy, x)
+        a_ms, _ = timed(torch, device, lambda: gemm_f32_out(torch, dy, x),
+                        opts.repeat)
+
+        def eager():
+            gg, _ = gemm_f32_out(torch, dy, x)
+            nora_step(torch, w, m, gg, LR, WD)
+        b_ms, _ = timed(torch, device, eager, opts.repeat)
+        c_ms = None
+        if compiled is not None:
+            # The compiled step agrees with the eager one.
+            wc, mc = compiled(w0, m0, g)
+            w_e, m_e = w0.clone(), m0.clone()
+            nora_step(torch, w_e, m_e, g, LR, WD)
+            for got, want, what in ((wc, w_e, "W'"), (mc, m_e, "M'")):
+                diff = float((got - want).abs().max() / want.abs().max())
+                if diff > 1e-4:
+                    print("warning: torch.compile's %s differs from eager by "
+                          "%.3g (relative to its largest element)"
+                          % (what, diff), file=sys.stderr)
+            def fused_by_torch():
+                gg, _ = gemm_f32_out(torch, dy, x)
+                compiled(w, m, gg)
+            c_ms, _ = timed(torch, device, fused_by_torch, opts.repeat)
+
+        # The reference W', M' of one step from (w0, m0), in eager torch.
+        w_ref, m_ref = w0.clone(), m0.clone()
+        nora_step(torch, w_ref, m_ref, g, LR, WD)
+        row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
+               "exact_gemm": exact, "e": None, "err": None, "dram": None}
+        artifact = os.path.join(opts.bundle, "bench",
+                                bench_name(T, M, N) + ".nora")
+        if device == "cuda" and opts.nora_exec and os.path.isdir(artifact):
+            with tempfile.TemporaryDirectory() as tmp:
+                e_ms, w1, m1, cmd = run_nora_exec(opts.nora_exec, artifact,
+                                                  tmp, dy, x, w0, m0,
+                                                  opts.repeat, torch)
+                row["e"] = e_ms
+                wr, mr = w_ref.cpu().numpy(), m_ref.cpu().numpy()
+                # Relative to the reference's scale (W' ~ 0.02, M' ~ g).
+                row["err"] = max(
+                    float(np.abs(w1 - wr).max() / (np.abs(wr).max() or 1)),
+                    float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
+                if opts.ncu:
+                    row["dram"] = ncu_dram_bytes(cmd)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+
+    def ms(v):
+        return "%.3f" % v if v is not None else "n/a"
+
+    def ratio(num, den):
+        return "%.2fx" % (num / den) if num and den else "n/a"
+    lines = ["GPU benchmark, %s, %s, torch %s, median of %d runs (CUDA "
+             "events)." % (name, datetime.date.today().isoformat(),
+                           torch.__version__, opts.repeat),
+             "",
+             "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
+             "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
+             "max rel. diff (e) vs (b) | DRAM B/elem (e) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
+                if r["dram"] else "n/a")
+        lines.append("| %d | %d | %d | %s%s | %s | %s | n/a | %s | %s | %s | "
+                     "%s | %s | %s |" % (
+                         r["T"], r["M"], r["N"], ms(r["a"]),
+                         "" if r["exact_gemm"] else " (bf16 out)",
+                         ms(r["b"]), ms(r["c"]), ms(r["e"]),
+                         ratio(r["e"], r["a"]), ratio(r["b"], r["e"]),
+                         ratio(r["c"], r["e"]),
+                         "%.2g" % r["err"] if r["err"] is not None else "n/a",
+                         dram))
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if opts.out:
+        with open(opts.out, "w") as f:
+            f.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The GPU steps that the resource check and the GPU benchmark compile: one
+function `step_mlir` that writes a Nora or RMNP step (the weight gradient of
+y = x @ W^T, then the composite step with the official defaults) and the
+benchmark shapes of the GPU issue (bf16, T = 8192 and 2048, (M, N) in
+{(4096, 4096), (11008, 4096), (4096, 11008)})."""
+
+BENCH_SHAPES = [(T, M, N) for T in (8192, 2048)
+                for (M, N) in ((4096, 4096), (11008, 4096), (4096, 11008))]
+
+
+def bench_name(T, M, N, step="nora_step"):
+    return "%s_T%d_M%d_N%d" % (step.replace("_step", ""), T, M, N)
+
+
+def step_mlir(name, T, M, N, act="bf16", step="nora_step", acc=False):
+    """A function @name(dy: T x M, x: T x N, [acc], w, m: M x N f32, lr, wd)
+    -> (w_new, m_new): nora.wgrad then nora.<step> with its defaults."""
+    g = "tensor<%dx%dxf32>" % (M, N)
+    dy, x = "tensor<%dx%dx%s>" % (T, M, act), "tensor<%dx%dx%s>" % (T, N, act)
+    acc_arg = ", %%acc: %s" % g if acc else ""
+    acc_use = " acc(%%acc : %s)" % g if acc else ""
+    return f"""func.func @{name}(%dy: {dy}, %x: {x}{acc_arg}, %w: {g}, %m: {g},
+    %lr: f32, %wd: f32) -> ({g}, {g}) {{
+  %g = nora.wgrad %dy, %x{acc_use} : {dy}, {x} -> {g}
+  %wn, %mn = nora.{step} %g, %w, %m, %lr, %wd : {g}, {g}, {g}
+  return %wn, %mn : {g}, {g}
+}}
+"""
