@@ -115,11 +115,9 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
             std::to_string(arguments.size());
     return false;
   }
-  results.resize(resultLayouts.size());
-  std::vector<Descriptor> descriptors;
-  descriptors.reserve(arguments.size() + resultLayouts.size());
-  std::vector<float> scalars(arguments.size());
-  std::vector<void *> packed;
+  std::vector<const void *> tensors(arguments.size(), nullptr);
+  std::vector<std::vector<int64_t>> shapes(arguments.size());
+  std::vector<float> scalars(arguments.size(), 0.0f);
   for (auto [i, argument] : llvm::enumerate(arguments)) {
     bool expectsTensor = argumentElementSizes[i] != 0;
     if (argument.isTensor != expectsTensor) {
@@ -129,7 +127,6 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
     }
     if (!expectsTensor) {
       scalars[i] = argument.scalar;
-      packed.push_back(&scalars[i]);
       continue;
     }
     int64_t count = 1;
@@ -142,8 +139,56 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
               "match its shape";
       return false;
     }
-    descriptors.emplace_back(const_cast<uint8_t *>(argument.tensor.data.data()),
-                             argument.tensor.shape);
+    tensors[i] = argument.tensor.data.data();
+    shapes[i] = argument.tensor.shape;
+  }
+  results.resize(resultLayouts.size());
+  std::vector<void *> resultData;
+  for (auto [i, layout] : llvm::enumerate(resultLayouts)) {
+    results[i].shape = layout.shape;
+    results[i].isInteger = layout.isInteger;
+    results[i].data.assign(resultByteSize(i), 0);
+    resultData.push_back(results[i].data.data());
+  }
+  return runOnPointers(tensors, shapes, scalars, resultData, error);
+}
+
+size_t CompiledFunction::resultByteSize(size_t index) const {
+  const ResultLayout &layout = resultLayouts[index];
+  int64_t count = 1;
+  for (int64_t d : layout.shape)
+    count *= d;
+  return size_t(count) * (layout.isInteger ? sizeof(int64_t) : sizeof(float));
+}
+
+bool CompiledFunction::runOnPointers(
+    const std::vector<const void *> &tensors,
+    const std::vector<std::vector<int64_t>> &shapes,
+    const std::vector<float> &scalarValues,
+    const std::vector<void *> &resultData, std::string &error) {
+  size_t numArgs = argumentElementSizes.size();
+  if (tensors.size() != numArgs || shapes.size() != numArgs ||
+      scalarValues.size() != numArgs ||
+      resultData.size() != resultLayouts.size()) {
+    error = "@" + entry + " takes " + std::to_string(numArgs) +
+            " arguments and " + std::to_string(resultLayouts.size()) +
+            " results";
+    return false;
+  }
+  std::vector<Descriptor> descriptors;
+  descriptors.reserve(numArgs + resultLayouts.size());
+  std::vector<float> scalars(scalarValues);
+  std::vector<void *> packed;
+  for (size_t i = 0; i < numArgs; ++i) {
+    if (argumentElementSizes[i] == 0) {
+      packed.push_back(&scalars[i]);
+      continue;
+    }
+    if (!tensors[i]) {
+      error = "argument #" + std::to_string(i) + " must be a tensor";
+      return false;
+    }
+    descriptors.emplace_back(const_cast<void *>(tensors[i]), shapes[i]);
     packed.push_back(&descriptors.back().pointer);
   }
   for (auto [i, layout] : llvm::enumerate(resultLayouts)) {
@@ -151,15 +196,7 @@ bool CompiledFunction::run(const std::vector<Argument> &arguments,
     std::vector<int64_t> shape = layout.shape;
     if (shape.empty())
       shape = {1};
-    int64_t count = 1;
-    for (int64_t d : shape)
-      count *= d;
-    results[i].shape = layout.shape;
-    results[i].isInteger = layout.isInteger;
-    results[i].data.assign(
-        size_t(count) * (layout.isInteger ? sizeof(int64_t) : sizeof(float)),
-        0);
-    descriptors.emplace_back(results[i].data.data(), shape);
+    descriptors.emplace_back(resultData[i], shape);
     packed.push_back(&descriptors.back().pointer);
   }
   if (llvm::Error err = engine->invokePacked("_mlir_ciface_" + entry, packed)) {

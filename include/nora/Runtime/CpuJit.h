@@ -80,6 +80,27 @@ public:
   bool run(const std::vector<Argument> &arguments, std::vector<Buffer> &results,
            std::string &error);
 
+  /// Calls the function on caller memory, with no copy: `tensors[i]` points
+  /// to the row-major elements of tensor argument i (of shape `shapes[i]`,
+  /// in the argument's element type), nullptr for an f32 scalar argument
+  /// (whose value is `scalars[i]`); `results[k]` to a buffer of
+  /// resultByteSize(k) bytes that result k is written into. Buffers must not
+  /// overlap. Returns false and sets `error` when the counts do not fit.
+  bool runOnPointers(const std::vector<const void *> &tensors,
+                     const std::vector<std::vector<int64_t>> &shapes,
+                     const std::vector<float> &scalars,
+                     const std::vector<void *> &results, std::string &error);
+
+  /// Bytes of result `index`: its elements times 4 (f32) or 8 (i64).
+  size_t resultByteSize(size_t index) const;
+  const std::vector<ResultLayout> &getResultLayouts() const {
+    return resultLayouts;
+  }
+  /// Element bytes of each argument, 0 for an f32 scalar.
+  const std::vector<size_t> &getArgumentElementSizes() const {
+    return argumentElementSizes;
+  }
+
 private:
   std::unique_ptr<mlir::ExecutionEngine> engine;
   std::string entry;

@@ -1,0 +1,105 @@
+"""ctypes binding of libNoraCAPI.so (include/nora-c/Nora.h).
+
+The library is found, in order: $NORA_LIBRARY (a path to the .so), the
+`lib/` of the build tree this package sits in (python/ next to build/), and
+the system's library path. `available()` says whether it loaded;
+`load()` returns it or raises NoraUnavailable with what was tried.
+"""
+
+import ctypes
+import os
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_API_VERSION = 1
+_lib = None
+_error = None
+
+
+class NoraUnavailable(RuntimeError):
+    """The compiled nora library (libNoraCAPI.so) cannot be loaded."""
+
+
+class NoraError(RuntimeError):
+    """A nora compile, lower or call failed; the message says why."""
+
+
+def _candidates():
+    env = os.environ.get("NORA_LIBRARY")
+    if env:
+        yield env
+        return
+    for build in ("build", "build-asan"):
+        yield os.path.normpath(os.path.join(_HERE, "..", "..", build, "lib",
+                                            "libNoraCAPI.so"))
+    yield "libNoraCAPI.so"
+
+
+def _declare(lib):
+    c = ctypes
+    p = c.c_void_p
+    err = c.POINTER(c.c_char_p)
+    lib.nora_api_version.restype = c.c_int
+    lib.nora_compile_cpu.restype = p
+    lib.nora_compile_cpu.argtypes = [c.c_char_p, c.c_size_t, c.c_char_p,
+                                     c.c_int, c.c_char_p, c.POINTER(p)]
+    lib.nora_function_destroy.argtypes = [p]
+    lib.nora_function_num_arguments.argtypes = [p]
+    lib.nora_function_num_results.argtypes = [p]
+    i = c.POINTER(c.c_int)
+    dims = c.POINTER(c.c_int64)
+    lib.nora_function_argument.argtypes = [p, c.c_int, i, i, i, dims]
+    lib.nora_function_result.argtypes = [p, c.c_int, i, i, dims]
+    lib.nora_function_call.argtypes = [p, c.POINTER(p), c.POINTER(dims),
+                                       c.POINTER(c.c_float), c.POINTER(p),
+                                       c.POINTER(p)]
+    lib.nora_lower.restype = p
+    lib.nora_lower.argtypes = [c.c_char_p, c.c_size_t, c.c_char_p,
+                               c.POINTER(p)]
+    lib.nora_string_free.argtypes = [p]
+    del err
+
+
+def load():
+    """The loaded library (cached)."""
+    global _lib, _error
+    if _lib is not None:
+        return _lib
+    if _error is not None:
+        raise NoraUnavailable(_error)
+    tried = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            tried.append("%s (%s)" % (path, e))
+            continue
+        _declare(lib)
+        if lib.nora_api_version() != _API_VERSION:
+            tried.append("%s (C API version %d, this package needs %d)"
+                         % (path, lib.nora_api_version(), _API_VERSION))
+            continue
+        _lib = lib
+        return lib
+    _error = ("libNoraCAPI.so could not be loaded; build nora "
+              "(./scripts/setup.sh) or set NORA_LIBRARY. Tried: "
+              + "; ".join(tried))
+    raise NoraUnavailable(_error)
+
+
+def available():
+    """Whether the compiled library loads (the compiled paths work)."""
+    try:
+        load()
+        return True
+    except NoraUnavailable:
+        return False
+
+
+def take_string(lib, pointer):
+    """The Python str of a C string the library allocated, freed."""
+    if not pointer:
+        return None
+    try:
+        return ctypes.string_at(pointer).decode("utf-8", "replace")
+    finally:
+        lib.nora_string_free(pointer)
