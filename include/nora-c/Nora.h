@@ -30,12 +30,21 @@ enum { NORA_F32 = 0, NORA_BF16 = 1, NORA_F16 = 2 };
 /** The most dimensions an argument or result has. */
 #define NORA_MAX_RANK 8
 
+/** Flags of nora_compile_cpu. */
+enum {
+  /** Fuse the weight gradient with its optimizer step. */
+  NORA_COMPILE_FUSE = 1,
+  /** Run row panels on OpenMP threads (loads LLVM's libomp into the
+   *  process, globally: keep it off in processes that use another OpenMP
+   *  runtime or import a library that bundles LLVM after the first call). */
+  NORA_COMPILE_THREADS = 2
+};
+
 /** Parses `ir` (MLIR text, nora and upstream dialects), lowers function
- *  `entry` through the CPU pipeline (`fuse`: fuse the weight gradient with
- *  its optimizer step; `nonfinite`: NULL, "", "skip_step" or "skip_row") and
- *  JIT-compiles it. */
+ *  `entry` through the CPU pipeline (`flags`: NORA_COMPILE_*; `nonfinite`:
+ *  NULL, "", "skip_step" or "skip_row") and JIT-compiles it. */
 nora_function *nora_compile_cpu(const char *ir, size_t ir_size,
-                                const char *entry, int fuse,
+                                const char *entry, int flags,
                                 const char *nonfinite, char **error);
 void nora_function_destroy(nora_function *function);
 

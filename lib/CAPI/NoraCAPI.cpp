@@ -96,7 +96,7 @@ extern "C" {
 int nora_api_version(void) { return NORA_C_API_VERSION; }
 
 nora_function *nora_compile_cpu(const char *ir, size_t irSize,
-                                const char *entry, int fuse,
+                                const char *entry, int flags,
                                 const char *nonfinite, char **error) {
   if (!ir || !entry) {
     fail(error, "nora_compile_cpu: no IR or no entry given");
@@ -136,7 +136,8 @@ nora_function *nora_compile_cpu(const char *ir, size_t irSize,
     function->arguments.push_back(std::move(arg));
   }
   runtime::CompileOptions options;
-  options.fuse = fuse != 0;
+  options.fuse = (flags & NORA_COMPILE_FUSE) != 0;
+  options.threads = (flags & NORA_COMPILE_THREADS) != 0;
   options.nonfinite = nonfinite ? nonfinite : "";
   function->compiled = runtime::compile(*module, entry, options, message);
   if (!function->compiled) {
@@ -246,10 +247,20 @@ char *nora_lower(const char *ir, size_t irSize, const char *pipeline,
     fail(error, "cannot parse the IR:\n" + diagnostics.text);
     return nullptr;
   }
+  // The pass manager is anchored on the module: "builtin.module(a,b)" means
+  // the passes a, b on it (as mlir-opt's --pass-pipeline), and so does "a,b".
   PassManager pm(&context);
   std::string parseErrors;
   llvm::raw_string_ostream errorStream(parseErrors);
-  if (failed(parsePassPipeline(pipeline, pm, errorStream))) {
+  llvm::StringRef passes = llvm::StringRef(pipeline).trim();
+  if (passes.consume_front("builtin.module(")) {
+    if (!passes.consume_back(")")) {
+      fail(error, "bad pass pipeline '" + std::string(pipeline) +
+                      "': unbalanced parentheses");
+      return nullptr;
+    }
+  }
+  if (failed(parsePassPipeline(passes, pm, errorStream))) {
     fail(error, "bad pass pipeline '" + std::string(pipeline) +
                     "': " + parseErrors);
     return nullptr;

@@ -23,6 +23,8 @@
 #include "llvm/Support/Error.h"
 #include "llvm/Support/TargetSelect.h"
 
+#include <cstring>
+
 using namespace mlir;
 using namespace mlir::nora::runtime;
 
@@ -234,6 +236,41 @@ wrapScalarResults(func::FuncOp func) {
   return layouts;
 }
 
+namespace {
+/// An unranked memref as the lowered code passes it: its rank and a pointer
+/// to the ranked descriptor {allocated, aligned, offset, sizes, strides}.
+struct UnrankedMemref {
+  int64_t rank;
+  int64_t *descriptor;
+};
+
+void copyStrided(int64_t elemSize, int64_t rank, const int64_t *sizes,
+                 const int64_t *srcStrides, const int64_t *dstStrides,
+                 const char *src, char *dst) {
+  if (rank == 0) {
+    std::memcpy(dst, src, size_t(elemSize));
+    return;
+  }
+  for (int64_t i = 0; i < sizes[0]; ++i)
+    copyStrided(elemSize, rank - 1, sizes + 1, srcStrides + 1, dstStrides + 1,
+                src + i * srcStrides[0] * elemSize,
+                dst + i * dstStrides[0] * elemSize);
+}
+
+/// memref.copy of non-identity layouts (what MLIR's C runner utilities'
+/// memrefCopy does).
+extern "C" void noraMemrefCopy(int64_t elemSize, UnrankedMemref *src,
+                               UnrankedMemref *dst) {
+  int64_t rank = src->rank;
+  const int64_t *s = src->descriptor, *d = dst->descriptor;
+  const char *srcData =
+      reinterpret_cast<const char *>(s[1]) + s[2] * elemSize;
+  char *dstData = reinterpret_cast<char *>(d[1]) + d[2] * elemSize;
+  copyStrided(elemSize, rank, s + 3, s + 3 + rank, d + 3 + rank, srcData,
+              dstData);
+}
+} // namespace
+
 std::unique_ptr<CompiledFunction>
 mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
                              const CompileOptions &options,
@@ -283,6 +320,7 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
   mlir::nora::CpuPipelineOptions pipelineOptions;
   pipelineOptions.fuse = options.fuse;
   pipelineOptions.rowsPerPanel = options.rowsPerPanel;
+  pipelineOptions.threads = options.threads;
   mlir::nora::buildCpuPipeline(pm, pipelineOptions);
   if (failed(pm.run(module))) {
     error = "lowering @" + entry.str() +
@@ -298,11 +336,14 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = optimize;
   engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  // The OpenMP runtime (row panels on threads) and MLIR's C runner utilities
-  // (memrefCopy) come from Debian's LLVM 22.
+  // The OpenMP runtime (row panels on threads) comes from Debian's LLVM 22;
+  // memrefCopy is ours (below), not libmlir_c_runner_utils.so, which would
+  // load libMLIR and libLLVM into the global symbol scope, where a library
+  // that bundles its own LLVM (triton, in a PyTorch process) binds to them.
   static const std::string libDir = NORA_LLVM_LIBDIR;
-  std::vector<std::string> libraries = {libDir + "/libomp.so",
-                                        libDir + "/libmlir_c_runner_utils.so"};
+  std::vector<std::string> libraries;
+  if (options.threads)
+    libraries.push_back(libDir + "/libomp.so");
   SmallVector<StringRef> libraryRefs(libraries.begin(), libraries.end());
   engineOptions.sharedLibPaths = libraryRefs;
   auto engine = ExecutionEngine::create(module, engineOptions);
@@ -323,6 +364,7 @@ mlir::nora::runtime::compile(ModuleOp module, llvm::StringRef entry,
         &_mlir_ciface_nora_wgrad_packed_f32);
     add(mlir::nora::ukernel::kRowDotSymbol, &_mlir_ciface_nora_row_dot_f64);
     add(mlir::nora::ukernel::kRowSumSqSymbol, &_mlir_ciface_nora_row_sumsq_f64);
+    add("memrefCopy", &noraMemrefCopy);
     return symbols;
   });
   return std::make_unique<CompiledFunction>(std::move(*engine), entry.str(),

@@ -73,12 +73,13 @@ class Step:
     """A nora function compiled for the CPU. Call it with its arguments in
     order: tensors (numpy arrays or CPU torch tensors) and floats."""
 
-    def __init__(self, ir, entry, fuse=True, nonfinite=None):
+    def __init__(self, ir, entry, fuse=True, nonfinite=None, threads=False):
         self._lib = _capi.load()
         data = ir.encode()
         error = ctypes.c_void_p()
         handle = self._lib.nora_compile_cpu(
-            data, len(data), entry.encode(), int(bool(fuse)),
+            data, len(data), entry.encode(),
+            (1 if fuse else 0) | (2 if threads else 0),
             (nonfinite or "").encode(), ctypes.byref(error))
         if not handle:
             raise NoraError(_capi.take_string(self._lib, error.value))
@@ -185,7 +186,8 @@ class Step:
                 except (TypeError, ValueError):
                     raise TypeError("argument #%d of @%s is an f32 scalar, "
                                     "got %r" % (i, self.entry, value))
-                if not np.isfinite(np.float32(scalar)):
+                if not (np.isfinite(scalar) and
+                        abs(scalar) <= float(np.finfo(np.float32).max)):
                     raise ValueError("argument #%d of @%s: %r is not a finite "
                                      "f32" % (i, self.entry, value))
                 scalars[i] = scalar
@@ -229,11 +231,16 @@ class Step:
         return list(out)
 
 
-def compile(ir, entry=None, device="cpu", fuse=True, nonfinite=None):
+def compile(ir, entry=None, device="cpu", fuse=True, nonfinite=None,
+            threads=False):
     """Compiles function `entry` of the MLIR text `ir` (the only function
     when None). device="cpu": the CPU JIT (the GPU path goes through
     nora-compile artifacts and nora-exec). nonfinite: None, "skip_step" or
-    "skip_row" (the step then returns the count of skipped rows/steps)."""
+    "skip_row" (the step then returns the count of skipped rows/steps).
+    threads: run the row panels of fused steps on OpenMP threads. Off by
+    default: it loads LLVM's OpenMP runtime into the process for good, and
+    a library that bundles its own LLVM (triton, which torch.compile and
+    torch.optim import) then crashes when it is imported later."""
     if device != "cpu":
         raise ValueError("nora.compile: device=%r is not available in the "
                          "Python API yet (the GPU path is nora-compile + "
@@ -247,4 +254,4 @@ def compile(ir, entry=None, device="cpu", fuse=True, nonfinite=None):
             raise ValueError("nora.compile: give entry= (the IR has %d "
                              "functions)" % len(names))
         entry = names[0]
-    return Step(ir, entry, fuse=fuse, nonfinite=nonfinite)
+    return Step(ir, entry, fuse=fuse, nonfinite=nonfinite, threads=threads)

@@ -45,6 +45,9 @@ struct CompileOptions {
   bool fuse = true;
   /// Rows of W per panel of a fused step (0: the pipeline's choice).
   int64_t rowsPerPanel = 0;
+  /// Run row panels on OpenMP threads (false: one thread, and LLVM's
+  /// OpenMP runtime is not loaded into the process).
+  bool threads = true;
   /// When set ("skip_row" or "skip_step"), every unguarded step of the
   /// function gets this non-finite mode (nora-guard-nonfinite), and the
   /// compiled function returns one more result: the int64 total of skipped

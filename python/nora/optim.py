@@ -1,0 +1,328 @@
+"""torch.optim optimizers Nora and RMNP whose matrix updates run nora's
+compiled step.
+
+    from nora.optim import Nora, param_groups
+    opt = Nora(param_groups(model), lr=0.005, weight_decay=0.1)
+
+Every 2-D parameter of a group with ``algorithm="nora"`` (or ``"rmnp"``) is
+updated row by row (SEMANTICS.md): momentum, [projection onto the row's
+orthogonal complement], row normalization, decoupled weight decay. Other
+parameters (vectors, and groups marked ``algorithm="adamw"``: embeddings and
+the output head, see `param_groups`) get AdamW with the group's ``adamw_*``
+settings, as the official optimizers do.
+
+Backends (``backend=``):
+  "auto"   the compiled step (nora's CPU JIT, one compiled function per
+           weight shape and hyper-parameters) for float32/bf16/f16 CPU
+           parameters when the nora library is available, else "torch";
+  "nora"   the compiled step, an error where it cannot run;
+  "torch"  a plain PyTorch implementation of the same formulas (any device).
+
+bf16/f16 parameters keep float32 master weights in the optimizer state
+(``state["master"]``); the parameter is the master rounded after each step.
+Momentum is float32.
+
+State (``state_dict()``): per matrix parameter ``momentum_buffer`` in the
+official optimizers' form (Nora: the EMA buffer ``buf.lerp_(g, 1 - beta)``;
+RMNP: the heavy-ball buffer ``buf = mu buf + g``; nora keeps RMNP's buffer
+in EMA form internally, ``(1 - mu) buf``, and converts on save and load),
+``master`` for low-precision parameters (and for RMNP ``nora_momentum_ema``,
+the exact internal buffer, so that nora's own state round-trips bit for
+bit); per AdamW parameter ``step``,
+``exp_avg``, ``exp_avg_sq`` as torch.optim.AdamW names them. A state saved by
+the official optimizers (``momentum_buffer`` only) loads as is.
+"""
+
+import math
+
+import torch
+
+from . import _capi, steps
+
+__all__ = ["Nora", "RMNP", "param_groups"]
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def param_groups(model, adamw_modules=(torch.nn.Embedding,),
+                 head_names=("lm_head", "head", "output", "classifier")):
+    """Splits `model`'s parameters into a row-wise group (2-D weights) and an
+    AdamW group (everything else: vectors, embeddings, and the weights of
+    modules named like an output head), the split the official optimizers'
+    factory makes."""
+    adamw_ids = set()
+    for name, module in model.named_modules():
+        last = name.rsplit(".", 1)[-1]
+        if isinstance(module, adamw_modules) or last in head_names:
+            adamw_ids.update(id(p) for p in module.parameters(recurse=False))
+    rowwise, adamw = [], []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (adamw if id(p) in adamw_ids or p.dim() != 2 else rowwise).append(p)
+    groups = []
+    if rowwise:
+        groups.append({"params": rowwise})
+    if adamw:
+        groups.append({"params": adamw, "algorithm": "adamw"})
+    return groups
+
+
+class _RowwiseOptimizer(torch.optim.Optimizer):
+    _kind = None          # "nora" or "rmnp"
+    _default_eps = None
+
+    def __init__(self, params, lr=0.005, momentum=0.95, nesterov=True,
+                 weight_decay=0.0, eps=None, scale=None, adamw_lr=3e-4,
+                 adamw_betas=(0.9, 0.95), adamw_eps=1e-8,
+                 adamw_weight_decay=0.0, backend="auto"):
+        eps = self._default_eps if eps is None else eps
+        for name, value in (("lr", lr), ("weight_decay", weight_decay),
+                            ("eps", eps), ("adamw_lr", adamw_lr),
+                            ("adamw_eps", adamw_eps),
+                            ("adamw_weight_decay", adamw_weight_decay)):
+            if not isinstance(value, (int, float)) or not math.isfinite(
+                    value) or value < 0:
+                raise ValueError("%s must be a finite number >= 0, got %r"
+                                 % (name, value))
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError("momentum must be in [0, 1), got %r"
+                             % (momentum,))
+        if scale is not None and not (isinstance(scale, (int, float)) and
+                                      scale > 0):
+            raise ValueError("scale must be a positive number or None (the "
+                             "shape rule), got %r" % (scale,))
+        if len(adamw_betas) != 2 or not all(0 <= b < 1 for b in adamw_betas):
+            raise ValueError("adamw_betas must be two numbers in [0, 1)")
+        if backend not in ("auto", "nora", "torch"):
+            raise ValueError("backend must be 'auto', 'nora' or 'torch', "
+                             "got %r" % (backend,))
+        if backend == "nora":
+            _capi.load()  # raises NoraUnavailable with what was tried
+        defaults = dict(lr=lr, momentum=momentum, nesterov=bool(nesterov),
+                        weight_decay=weight_decay, eps=eps, scale=scale,
+                        adamw_lr=adamw_lr, adamw_betas=tuple(adamw_betas),
+                        adamw_eps=adamw_eps,
+                        adamw_weight_decay=adamw_weight_decay,
+                        algorithm=self._kind, backend=backend)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            if group["algorithm"] not in (self._kind, "adamw"):
+                raise ValueError("a group's algorithm must be %r or 'adamw', "
+                                 "got %r" % (self._kind, group["algorithm"]))
+        self._compiled = {}   # (M, N, hyper-parameters) -> nora.Step
+        self._scratch = {}    # id(param) -> (w_new, m_new) buffers
+
+    # --- the matrix update ----------------------------------------------
+    def _scale(self, group, M, N):
+        if group["scale"] is not None:
+            return float(group["scale"])
+        return steps.default_scale(self._kind, M, N)
+
+    def _use_nora(self, group, p):
+        backend = group["backend"]
+        supported = (p.device.type == "cpu" and p.dtype in
+                     (torch.float32,) + _LOW_PRECISION)
+        if backend == "torch":
+            return False
+        if backend == "nora":
+            if not supported:
+                raise ValueError("backend='nora' runs float32/bf16/f16 CPU "
+                                 "parameters; got %s on %s"
+                                 % (p.dtype, p.device))
+            return True
+        return supported and _capi.available()
+
+    def _step_function(self, group, M, N):
+        beta = group["momentum"]
+        mu = beta if group["nesterov"] else None
+        key = (M, N, beta, mu, group["eps"], self._scale(group, M, N))
+        step = self._compiled.get(key)
+        if step is None:
+            from .compiler import compile as nora_compile
+            ir = steps.optimizer_step_ir(self._kind, M, N, beta=beta,
+                                         nesterov=mu, eps=group["eps"],
+                                         scale=key[-1])
+            step = self._compiled[key] = nora_compile(ir, "step")
+        return step
+
+    def _torch_update(self, group, w, m, g):
+        """The same update in PyTorch (float32, in place on w and m)."""
+        beta = group["momentum"]
+        eps, lr, wd = group["eps"], group["lr"], group["weight_decay"]
+        M, N = w.shape
+        m.lerp_(g, 1 - beta)
+        u = g.lerp(m, beta) if group["nesterov"] else m
+        if self._kind == "nora":
+            w_hat = w / w.norm(dim=1, keepdim=True).clamp_min(eps)
+            u = u - (u * w_hat).sum(dim=1, keepdim=True) * w_hat
+        d = u * (self._scale(group, M, N) /
+                 u.norm(dim=1, keepdim=True).clamp_min(eps))
+        w.mul_(1 - lr * wd).add_(d, alpha=-lr)
+
+    def _matrix_step(self, group, p):
+        g = p.grad
+        if g.is_sparse:
+            raise RuntimeError("%s does not support sparse gradients"
+                               % type(self).__name__)
+        state = self.state[p]
+        low = p.dtype in _LOW_PRECISION
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros(p.shape, dtype=torch.float32,
+                                                   device=p.device)
+            if low:
+                state["master"] = p.detach().float()
+        w = state["master"] if low else p.data
+        m = state["momentum_buffer"]
+        g32 = g.float()
+        if not self._use_nora(group, p):
+            self._torch_update(group, w, m, g32)
+        else:
+            M, N = p.shape
+            step = self._step_function(group, M, N)
+            scratch = self._scratch.get(id(p))
+            if scratch is None or scratch[0].shape != p.shape:
+                scratch = self._scratch[id(p)] = (
+                    torch.empty(p.shape, dtype=torch.float32),
+                    torch.empty(p.shape, dtype=torch.float32))
+            w_in = w if w.is_contiguous() else w.contiguous()
+            step(g32.contiguous(), w_in, m, group["lr"],
+                 group["weight_decay"], out=scratch)
+            w.copy_(scratch[0])
+            m.copy_(scratch[1])
+        if low:
+            p.data.copy_(w)
+
+    # --- AdamW for everything else ----------------------------------------
+    def _adamw_step(self, group, p):
+        g = p.grad
+        if g.is_sparse:
+            raise RuntimeError("AdamW here does not support sparse gradients")
+        state = self.state[p]
+        if "step" not in state:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32)
+            state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
+        beta1, beta2 = group["adamw_betas"]
+        lr, eps = group["adamw_lr"], group["adamw_eps"]
+        state["step"] += 1
+        t = float(state["step"])
+        g32 = g.float()
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg.lerp_(g32, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(g32, g32, value=1 - beta2)
+        bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
+        denom = (exp_avg_sq.sqrt() / math.sqrt(bias2)).add_(eps)
+        p32 = p.data.float() if p.dtype != torch.float32 else p.data
+        p32.mul_(1 - lr * group["adamw_weight_decay"])
+        p32.addcdiv_(exp_avg, denom, value=-lr / bias1)
+        if p32 is not p.data:
+            p.data.copy_(p32)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            rowwise = group["algorithm"] == self._kind
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if rowwise and p.dim() == 2:
+                    self._matrix_step(group, p)
+                else:
+                    self._adamw_step(group, p)
+        return loss
+
+    # --- state in the official form ----------------------------------------
+    def _to_official(self, group, buffer):
+        return buffer
+
+    def _from_official(self, group, buffer):
+        return buffer
+
+    def state_dict(self):
+        sd = super().state_dict()
+        groups = {}
+        for index, group in enumerate(self.param_groups):
+            for p in group["params"]:
+                groups[id(p)] = group
+        params = [p for g in self.param_groups for p in g["params"]]
+        for index, p in enumerate(params):
+            entry = sd["state"].get(index)
+            if entry and "momentum_buffer" in entry:
+                entry = dict(entry)
+                internal = entry["momentum_buffer"]
+                official = self._to_official(groups[id(p)], internal)
+                if official is not internal:
+                    # The exact internal buffer too, so that our own state
+                    # round-trips bit for bit (the conversion rounds).
+                    entry["nora_momentum_ema"] = internal.clone()
+                entry["momentum_buffer"] = official.clone()
+                sd["state"][index] = entry
+        return sd
+
+    def load_state_dict(self, state_dict):
+        # torch.optim casts every state tensor to its parameter's dtype: keep
+        # the float32 momentum, master weights and AdamW moments of
+        # low-precision parameters in float32.
+        saved = state_dict.get("state", {})
+        super().load_state_dict(state_dict)
+        params = [p for g in self.param_groups for p in g["params"]]
+        groups = {id(p): g for g in self.param_groups for p in g["params"]}
+        for index, p in enumerate(params):
+            entry = saved.get(index)
+            state = self.state.get(p)
+            if not entry or state is None:
+                continue
+            for key in ("momentum_buffer", "master", "exp_avg",
+                        "exp_avg_sq"):
+                if key not in entry:
+                    continue
+                value = entry[key]
+                if not isinstance(value, torch.Tensor) or \
+                        value.shape != p.shape:
+                    raise ValueError(
+                        "state %r of parameter #%d: expected a tensor of "
+                        "shape %s, got %s" % (key, index, tuple(p.shape),
+                                              getattr(value, "shape", value)))
+                value = value.to(dtype=torch.float32, device=p.device)
+                if key == "momentum_buffer":
+                    exact = entry.get("nora_momentum_ema")
+                    value = (exact.to(dtype=torch.float32, device=p.device)
+                             if isinstance(exact, torch.Tensor) and
+                             exact.shape == p.shape
+                             else self._from_official(groups[id(p)], value))
+                state[key] = value.clone().contiguous()
+            state.pop("nora_momentum_ema", None)
+            if ("momentum_buffer" in state and p.dtype in _LOW_PRECISION and
+                    "master" not in state):
+                state["master"] = p.detach().float()
+
+
+class Nora(_RowwiseOptimizer):
+    """Nora (arXiv 2605.03769): per row, EMA momentum with Nesterov, the
+    projection onto the orthogonal complement of the weight row, row
+    normalization to `scale` (default max(1, sqrt(M/N))), decoupled weight
+    decay. Defaults of the official optimizer: lr 0.005, momentum 0.95,
+    nesterov, eps 1e-10, weight_decay 0."""
+    _kind = "nora"
+    _default_eps = 1e-10
+
+
+class RMNP(_RowwiseOptimizer):
+    """RMNP: row-normalized momentum without the projection (F.normalize's
+    eps 1e-12, Moonlight's scale 0.2 sqrt(max(M, N))). The heavy-ball
+    buffer of the official optimizer is kept in EMA form, (1 - mu) buf,
+    which gives exactly the same direction; state_dict() and
+    load_state_dict() convert."""
+    _kind = "rmnp"
+    _default_eps = 1e-12
+
+    def _to_official(self, group, buffer):
+        return buffer / (1 - group["momentum"])
+
+    def _from_official(self, group, buffer):
+        return buffer * (1 - group["momentum"])
