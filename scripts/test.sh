@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test (lit: FileCheck tests,
 # verifier tests, plugin tests, unit tests, integration tests against the
-# numpy reference), then the whole suite again against an ASan+UBSan build of
-# the tools, then each libFuzzer target briefly (that build also holds them).
+# numpy reference; pytest: the Python package and torch optimizers, in a
+# virtual environment with torch that scripts/setup-python.sh makes once),
+# then the lit suite again against an ASan+UBSan build of the tools, then
+# each libFuzzer target briefly (that build also holds them).
 # Exits non-zero when anything fails; ends with lit's summary and a line
 # "N passed, N failed, N skipped" over all runs (a fuzz target counts as one
 # test).
@@ -51,6 +53,28 @@ run_lit() { # run_lit TITLE [lit args...]
 }
 
 run_lit "running the test suite (lit)"
+
+# The Python package (python/tests, pytest): the compiled step through the C
+# API, and the torch optimizers.
+printf '==> running the Python package tests (pytest)\n' >&2
+VENV_PYTHON="$("$ROOT/scripts/setup-python.sh")"
+set +e
+"$VENV_PYTHON" -m pytest -q -p no:cacheprovider "$ROOT/python/tests" 2>&1 |
+  tee "$log_file"
+rc=${PIPESTATUS[0]}
+set -e
+summary=$(grep -E "^[0-9]+ (passed|failed)|^=+ .*(passed|failed)" "$log_file" | tail -1)
+pp=$(sed -nE 's/.*[^0-9]([0-9]+) passed.*/\1/p; s/^([0-9]+) passed.*/\1/p' <<<"$summary" | head -1)
+pf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p; s/^([0-9]+) failed.*/\1/p' <<<"$summary" | head -1)
+ps=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$summary" | head -1)
+pe=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<"$summary" | head -1)
+passed=$((passed + ${pp:-0}))
+failed=$((failed + ${pf:-0} + ${pe:-0}))
+skipped=$((skipped + ${ps:-0}))
+if [ "$rc" -ne 0 ] || [ -z "${pp:-}" ]; then
+  echo "pytest failed or ran no test (exit status $rc)" >&2
+  status=1
+fi
 
 if [ "${NORA_SKIP_SANITIZERS:-0}" != 1 ]; then
   if [ ! -f "$ASAN_DIR/build.ninja" ] ||

@@ -1,6 +1,7 @@
 """ctypes binding of libNoraCAPI.so (include/nora-c/Nora.h).
 
 The library is found, in order: $NORA_LIBRARY (a path to the .so), the
+package's own `_lib/` (an installed package, scripts/install-python.sh), the
 `lib/` of the build tree this package sits in (python/ next to build/), and
 the system's library path. `available()` says whether it loaded;
 `load()` returns it or raises NoraUnavailable with what was tried.
@@ -28,6 +29,7 @@ def _candidates():
     if env:
         yield env
         return
+    yield os.path.join(_HERE, "_lib", "libNoraCAPI.so")
     for build in ("build", "build-asan"):
         yield os.path.normpath(os.path.join(_HERE, "..", "..", build, "lib",
                                             "libNoraCAPI.so"))

@@ -32,9 +32,12 @@ def _f(value):
 
 
 def optimizer_step_ir(kind, M, N, beta=0.95, nesterov=0.95, eps=None,
-                      scale=None, tokens=None, act="f32", name="step"):
+                      scale=None, tokens=None, act="f32", name="step",
+                      acc=False, grad_scale=1.0):
     """kind: "nora" or "rmnp". nesterov: the Nesterov mu, or None for plain
-    momentum (u = m_new). eps: 1e-10 (Nora) / 1e-12 (RMNP) when None."""
+    momentum (u = m_new). eps: 1e-10 (Nora) / 1e-12 (RMNP) when None.
+    With tokens: acc adds an accumulated gradient argument (after x), and
+    grad_scale scales dy^T x (not acc)."""
     if kind not in ("nora", "rmnp"):
         raise ValueError("kind must be 'nora' or 'rmnp', got %r" % (kind,))
     if eps is None:
@@ -50,11 +53,15 @@ def optimizer_step_ir(kind, M, N, beta=0.95, nesterov=0.95, eps=None,
     else:
         dy = "tensor<%dx%dx%s>" % (tokens, M, act)
         x = "tensor<%dx%dx%s>" % (tokens, N, act)
-        head = ("func.func @%s(%%dy: %s, %%x: %s, %%w: %s, %%m: %s, "
+        acc_arg = ", %%acc: %s" % mat if acc else ""
+        head = ("func.func @%s(%%dy: %s, %%x: %s%s, %%w: %s, %%m: %s, "
                 "%%lr: f32, %%wd: f32) -> (%s, %s) {"
-                % (name, dy, x, mat, mat, mat, mat))
-        grad = ("  %%g = nora.wgrad %%dy, %%x : %s, %s -> %s\n"
-                % (dy, x, mat))
+                % (name, dy, x, acc_arg, mat, mat, mat, mat))
+        acc_use = " acc(%%acc : %s)" % mat if acc else ""
+        attrs = (" {scale = %s : f32}" % _f(grad_scale)
+                 if grad_scale != 1.0 else "")
+        grad = ("  %%g = nora.wgrad %%dy, %%x%s%s : %s, %s -> %s\n"
+                % (acc_use, attrs, dy, x, mat))
     body = ("  %%mn, %%u = nora.momentum %%m, %%g {beta = %s : f32%s} : "
             "%s, %s\n" % (_f(beta), mu, mat, mat))
     direction = "%u"
