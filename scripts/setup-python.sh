@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python environment of the package tests (python/tests): a virtual
-# environment with torch 2.x, numpy and pytest from PyPI, made once and
+# environment with torch 2.x, numpy, pytest and matplotlib (for the examples)
+# from PyPI, made once and
 # reused (it is about 5 GiB: torch's PyPI wheel brings the CUDA libraries).
 # Prints the environment's python on stdout.
 #
@@ -16,9 +17,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   mkdir -p "$(dirname "$VENV")"
   "$PYTHON_BASE" -m venv "$VENV" >&2
 fi
-if ! "$VENV/bin/python" -c "import torch, numpy, pytest" >/dev/null 2>&1; then
-  log "installing torch, numpy and pytest into $VENV (once)"
+if ! "$VENV/bin/python" -c "import torch, numpy, pytest, matplotlib" \
+    >/dev/null 2>&1; then
+  log "installing torch, numpy, pytest and matplotlib into $VENV (once)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "torch>=2.4" numpy pytest >&2
+    "torch>=2.4" numpy pytest matplotlib >&2
 fi
 echo "$VENV/bin/python"
