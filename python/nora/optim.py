@@ -18,6 +18,12 @@ Backends (``backend=``):
   "nora"   the compiled step, an error where it cannot run;
   "torch"  a plain PyTorch implementation of the same formulas (any device).
 
+``nonfinite="skip_step"`` leaves a parameter (and its momentum) bit for bit
+unchanged when its gradient holds a NaN or an Inf, ``"skip_row"`` only the
+rows of a matrix that do (the semantics of nora.skip_nonfinite, through the
+compiled guard or the same check in PyTorch); ``opt.nonfinite_skipped``
+counts them. The default, None, checks nothing (the official behaviour).
+
 bf16/f16 parameters keep float32 master weights in the optimizer state
 (``state["master"]``); the parameter is the master rounded after each step.
 Momentum is float32.
@@ -75,8 +81,11 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
     def __init__(self, params, lr=0.005, momentum=0.95, nesterov=True,
                  weight_decay=0.0, eps=None, scale=None, adamw_lr=3e-4,
                  adamw_betas=(0.9, 0.95), adamw_eps=1e-8,
-                 adamw_weight_decay=0.0, backend="auto"):
+                 adamw_weight_decay=0.0, backend="auto", nonfinite=None):
         eps = self._default_eps if eps is None else eps
+        if nonfinite not in (None, "skip_step", "skip_row"):
+            raise ValueError("nonfinite must be None, 'skip_step' or "
+                             "'skip_row', got %r" % (nonfinite,))
         for name, value in (("lr", lr), ("weight_decay", weight_decay),
                             ("eps", eps), ("adamw_lr", adamw_lr),
                             ("adamw_eps", adamw_eps),
@@ -104,14 +113,20 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                         adamw_lr=adamw_lr, adamw_betas=tuple(adamw_betas),
                         adamw_eps=adamw_eps,
                         adamw_weight_decay=adamw_weight_decay,
-                        algorithm=self._kind, backend=backend)
+                        algorithm=self._kind, backend=backend,
+                        nonfinite=nonfinite)
         super().__init__(params, defaults)
         for group in self.param_groups:
             if group["algorithm"] not in (self._kind, "adamw"):
                 raise ValueError("a group's algorithm must be %r or 'adamw', "
                                  "got %r" % (self._kind, group["algorithm"]))
         self._compiled = {}   # (M, N, hyper-parameters) -> nora.Step
-        self._scratch = {}    # id(param) -> (w_new, m_new) buffers
+        self._scratch = {}    # id(param) -> (w_new, m_new[, count]) buffers
+        #: Updates left out because of a NaN/Inf gradient, since the
+        #: optimizer was made: whole matrix (and AdamW) updates with
+        #: nonfinite="skip_step", rows with "skip_row" (an AdamW parameter
+        #: counts as one row).
+        self.nonfinite_skipped = 0
 
     # --- the matrix update ----------------------------------------------
     def _scale(self, group, M, N):
@@ -136,14 +151,16 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
     def _step_function(self, group, M, N):
         beta = group["momentum"]
         mu = beta if group["nesterov"] else None
-        key = (M, N, beta, mu, group["eps"], self._scale(group, M, N))
+        scale = self._scale(group, M, N)
+        key = (M, N, beta, mu, group["eps"], scale, group["nonfinite"])
         step = self._compiled.get(key)
         if step is None:
             from .compiler import compile as nora_compile
             ir = steps.optimizer_step_ir(self._kind, M, N, beta=beta,
                                          nesterov=mu, eps=group["eps"],
-                                         scale=key[-1])
-            step = self._compiled[key] = nora_compile(ir, "step")
+                                         scale=scale)
+            step = self._compiled[key] = nora_compile(
+                ir, "step", nonfinite=group["nonfinite"])
         return step
 
     def _torch_update(self, group, w, m, g):
@@ -160,6 +177,26 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                  u.norm(dim=1, keepdim=True).clamp_min(eps))
         w.mul_(1 - lr * wd).add_(d, alpha=-lr)
 
+    def _torch_guarded_update(self, group, w, m, g, mode):
+        """_torch_update with the non-finite guard of `mode` (the semantics
+        of nora.skip_nonfinite: skipped rows or matrices keep W and M bit
+        for bit)."""
+        if mode is None:
+            self._torch_update(group, w, m, g)
+            return
+        bad = ~torch.isfinite(g).all(dim=1)
+        if not bad.any():
+            self._torch_update(group, w, m, g)
+            return
+        if mode == "skip_step":
+            self.nonfinite_skipped += 1
+            return
+        kept_w, kept_m = w[bad].clone(), m[bad].clone()
+        g = torch.where(bad[:, None], torch.zeros_like(g), g)
+        self._torch_update(group, w, m, g)
+        w[bad], m[bad] = kept_w, kept_m
+        self.nonfinite_skipped += int(bad.sum())
+
     def _matrix_step(self, group, p):
         g = p.grad
         if g.is_sparse:
@@ -175,21 +212,27 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         w = state["master"] if low else p.data
         m = state["momentum_buffer"]
         g32 = g.float()
+        mode = group["nonfinite"]
         if not self._use_nora(group, p):
-            self._torch_update(group, w, m, g32)
+            self._torch_guarded_update(group, w, m, g32, mode)
         else:
             M, N = p.shape
             step = self._step_function(group, M, N)
             scratch = self._scratch.get(id(p))
             if scratch is None or scratch[0].shape != p.shape:
-                scratch = self._scratch[id(p)] = (
-                    torch.empty(p.shape, dtype=torch.float32),
-                    torch.empty(p.shape, dtype=torch.float32))
+                scratch = (torch.empty(p.shape, dtype=torch.float32),
+                           torch.empty(p.shape, dtype=torch.float32))
+                if mode:
+                    scratch += (torch.zeros(step.results[2][1],
+                                            dtype=torch.int64),)
+                self._scratch[id(p)] = scratch
             w_in = w if w.is_contiguous() else w.contiguous()
             step(g32.contiguous(), w_in, m, group["lr"],
                  group["weight_decay"], out=scratch)
             w.copy_(scratch[0])
             m.copy_(scratch[1])
+            if mode:
+                self.nonfinite_skipped += int(scratch[2].reshape(-1)[0])
         if low:
             p.data.copy_(w)
 
@@ -203,6 +246,9 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             state["step"] = torch.tensor(0.0)
             state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32)
             state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
+        if group["nonfinite"] and not torch.isfinite(g).all():
+            self.nonfinite_skipped += 1
+            return
         beta1, beta2 = group["adamw_betas"]
         lr, eps = group["adamw_lr"], group["adamw_eps"]
         state["step"] += 1

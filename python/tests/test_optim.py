@@ -264,3 +264,55 @@ def test_vectors_in_a_rowwise_group_get_adamw():
         opt.step()
         ref_opt.step()
     assert torch.allclose(bias, ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cls", [Nora, RMNP])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nonfinite_gradients(backend, cls, bad):
+    torch.manual_seed(4)
+    w0 = torch.randn(6, 10) * 0.1
+    g = torch.randn(6, 10)
+    g_bad = g.clone()
+    g_bad[2, 3] = bad
+    results = {}
+    for mode in ("skip_row", "skip_step", None):
+        p = torch.nn.Parameter(w0.clone())
+        opt = cls([p], backend=backend, lr=0.05, nonfinite=mode)
+        p.grad = g.clone()
+        opt.step()  # a clean step first: the momentum is not zero
+        w1, m1 = p.detach().clone(), opt.state[p]["momentum_buffer"].clone()
+        p.grad = g_bad.clone()
+        opt.step()
+        results[mode] = (w1, m1, p.detach().clone(),
+                         opt.state[p]["momentum_buffer"].clone(),
+                         opt.nonfinite_skipped)
+    # The clean reference of the second step, rows other than 2.
+    p = torch.nn.Parameter(w0.clone())
+    opt = cls([p], backend=backend, lr=0.05)
+    for _ in range(2):
+        p.grad = g.clone()
+        opt.step()
+    w_ref = p.detach()
+    w1, m1, w2, m2, count = results["skip_row"]
+    assert count == 1
+    assert torch.equal(w2[2], w1[2]) and torch.equal(m2[2], m1[2])
+    rows = [0, 1, 3, 4, 5]
+    assert torch.allclose(w2[rows], w_ref[rows], rtol=1e-6, atol=1e-7)
+    w1, m1, w2, m2, count = results["skip_step"]
+    assert count == 1
+    assert torch.equal(w2, w1) and torch.equal(m2, m1)
+    # No guard: the official behaviour, the bad row is not finite any more.
+    _, _, w2, _, count = results[None]
+    assert count == 0 and not torch.isfinite(w2[2]).all()
+
+
+def test_nonfinite_skips_adamw_parameters_too():
+    bias = torch.nn.Parameter(torch.zeros(4))
+    opt = Nora([bias], backend="torch", nonfinite="skip_step")
+    bias.grad = torch.tensor([1.0, float("nan"), 0.0, 0.0])
+    opt.step()
+    assert torch.equal(bias.detach(), torch.zeros(4))
+    assert opt.nonfinite_skipped == 1
+    with pytest.raises(ValueError, match="nonfinite must be"):
+        Nora([bias], nonfinite="skip")
