@@ -74,6 +74,50 @@ def param_groups(model, adamw_modules=(torch.nn.Embedding,),
     return groups
 
 
+def _dtensor_type():
+    try:
+        from torch.distributed.tensor import DTensor
+        return DTensor
+    except ImportError:  # torch without distributed
+        return None
+
+
+def _local(t):
+    """The local tensor of a DTensor, else `t`."""
+    dtensor = _dtensor_type()
+    return t.to_local() if dtensor and isinstance(t, dtensor) else t
+
+
+def _local_rows(p):
+    """The local rows of a 2-D parameter: itself, or the local shard of a
+    DTensor that is sharded on dim 0 or replicated (whole rows)."""
+    dtensor = _dtensor_type()
+    if not (dtensor and isinstance(p, dtensor)):
+        return p.data
+    from torch.distributed.tensor import Replicate, Shard
+    for placement in p.placements:
+        if not (isinstance(placement, Replicate) or
+                (isinstance(placement, Shard) and placement.dim == 0)):
+            raise ValueError(
+                "the row-wise update needs whole rows on each rank: shard "
+                "2-D parameters on dim 0 (FSDP2's default), got placements "
+                "%s" % (p.placements,))
+    return p.to_local()
+
+
+def _zeros_like_param(p):
+    """Float32 zeros shaped and placed like `p` (a DTensor like p for
+    sharded parameters, so that DCP can reshard the state)."""
+    dtensor = _dtensor_type()
+    if dtensor and isinstance(p, dtensor):
+        local = torch.zeros(p.to_local().shape, dtype=torch.float32,
+                            device=p.to_local().device)
+        return dtensor.from_local(local, p.device_mesh, p.placements,
+                                  run_check=False, shape=p.shape,
+                                  stride=p.stride())
+    return torch.zeros(p.shape, dtype=torch.float32, device=p.device)
+
+
 class _RowwiseOptimizer(torch.optim.Optimizer):
     _kind = None          # "nora" or "rmnp"
     _default_eps = None
@@ -148,10 +192,9 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             return True
         return supported and _capi.available()
 
-    def _step_function(self, group, M, N):
+    def _step_function(self, group, M, N, scale):
         beta = group["momentum"]
         mu = beta if group["nesterov"] else None
-        scale = self._scale(group, M, N)
         key = (M, N, beta, mu, group["eps"], scale, group["nonfinite"])
         step = self._compiled.get(key)
         if step is None:
@@ -163,11 +206,12 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                 ir, "step", nonfinite=group["nonfinite"])
         return step
 
-    def _torch_update(self, group, w, m, g):
-        """The same update in PyTorch (float32, in place on w and m)."""
+    def _torch_update(self, group, w, m, g, shape=None):
+        """The same update in PyTorch (float32, in place on w and m); the
+        scale from `shape` (the global shape of a sharded weight)."""
         beta = group["momentum"]
         eps, lr, wd = group["eps"], group["lr"], group["weight_decay"]
-        M, N = w.shape
+        M, N = shape if shape is not None else w.shape
         m.lerp_(g, 1 - beta)
         u = g.lerp(m, beta) if group["nesterov"] else m
         if self._kind == "nora":
@@ -177,23 +221,23 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                  u.norm(dim=1, keepdim=True).clamp_min(eps))
         w.mul_(1 - lr * wd).add_(d, alpha=-lr)
 
-    def _torch_guarded_update(self, group, w, m, g, mode):
+    def _torch_guarded_update(self, group, w, m, g, mode, shape):
         """_torch_update with the non-finite guard of `mode` (the semantics
         of nora.skip_nonfinite: skipped rows or matrices keep W and M bit
         for bit)."""
         if mode is None:
-            self._torch_update(group, w, m, g)
+            self._torch_update(group, w, m, g, shape)
             return
         bad = ~torch.isfinite(g).all(dim=1)
         if not bad.any():
-            self._torch_update(group, w, m, g)
+            self._torch_update(group, w, m, g, shape)
             return
         if mode == "skip_step":
             self.nonfinite_skipped += 1
             return
         kept_w, kept_m = w[bad].clone(), m[bad].clone()
         g = torch.where(bad[:, None], torch.zeros_like(g), g)
-        self._torch_update(group, w, m, g)
+        self._torch_update(group, w, m, g, shape)
         w[bad], m[bad] = kept_w, kept_m
         self.nonfinite_skipped += int(bad.sum())
 
@@ -205,23 +249,29 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         state = self.state[p]
         low = p.dtype in _LOW_PRECISION
         if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros(p.shape, dtype=torch.float32,
-                                                   device=p.device)
+            state["momentum_buffer"] = _zeros_like_param(p)
             if low:
                 state["master"] = p.detach().float()
-        w = state["master"] if low else p.data
-        m = state["momentum_buffer"]
-        g32 = g.float()
+        # A DTensor sharded on dim 0 (FSDP2's fully_shard) holds whole rows:
+        # the update is local, no communication. The scale comes from the
+        # global shape.
+        M, N = p.shape
+        p_local = _local_rows(p)
+        w = _local(state["master"]) if low else p_local
+        m = _local(state["momentum_buffer"])
+        g32 = _local(g).float()
+        if w.shape[0] == 0:
+            return  # an empty shard
         mode = group["nonfinite"]
-        if not self._use_nora(group, p):
-            self._torch_guarded_update(group, w, m, g32, mode)
+        if not self._use_nora(group, p_local):
+            self._torch_guarded_update(group, w, m, g32, mode, (M, N))
         else:
-            M, N = p.shape
-            step = self._step_function(group, M, N)
+            step = self._step_function(group, w.shape[0], N,
+                                       self._scale(group, M, N))
             scratch = self._scratch.get(id(p))
-            if scratch is None or scratch[0].shape != p.shape:
-                scratch = (torch.empty(p.shape, dtype=torch.float32),
-                           torch.empty(p.shape, dtype=torch.float32))
+            if scratch is None or scratch[0].shape != w.shape:
+                scratch = (torch.empty(w.shape, dtype=torch.float32),
+                           torch.empty(w.shape, dtype=torch.float32))
                 if mode:
                     scratch += (torch.zeros(step.results[2][1],
                                             dtype=torch.int64),)
@@ -234,7 +284,7 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             if mode:
                 self.nonfinite_skipped += int(scratch[2].reshape(-1)[0])
         if low:
-            p.data.copy_(w)
+            p_local.copy_(w)
 
     # --- AdamW for everything else ----------------------------------------
     def _adamw_step(self, group, p):
@@ -315,10 +365,17 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         # the float32 momentum, master weights and AdamW moments of
         # low-precision parameters in float32.
         saved = state_dict.get("state", {})
+        # The saved state's keys are parameter indices (state_dict()) or
+        # names (torch.distributed.checkpoint): map them as torch.optim does,
+        # by the order of the groups' "params".
+        key_to_param = {}
+        for saved_group, group in zip(state_dict.get("param_groups", []),
+                                      self.param_groups):
+            for key, p in zip(saved_group.get("params", []), group["params"]):
+                key_to_param[key] = p
         super().load_state_dict(state_dict)
-        params = [p for g in self.param_groups for p in g["params"]]
         groups = {id(p): g for g in self.param_groups for p in g["params"]}
-        for index, p in enumerate(params):
+        for index, p in key_to_param.items():
             entry = saved.get(index)
             state = self.state.get(p)
             if not entry or state is None:
