@@ -63,12 +63,21 @@ ours_pattern="($ROOT/lib/|$ROOT/include/nora/|$ROOT/tools/nora-)"
 classify() {
   local trace
   trace=$("$FUZZ_DIR/bin/nora-fuzz-$1" "$2" -timeout=20 -rss_limit_mb=4096 2>&1 || true)
+  if ! grep -Eq "#[0-9]+ 0x[0-9a-f]+ " <<<"$trace"; then
+    # A stack overflow found in a fork-mode job may need less stack than
+    # the 8 MiB of a run alone (deep recursion in MLIR's parser): again
+    # with 1 MiB.
+    trace=$( (ulimit -s 1024
+              "$FUZZ_DIR/bin/nora-fuzz-$1" "$2" -timeout=20 \
+                -rss_limit_mb=4096) 2>&1 || true)
+  fi
   if grep -Eq "$ours_pattern" <<<"$trace"; then
     printf '%s\n' "$trace" | grep -E "ERROR|#[0-9]+ " | head -30 >&2
     return 0
   fi
   local first
-  first=$(grep -m1 -E "#[0-9]+ 0x[0-9a-f]+ in " <<<"$trace" | sed 's/^ *//')
+  # Symbolized ("#0 0x... in f") or not ("#0 0x... (lib.so+0x...)").
+  first=$(grep -m1 -E "#[0-9]+ 0x[0-9a-f]+ " <<<"$trace" | sed 's/^ *//')
   if [ -z "$first" ]; then
     # Not reproducible alone: nothing shows it is upstream's.
     echo "  $1: $(basename "$2") does not reproduce when run alone" >&2

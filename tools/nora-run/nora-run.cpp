@@ -176,7 +176,9 @@ void checkDevice() {
   int devices = 0;
   if (!init || !count || init(0) != 0 || count(&devices) != 0 || devices == 0)
     fail("--device=cuda: the CUDA driver reports no usable GPU");
-  fail("--device=cuda: the GPU code path is not built into nora-run yet");
+  fail("--device=cuda: nora-run runs on the CPU; compile for the GPU with "
+       "nora-compile and run the artifact with nora-exec (README, "
+       "docs/artifact.md)");
 }
 
 /// Writes all outputs, each first to a temporary name and renamed only when
