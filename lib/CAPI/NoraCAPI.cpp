@@ -82,8 +82,7 @@ void registerPassesOnce() {
   });
 }
 
-OwningOpRef<ModuleOp> parse(MLIRContext &context, const char *ir,
-                            size_t size) {
+OwningOpRef<ModuleOp> parse(MLIRContext &context, const char *ir, size_t size) {
   // MLIR's lexer reads up to a terminating NUL: give it one.
   std::string text(ir, size);
   return parseSourceString<ModuleOp>(text, &context);
@@ -125,7 +124,9 @@ nora_function *nora_compile_cpu(const char *ir, size_t irSize,
     if (auto tensor = dyn_cast<RankedTensorType>(type)) {
       arg.isTensor = true;
       Type elem = tensor.getElementType();
-      arg.dtype = elem.isF32() ? NORA_F32 : elem.isBF16() ? NORA_BF16 : NORA_F16;
+      arg.dtype = elem.isF32()    ? NORA_F32
+                  : elem.isBF16() ? NORA_BF16
+                                  : NORA_F16;
       for (int64_t d : tensor.getShape())
         arg.dims.push_back(ShapedType::isDynamic(d) ? -1 : d);
       if (arg.dims.size() > NORA_MAX_RANK) {
@@ -141,9 +142,9 @@ nora_function *nora_compile_cpu(const char *ir, size_t irSize,
   options.nonfinite = nonfinite ? nonfinite : "";
   function->compiled = runtime::compile(*module, entry, options, message);
   if (!function->compiled) {
-    fail(error, message + (diagnostics.text.empty()
-                               ? std::string()
-                               : ":\n" + diagnostics.text));
+    fail(error,
+         message + (diagnostics.text.empty() ? std::string()
+                                             : ":\n" + diagnostics.text));
     return nullptr;
   }
   return function.release();
@@ -173,8 +174,8 @@ int nora_function_num_results(const nora_function *function) {
   return function ? int(function->compiled->getResultLayouts().size()) : 0;
 }
 
-int nora_function_result(const nora_function *function, int index,
-                         int *isInt64, int *rank, int64_t *dims) {
+int nora_function_result(const nora_function *function, int index, int *isInt64,
+                         int *rank, int64_t *dims) {
   if (!function || index < 0 ||
       size_t(index) >= function->compiled->getResultLayouts().size())
     return 1;
@@ -212,9 +213,9 @@ int nora_function_call(nora_function *function, const void *const *tensors,
     dims[i].assign(shapes[i], shapes[i] + arg.dims.size());
     for (size_t d = 0; d < arg.dims.size(); ++d)
       if (dims[i][d] < 0 || (arg.dims[d] >= 0 && dims[i][d] != arg.dims[d]))
-        return fail(error, "argument #" + std::to_string(i) +
-                               ": size " + std::to_string(dims[i][d]) +
-                               " of dimension " + std::to_string(d) +
+        return fail(error, "argument #" + std::to_string(i) + ": size " +
+                               std::to_string(dims[i][d]) + " of dimension " +
+                               std::to_string(d) +
                                " does not match the function's " +
                                std::to_string(arg.dims[d]));
     data[i] = tensors[i];
@@ -261,8 +262,8 @@ char *nora_lower(const char *ir, size_t irSize, const char *pipeline,
     }
   }
   if (failed(parsePassPipeline(passes, pm, errorStream))) {
-    fail(error, "bad pass pipeline '" + std::string(pipeline) +
-                    "': " + parseErrors);
+    fail(error,
+         "bad pass pipeline '" + std::string(pipeline) + "': " + parseErrors);
     return nullptr;
   }
   if (failed(pm.run(*module))) {

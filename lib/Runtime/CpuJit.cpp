@@ -263,8 +263,7 @@ extern "C" void noraMemrefCopy(int64_t elemSize, UnrankedMemref *src,
                                UnrankedMemref *dst) {
   int64_t rank = src->rank;
   const int64_t *s = src->descriptor, *d = dst->descriptor;
-  const char *srcData =
-      reinterpret_cast<const char *>(s[1]) + s[2] * elemSize;
+  const char *srcData = reinterpret_cast<const char *>(s[1]) + s[2] * elemSize;
   char *dstData = reinterpret_cast<char *>(d[1]) + d[2] * elemSize;
   copyStrided(elemSize, rank, s + 3, s + 3 + rank, d + 3 + rank, srcData,
               dstData);

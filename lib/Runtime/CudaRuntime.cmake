@@ -22,3 +22,13 @@ if(NORA_CUDA_INCLUDE_DIR)
   set_property(SOURCE ${NORA_RUNTIME_SOURCE_DIR}/CudaDriverAbi.cpp
     APPEND PROPERTY COMPILE_DEFINITIONS NORA_HAVE_CUDA_H)
 endif()
+
+# libNoraRuntimeCAPI.so: the C API of the runtime (include/nora-c/Runtime.h)
+# that the Python package loads with ctypes on the GPU machine.
+set_target_properties(NoraNpy NoraCudaRuntime PROPERTIES
+  POSITION_INDEPENDENT_CODE ON)
+add_library(NoraRuntimeCAPI SHARED ${NORA_RUNTIME_SOURCE_DIR}/RuntimeCAPI.cpp)
+target_link_libraries(NoraRuntimeCAPI PRIVATE NoraCudaRuntime)
+set_target_properties(NoraRuntimeCAPI PROPERTIES
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
+install(TARGETS NoraRuntimeCAPI LIBRARY DESTINATION lib)

@@ -16,6 +16,7 @@ a mismatch is a ValueError/TypeError that names the argument.
 """
 
 import ctypes
+import os
 
 import numpy as np
 
@@ -232,19 +233,19 @@ class Step:
 
 
 def compile(ir, entry=None, device="cpu", fuse=True, nonfinite=None,
-            threads=False):
+            threads=False, chip="sm_90a"):
     """Compiles function `entry` of the MLIR text `ir` (the only function
-    when None). device="cpu": the CPU JIT (the GPU path goes through
-    nora-compile artifacts and nora-exec). nonfinite: None, "skip_step" or
+    when None). device="cpu": the CPU JIT; device="cuda": nora-compile for
+    `chip` into a temporary artifact, run by the LLVM-free runtime
+    (nora.gpu.Artifact). nonfinite: None, "skip_step" or
     "skip_row" (the step then returns the count of skipped rows/steps).
     threads: run the row panels of fused steps on OpenMP threads. Off by
     default: it loads LLVM's OpenMP runtime into the process for good, and
     a library that bundles its own LLVM (triton, which torch.compile and
     torch.optim import) then crashes when it is imported later."""
-    if device != "cpu":
-        raise ValueError("nora.compile: device=%r is not available in the "
-                         "Python API yet (the GPU path is nora-compile + "
-                         "nora-exec); use device='cpu'" % (device,))
+    if device not in ("cpu", "cuda"):
+        raise ValueError("nora.compile: device must be 'cpu' or 'cuda', got "
+                         "%r" % (device,))
     if nonfinite not in (None, "", "skip_step", "skip_row"):
         raise ValueError("nonfinite must be None, 'skip_step' or 'skip_row'")
     if entry is None:
@@ -254,4 +255,13 @@ def compile(ir, entry=None, device="cpu", fuse=True, nonfinite=None,
             raise ValueError("nora.compile: give entry= (the IR has %d "
                              "functions)" % len(names))
         entry = names[0]
+    if device == "cuda":
+        if nonfinite or not fuse:
+            raise ValueError("nora.compile: device='cuda' compiles fused "
+                             "steps without a non-finite guard")
+        import tempfile
+        from . import gpu
+        out = tempfile.mkdtemp(prefix="nora-%s-" % entry)
+        return gpu.compile_artifact(ir, entry, os.path.join(out, "step.nora"),
+                                    chip=chip)
     return Step(ir, entry, fuse=fuse, nonfinite=nonfinite, threads=threads)

@@ -132,8 +132,10 @@ def test_bad_ir_and_options():
     bad = EXAMPLE.replace("nora.nora_step", "nora.nora_stepp")
     with pytest.raises(nora.NoraError, match="nora_stepp"):
         nora.compile(bad)
-    with pytest.raises(ValueError, match="device='cuda'"):
-        nora.compile(EXAMPLE, device="cuda")
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        nora.compile(EXAMPLE, device="tpu")
+    with pytest.raises(ValueError, match="without a non-finite guard"):
+        nora.compile(EXAMPLE, device="cuda", nonfinite="skip_row")
     with pytest.raises(ValueError, match="nonfinite"):
         nora.compile(EXAMPLE, nonfinite="skip_everything")
 

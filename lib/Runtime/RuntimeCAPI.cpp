@@ -1,0 +1,167 @@
+//===- RuntimeCAPI.cpp - the C API of the LLVM-free GPU runtime -*- C++ -*-===//
+
+#include "nora-c/Runtime.h"
+
+#include "nora/Runtime/CudaArtifact.h"
+#include "nora/Runtime/CudaExecutable.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+using namespace mlir::nora::runtime;
+
+struct nora_step_artifact {
+  Plan plan;
+  std::string description;
+  std::unique_ptr<Executable> executable;
+  std::string deviceName;
+};
+
+namespace {
+int fail(char **error, const std::string &message) {
+  if (error) {
+    *error = static_cast<char *>(std::malloc(message.size() + 1));
+    if (*error)
+      std::memcpy(*error, message.c_str(), message.size() + 1);
+  }
+  return 1;
+}
+
+int dtypeCode(ElementType type) {
+  return type == ElementType::F32 ? 0 : type == ElementType::BF16 ? 1 : 2;
+}
+} // namespace
+
+extern "C" {
+
+int nora_runtime_api_version(void) { return NORA_RUNTIME_C_API_VERSION; }
+
+nora_step_artifact *nora_artifact_open(const char *dir, char **error) {
+  if (!dir) {
+    fail(error, "nora_artifact_open: no directory given");
+    return nullptr;
+  }
+  auto artifact = std::make_unique<nora_step_artifact>();
+  std::string message = loadArtifact(dir, artifact->plan);
+  if (!message.empty()) {
+    fail(error, message);
+    return nullptr;
+  }
+  artifact->description = describePlan(artifact->plan);
+  return artifact.release();
+}
+
+void nora_artifact_close(nora_step_artifact *artifact) { delete artifact; }
+
+const char *nora_artifact_entry(const nora_step_artifact *artifact) {
+  return artifact ? artifact->plan.entry.c_str() : "";
+}
+
+int nora_artifact_num_arguments(const nora_step_artifact *artifact) {
+  return artifact ? int(artifact->plan.arguments.size()) : 0;
+}
+
+int nora_artifact_argument(const nora_step_artifact *artifact, int index,
+                           int *isTensor, int *dtype, int *rank,
+                           int64_t *dims) {
+  if (!artifact || index < 0 ||
+      size_t(index) >= artifact->plan.arguments.size())
+    return 1;
+  const ValueSpec &spec = artifact->plan.arguments[size_t(index)];
+  *isTensor = spec.isTensor;
+  *dtype = dtypeCode(spec.dtype);
+  *rank = int(spec.shape.size());
+  for (size_t d = 0; d < spec.shape.size() && d < 8; ++d)
+    dims[d] = spec.shape[d];
+  return 0;
+}
+
+int nora_artifact_num_results(const nora_step_artifact *artifact) {
+  return artifact ? int(artifact->plan.results.size()) : 0;
+}
+
+int nora_artifact_result(const nora_step_artifact *artifact, int index,
+                         int *rank, int64_t *dims) {
+  if (!artifact || index < 0 || size_t(index) >= artifact->plan.results.size())
+    return 1;
+  const ValueSpec &spec = artifact->plan.results[size_t(index)];
+  *rank = int(spec.shape.size());
+  for (size_t d = 0; d < spec.shape.size() && d < 8; ++d)
+    dims[d] = spec.shape[d];
+  return 0;
+}
+
+const char *nora_artifact_describe(const nora_step_artifact *artifact) {
+  return artifact ? artifact->description.c_str() : "";
+}
+
+int nora_artifact_load(nora_step_artifact *artifact, int device, char **error) {
+  if (!artifact)
+    return fail(error, "nora_artifact_load: no artifact");
+  if (artifact->executable)
+    return 0;
+  std::string message =
+      Executable::load(artifact->plan, device, artifact->executable);
+  if (!message.empty())
+    return fail(error, message);
+  artifact->deviceName = artifact->executable->getDevice().name;
+  return 0;
+}
+
+const char *nora_artifact_device_name(const nora_step_artifact *artifact) {
+  return artifact ? artifact->deviceName.c_str() : "";
+}
+
+int nora_artifact_call(nora_step_artifact *artifact, const void *const *tensors,
+                       const float *scalars, float *const *results,
+                       unsigned repeats, double *medianMs, double *minMs,
+                       char **error) {
+  if (!artifact)
+    return fail(error, "nora_artifact_call: no artifact");
+  const Plan &plan = artifact->plan;
+  std::vector<HostArgument> arguments(plan.arguments.size());
+  for (size_t i = 0; i < plan.arguments.size(); ++i) {
+    const ValueSpec &spec = plan.arguments[i];
+    arguments[i].isTensor = spec.isTensor;
+    if (!spec.isTensor) {
+      if (!scalars)
+        return fail(error, "argument #" + std::to_string(i) + " (" + spec.name +
+                               ") is a scalar and no scalars "
+                               "were given");
+      arguments[i].scalar = scalars[i];
+      continue;
+    }
+    if (!tensors || !tensors[i])
+      return fail(error, "argument #" + std::to_string(i) + " (" + spec.name +
+                             ") is a tensor and got no data");
+    const auto *bytes = static_cast<const uint8_t *>(tensors[i]);
+    arguments[i].bytes.assign(bytes, bytes + spec.byteSize);
+  }
+  for (size_t k = 0; k < plan.results.size(); ++k)
+    if (!results || !results[k])
+      return fail(error, "result #" + std::to_string(k) + " has no buffer");
+  if (!artifact->executable && nora_artifact_load(artifact, 0, error) != 0)
+    return 1;
+  Executable &executable = *artifact->executable;
+  std::string message = executable.setArguments(arguments);
+  Timing timing;
+  if (message.empty())
+    message = repeats > 0 ? executable.time(repeats, timing) : executable.run();
+  std::vector<std::vector<float>> out;
+  if (message.empty())
+    message = executable.getResults(out);
+  if (!message.empty())
+    return fail(error, message);
+  for (size_t k = 0; k < out.size(); ++k)
+    std::memcpy(results[k], out[k].data(), out[k].size() * sizeof(float));
+  if (medianMs)
+    *medianMs = timing.medianMs;
+  if (minMs)
+    *minMs = timing.minMs;
+  return 0;
+}
+
+void nora_runtime_string_free(char *string) { std::free(string); }
+
+} // extern "C"

@@ -1,0 +1,266 @@
+"""The GPU path: step artifacts (nora-compile's plan.json + cubin) run
+through nora's LLVM-free runtime (libNoraRuntimeCAPI.so, which opens the CUDA
+driver at run time), so that a training process needs no compiler.
+
+    import nora.gpu
+    nora.gpu.compile_artifact(ir, "step", "step.nora", chip="sm_90a")  # needs nora-compile
+    art = nora.gpu.Artifact("step.nora")        # validates; no GPU needed
+    print(art.describe())
+    w_new, m_new = art(dy, x, w, m, 0.01, 0.0)  # numpy or torch (any device)
+    art(dy, x, w, m, 0.01, 0.0, repeats=20); art.last_timing  # (median_ms, min_ms)
+
+`nora.compile(ir, device="cuda")` does both steps. Arguments are copied
+to the device for each call and results come back as float32 numpy arrays
+(torch tensors on a GPU are copied through the host: zero-copy device
+pointers are not in the runtime's API yet).
+
+The runtime library is found like the compiler's: $NORA_RUNTIME_LIBRARY, the
+package's `_lib/`, the build trees (build/lib, build-runtime/lib), the
+system path. $NORA_CUDA_DRIVER names another driver library (tests).
+"""
+
+import ctypes
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from ._capi import NoraError, NoraUnavailable
+
+__all__ = ["Artifact", "compile_artifact", "runtime_available"]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_DTYPES = {0: "f32", 1: "bf16", 2: "f16"}
+_lib = None
+
+
+def _candidates():
+    env = os.environ.get("NORA_RUNTIME_LIBRARY")
+    if env:
+        yield env
+        return
+    yield os.path.join(_HERE, "_lib", "libNoraRuntimeCAPI.so")
+    for build in ("build", "build-runtime"):
+        yield os.path.normpath(os.path.join(_HERE, "..", "..", build, "lib",
+                                            "libNoraRuntimeCAPI.so"))
+    yield "libNoraRuntimeCAPI.so"
+
+
+def _load():
+    global _lib
+    if _lib is not None:
+        return _lib
+    tried = []
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            tried.append("%s (%s)" % (path, e))
+            continue
+        c, p = ctypes, ctypes.c_void_p
+        lib.nora_runtime_api_version.restype = c.c_int
+        if lib.nora_runtime_api_version() != 1:
+            tried.append("%s (runtime C API version %d, this package needs 1)"
+                         % (path, lib.nora_runtime_api_version()))
+            continue
+        lib.nora_artifact_open.restype = p
+        lib.nora_artifact_open.argtypes = [c.c_char_p, c.POINTER(p)]
+        lib.nora_artifact_close.argtypes = [p]
+        for name in ("nora_artifact_entry", "nora_artifact_describe",
+                     "nora_artifact_device_name"):
+            getattr(lib, name).restype = c.c_char_p
+            getattr(lib, name).argtypes = [p]
+        lib.nora_artifact_num_arguments.argtypes = [p]
+        lib.nora_artifact_num_results.argtypes = [p]
+        i = c.POINTER(c.c_int)
+        dims = c.POINTER(c.c_int64)
+        lib.nora_artifact_argument.argtypes = [p, c.c_int, i, i, i, dims]
+        lib.nora_artifact_result.argtypes = [p, c.c_int, i, dims]
+        lib.nora_artifact_load.argtypes = [p, c.c_int, c.POINTER(p)]
+        lib.nora_artifact_call.argtypes = [
+            p, c.POINTER(p), c.POINTER(c.c_float),
+            c.POINTER(c.POINTER(c.c_float)), c.c_uint,
+            c.POINTER(c.c_double), c.POINTER(c.c_double), c.POINTER(p)]
+        lib.nora_runtime_string_free.argtypes = [p]
+        _lib = lib
+        return lib
+    raise NoraUnavailable("libNoraRuntimeCAPI.so could not be loaded; build "
+                          "nora (or scripts/build-runtime.sh) or set "
+                          "NORA_RUNTIME_LIBRARY. Tried: " + "; ".join(tried))
+
+
+def runtime_available():
+    """Whether the runtime library loads (a GPU may still be missing)."""
+    try:
+        _load()
+        return True
+    except NoraUnavailable:
+        return False
+
+
+def _message(lib, pointer):
+    try:
+        return ctypes.string_at(pointer).decode("utf-8", "replace")
+    finally:
+        lib.nora_runtime_string_free(pointer)
+
+
+def _to_numpy(value):
+    try:
+        import torch
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+            if value.dtype == torch.bfloat16:
+                return value.cpu().view(torch.int16).numpy().view(np.uint16)
+            return value.cpu().numpy()
+    except ImportError:
+        pass
+    return np.asarray(value)
+
+
+class Artifact:
+    """A step artifact, validated when opened; kernels load on first call
+    (or `load(device)`)."""
+
+    def __init__(self, path):
+        self._lib = _load()
+        error = ctypes.c_void_p()
+        handle = self._lib.nora_artifact_open(os.fspath(path).encode(),
+                                              ctypes.byref(error))
+        if not handle:
+            raise NoraError(_message(self._lib, error.value))
+        self._handle = ctypes.c_void_p(handle)
+        self.path = os.fspath(path)
+        self.entry = self._lib.nora_artifact_entry(self._handle).decode()
+        self.arguments = []
+        for k in range(self._lib.nora_artifact_num_arguments(self._handle)):
+            t, d, r = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+            dims = (ctypes.c_int64 * 8)()
+            self._lib.nora_artifact_argument(self._handle, k, ctypes.byref(t),
+                                             ctypes.byref(d), ctypes.byref(r),
+                                             dims)
+            self.arguments.append((bool(t.value), _DTYPES[d.value],
+                                   tuple(dims[j] for j in range(r.value))))
+        self.results = []
+        for k in range(self._lib.nora_artifact_num_results(self._handle)):
+            r = ctypes.c_int()
+            dims = (ctypes.c_int64 * 8)()
+            self._lib.nora_artifact_result(self._handle, k, ctypes.byref(r),
+                                           dims)
+            self.results.append(tuple(dims[j] for j in range(r.value)))
+        self.last_timing = None
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle:
+            self._lib.nora_artifact_close(handle)
+            self._handle = None
+
+    def describe(self):
+        """The plan, as nora-exec --print-plan prints it."""
+        return self._lib.nora_artifact_describe(self._handle).decode()
+
+    def load(self, device=0):
+        """Opens CUDA device `device` and loads the kernels."""
+        error = ctypes.c_void_p()
+        if self._lib.nora_artifact_load(self._handle, int(device),
+                                        ctypes.byref(error)) != 0:
+            raise NoraError(_message(self._lib, error.value))
+        return self
+
+    @property
+    def device_name(self):
+        return self._lib.nora_artifact_device_name(self._handle).decode()
+
+    def _tensor(self, index, value, dtype, shape, keep):
+        where = "argument #%d of %s" % (index, self.entry)
+        array = _to_numpy(value)
+        if array.shape != shape:
+            raise ValueError("%s has shape %s, the artifact takes %s"
+                             % (where, array.shape, shape))
+        if array.dtype.kind not in "fu" or (array.dtype.kind == "u" and
+                                            array.dtype != np.uint16):
+            raise TypeError("%s must be a float array (%s), got dtype %s"
+                            % (where, dtype, array.dtype))
+        if dtype == "f32":
+            array = np.ascontiguousarray(array, dtype=np.float32)
+        elif array.dtype != np.uint16:
+            from . import reference
+            bits = reference.bf16_bits if dtype == "bf16" else \
+                reference.f16_bits
+            array = np.ascontiguousarray(bits(array.astype(np.float32)))
+        else:
+            array = np.ascontiguousarray(array)
+        keep.append(array)
+        return array.ctypes.data
+
+    def __call__(self, *args, repeats=0):
+        if len(args) != len(self.arguments):
+            raise TypeError("%s takes %d arguments, got %d"
+                            % (self.entry, len(self.arguments), len(args)))
+        n = len(args)
+        keep = []
+        tensors = (ctypes.c_void_p * n)()
+        scalars = (ctypes.c_float * n)()
+        for i, (value, (is_tensor, dtype, shape)) in enumerate(
+                zip(args, self.arguments)):
+            if is_tensor:
+                tensors[i] = self._tensor(i, value, dtype, shape, keep)
+            else:
+                scalar = float(value)
+                if not (np.isfinite(scalar) and
+                        abs(scalar) <= float(np.finfo(np.float32).max)):
+                    raise ValueError("argument #%d of %s: %r is not a finite "
+                                     "f32" % (i, self.entry, value))
+                scalars[i] = scalar
+        outputs = [np.empty(shape, np.float32) for shape in self.results]
+        results = (ctypes.POINTER(ctypes.c_float) * len(outputs))()
+        for k, o in enumerate(outputs):
+            results[k] = o.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        median, minimum = ctypes.c_double(), ctypes.c_double()
+        error = ctypes.c_void_p()
+        status = self._lib.nora_artifact_call(
+            self._handle, tensors, scalars, results, int(repeats),
+            ctypes.byref(median), ctypes.byref(minimum), ctypes.byref(error))
+        if status != 0:
+            raise NoraError(_message(self._lib, error.value))
+        if repeats:
+            self.last_timing = (median.value, minimum.value)
+        del keep
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _nora_compile_tool():
+    env = os.environ.get("NORA_COMPILE")
+    if env:
+        return env
+    local = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "bin",
+                                          "nora-compile"))
+    if os.access(local, os.X_OK):
+        return local
+    return shutil.which("nora-compile")
+
+
+def compile_artifact(ir, entry, out_dir, chip="sm_90a"):
+    """Runs nora-compile on `ir` (MLIR text) and opens the artifact it writes
+    to `out_dir`. Needs the compiler (a machine with LLVM/MLIR)."""
+    tool = _nora_compile_tool()
+    if not tool:
+        raise NoraUnavailable("nora-compile was not found (build nora, or set "
+                              "NORA_COMPILE); on a machine without LLVM, "
+                              "open an artifact compiled elsewhere with "
+                              "nora.gpu.Artifact(path)")
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(ir)
+        source = f.name
+    try:
+        res = subprocess.run([tool, source, "--entry=" + entry,
+                              "--chip=" + chip, "-o", os.fspath(out_dir)],
+                             capture_output=True, text=True)
+    finally:
+        os.unlink(source)
+    if res.returncode != 0:
+        raise NoraError(res.stderr.strip())
+    return Artifact(out_dir)

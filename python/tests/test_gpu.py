@@ -1,0 +1,151 @@
+"""nora.gpu: step artifacts through the LLVM-free runtime. Without a GPU:
+opening and validating nora-compile's artifacts, the no-driver message, and
+the whole call path against the host-only fake driver of the runtime tests
+(test/Runtime/FakeCuda, the axpy fixture). With a GPU (skipped otherwise,
+with the reason): the fused Nora step against the CPU JIT, twice, bit for
+bit."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import nora
+from nora import gpu, steps
+from nora import reference as R
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FAKE_DRIVER = os.path.join(ROOT, "build", "lib", "libnora-fake-cuda.so")
+AXPY_PLAN = os.path.join(ROOT, "test", "Runtime", "Inputs", "axpy.plan.json")
+
+pytestmark = pytest.mark.skipif(not gpu.runtime_available(),
+                                reason="libNoraRuntimeCAPI.so is not built")
+
+
+def run_isolated(code, **env):
+    """Runs `code` in a fresh Python (the CUDA driver is loaded once per
+    process) with `env` added; returns its stdout."""
+    full = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), **env)
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                         env=full, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def cuda_device():
+    """The device's chip ("sm_90a", "sm_80", ...) or None."""
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import ctypes,sys\n"
+         "try:\n l=ctypes.CDLL('libcuda.so.1')\nexcept OSError: sys.exit(1)\n"
+         "n=ctypes.c_int();a=ctypes.c_int();b=ctypes.c_int()\n"
+         "ok=l.cuInit(0)==0 and l.cuDeviceGetCount(ctypes.byref(n))==0 and "
+         "n.value>0\n"
+         "ok=ok and l.cuDeviceGetAttribute(ctypes.byref(a),75,0)==0 and "
+         "l.cuDeviceGetAttribute(ctypes.byref(b),76,0)==0\n"
+         "print('%d%d'%(a.value,b.value)) if ok else sys.exit(1)\n"],
+        capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        return None
+    cc = out.stdout.strip()
+    return "sm_90a" if cc == "90" else "sm_80" if int(cc) >= 80 else None
+
+
+@pytest.fixture(scope="module")
+def step_artifact(tmp_path_factory):
+    if not nora.available():
+        pytest.skip("nora-compile needs the compiler (libNoraCAPI.so built)")
+    out = tmp_path_factory.mktemp("gpu") / "step.nora"
+    ir = steps.optimizer_step_ir("nora", 70, 100, tokens=16, act="bf16")
+    try:
+        return gpu.compile_artifact(ir, "step", out, chip="sm_90a"), ir
+    except nora.NoraUnavailable as e:
+        pytest.skip(str(e))
+
+
+def test_compiled_artifact_opens_without_a_gpu(step_artifact):
+    art, _ = step_artifact
+    assert art.entry == "step"
+    assert art.arguments[0] == (True, "bf16", (16, 70))
+    assert art.arguments[4] == (False, "f32", ())
+    assert art.results == [(70, 100), (70, 100)]
+    text = art.describe()
+    assert "nora_fused_step_0" in text and "cooperative" in text
+
+
+def test_no_driver_is_a_clear_error(step_artifact):
+    art, _ = step_artifact
+    out = run_isolated("""
+        import numpy as np, nora.gpu as gpu
+        art = gpu.Artifact(%r)
+        try:
+            art(np.zeros((16, 70)), np.zeros((16, 100)), np.zeros((70, 100)),
+                np.zeros((70, 100)), 0.1, 0.0)
+        except Exception as e:
+            print(type(e).__name__, e)
+        """ % art.path, NORA_CUDA_DRIVER="/nonexistent/libcuda.so.1")
+    assert out.startswith("NoraError no CUDA driver"), out
+
+
+def test_bad_artifacts_and_arguments(tmp_path, step_artifact):
+    with pytest.raises(nora.NoraError, match="cannot open the artifact"):
+        gpu.Artifact(tmp_path / "missing.nora")
+    art, _ = step_artifact
+    with pytest.raises(ValueError, match=r"argument #1 of step has shape"):
+        art(np.zeros((16, 70)), np.zeros((16, 99)), np.zeros((70, 100)),
+            np.zeros((70, 100)), 0.1, 0.0)
+    with pytest.raises(TypeError, match="takes 6 arguments"):
+        art(np.zeros((16, 70)))
+    with pytest.raises(ValueError, match="not a finite f32"):
+        art(np.zeros((16, 70)), np.zeros((16, 100)), np.zeros((70, 100)),
+            np.zeros((70, 100)), float("inf"), 0.0)
+
+
+@pytest.mark.skipif(not os.path.exists(FAKE_DRIVER),
+                    reason="the fake driver (test/Runtime/FakeCuda) is not "
+                           "built")
+def test_call_path_against_the_fake_driver(tmp_path):
+    plan = json.load(open(AXPY_PLAN))
+    art_dir = tmp_path / "axpy.nora"
+    art_dir.mkdir()
+    (art_dir / "plan.json").write_text(json.dumps(plan))
+    (art_dir / "axpy.cubin").write_bytes(b"\x7fELF" + bytes(60))
+    out = run_isolated("""
+        import numpy as np, nora.gpu as gpu
+        art = gpu.Artifact(%r)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((40, 32), dtype=np.float32)
+        y = rng.standard_normal((40, 32), dtype=np.float32)
+        got = art(x, y, 2.5, repeats=3)
+        ok = np.allclose(got, np.float32(2.5) * x + y, rtol=1e-6, atol=1e-6)
+        print(art.device_name, ok, art.last_timing is not None)
+        """ % str(art_dir), NORA_CUDA_DRIVER=FAKE_DRIVER)
+    assert out.strip() == "Fake GPU True True", out
+
+
+def test_on_a_gpu(tmp_path):
+    chip = cuda_device()
+    if chip is None:
+        pytest.skip("no CUDA GPU on this machine (the GPU run of the fused "
+                    "step needs one)")
+    if not nora.available():
+        pytest.skip("nora-compile needs the compiler")
+    T, M, N = 64, 300, 200
+    ir = steps.optimizer_step_ir("nora", M, N, tokens=T, act="bf16")
+    art = gpu.compile_artifact(ir, "step", tmp_path / "s.nora", chip=chip)
+    rng = np.random.default_rng(1)
+    dy = R.bf16_round(rng.standard_normal((T, M), dtype=np.float32))
+    x = R.bf16_round(rng.standard_normal((T, N), dtype=np.float32))
+    w = rng.standard_normal((M, N), dtype=np.float32) * 0.05
+    m = rng.standard_normal((M, N), dtype=np.float32) * 0.1
+    w1, m1 = art(dy, x, w, m, 0.01, 0.1)
+    w2, m2 = art(dy, x, w, m, 0.01, 0.1)
+    assert np.array_equal(w1, w2) and np.array_equal(m1, m2)
+    wc, mc = nora.compile(ir)(dy, x, w, m, 0.01, 0.1)
+    for got, want in ((w1, wc), (m1, mc)):
+        err = np.abs(got - want) / (1 + np.abs(want))
+        assert err.max() <= 1e-4, err.max()
