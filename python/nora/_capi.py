@@ -24,16 +24,24 @@ class NoraError(RuntimeError):
     """A nora compile, lower or call failed; the message says why."""
 
 
-def _candidates():
-    env = os.environ.get("NORA_LIBRARY")
+def library_candidates(filename, env_var, build_dirs):
+    """Where a nora library is looked for, in order: $env_var (a path), the
+    package's `_lib/`, `<build>/lib` of the source tree this package sits
+    in, and the system's library path."""
+    env = os.environ.get(env_var)
     if env:
         yield env
         return
-    yield os.path.join(_HERE, "_lib", "libNoraCAPI.so")
-    for build in ("build", "build-asan"):
+    yield os.path.join(_HERE, "_lib", filename)
+    for build in build_dirs:
         yield os.path.normpath(os.path.join(_HERE, "..", "..", build, "lib",
-                                            "libNoraCAPI.so"))
-    yield "libNoraCAPI.so"
+                                            filename))
+    yield filename
+
+
+def _candidates():
+    return library_candidates("libNoraCAPI.so", "NORA_LIBRARY",
+                              ("build", "build-asan"))
 
 
 def _declare(lib):
@@ -95,6 +103,39 @@ def available():
         return True
     except NoraUnavailable:
         return False
+
+
+def host_array(value, dtype, where):
+    """`value` (array-like) as a C-contiguous numpy array of the argument
+    element type `dtype`: float32 for "f32"; for "bf16"/"f16" the 16-bit
+    patterns (a uint16 array is taken as such, floats are rounded to
+    nearest even). Raises TypeError for non-float data."""
+    import numpy as np
+    array = np.asarray(value)
+    if array.dtype.kind not in "fu" or (array.dtype.kind == "u" and
+                                        array.dtype != np.uint16):
+        raise TypeError("%s must be a float array (%s), got dtype %s"
+                        % (where, dtype, array.dtype))
+    if dtype == "f32":
+        return np.ascontiguousarray(array, dtype=np.float32)
+    if array.dtype != np.uint16:
+        from . import reference
+        bits = reference.bf16_bits if dtype == "bf16" else reference.f16_bits
+        return np.ascontiguousarray(bits(array.astype(np.float32)))
+    return np.ascontiguousarray(array)
+
+
+def check_scalar(value, where):
+    """`value` as a float that is finite in f32, else TypeError/ValueError."""
+    import numpy as np
+    try:
+        scalar = float(value)
+    except (TypeError, ValueError):
+        raise TypeError("%s is an f32 scalar, got %r" % (where, value))
+    if not (np.isfinite(scalar) and
+            abs(scalar) <= float(np.finfo(np.float32).max)):
+        raise ValueError("%s: %r is not a finite f32" % (where, value))
+    return scalar
 
 
 def take_string(lib, pointer):

@@ -141,20 +141,7 @@ class Step:
             keep.append(value)
             shape, pointer = tuple(value.shape), value.data_ptr()
         else:
-            array = np.asarray(value)
-            if array.dtype.kind not in "fu" or (array.dtype.kind == "u" and
-                                                array.dtype != np.uint16):
-                raise TypeError("%s must be a float array (%s), got dtype %s"
-                                % (where, dtype, array.dtype))
-            if dtype == "f32":
-                array = np.ascontiguousarray(array, dtype=np.float32)
-            elif array.dtype != np.uint16:
-                from . import reference
-                bits = (reference.bf16_bits if dtype == "bf16"
-                        else reference.f16_bits)
-                array = np.ascontiguousarray(bits(array.astype(np.float32)))
-            else:
-                array = np.ascontiguousarray(array)
+            array = _capi.host_array(value, dtype, where)
             keep.append(array)
             shape, pointer = array.shape, array.ctypes.data
         if len(shape) != len(dims) or any(
@@ -182,16 +169,8 @@ class Step:
                 tensors[i] = pointer
                 shapes[i] = ctypes.cast(sizes, ctypes.POINTER(ctypes.c_int64))
             else:
-                try:
-                    scalar = float(value)
-                except (TypeError, ValueError):
-                    raise TypeError("argument #%d of @%s is an f32 scalar, "
-                                    "got %r" % (i, self.entry, value))
-                if not (np.isfinite(scalar) and
-                        abs(scalar) <= float(np.finfo(np.float32).max)):
-                    raise ValueError("argument #%d of @%s: %r is not a finite "
-                                     "f32" % (i, self.entry, value))
-                scalars[i] = scalar
+                scalars[i] = _capi.check_scalar(
+                    value, "argument #%d of @%s" % (i, self.entry))
         outputs = self._outputs(out)
         results = (ctypes.c_void_p * len(outputs))()
         for k, o in enumerate(outputs):

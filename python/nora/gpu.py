@@ -26,25 +26,19 @@ import subprocess
 
 import numpy as np
 
+from . import _capi
 from ._capi import NoraError, NoraUnavailable
 
 __all__ = ["Artifact", "compile_artifact", "runtime_available"]
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
 _DTYPES = {0: "f32", 1: "bf16", 2: "f16"}
 _lib = None
 
 
 def _candidates():
-    env = os.environ.get("NORA_RUNTIME_LIBRARY")
-    if env:
-        yield env
-        return
-    yield os.path.join(_HERE, "_lib", "libNoraRuntimeCAPI.so")
-    for build in ("build", "build-runtime"):
-        yield os.path.normpath(os.path.join(_HERE, "..", "..", build, "lib",
-                                            "libNoraRuntimeCAPI.so"))
-    yield "libNoraRuntimeCAPI.so"
+    return _capi.library_candidates("libNoraRuntimeCAPI.so",
+                                    "NORA_RUNTIME_LIBRARY",
+                                    ("build", "build-runtime"))
 
 
 def _load():
@@ -179,19 +173,7 @@ class Artifact:
         if array.shape != shape:
             raise ValueError("%s has shape %s, the artifact takes %s"
                              % (where, array.shape, shape))
-        if array.dtype.kind not in "fu" or (array.dtype.kind == "u" and
-                                            array.dtype != np.uint16):
-            raise TypeError("%s must be a float array (%s), got dtype %s"
-                            % (where, dtype, array.dtype))
-        if dtype == "f32":
-            array = np.ascontiguousarray(array, dtype=np.float32)
-        elif array.dtype != np.uint16:
-            from . import reference
-            bits = reference.bf16_bits if dtype == "bf16" else \
-                reference.f16_bits
-            array = np.ascontiguousarray(bits(array.astype(np.float32)))
-        else:
-            array = np.ascontiguousarray(array)
+        array = _capi.host_array(array, dtype, where)
         keep.append(array)
         return array.ctypes.data
 
@@ -208,12 +190,8 @@ class Artifact:
             if is_tensor:
                 tensors[i] = self._tensor(i, value, dtype, shape, keep)
             else:
-                scalar = float(value)
-                if not (np.isfinite(scalar) and
-                        abs(scalar) <= float(np.finfo(np.float32).max)):
-                    raise ValueError("argument #%d of %s: %r is not a finite "
-                                     "f32" % (i, self.entry, value))
-                scalars[i] = scalar
+                scalars[i] = _capi.check_scalar(
+                    value, "argument #%d of %s" % (i, self.entry))
         outputs = [np.empty(shape, np.float32) for shape in self.results]
         results = (ctypes.POINTER(ctypes.c_float) * len(outputs))()
         for k, o in enumerate(outputs):
@@ -235,7 +213,8 @@ def _nora_compile_tool():
     env = os.environ.get("NORA_COMPILE")
     if env:
         return env
-    local = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "bin",
+    local = os.path.normpath(os.path.join(os.path.dirname(__file__), "..",
+                                          "..", "build", "bin",
                                           "nora-compile"))
     if os.access(local, os.X_OK):
         return local
