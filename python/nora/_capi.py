@@ -39,16 +39,34 @@ def library_candidates(filename, env_var, build_dirs):
     yield filename
 
 
-def _candidates():
-    return library_candidates("libNoraCAPI.so", "NORA_LIBRARY",
-                              ("build", "build-asan"))
+def open_library(filename, env_var, build_dirs, version_symbol, version,
+                 declare, hint):
+    """The first of library_candidates(filename, ...) that loads and whose
+    `version_symbol()` returns `version`, with `declare(lib)` applied (the
+    ctypes signatures); else NoraUnavailable saying what was tried."""
+    tried = []
+    for path in library_candidates(filename, env_var, build_dirs):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            tried.append("%s (%s)" % (path, e))
+            continue
+        version_fn = getattr(lib, version_symbol)
+        version_fn.restype = ctypes.c_int
+        found = version_fn()
+        if found != version:
+            tried.append("%s (C API version %d, this package needs %d)"
+                         % (path, found, version))
+            continue
+        declare(lib)
+        return lib
+    raise NoraUnavailable("%s could not be loaded; %s. Tried: %s"
+                          % (filename, hint, "; ".join(tried)))
 
 
 def _declare(lib):
     c = ctypes
     p = c.c_void_p
-    err = c.POINTER(c.c_char_p)
-    lib.nora_api_version.restype = c.c_int
     lib.nora_compile_cpu.restype = p
     lib.nora_compile_cpu.argtypes = [c.c_char_p, c.c_size_t, c.c_char_p,
                                      c.c_int, c.c_char_p, c.POINTER(p)]
@@ -66,7 +84,6 @@ def _declare(lib):
     lib.nora_lower.argtypes = [c.c_char_p, c.c_size_t, c.c_char_p,
                                c.POINTER(p)]
     lib.nora_string_free.argtypes = [p]
-    del err
 
 
 def load():
@@ -76,24 +93,16 @@ def load():
         return _lib
     if _error is not None:
         raise NoraUnavailable(_error)
-    tried = []
-    for path in _candidates():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError as e:
-            tried.append("%s (%s)" % (path, e))
-            continue
-        _declare(lib)
-        if lib.nora_api_version() != _API_VERSION:
-            tried.append("%s (C API version %d, this package needs %d)"
-                         % (path, lib.nora_api_version(), _API_VERSION))
-            continue
-        _lib = lib
-        return lib
-    _error = ("libNoraCAPI.so could not be loaded; build nora "
-              "(./scripts/setup.sh) or set NORA_LIBRARY. Tried: "
-              + "; ".join(tried))
-    raise NoraUnavailable(_error)
+    try:
+        _lib = open_library("libNoraCAPI.so", "NORA_LIBRARY",
+                            ("build", "build-asan"), "nora_api_version",
+                            _API_VERSION, _declare,
+                            "build nora (./scripts/setup.sh) or set "
+                            "NORA_LIBRARY")
+    except NoraUnavailable as e:
+        _error = str(e)
+        raise
+    return _lib
 
 
 def available():
@@ -138,11 +147,12 @@ def check_scalar(value, where):
     return scalar
 
 
-def take_string(lib, pointer):
-    """The Python str of a C string the library allocated, freed."""
+def take_string(free, pointer):
+    """The Python str of a C string a nora library allocated; `free` (its
+    *_string_free) releases it."""
     if not pointer:
         return None
     try:
         return ctypes.string_at(pointer).decode("utf-8", "replace")
     finally:
-        lib.nora_string_free(pointer)
+        free(pointer)

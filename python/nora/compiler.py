@@ -53,8 +53,8 @@ def lower(ir, stage_or_pipeline):
     out = lib.nora_lower(data, len(data), pipeline.encode(),
                          ctypes.byref(error))
     if not out:
-        raise NoraError(_capi.take_string(lib, error.value))
-    return _capi.take_string(lib, out)
+        raise NoraError(_capi.take_string(lib.nora_string_free, error.value))
+    return _capi.take_string(lib.nora_string_free, out)
 
 
 def stages(ir, names=("decomposed", "fused", "panels", "linalg", "llvm")):
@@ -83,7 +83,7 @@ class Step:
             (1 if fuse else 0) | (2 if threads else 0),
             (nonfinite or "").encode(), ctypes.byref(error))
         if not handle:
-            raise NoraError(_capi.take_string(self._lib, error.value))
+            raise NoraError(_capi.take_string(self._lib.nora_string_free, error.value))
         self._handle = ctypes.c_void_p(handle)
         self.entry = entry
         self.arguments = []
@@ -181,7 +181,7 @@ class Step:
                                               scalars, results,
                                               ctypes.byref(error))
         if status != 0:
-            raise NoraError(_capi.take_string(self._lib, error.value))
+            raise NoraError(_capi.take_string(self._lib.nora_string_free, error.value))
         del keep
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 

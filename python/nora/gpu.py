@@ -35,53 +35,38 @@ _DTYPES = {0: "f32", 1: "bf16", 2: "f16"}
 _lib = None
 
 
-def _candidates():
-    return _capi.library_candidates("libNoraRuntimeCAPI.so",
-                                    "NORA_RUNTIME_LIBRARY",
-                                    ("build", "build-runtime"))
+def _declare(lib):
+    c, p = ctypes, ctypes.c_void_p
+    lib.nora_artifact_open.restype = p
+    lib.nora_artifact_open.argtypes = [c.c_char_p, c.POINTER(p)]
+    lib.nora_artifact_close.argtypes = [p]
+    for name in ("nora_artifact_entry", "nora_artifact_describe",
+                 "nora_artifact_device_name"):
+        getattr(lib, name).restype = c.c_char_p
+        getattr(lib, name).argtypes = [p]
+    lib.nora_artifact_num_arguments.argtypes = [p]
+    lib.nora_artifact_num_results.argtypes = [p]
+    i = c.POINTER(c.c_int)
+    dims = c.POINTER(c.c_int64)
+    lib.nora_artifact_argument.argtypes = [p, c.c_int, i, i, i, dims]
+    lib.nora_artifact_result.argtypes = [p, c.c_int, i, dims]
+    lib.nora_artifact_load.argtypes = [p, c.c_int, c.POINTER(p)]
+    lib.nora_artifact_call.argtypes = [
+        p, c.POINTER(p), c.POINTER(c.c_float),
+        c.POINTER(c.POINTER(c.c_float)), c.c_uint,
+        c.POINTER(c.c_double), c.POINTER(c.c_double), c.POINTER(p)]
+    lib.nora_runtime_string_free.argtypes = [p]
 
 
 def _load():
     global _lib
-    if _lib is not None:
-        return _lib
-    tried = []
-    for path in _candidates():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError as e:
-            tried.append("%s (%s)" % (path, e))
-            continue
-        c, p = ctypes, ctypes.c_void_p
-        lib.nora_runtime_api_version.restype = c.c_int
-        if lib.nora_runtime_api_version() != 1:
-            tried.append("%s (runtime C API version %d, this package needs 1)"
-                         % (path, lib.nora_runtime_api_version()))
-            continue
-        lib.nora_artifact_open.restype = p
-        lib.nora_artifact_open.argtypes = [c.c_char_p, c.POINTER(p)]
-        lib.nora_artifact_close.argtypes = [p]
-        for name in ("nora_artifact_entry", "nora_artifact_describe",
-                     "nora_artifact_device_name"):
-            getattr(lib, name).restype = c.c_char_p
-            getattr(lib, name).argtypes = [p]
-        lib.nora_artifact_num_arguments.argtypes = [p]
-        lib.nora_artifact_num_results.argtypes = [p]
-        i = c.POINTER(c.c_int)
-        dims = c.POINTER(c.c_int64)
-        lib.nora_artifact_argument.argtypes = [p, c.c_int, i, i, i, dims]
-        lib.nora_artifact_result.argtypes = [p, c.c_int, i, dims]
-        lib.nora_artifact_load.argtypes = [p, c.c_int, c.POINTER(p)]
-        lib.nora_artifact_call.argtypes = [
-            p, c.POINTER(p), c.POINTER(c.c_float),
-            c.POINTER(c.POINTER(c.c_float)), c.c_uint,
-            c.POINTER(c.c_double), c.POINTER(c.c_double), c.POINTER(p)]
-        lib.nora_runtime_string_free.argtypes = [p]
-        _lib = lib
-        return lib
-    raise NoraUnavailable("libNoraRuntimeCAPI.so could not be loaded; build "
-                          "nora (or scripts/build-runtime.sh) or set "
-                          "NORA_RUNTIME_LIBRARY. Tried: " + "; ".join(tried))
+    if _lib is None:
+        _lib = _capi.open_library(
+            "libNoraRuntimeCAPI.so", "NORA_RUNTIME_LIBRARY",
+            ("build", "build-runtime"), "nora_runtime_api_version", 1,
+            _declare, "build nora (or scripts/build-runtime.sh) or set "
+            "NORA_RUNTIME_LIBRARY")
+    return _lib
 
 
 def runtime_available():
@@ -94,10 +79,7 @@ def runtime_available():
 
 
 def _message(lib, pointer):
-    try:
-        return ctypes.string_at(pointer).decode("utf-8", "replace")
-    finally:
-        lib.nora_runtime_string_free(pointer)
+    return _capi.take_string(lib.nora_runtime_string_free, pointer)
 
 
 def _to_numpy(value):
