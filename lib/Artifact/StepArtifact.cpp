@@ -60,16 +60,6 @@ json::Value tensorSpec(StringRef name, RankedTensorType type) {
                       {"shape", std::move(shape)}};
 }
 
-/// The names of the fused step's operands, in kernel-argument order (the
-/// layout of buildFusedStepKernel), used to name the plan's arguments.
-SmallVector<StringRef> kernelRoles(bool hasAcc) {
-  SmallVector<StringRef> roles = {"dy", "x"};
-  if (hasAcc)
-    roles.push_back("acc");
-  roles.append({"w", "m", "lr", "wd", "w_new", "m_new"});
-  return roles;
-}
-
 class PlanBuilder {
 public:
   PlanBuilder(func::FuncOp func) : func(func) {}
@@ -193,8 +183,15 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
   // Name the function's arguments and results after their role in the
   // first step that uses them (dy, x, w, ..., w_new; dy_1, ... for the
   // second step).
-  auto roles = kernelRoles(launch.getKernelOperands().size() == 11);
-  for (auto [operand, role] : llvm::zip(launch.getKernelOperands(), roles)) {
+  auto roles = launch->getAttrOfType<ArrayAttr>("nora.operand_roles");
+  if (!roles || roles.size() != launch.getKernelOperands().size() ||
+      !llvm::all_of(roles, [](Attribute a) { return isa<StringAttr>(a); }))
+    return launch.emitError("nora-compile: a launch without one "
+                            "nora.operand_roles string per operand (not "
+                            "written by nora-fused-step-to-gpu)");
+  for (auto [operand, roleAttr] :
+       llvm::zip(launch.getKernelOperands(), roles)) {
+    StringRef role = cast<StringAttr>(roleAttr).getValue();
     Value source = operand;
     if (auto toBuffer = source.getDefiningOp<bufferization::ToBufferOp>())
       source = toBuffer.getTensor();

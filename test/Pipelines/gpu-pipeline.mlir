@@ -11,7 +11,7 @@
 
 // NVVM-LABEL: func.func @nora_step
 // NVVM: gpu.launch_func @nora_kernels::@nora_fused_step_0
-// NVVM-SAME: {nora.cooperative, nora.persistent_tiles = 4 : i64}
+// NVVM-SAME: {nora.cooperative, nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"], nora.persistent_tiles = 4 : i64}
 // NVVM: gpu.module @nora_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
 // Bare pointers: one !llvm.ptr per buffer, lr and wd by value.
 // NVVM: llvm.func @nora_fused_step_0(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)

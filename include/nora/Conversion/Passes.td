@@ -118,8 +118,10 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     every grid size. The launch must be cooperative (all CTAs resident).
 
     The launch carries `nora.persistent_tiles` (the number of tiles; the
-    runtime sizes the grid from the occupancy), `nora.cooperative`, and the
-    workspace is described by `nora.workspace_bytes` on its allocation.
+    runtime sizes the grid from the occupancy), `nora.cooperative`, and
+    `nora.operand_roles` (what each kernel operand is: "dy", "x", ["acc",]
+    "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"); the
+    workspace allocation is marked `nora.workspace`.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

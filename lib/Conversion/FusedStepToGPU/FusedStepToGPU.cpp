@@ -13,7 +13,8 @@
 //   gpu.launch_func @nora_kernels::@nora_fused_step_0
 //       blocks in (tiles, 1, 1) threads in (256, 1, 1)
 //       args(%dyb, %xb, %wb, %mb, %lr, %wd, %wnb, %mnb, %cnt, %st)
-//       {nora.persistent_tiles = tiles, nora.cooperative}
+//       {nora.persistent_tiles = tiles, nora.cooperative,
+//        nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", ...]}
 //   %wn = bufferization.to_tensor %wnb restrict   (and %mn)
 //
 // The buffers follow the runtime's launch convention (docs/artifact.md): they
@@ -116,23 +117,31 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   auto kernelArgs = kernel.getArgumentTypes();
   unsigned argIndex = 0;
   SmallVector<Value> operands;
-  auto inputBuffer = [&](Value tensor) {
-    operands.push_back(bufferization::ToBufferOp::create(
-        b, loc, kernelArgs[argIndex++], tensor, /*read_only=*/true));
+  // What each kernel operand is (artifacts name their arguments by it).
+  SmallVector<Attribute> roles;
+  auto add = [&](Value operand, StringRef role) {
+    operands.push_back(operand);
+    roles.push_back(b.getStringAttr(role));
   };
-  inputBuffer(op.getDy());
-  inputBuffer(op.getX());
+  auto inputBuffer = [&](Value tensor, StringRef role) {
+    add(bufferization::ToBufferOp::create(b, loc, kernelArgs[argIndex++],
+                                          tensor, /*read_only=*/true),
+        role);
+  };
+  inputBuffer(op.getDy(), "dy");
+  inputBuffer(op.getX(), "x");
   if (Value acc = op.getAcc())
-    inputBuffer(acc);
-  inputBuffer(op.getW());
-  inputBuffer(op.getM());
-  operands.append({op.getLr(), op.getWd()});
+    inputBuffer(acc, "acc");
+  inputBuffer(op.getW(), "w");
+  inputBuffer(op.getM(), "m");
+  add(op.getLr(), "lr");
+  add(op.getWd(), "wd");
   argIndex += 2;
   SmallVector<Value> results;
-  for (int i = 0; i < 2; ++i) {
+  for (StringRef role : {"w_new", "m_new"}) {
     auto type = cast<MemRefType>(kernelArgs[argIndex++]);
     results.push_back(memref::AllocOp::create(b, loc, type));
-    operands.push_back(results.back());
+    add(results.back(), role);
   }
   auto workspace = memref::AllocOp::create(
       b, loc, MemRefType::get({tiling.workspaceBytes}, b.getI8Type()));
@@ -140,13 +149,14 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   Value zero =
       arith::ConstantOp::create(b, loc, b.getI8Type(), b.getI8IntegerAttr(0));
   gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, workspace, zero);
-  auto view = [&](int64_t offset) {
+  auto view = [&](int64_t offset, StringRef role) {
     Value shift = arith::ConstantIndexOp::create(b, loc, offset);
-    operands.push_back(memref::ViewOp::create(b, loc, kernelArgs[argIndex++],
-                                              workspace, shift, ValueRange{}));
+    add(memref::ViewOp::create(b, loc, kernelArgs[argIndex++], workspace, shift,
+                               ValueRange{}),
+        role);
   };
-  view(0);
-  view(tiling.statsOffset);
+  view(0, "counters");
+  view(tiling.statsOffset, "row_stats");
 
   auto dim = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
@@ -157,6 +167,7 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
       /*dynamicSharedMemorySize=*/Value(), operands);
   launch->setAttr("nora.persistent_tiles", b.getI64IntegerAttr(tiling.tiles));
   launch->setAttr("nora.cooperative", b.getUnitAttr());
+  launch->setAttr("nora.operand_roles", b.getArrayAttr(roles));
 
   SmallVector<Value> replacements;
   for (auto [buffer, result] : llvm::zip(results, op.getResults()))

@@ -21,7 +21,7 @@
 // CHECK: %[[ST:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<6400xi8> to memref<768xf64>
 // CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0
 // CHECK-SAME: args(%[[DYB]] : memref<8x70xbf16>, %[[XB]] : memref<8x100xbf16>, %[[WB]] : memref<70x100xf32>, %[[MB]] : memref<70x100xf32>, %[[LR]] : f32, %[[WD]] : f32, %[[WN]] : memref<70x100xf32>, %[[MN]] : memref<70x100xf32>, %[[CNT]] : memref<3xi32>, %[[ST]] : memref<768xf64>)
-// CHECK-SAME: {nora.cooperative, nora.persistent_tiles = 4 : i64}
+// CHECK-SAME: {nora.cooperative, nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"], nora.persistent_tiles = 4 : i64}
 // CHECK: %[[WT:.*]] = bufferization.to_tensor %[[WN]] restrict writable
 // CHECK: %[[MT:.*]] = bufferization.to_tensor %[[MN]] restrict writable
 // CHECK: return %[[WT]], %[[MT]]
@@ -97,7 +97,7 @@ func.func @nora(%dy: tensor<8x70xbf16>, %x: tensor<8x100xbf16>,
 // CHECK-LABEL: func.func @rmnp_acc
 // CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0
 // CHECK-SAME: memref<128x64xf32>, %{{.*}} : f32, %{{.*}} : f32
-// CHECK-SAME: {nora.cooperative, nora.persistent_tiles = 2 : i64}
+// CHECK-SAME: {nora.cooperative, nora.operand_roles = ["dy", "x", "acc", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"], nora.persistent_tiles = 2 : i64}
 // CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_1
 // CHECK: gpu.func @nora_fused_step_0(%{{.*}}: memref<4x128xf32>, %{{.*}}: memref<4x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: f32, %{{.*}}: f32
 // CHECK-SAME: workgroup({{.*}}memref<1x64x16xf64, #gpu.address_space<workgroup>>
