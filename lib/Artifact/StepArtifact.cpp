@@ -281,6 +281,7 @@ FailureOr<StepArtifact> mlir::nora::extractStepArtifact(ModuleOp module,
   json::Object plan;
   if (failed(PlanBuilder(func).build(chip, plan)))
     return failure();
+  artifact.numKernels = plan.getArray("kernels")->size();
   llvm::raw_string_ostream os(artifact.planJson);
   os << llvm::formatv("{0:2}", json::Value(std::move(plan))) << "\n";
 

@@ -23,6 +23,8 @@ namespace mlir::nora {
 /// all kernels of the step).
 struct StepArtifact {
   std::string planJson;
+  /// The number of kernels in the plan (one a fused step).
+  size_t numKernels = 0;
   std::string cubin;
 };
 
