@@ -27,7 +27,7 @@ update runs in PyTorch after an explicit weight-gradient matmul.
 
 import torch
 
-from . import _capi, steps
+from . import _capi
 __all__ = ["Linear", "fuse_optimizer"]
 
 
@@ -110,7 +110,6 @@ class Linear(torch.nn.Linear):
                                          device=self.weight.device),
                              persistent=True)
         self._accumulator = None
-        self._compiled = {}
 
     # lr and wd as attributes: a schedule changes them between steps.
     @property
@@ -150,19 +149,9 @@ class Linear(torch.nn.Linear):
     def _step_function(self, tokens, with_acc, grad_scale):
         g = self.rule.group
         M, N = self.weight.shape
-        scale = self.rule.optimizer._scale(g, M, N)
-        mu = g["momentum"] if g["nesterov"] else None
-        key = (tokens, with_acc, grad_scale, g["momentum"], mu, g["eps"],
-               scale)
-        step = self._compiled.get(key)
-        if step is None:
-            from .compiler import compile as nora_compile
-            ir = steps.optimizer_step_ir(
-                self.rule.kind, M, N, beta=g["momentum"], nesterov=mu,
-                eps=g["eps"], scale=scale, tokens=tokens, acc=with_acc,
-                grad_scale=grad_scale)
-            step = self._compiled[key] = nora_compile(ir, "step")
-        return step
+        return self.rule.optimizer._step_function(
+            g, M, N, self.rule.optimizer._scale(g, M, N), tokens=tokens,
+            acc=with_acc, grad_scale=grad_scale)
 
     def _apply_fused_update(self, dy, x):
         self._micro += 1

@@ -192,16 +192,21 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             return True
         return supported and _capi.available()
 
-    def _step_function(self, group, M, N, scale):
+    def _step_function(self, group, M, N, scale, **ir_options):
+        """The compiled step of an M x N weight with `group`'s
+        hyper-parameters, compiled once and cached; `ir_options` (tokens,
+        act, acc, grad_scale) make it the fused form that computes the
+        gradient too (nora.nn.Linear)."""
         beta = group["momentum"]
         mu = beta if group["nesterov"] else None
-        key = (M, N, beta, mu, group["eps"], scale, group["nonfinite"])
+        key = (M, N, beta, mu, group["eps"], scale, group["nonfinite"],
+               tuple(sorted(ir_options.items())))
         step = self._compiled.get(key)
         if step is None:
             from .compiler import compile as nora_compile
             ir = steps.optimizer_step_ir(self._kind, M, N, beta=beta,
                                          nesterov=mu, eps=group["eps"],
-                                         scale=scale)
+                                         scale=scale, **ir_options)
             step = self._compiled[key] = nora_compile(
                 ir, "step", nonfinite=group["nonfinite"])
         return step
