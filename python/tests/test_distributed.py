@@ -7,6 +7,7 @@ process, which then continues exactly as an unsharded run would. With DDP
 the step runs after the gradient all-reduce, again with no collective of
 its own, and matches one process on the whole batch."""
 
+import contextlib
 import os
 import socket
 import sys
@@ -81,11 +82,23 @@ class NoCollectives:
             setattr(dist, name, fn)
 
 
-def worker(rank, world, port, cls_name, backend, out_dir):
+@contextlib.contextmanager
+def process_group(rank, world, port):
+    """A gloo process group for this worker; both ranks leave together: a
+    rank that tears down its gloo connections while the other is still in
+    a collective (DCP's last one) makes that one abort."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
+        yield
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def worker(rank, world, port, cls_name, backend, out_dir):
+    with process_group(rank, world, port):
         from torch.distributed.fsdp import fully_shard
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import (
@@ -109,12 +122,6 @@ def worker(rank, world, port, cls_name, backend, out_dir):
         dcp.save({"model": get_model_state_dict(m),
                   "optim": get_optimizer_state_dict(m, opt)},
                  checkpoint_id=os.path.join(out_dir, "ckpt"))
-        # Both ranks leave together: a rank that tears down its gloo
-        # connections while the other is still in DCP's last collective
-        # makes that one abort.
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 def free_port():
@@ -161,10 +168,7 @@ def test_fsdp2_matches_one_process_and_dcp_reshards(tmp_path, cls, backend):
 
 
 def ddp_worker(rank, world, port, backend, out_dir):
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with process_group(rank, world, port):
         from torch.nn.parallel import DistributedDataParallel as DDP
         m = DDP(model())
         opt = make_optimizer(Nora, m.module, backend)
@@ -181,9 +185,6 @@ def ddp_worker(rank, world, port, backend, out_dir):
                 opt.step()
         if rank == 0:
             torch.save(m.module.state_dict(), os.path.join(out_dir, "ddp.pt"))
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
