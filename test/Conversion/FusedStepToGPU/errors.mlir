@@ -89,3 +89,20 @@ func.func @huge(%dy: tensor<4x8xf32>, %x: tensor<4x4294967296xf32>, %w: tensor<8
   }
   return %wn, %mn : tensor<8x4294967296xf32>, tensor<8x4294967296xf32>
 }
+
+// -----
+
+// Sizes below 2^31 whose tiles do not fit the 32-bit grid.
+func.func @too_many_tiles(%dy: tensor<4x3000000xf32>, %x: tensor<4x3000000xf32>, %w: tensor<3000000x3000000xf32>,
+                          %m: tensor<3000000x3000000xf32>, %lr: f32, %wd: f32) -> (tensor<3000000x3000000xf32>, tensor<3000000x3000000xf32>) {
+  // expected-error @+1 {{cannot be lowered to the GPU: 2197265625 tiles exceed the 32-bit grid}}
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<4x3000000xf32>) x(%x : tensor<4x3000000xf32>)
+      w(%w : tensor<3000000x3000000xf32>) m(%m : tensor<3000000x3000000xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<3000000x3000000xf32>, %w0: tensor<3000000x3000000xf32>, %m0: tensor<3000000x3000000xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<3000000x3000000xf32>, tensor<3000000x3000000xf32>
+    %d = nora.row_normalize %u : tensor<3000000x3000000xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<3000000x3000000xf32>, tensor<3000000x3000000xf32>
+    nora.yield %w1, %m1 : tensor<3000000x3000000xf32>, tensor<3000000x3000000xf32>
+  }
+  return %wn, %mn : tensor<3000000x3000000xf32>, tensor<3000000x3000000xf32>
+}
