@@ -3,10 +3,12 @@
 # numpy; no LLVM/MLIR): runs what scripts/prepare-gpu.sh compiled.
 #
 #   1. builds the LLVM-free runtime and nora-exec (scripts/build-runtime.sh);
-#   2. every prepared case: nora-exec on the artifact, compared with the
-#      float64 reference at the tolerances of SEMANTICS.md, run twice and
-#      compared bit for bit;
-#   3. the composite cases again under compute-sanitizer memcheck,
+#   2. every prepared case, for both mainloops (auto: tensor cores for the
+#      bf16/f16 steps; simt: exact f32): nora-exec on the artifact, compared
+#      with the float64 reference at the tolerances of SEMANTICS.md, run
+#      twice and on grids of 1 and 3 CTAs, each compared bit for bit with
+#      the first run;
+#   3. the composite and tiles cases again under compute-sanitizer memcheck,
 #      racecheck, synccheck and initcheck (when compute-sanitizer is found).
 #
 #   4. with --bench: bench/gpu/bench.py (cuBLAS, eager and compiled PyTorch,
@@ -38,26 +40,33 @@ nora-exec --probe || exit 1
 cat "$BUNDLE/resources.txt" 2>/dev/null
 
 passed=0 failed=0
-run_group() { # run_group GROUP [label]
-  if python3 "$ROOT/test/Integration/$1.py" "$BUNDLE/cases/$1" \
-       --gpu="$CHIP" --prebuilt --check-determinism; then
-    echo "PASS: $1 ${2:-}"
+run_group() { # run_group GROUP MAINLOOP [label] [harness options]
+  local group="$1" mainloop="$2" label="${3:-}"
+  shift 3 2>/dev/null || shift $#
+  if python3 "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
+       --gpu="$CHIP" --mainloop="$mainloop" --prebuilt "$@"; then
+    echo "PASS: $group (mainloop $mainloop) $label"
     passed=$((passed + 1))
   else
-    echo "FAIL: $1 ${2:-}"
+    echo "FAIL: $group (mainloop $mainloop) $label"
     failed=$((failed + 1))
   fi
 }
-while read -r group; do
-  [ -n "$group" ] && run_group "$group"
-done < "$ROOT/scripts/gpu-groups.txt"
+for mainloop in auto simt; do
+  while read -r group; do
+    [ -n "$group" ] &&
+      run_group "$group" "$mainloop" "" --check-determinism --max-ctas=1,3
+  done < "$ROOT/scripts/gpu-groups.txt"
+done
 
 SANITIZER="$(command -v compute-sanitizer ||
              ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
 if [ -n "$SANITIZER" ]; then
   for tool in memcheck racecheck synccheck initcheck; do
-    NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
-      run_group composite "under compute-sanitizer --tool $tool"
+    for group in composite tiles; do
+      NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
+        run_group "$group" auto "under compute-sanitizer --tool $tool"
+    done
   done
 else
   echo "note: compute-sanitizer not found; sanitizer runs skipped"

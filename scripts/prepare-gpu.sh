@@ -5,8 +5,10 @@
 #
 #   gpu-bundle/cases/GROUP/gpu-CHIP/   for every integration case that is a
 #       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
-#       artifact from nora-compile); CASE.skip for the cases that are not
+#       artifact from nora-compile); CASE.skip for the cases that are not;
+#       gpu-CHIP-simt/ the same with the exact-f32 mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
+#       (NAME-simt.nora: the same with the exact-f32 mainloop)
 #   gpu-bundle/resources.txt            ptxas -v registers and spills
 #
 # Then, on the GPU machine (no LLVM/MLIR needed), scripts/gpu-check.sh
@@ -35,9 +37,12 @@ mkdir -p "$BUNDLE/cases"
 echo "$CHIP" > "$BUNDLE/chip"
 while read -r group; do
   [ -z "$group" ] && continue
-  printf '==> compiling the GPU cases of %s for %s\n' "$group" "$CHIP" >&2
-  "$PYTHON" "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
-    --gpu="$CHIP" --compile-only
+  for mainloop in auto simt; do
+    printf '==> compiling the GPU cases of %s for %s (mainloop %s)\n' \
+      "$group" "$CHIP" "$mainloop" >&2
+    "$PYTHON" "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
+      --gpu="$CHIP" --mainloop="$mainloop" --compile-only
+  done
 done < "$GROUPS_FILE"
 # The benchmark steps of bench/gpu/bench.py (bf16, the GPU issue's shapes).
 mkdir -p "$BUNDLE/bench"
@@ -51,8 +56,11 @@ for T, M, N in BENCH_SHAPES:
     src = os.path.join(out, name + ".mlir")
     with open(src, "w") as f:
         f.write(step_mlir(name, T, M, N))
-    subprocess.run(["nora-compile", src, "--chip=" + chip,
-                    "-o", os.path.join(out, name + ".nora")], check=True)
+    for mainloop, suffix in (("auto", ""), ("simt", "-simt")):
+        subprocess.run(["nora-compile", src, "--chip=" + chip,
+                        "--mainloop=" + mainloop,
+                        "-o", os.path.join(out, name + suffix + ".nora")],
+                       check=True)
 PYEOF
 python3 "$ROOT/scripts/check-gpu-resources.py" --bin "$ROOT/build/bin" \
   --chips="$CHIP" > "$BUNDLE/resources.txt"

@@ -13,7 +13,8 @@ median of N runs after warm-up:
   (b) (a) + the official Nora step in eager PyTorch;
   (c) (a) + the same step under torch.compile;
   (e) our fused kernel: nora-exec --repeat=N on the artifact (GEMM and
-      update in one launch, the gradient never written);
+      update in one launch, the gradient never written), and the same with
+      the exact-f32 mainloop (NAME-simt.nora, last column);
 
 and (d), our unfused kernels, which do not exist yet (n/a). It checks that
 (e)'s W' and M' agree with (b)'s (SEMANTICS.md tolerance, the bf16 GEMM
@@ -218,7 +219,8 @@ def main():
         w_ref, m_ref = w0.clone(), m0.clone()
         nora_step(torch, w_ref, m_ref, g, LR, WD)
         row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
-               "exact_gemm": exact, "e": None, "err": None, "dram": None}
+               "exact_gemm": exact, "e": None, "e_simt": None, "err": None,
+               "dram": None}
         artifact = os.path.join(opts.bundle, "bench",
                                 bench_name(T, M, N) + ".nora")
         if device == "cuda" and opts.nora_exec and os.path.isdir(artifact):
@@ -234,6 +236,12 @@ def main():
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
                 if opts.ncu:
                     row["dram"] = ncu_dram_bytes(cmd)
+        # The same step with the exact-f32 (SIMT) mainloop, for comparison.
+        simt = artifact[:-len(".nora")] + "-simt.nora"
+        if device == "cuda" and opts.nora_exec and os.path.isdir(simt):
+            with tempfile.TemporaryDirectory() as tmp:
+                row["e_simt"] = run_nora_exec(opts.nora_exec, simt, tmp, dy, x,
+                                              w0, m0, opts.repeat, torch)[0]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
@@ -248,20 +256,20 @@ def main():
              "",
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
-             "max rel. diff (e) vs (b) | DRAM B/elem (e) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
         lines.append("| %d | %d | %d | %s%s | %s | %s | n/a | %s | %s | %s | "
-                     "%s | %s | %s |" % (
+                     "%s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]), ms(r["e"]),
                          ratio(r["e"], r["a"]), ratio(r["b"], r["e"]),
                          ratio(r["c"], r["e"]),
                          "%.2g" % r["err"] if r["err"] is not None else "n/a",
-                         dram))
+                         dram, ms(r["e_simt"])))
     table = "\n".join(lines) + "\n"
     print(table)
     if opts.out:

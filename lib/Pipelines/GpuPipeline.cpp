@@ -28,6 +28,10 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
       format != "none")
     return error("nora-gpu-pipeline: unsupported format '" + format +
                  "' (bin: cubin, isa: PTX, fatbin, none: stop at NVVM)");
+  const std::string &mainloop = options.mainloop;
+  if (mainloop != "auto" && mainloop != "simt" && mainloop != "mma-sync")
+    return error("nora-gpu-pipeline: unsupported mainloop '" + mainloop +
+                 "' (auto, simt or mma-sync)");
   return success();
 }
 
@@ -38,7 +42,9 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   pm.addPass(createNoraFuseWgradEpilogue());
   // 2. Each fused step -> a persistent gpu.func in @nora_kernels and one
   //    cooperative gpu.launch_func on buffers.
-  pm.addPass(createNoraFusedStepToGPU());
+  NoraFusedStepToGPUOptions toGPU;
+  toGPU.mainloop = options.mainloop;
+  pm.addPass(createNoraFusedStepToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 

@@ -144,6 +144,8 @@ std::string Executable::loadKernel(size_t index) {
 
   if (spec.persistent) {
     unsigned ctas = 0;
+    if (maxPersistentCtas > 0)
+      coResident = std::min(coResident, maxPersistentCtas);
     error = persistentGridSize(spec.persistentTiles, coResident,
                                spec.cluster[0], ctas);
     if (!error.empty())
@@ -165,10 +167,12 @@ std::string Executable::loadKernel(size_t index) {
 }
 
 std::string Executable::load(const Plan &plan, int ordinal,
-                             std::unique_ptr<Executable> &out) {
+                             std::unique_ptr<Executable> &out,
+                             int64_t maxPersistentCtas) {
   out.reset();
   std::unique_ptr<Executable> executable(new Executable());
   executable->plan = plan;
+  executable->maxPersistentCtas = maxPersistentCtas;
   std::string error = cuda::Device::open(ordinal, executable->device);
   if (!error.empty())
     return error;

@@ -20,11 +20,12 @@ Command line of a group file (or of `harness.py --group=NAME`):
 
     GROUP.py TMPDIR [--no-fuse] [--device=cpu|cuda] [--nora-run=PATH]
              [--case=SUBSTRING]... [--check-determinism] [--list] [-v]
-             [--gpu=CHIP [--compile-only | --prebuilt]]
+             [--gpu=CHIP [--mainloop=auto|simt|mma-sync] [--max-ctas=N,..]
+                         [--compile-only | --prebuilt]]
 
 --gpu=CHIP compiles each case with nora-compile and runs the artifact with
 nora-exec instead of nora-run (cases that are no fused optimizer step are
-SKIPped); --compile-only stops after validating the artifacts (no GPU), and
+SKIPped; --mainloop is nora-compile's); --compile-only stops after validating the artifacts (no GPU), and
 --prebuilt runs what --compile-only left in TMPDIR on a machine with a GPU
 but no LLVM/MLIR (scripts/prepare-gpu.sh, scripts/gpu-check.sh).
 
@@ -596,7 +597,7 @@ def _gpu_artifact(case, opts, directory, mlir):
                 return None, ("skip", f.read().strip())
         return None, ("fail", "no prebuilt artifact %s" % art)
     cmd = [opts.nora_compile, mlir, "--entry=" + case.name,
-           "--chip=" + opts.gpu, "-o", art]
+           "--chip=" + opts.gpu, "--mainloop=" + opts.mainloop, "-o", art]
     res = _run(cmd)
     if res.returncode == 0:
         if os.path.exists(skip_file):
@@ -637,12 +638,12 @@ def run_case(case, opts, directory, done=()):
                         None)
             return [], 0.0
 
-    def command(paths):
+    def command(paths, extra=()):
         if art:
             # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
             # --error-exitcode=1" (scripts/gpu-check.sh).
             wrapper = shlex.split(os.environ.get("NORA_EXEC_WRAPPER", ""))
-            return (wrapper + [opts.nora_exec, art] + inputs
+            return (wrapper + [opts.nora_exec, art] + list(extra) + inputs
                     + ["--output=@" + p for p in paths])
         cmd = ([opts.nora_run, mlir, "--entry=" + case.name] + inputs
                + ["--output=@" + p for p in paths])
@@ -687,25 +688,34 @@ def run_case(case, opts, directory, done=()):
                         "output #%d '%s' differs from the same output of "
                         "case %s (same values, passed differently): %s"
                         % (i, r, case.same_as, _first_difference(p1, p2)))
+    # Runs whose outputs must be bitwise those of the first: the same
+    # command again (determinism), and under --gpu the grids of --max-ctas
+    # (the kernel sums the row statistics in the same order on any grid).
+    reruns = []
     if (case.determinism or opts.check_determinism) and not failures:
-        outs2 = _outputs(case, directory, ".run2")
+        reruns.append(("second run", ".run2", ()))
+    if art and opts.max_ctas and not failures:
+        for n in opts.max_ctas:
+            reruns.append(("run on %d CTAs" % n, ".ctas%d" % n,
+                           ("--max-ctas=%d" % n,)))
+    for what, suffix, extra in reruns:
+        outs2 = _outputs(case, directory, suffix)
         for p in outs2:
             if os.path.exists(p):
                 os.remove(p)
-        cmd2 = command(outs2)
-        res2 = _run(cmd2)
+        res2 = _run(command(outs2, extra))
         if res2.returncode != 0:
-            failures.append("second run: nora-run %s:\n%s"
-                            % (_status(res2.returncode),
+            failures.append("%s: %s %s:\n%s"
+                            % (what, os.path.basename(cmd[0]),
+                               _status(res2.returncode),
                                res2.stderr.rstrip()))
-        else:
-            for i, (r, p1, p2) in enumerate(zip(case.returns, outs, outs2)):
-                with open(p1, "rb") as f1, open(p2, "rb") as f2:
-                    if f1.read() != f2.read():
-                        failures.append(
-                            "output #%d '%s' is not bitwise identical across "
-                            "two runs of the same command: %s"
-                            % (i, r, _first_difference(p1, p2)))
+            continue
+        for i, (r, p1, p2) in enumerate(zip(case.returns, outs, outs2)):
+            with open(p1, "rb") as f1, open(p2, "rb") as f2:
+                if f1.read() != f2.read():
+                    failures.append(
+                        "output #%d '%s' is not bitwise identical in the %s: "
+                        "%s" % (i, r, what, _first_difference(p1, p2)))
     if failures:
         failures.append("  command: " + shown)
     return failures, worst
@@ -738,6 +748,15 @@ def _parser(prog=None):
                    help="compile each case with nora-compile --chip=CHIP and "
                         "run the artifact with nora-exec (cases that are no "
                         "fused optimizer step are skipped)")
+    p.add_argument("--mainloop", default="auto",
+                   choices=("auto", "simt", "mma-sync"),
+                   help="with --gpu: nora-compile's --mainloop (auto: "
+                        "tensor cores for bf16/f16 steps)")
+    p.add_argument("--max-ctas", default=[], metavar="N,N,...",
+                   type=lambda text: [int(n) for n in text.split(",") if n],
+                   help="with --gpu: also run each case on at most N CTAs "
+                        "(nora-exec --max-ctas) and compare the outputs bit "
+                        "for bit with the full grid's")
     p.add_argument("--compile-only", action="store_true",
                    help="with --gpu: only compile and validate the "
                         "artifacts (nora-exec --print-plan), no GPU needed")
@@ -782,6 +801,8 @@ def main(cases, argv=None, prog=None):
     mode = "no-fuse" if opts.no_fuse else "fused"
     if opts.gpu:
         mode = "gpu " + opts.gpu
+        if opts.mainloop != "auto":
+            mode += " " + opts.mainloop
     directory = os.path.join(opts.tmpdir, mode.replace(" ", "-"))
     os.makedirs(directory, exist_ok=True)
     failed = 0

@@ -2,16 +2,19 @@
 // to one cooperative launch and one persistent kernel, lowered to NVVM and
 // assembled. The PTX pins the memory ordering of the row-block counters:
 // LLVM's NVPTX back end drops the ordering of atomicrmw, so the release and
-// acquire fences are explicit and the spin is an ld.acquire.gpu.
+// acquire fences are explicit and the spin is an ld.acquire.gpu. The bf16
+// step takes the tensor-core mainloop (cp.async ring, ldmatrix, mma.sync);
+// mainloop=simt gives the exact-f32 one.
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=none" | FileCheck %s --check-prefix=NVVM
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa" | FileCheck %s --check-prefix=PTX
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=PTX80
+// RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_80 format=isa mainloop=simt" | FileCheck %s --check-prefix=SIMT
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not nora-opt %s --nora-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 
 // NVVM-LABEL: func.func @nora_step
 // NVVM: gpu.launch_func @nora_kernels::@nora_fused_step_0
-// NVVM-SAME: {nora.cooperative, nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"], nora.persistent_tiles = 4 : i64}
+// NVVM-SAME: {nora.cooperative, nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"], nora.persistent_tiles = 1 : i64}
 // NVVM: gpu.module @nora_kernels [#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">]
 // Bare pointers: one !llvm.ptr per buffer, lr and wd by value.
 // NVVM: llvm.func @nora_fused_step_0(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)
@@ -24,9 +27,12 @@
 // PTX-SAME: chip = "sm_90a"
 // PTX-SAME: .target sm_90a
 // PTX-SAME: .visible .entry nora_fused_step_0(
-// PTX-SAME: .shared
-// PTX-SAME: bar.sync
-// PTX-SAME: fma.rn.f32
+// PTX-SAME: .maxnreg 168
+// PTX-SAME: .shared .align 128 .b8 __wg_nora_fused_step_0_0[16384];
+// PTX-SAME: cp.async.cg.shared.global [%rd{{[0-9]+}}], [%rd{{[0-9]+}}], 16, %r{{[0-9]+}};
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-SAME: shfl.sync.bfly.b32
 // PTX-SAME: fence.acq_rel.gpu
 // PTX-SAME: atom.{{(global.)?}}add.u32
 // PTX-SAME: ld.acquire.gpu
@@ -34,6 +40,12 @@
 // PTX-SAME: sqrt.rn.f64
 // PTX-NOT: call.uni
 // PTX80: .target sm_80
+// PTX80-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// SIMT: .target sm_80
+// SIMT-NOT: mma.sync
+// SIMT-SAME: fma.rn.f32
+// SIMT-NOT: mma.sync
+// SIMT-SAME: ld.acquire.gpu
 
 // CHIP: nora-gpu-pipeline: unsupported chip 'sm_70' (supported: sm_80, sm_90a)
 // FORMAT: nora-gpu-pipeline: unsupported format 'elf'

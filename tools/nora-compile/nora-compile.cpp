@@ -47,6 +47,12 @@ static cl::opt<std::string>
           cl::cat(category));
 static cl::opt<std::string> chip("chip", cl::desc("sm_90a (default) or sm_80"),
                                  cl::init("sm_90a"), cl::cat(category));
+static cl::opt<std::string>
+    mainloop("mainloop",
+             cl::desc("How the kernel computes a tile of the gradient: auto "
+                      "(default: tensor cores for bf16/f16 inputs), simt "
+                      "(exact f32 FMAs) or mma-sync (tensor cores)"),
+             cl::init("auto"), cl::cat(category));
 static cl::opt<std::string> emitPtx("emit-ptx",
                                     cl::desc("Also write the kernels' PTX"),
                                     cl::value_desc("file"), cl::cat(category));
@@ -81,6 +87,7 @@ static FailureOr<std::string> chooseEntry(ModuleOp module) {
 static LogicalResult lower(ModuleOp module, StringRef format) {
   GpuPipelineOptions options;
   options.chip = chip;
+  options.mainloop = mainloop;
   options.format = format.str();
   options.cudaPath = cudaPath;
   if (failed(checkGpuPipelineOptions(options, [](const Twine &message) {
@@ -165,7 +172,7 @@ int main(int argc, char **argv) {
     ptxFile->keep();
 
   llvm::outs() << "nora-compile: wrote " << outputDir << " (@" << *name << ", "
-               << chip << ", " << artifact->numKernels
-               << " kernel(s), cubin " << artifact->cubin.size() << " bytes)\n";
+               << chip << ", " << artifact->numKernels << " kernel(s), cubin "
+               << artifact->cubin.size() << " bytes)\n";
   return 0;
 }

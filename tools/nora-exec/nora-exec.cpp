@@ -36,6 +36,7 @@ namespace {
 const char *const kUsage =
     "usage: nora-exec ARTIFACT [--input=@file.npy|--input=NUMBER]...\n"
     "                 [--output=@file.npy]... [--repeat=N] [--device=N]\n"
+    "                 [--max-ctas=N]\n"
     "       nora-exec ARTIFACT --print-plan\n"
     "       nora-exec --probe\n"
     "\n"
@@ -50,6 +51,10 @@ const char *const kUsage =
     "  --repeat=N       run N times and print\n"
     "                   'time_ms median=<ms> min=<ms> runs=<N>'\n"
     "  --device=N       the CUDA device ordinal (default 0)\n"
+    "  --max-ctas=N     launch persistent kernels on at most N CTAs (default:\n"
+    "                   as many as can be resident; a smaller grid exercises\n"
+    "                   a kernel's small-grid path, e.g. the fused step's\n"
+    "                   two phases)\n"
     "  --print-plan     validate the artifact and print a summary (no GPU)\n"
     "  --probe          exit 0 when a CUDA driver and device are usable\n"
     "  --help           print this message\n";
@@ -65,6 +70,7 @@ struct Options {
   std::vector<std::string> inputs, outputs;
   unsigned repeat = 0;
   int device = 0;
+  int64_t maxCtas = 0;
   bool printPlan = false, probe = false;
 };
 
@@ -98,6 +104,11 @@ Options parseCommandLine(int argc, char **argv) {
       options.repeat = unsigned(parseCount("--repeat", arg.substr(9), 1000000));
     } else if (startsWith(arg, "--device=")) {
       options.device = int(parseCount("--device", arg.substr(9), 1024));
+    } else if (startsWith(arg, "--max-ctas=")) {
+      options.maxCtas = parseCount("--max-ctas", arg.substr(11),
+                                   std::numeric_limits<int32_t>::max());
+      if (options.maxCtas == 0)
+        fail("--max-ctas expects at least 1 CTA");
     } else if (arg == "--print-plan") {
       options.printPlan = true;
     } else if (arg == "--probe") {
@@ -257,7 +268,7 @@ int main(int argc, char **argv) {
             : parseScalar(i, options.inputs[i], plan.arguments[i]));
 
   std::unique_ptr<Executable> executable;
-  error = Executable::load(plan, options.device, executable);
+  error = Executable::load(plan, options.device, executable, options.maxCtas);
   if (error.empty())
     error = executable->setArguments(arguments);
   Timing timing;

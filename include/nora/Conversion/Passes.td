@@ -122,12 +122,22 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     `nora.operand_roles` (what each kernel operand is: "dy", "x", ["acc",]
     "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"); the
     workspace allocation is marked `nora.workspace`.
+
+    `mainloop` picks how a tile of g is computed: `simt` (exact f32 FMAs,
+    64 x 64 tiles), `mma-sync` (tensor cores: mma.sync.m16n8k16 with f32
+    accumulation fed by ldmatrix from a 4-stage cp.async ring, 128 x 128
+    tiles; bf16 or f16 dy and x with rows and columns that are multiples of
+    8), or `auto` (mma-sync where it applies, simt elsewhere).
   }];
+  let options = [
+    Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
+           "How a tile of g is computed: auto, simt or mma-sync">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect", "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::NVVM::NVVMDialect", "::mlir::scf::SCFDialect"
   ];
 }
 

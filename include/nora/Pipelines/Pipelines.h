@@ -53,6 +53,12 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::desc("What the gpu.binary holds: bin (cubin), isa (PTX), "
                      "fatbin; none stops at the NVVM dialect"),
       llvm::cl::init("bin")};
+  PassOptions::Option<std::string> mainloop{
+      *this, "mainloop",
+      llvm::cl::desc("How a tile of g is computed: auto (mma-sync for bf16 "
+                     "and f16 inputs, simt for the rest), simt (exact f32 "
+                     "FMAs) or mma-sync (tensor cores)"),
+      llvm::cl::init("auto")};
   PassOptions::Option<std::string> ptxasOptions{
       *this, "ptxas-options",
       llvm::cl::desc("Extra options for ptxas (e.g. -v)"), llvm::cl::init("")};

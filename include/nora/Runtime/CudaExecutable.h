@@ -48,8 +48,11 @@ class Executable {
 public:
   /// Opens CUDA device `ordinal`, checks the chip, loads every cubin,
   /// resolves the kernels, computes their grids and allocates the buffers.
+  /// `maxPersistentCtas` > 0 caps the grid of persistent kernels below what
+  /// the occupancy allows (to exercise a kernel's small-grid path).
   static std::string load(const Plan &plan, int ordinal,
-                          std::unique_ptr<Executable> &out);
+                          std::unique_ptr<Executable> &out,
+                          int64_t maxPersistentCtas = 0);
   ~Executable();
   Executable(const Executable &) = delete;
   Executable &operator=(const Executable &) = delete;
@@ -83,6 +86,7 @@ private:
 
   Executable() = default;
   std::string loadKernel(size_t index);
+  int64_t maxPersistentCtas = 0;
   std::string allocate(cuda::CUdeviceptr &pointer, int64_t bytes);
   std::string launchAll();
 

@@ -1,22 +1,21 @@
-//===- FusedStepKernel.cpp - the persistent fused-step GPU kernel -*- C++
-//-*-===//
+//===- FusedStepKernel.cpp - the persistent fused-step GPU kernel ---------===//
 //
 // One kernel computes g = scale dy^T x (+ acc) tile by tile and runs the
 // optimizer update on each tile while it is in registers. The schedule of a
-// CTA (256 threads, thread (ty, tx) owns rows ty*4 + r and columns
-// tx + 16 c of the 64 x 64 tile):
+// CTA (256 threads; the mainloop decides which elements of the tile a thread
+// holds, see TileFragment):
 //
 //   onePhase = gridDim.x >= colTiles           (uniform over the grid)
 //   for tile = blockIdx.x; tile < tiles; tile += gridDim.x:
 //     rb, ct = tile / colTiles, tile % colTiles        (row-block-major)
-//     mainloop: for t0 in 0..T step 16:                (exact f32 FMAs)
-//       dy[t0:+16, rows] -> smem A, x[t0:+16, cols] -> smem B; sync
-//       acc[r][c] = fma(A[k][ty*4+r], B[k][tx+16c], acc[r][c]); sync
+//     mainloop (SimtMainloop.cpp: exact f32 FMAs, 64 x 64 tiles;
+//               MmaSyncMainloop.cpp: bf16/f16 tensor cores, 128 x 128)
 //     epilogue:
 //       g = scale acc (+ acc_in); M' = lerp(M, g, 1-beta), store M'
 //       U = nesterov ? lerp(g, M', mu) : M'
 //       partial row stats (f64): sum U^2 [, sum U W, sum W^2]
-//         -> smem [stat][row][tx] -> fixed-order sum -> slot[rb][ct][stat][row]
+//         -> [quad sum] -> smem [stat][row][contributor] -> fixed-order sum
+//         -> slot[rb][ct][stat][row]
 //       if onePhase:
 //         arrive on counter[rb] (fence.acq_rel.gpu; atom.add), spin until it
 //         reaches colTiles (ld.acquire.gpu), sum the colTiles slots of each
@@ -33,204 +32,53 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "FusedStepKernel.h"
+#include "KernelEmitter.h"
 
 #include "nora/Conversion/UpdateFormulas.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
 using namespace mlir::nora;
 
+std::string mlir::nora::mmaSyncIneligibility(const FusedStepShape &shape) {
+  Type elem = shape.dyElem;
+  if (elem != shape.xElem || !(elem.isBF16() || elem.isF16()))
+    return "mma.sync needs bf16 or f16 for both dy and x";
+  if (shape.rows % 8 != 0 || shape.cols % 8 != 0)
+    return "mma.sync needs rows and columns that are multiples of 8 (16-byte "
+           "cp.async chunks)";
+  return "";
+}
+
 FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
-                                     const RowUpdateChain &chain) {
+                                     const RowUpdateChain &chain,
+                                     FusedStepMainloop mainloop) {
   FusedStepTiling t;
-  t.rowBlocks = llvm::divideCeil(shape.rows, kBlockRows);
-  t.colTiles = llvm::divideCeil(shape.cols, kBlockCols);
+  t.mainloop = mainloop;
+  if (mainloop == FusedStepMainloop::MmaSync) {
+    t.blockRows = 128;
+    t.blockCols = 128;
+    t.blockTokens = 16;
+    t.stages = 4;
+  } else {
+    t.blockRows = 64;
+    t.blockCols = 64;
+    t.blockTokens = 16;
+    t.stages = 1;
+  }
+  t.rowBlocks = llvm::divideCeil(shape.rows, t.blockRows);
+  t.colTiles = llvm::divideCeil(shape.cols, t.blockCols);
   t.tiles = t.rowBlocks * t.colTiles;
   t.numStats = chain.numStats();
   t.counters = t.rowBlocks + 1;
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
-  t.statsCount = t.rowBlocks * t.colTiles * t.numStats * kBlockRows;
+  t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
   t.workspaceBytes = t.statsOffset + t.statsCount * 8;
   return t;
 }
 
 namespace {
-
 using T = FusedStepTiling;
-
-/// Emits the kernel body. Values named like the schedule above.
-class KernelEmitter {
-public:
-  KernelEmitter(OpBuilder &b, Location loc, const FusedStepShape &shape,
-                const RowUpdateChain &chain, const FusedStepTiling &tiling)
-      : b(b), loc(loc), shape(shape), chain(chain), tiling(tiling) {}
-
-  void emit(gpu::GPUFuncOp func);
-
-private:
-  // --- small builders ------------------------------------------------------
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF32Type(),
-                                     b.getF32FloatAttr(v));
-  }
-  Value f64(double v) {
-    return arith::ConstantOp::create(b, loc, b.getF64Type(),
-                                     b.getF64FloatAttr(v));
-  }
-  Value add(Value x, Value y) {
-    if (isa<FloatType>(x.getType()))
-      return arith::AddFOp::create(b, loc, x, y);
-    return arith::AddIOp::create(b, loc, x, y);
-  }
-  Value mul(Value x, Value y) {
-    if (isa<FloatType>(x.getType()))
-      return arith::MulFOp::create(b, loc, x, y);
-    return arith::MulIOp::create(b, loc, x, y);
-  }
-  Value lt(Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
-  }
-  Value minIdx(Value x, Value y) {
-    return arith::MinUIOp::create(b, loc, x, y);
-  }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, loc, c, x, y);
-  }
-  Value toF64(Value v) {
-    return arith::ExtFOp::create(b, loc, b.getF64Type(), v);
-  }
-  Value toF32(Value v) {
-    if (v.getType().isF32())
-      return v;
-    if (v.getType().isF64())
-      return arith::TruncFOp::create(b, loc, b.getF32Type(), v);
-    return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
-  }
-  Value load(Value memref, ValueRange indices) {
-    return memref::LoadOp::create(b, loc, memref, indices);
-  }
-  void store(Value v, Value memref, ValueRange indices) {
-    memref::StoreOp::create(b, loc, v, memref, indices);
-  }
-  void barrier() { gpu::BarrierOp::create(b, loc); }
-  /// Runs `body` at the start of the then-block of an scf.if on `cond`.
-  void ifThen(Value cond, function_ref<void()> body) {
-    auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(op.thenBlock());
-    body();
-  }
-  /// An scf.for from `lb` to `ub` step `step` whose body is `body(iv)`.
-  void forLoop(Value lb, Value ub, Value step, function_ref<void(Value)> body) {
-    auto loop = scf::ForOp::create(b, loc, lb, ub, step);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    body(loop.getInductionVar());
-  }
-  /// An scf.for carrying `init`; `body(iv, carried)` returns the next values.
-  SmallVector<Value>
-  forLoop(Value lb, Value ub, Value step, ValueRange init,
-          function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    auto loop = scf::ForOp::create(b, loc, lb, ub, step, init);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(loop.getBody());
-      SmallVector<Value> next =
-          body(loop.getInductionVar(), loop.getRegionIterArgs());
-      scf::YieldOp::create(b, loc, next);
-    }
-    return SmallVector<Value>(loop.getResults().begin(),
-                              loop.getResults().end());
-  }
-
-  // --- pieces of the schedule ----------------------------------------------
-  SmallVector<Value> emitMainloop(Value i0, Value j0);
-  void emitStageLoad(Value src, int64_t srcCols, Value t0, Value c0,
-                     Value stage);
-  void emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc);
-  /// Sums the slots of row `row` of row block `rb` over the column tiles, in
-  /// order: the row's statistics.
-  SmallVector<Value> emitRowStats(Value rb, Value row);
-  /// (a, factor) of a row from its statistics: V = U - a W (a = 0 without
-  /// projection), D = factor V.
-  std::pair<Value, Value> emitRowCoefficients(ValueRange stats);
-  /// W' of one element from U, W and its row's (a, factor).
-  Value emitUpdatedWeight(Value u, Value w, Value a, Value factor);
-  /// Thread 0 arrives on counters[index] and waits until it reaches
-  /// `target` (i32); the whole CTA waits for it.
-  void emitArriveAndWait(Value index, Value target);
-  void emitStreamingPhase();
-  Value counterPointer(Value index);
-
-  OpBuilder &b;
-  Location loc;
-  const FusedStepShape &shape;
-  const RowUpdateChain &chain;
-  const FusedStepTiling &tiling;
-
-  // Kernel arguments and per-thread values, set by emit().
-  Value dy, x, accIn, w, m, lr, wd, wNew, mNew, counters, stats;
-  Value smemA, smemB, smemRed, smemCoef;
-  Value tid, tx, ty, blockId, gridSize, decay, negLr;
-};
-
 } // namespace
-
-void KernelEmitter::emitStageLoad(Value src, int64_t srcCols, Value t0,
-                                  Value c0, Value stage) {
-  // 16 x 64 elements, 4 a thread: element e = tid + 256 q is (k, col) =
-  // (e / 64, e % 64), so a warp reads 32 consecutive columns of one token.
-  constexpr int64_t kPerThread = T::kBlockTokens * T::kBlockCols / T::kThreads;
-  Value col = arith::RemUIOp::create(b, loc, tid, idx(T::kBlockCols));
-  Value k0 = arith::DivUIOp::create(b, loc, tid, idx(T::kBlockCols));
-  Value c = add(c0, col);
-  Value cValid = lt(c, idx(srcCols));
-  Value cClamped = minIdx(c, idx(srcCols - 1));
-  for (int64_t q = 0; q < kPerThread; ++q) {
-    Value k = add(k0, idx(q * T::kThreads / T::kBlockCols));
-    Value t = add(t0, k);
-    Value valid = andI(lt(t, idx(shape.tokens)), cValid);
-    Value tClamped = minIdx(t, idx(shape.tokens - 1));
-    Value v = toF32(load(src, {tClamped, cClamped}));
-    store(select(valid, v, f32(0.0)), stage, {k, col});
-  }
-}
-
-SmallVector<Value> KernelEmitter::emitMainloop(Value i0, Value j0) {
-  SmallVector<Value> init(T::kThreadRows * T::kThreadCols, f32(0.0));
-  Value rowBase = mul(ty, idx(T::kThreadRows));
-  return forLoop(
-      idx(0), idx(shape.tokens), idx(T::kBlockTokens), init,
-      [&](Value t0, ValueRange carried) {
-        emitStageLoad(dy, shape.rows, t0, i0, smemA);
-        emitStageLoad(x, shape.cols, t0, j0, smemB);
-        barrier();
-        SmallVector<Value> acc(carried);
-        for (int64_t k = 0; k < T::kBlockTokens; ++k) {
-          Value kk = idx(k);
-          SmallVector<Value> a, bv;
-          for (int64_t r = 0; r < T::kThreadRows; ++r)
-            a.push_back(load(smemA, {kk, add(rowBase, idx(r))}));
-          for (int64_t c = 0; c < T::kThreadCols; ++c)
-            bv.push_back(load(smemB, {kk, add(tx, idx(c * T::kThreadsX))}));
-          for (int64_t r = 0; r < T::kThreadRows; ++r)
-            for (int64_t c = 0; c < T::kThreadCols; ++c) {
-              Value &slot = acc[r * T::kThreadCols + c];
-              slot = LLVM::FMAOp::create(b, loc, a[r], bv[c], slot);
-            }
-        }
-        barrier();
-        return acc;
-      });
-}
 
 SmallVector<Value> KernelEmitter::emitRowStats(Value rb, Value row) {
   SmallVector<Value> init(tiling.numStats, f64(0.0));
@@ -241,7 +89,7 @@ SmallVector<Value> KernelEmitter::emitRowStats(Value rb, Value row) {
         Value base = mul(add(mul(rb, colTiles), ct), idx(tiling.numStats));
         SmallVector<Value> next;
         for (int64_t s = 0; s < tiling.numStats; ++s) {
-          Value slot = add(mul(add(base, idx(s)), idx(T::kBlockRows)), row);
+          Value slot = add(mul(add(base, idx(s)), idx(tiling.blockRows)), row);
           next.push_back(add(sums[s], load(stats, {slot})));
         }
         return next;
@@ -281,6 +129,19 @@ Value KernelEmitter::emitUpdatedWeight(Value u, Value wv, Value a,
   }
   Value d = toF32(mul(toF64(v), factor));
   return createWeightUpdate(b, loc, wv, d, decay, negLr);
+}
+
+Value KernelEmitter::emitOpaqueCopy(Value v) {
+  return LLVM::InlineAsmOp::create(
+             b, loc, v.getType(), ValueRange{v},
+             b.getStringAttr("mov.b32 $0, $1;"), b.getStringAttr("=f,f"),
+             /*has_side_effects=*/b.getUnitAttr(),
+             /*is_align_stack=*/UnitAttr(),
+             LLVM::TailCallKindAttr::get(b.getContext(),
+                                         LLVM::TailCallKind::None),
+             /*asm_dialect=*/LLVM::AsmDialectAttr(),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
 }
 
 Value KernelEmitter::counterPointer(Value index) {
@@ -327,30 +188,39 @@ void KernelEmitter::emitArriveAndWait(Value index, Value target) {
   barrier();
 }
 
-void KernelEmitter::emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc) {
-  constexpr int64_t kR = T::kThreadRows, kC = T::kThreadCols;
-  Value rowInTile0 = mul(ty, idx(kR));
-  Value i0 = add(mul(rb, idx(T::kBlockRows)), rowInTile0);
-  Value j0 = add(mul(ct, idx(T::kBlockCols)), tx);
+void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
+  int64_t kR = frag.rows.size(), kC = frag.cols.size();
+  Value i0 = mul(rb, idx(tiling.blockRows));
+  Value j0 = mul(ct, idx(tiling.blockCols));
+  // Where the tiles cover the matrix exactly, every element is in range:
+  // no predicates and no clamping (which also keeps the column offsets of a
+  // row immediates of one address).
+  Value inRange = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+  auto bound = [&](ArrayRef<Value> offsets, Value origin, int64_t size,
+                   int64_t block, SmallVector<Value> &index,
+                   SmallVector<Value> &ok, SmallVector<Value> &clamped) {
+    for (Value offset : offsets) {
+      index.push_back(add(origin, offset));
+      if (size % block == 0) {
+        ok.push_back(inRange);
+        clamped.push_back(index.back());
+        continue;
+      }
+      ok.push_back(lt(index.back(), idx(size)));
+      clamped.push_back(minIdx(index.back(), idx(size - 1)));
+    }
+  };
   SmallVector<Value> rows, rowOk, rowsClamped, cols, colOk, colsClamped;
-  for (int64_t r = 0; r < kR; ++r) {
-    rows.push_back(add(i0, idx(r)));
-    rowOk.push_back(lt(rows.back(), idx(shape.rows)));
-    rowsClamped.push_back(minIdx(rows.back(), idx(shape.rows - 1)));
-  }
-  for (int64_t c = 0; c < kC; ++c) {
-    cols.push_back(add(j0, idx(c * T::kThreadsX)));
-    colOk.push_back(lt(cols.back(), idx(shape.cols)));
-    colsClamped.push_back(minIdx(cols.back(), idx(shape.cols - 1)));
-  }
+  bound(frag.rows, i0, shape.rows, tiling.blockRows, rows, rowOk, rowsClamped);
+  bound(frag.cols, j0, shape.cols, tiling.blockCols, cols, colOk, colsClamped);
 
   // g, momentum, U; M' is stored right away. U stays in registers.
   double emaWeight = 1.0 - chain.beta;
-  SmallVector<Value> us, oks;
+  SmallVector<Value> us;
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
     for (int64_t c = 0; c < kC; ++c) {
-      Value g = acc[r * kC + c];
+      Value g = frag.acc[r * kC + c];
       if (shape.gradScale != 1.0)
         g = mul(f32(shape.gradScale), g);
       if (shape.hasAcc)
@@ -371,24 +241,33 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc) {
         sums[2] = add(sums[2], mul(w64, w64));
       }
       us.push_back(u);
-      oks.push_back(ok);
     }
     // The row's partial statistics go to shared memory at once (so that
-    // only one row's f64 sums are live); the 16 threads of a row are summed
-    // below in a fixed order, and one thread a row writes the tile's slot.
-    for (int64_t s = 0; s < tiling.numStats; ++s)
-      store(sums[s], smemRed, {idx(s), add(rowInTile0, idx(r)), tx});
+    // only one row's f64 sums are live); the contributors of a row are
+    // summed below in a fixed order, and one thread a row writes the tile's
+    // slot.
+    if (frag.quadSum)
+      for (Value &sum : sums)
+        sum = emitQuadSum(sum);
+    auto write = [&] {
+      for (int64_t s = 0; s < tiling.numStats; ++s)
+        store(sums[s], smemRed, {idx(s), frag.rows[r], frag.contributor});
+    };
+    if (frag.writer)
+      ifThen(frag.writer, write);
+    else
+      write();
   }
   barrier();
-  Value isRowThread = lt(tid, idx(T::kBlockRows));
+  Value isRowThread = lt(tid, idx(tiling.blockRows));
   ifThen(isRowThread, [&] {
     Value colTiles = idx(tiling.colTiles);
     Value base = mul(add(mul(rb, colTiles), ct), idx(tiling.numStats));
     for (int64_t s = 0; s < tiling.numStats; ++s) {
       Value sum = f64(0.0);
-      for (int64_t t = 0; t < T::kThreadsX; ++t)
+      for (int64_t t = 0; t < frag.contributors; ++t)
         sum = add(sum, load(smemRed, {idx(s), tid, idx(t)}));
-      Value slot = add(mul(add(base, idx(s)), idx(T::kBlockRows)), tid);
+      Value slot = add(mul(add(base, idx(s)), idx(tiling.blockRows)), tid);
       store(sum, stats, {slot});
     }
   });
@@ -411,17 +290,19 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc) {
     });
     barrier();
     for (int64_t r = 0; r < kR; ++r) {
-      Value rowInTile = add(rowInTile0, idx(r));
-      Value a = load(smemCoef, {idx(0), rowInTile});
-      Value factor = load(smemCoef, {idx(1), rowInTile});
+      Value a = load(smemCoef, {idx(0), frag.rows[r]});
+      Value factor = load(smemCoef, {idx(1), frag.rows[r]});
       for (int64_t c = 0; c < kC; ++c) {
         int64_t e = r * kC + c;
         // W is read again (from L1/L2: this CTA read the tile before the
         // wait) instead of living in 16 registers across it, which keeps
         // the kernel within 128 registers without spills on sm_80.
         Value wv = load(w, {rowsClamped[r], colsClamped[c]});
-        Value wn = emitUpdatedWeight(us[e], wv, a, factor);
-        ifThen(oks[e], [&] { store(wn, wNew, {rows[r], cols[c]}); });
+        Value wn = emitUpdatedWeight(emitOpaqueCopy(us[e]), wv, a, factor);
+        // The range predicates are recomputed rather than kept across the wait.
+        ifThen(andI(rowOk[r], colOk[c]), [&] {
+          store(wn, wNew, {rows[r], cols[c]});
+        });
       }
     }
     // smemCoef and smemRed are rewritten by the next tile only after its
@@ -434,7 +315,9 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, ArrayRef<Value> acc) {
     for (int64_t r = 0; r < kR; ++r)
       for (int64_t c = 0; c < kC; ++c) {
         int64_t e = r * kC + c;
-        ifThen(oks[e], [&] { store(us[e], wNew, {rows[r], cols[c]}); });
+        ifThen(andI(rowOk[r], colOk[c]), [&] {
+          store(us[e], wNew, {rows[r], cols[c]});
+        });
       }
     // The row threads have read smemRed before the next tile writes it
     // (its mainloop has no barrier when T = 0).
@@ -446,8 +329,8 @@ void KernelEmitter::emitStreamingPhase() {
   Value target = arith::IndexCastOp::create(b, loc, b.getI32Type(), gridSize);
   emitArriveAndWait(idx(tiling.rowBlocks), target);
   forLoop(blockId, idx(shape.rows), gridSize, [&](Value i) {
-    Value rb = arith::DivUIOp::create(b, loc, i, idx(T::kBlockRows));
-    Value row = arith::RemUIOp::create(b, loc, i, idx(T::kBlockRows));
+    Value rb = arith::DivUIOp::create(b, loc, i, idx(tiling.blockRows));
+    Value row = arith::RemUIOp::create(b, loc, i, idx(tiling.blockRows));
     std::pair<Value, Value> coef = emitRowCoefficients(emitRowStats(rb, row));
     forLoop(tid, idx(shape.cols), idx(T::kThreads), [&](Value j) {
       Value u = load(wNew, {i, j});
@@ -479,8 +362,6 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   smemCoef = func.getWorkgroupAttributions()[3];
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  tx = arith::RemUIOp::create(b, loc, tid, idx(T::kThreadsX));
-  ty = arith::DivUIOp::create(b, loc, tid, idx(T::kThreadsX));
   blockId = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   gridSize = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
   decay = createDecayFactor(b, loc, lr, wd);
@@ -489,10 +370,12 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   forLoop(blockId, idx(tiling.tiles), gridSize, [&](Value tile) {
     Value rb = arith::DivUIOp::create(b, loc, tile, idx(tiling.colTiles));
     Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
-    Value i0 = mul(rb, idx(T::kBlockRows));
-    Value j0 = mul(ct, idx(T::kBlockCols));
-    SmallVector<Value> acc = emitMainloop(i0, j0);
-    emitEpilogue(rb, ct, acc);
+    Value i0 = mul(rb, idx(tiling.blockRows));
+    Value j0 = mul(ct, idx(tiling.blockCols));
+    TileFragment frag = tiling.mainloop == FusedStepMainloop::MmaSync
+                            ? emitMmaSyncMainloop(i0, j0)
+                            : emitSimtMainloop(i0, j0);
+    emitEpilogue(rb, ct, frag);
   });
   Value twoPhases = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                           gridSize, idx(tiling.colTiles));
@@ -521,11 +404,21 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   auto shared = [&](ArrayRef<int64_t> dims, Type elem) -> Type {
     return MemRefType::get(dims, elem, MemRefLayoutAttrInterface(), workgroup);
   };
-  SmallVector<Type> smem = {
-      shared({T::kBlockTokens, T::kBlockRows}, f32),
-      shared({T::kBlockTokens, T::kBlockCols}, f32),
-      shared({tiling.numStats, T::kBlockRows, T::kThreadsX}, f64),
-      shared({2, T::kBlockRows}, f64)};
+  // The operand stages of the mainloop, the row partials of the epilogue
+  // ([stat][row][contributor]) and the rows' (a, factor).
+  SmallVector<Type> smem;
+  if (tiling.mainloop == FusedStepMainloop::MmaSync) {
+    // One 16-token x 128 stage of dy (and of x) is 16 rows of 256 bytes.
+    Type elem = shape.dyElem;
+    smem = {shared({tiling.stages, tiling.blockTokens, tiling.blockRows}, elem),
+            shared({tiling.stages, tiling.blockTokens, tiling.blockCols}, elem),
+            shared({tiling.numStats, tiling.blockRows, kMmaSyncWarpsN}, f64)};
+  } else {
+    smem = {shared({tiling.blockTokens, tiling.blockRows}, f32),
+            shared({tiling.blockTokens, tiling.blockCols}, f32),
+            shared({tiling.numStats, tiling.blockRows, kSimtThreadsX}, f64)};
+  }
+  smem.push_back(shared({2, tiling.blockRows}, f64));
   auto func = gpu::GPUFuncOp::create(builder, loc, name,
                                      builder.getFunctionType(args, {}), smem);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
@@ -535,8 +428,19 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // 256 threads a CTA: ptxas may use up to 255 registers a thread. The
   // persistent grid is sized from the occupancy this gives, so one CTA a SM
   // is correct, two are faster (scripts/check-gpu-resources.py records it).
+  // The mma.sync kernel holds 64 accumulators a thread; left to itself,
+  // ptxas aims at two CTAs a SM (128 registers) and spills a few bytes at
+  // some shapes. 168 registers (one CTA a SM, 8 warps behind a 4-stage
+  // ring) keep it spill-free.
+  if (tiling.mainloop == FusedStepMainloop::MmaSync)
+    func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(168));
   func->setAttr("nvvm.maxntid", builder.getDenseI32ArrayAttr(
                                     {static_cast<int32_t>(T::kThreads), 1, 1}));
+  // cp.async and ldmatrix need 16-byte aligned shared memory; 128 keeps the
+  // swizzled rows of a stage on bank-group boundaries.
+  for (unsigned i = 0; i < smem.size(); ++i)
+    func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
+                                     builder.getI64IntegerAttr(128));
   OpBuilder body(ctx);
   KernelEmitter(body, loc, shape, chain, tiling).emit(func);
   return func;

@@ -13,6 +13,7 @@
 #include "mlir/Support/LLVM.h"
 
 #include <optional>
+#include <string>
 
 namespace mlir::nora {
 
@@ -46,23 +47,38 @@ struct FusedStepShape {
   double gradScale = 1.0;
 };
 
-/// The tiling of the kernel: 256 threads (16 x 16) compute a 64 x 64 tile of
-/// g, 4 x 4 elements a thread, 16 tokens per shared-memory stage.
-struct FusedStepTiling {
-  static constexpr int64_t kBlockRows = 64, kBlockCols = 64, kBlockTokens = 16;
-  static constexpr int64_t kThreadsX = 16, kThreadsY = 16;
-  static constexpr int64_t kThreads = kThreadsX * kThreadsY;
-  static constexpr int64_t kThreadRows = kBlockRows / kThreadsY;
-  static constexpr int64_t kThreadCols = kBlockCols / kThreadsX;
+/// How a CTA computes its tile of g.
+enum class FusedStepMainloop {
+  /// Exact f32 FMAs (bf16/f16 inputs extended): 256 threads (16 x 16)
+  /// compute a 64 x 64 tile, 4 x 4 elements a thread, 16 tokens a
+  /// shared-memory stage.
+  Simt,
+  /// Tensor cores (bf16 or f16 inputs, f32 accumulation): mma.sync
+  /// m16n8k16 fed by ldmatrix from a 4-stage cp.async ring of 16 tokens a
+  /// stage. 8 warps (2 x 4) compute a 128 x 128 tile, 64 x 32 a warp.
+  MmaSync,
+};
 
+/// The tiling of the kernel and the layout of its workspace.
+struct FusedStepTiling {
+  static constexpr int64_t kThreads = 256;
+
+  FusedStepMainloop mainloop = FusedStepMainloop::Simt;
+  int64_t blockRows = 0, blockCols = 0, blockTokens = 0, stages = 1;
   int64_t rowBlocks = 0, colTiles = 0, tiles = 0, numStats = 0;
   /// Workspace: one i32 arrival counter per row block plus one for the
   /// grid-wide barrier, then the f64 slots [rowBlock][colTile][stat][row].
   int64_t counters = 0, statsOffset = 0, statsCount = 0, workspaceBytes = 0;
 
   static FusedStepTiling get(const FusedStepShape &shape,
-                             const RowUpdateChain &chain);
+                             const RowUpdateChain &chain,
+                             FusedStepMainloop mainloop);
 };
+
+/// Why `shape` cannot use the mma.sync mainloop (an empty string when it
+/// can): it needs bf16 or f16 for both dy and x, and rows and columns that
+/// are multiples of 8 (16-byte cp.async chunks).
+std::string mmaSyncIneligibility(const FusedStepShape &shape);
 
 /// Builds the kernel of one step as a gpu.func named `name` at `builder`'s
 /// insertion point (inside a gpu.module). Its arguments, in order: dy, x,

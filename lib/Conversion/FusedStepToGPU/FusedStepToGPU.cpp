@@ -30,6 +30,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/SymbolTable.h"
 
 namespace mlir::nora {
@@ -83,8 +84,11 @@ gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
   return gpu::GPUModuleOp::create(b, module.getLoc(), kKernelModule);
 }
 
+/// The option value of `--nora-fused-step-to-gpu=mainloop=...`.
+enum class MainloopChoice { Auto, Simt, MmaSync };
+
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
-                        unsigned &counter) {
+                        MainloopChoice choice, unsigned &counter) {
   if (op.getNonfinite())
     return op.emitOpError("cannot be lowered to the GPU: the nonfinite = \"")
            << *op.getNonfinite()
@@ -96,7 +100,14 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   FailureOr<RowUpdateChain> chain = matchRowUpdateChain(op);
   if (failed(chain))
     return failure();
-  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain);
+  std::string noMma = mmaSyncIneligibility(*shape);
+  if (choice == MainloopChoice::MmaSync && !noMma.empty())
+    return op.emitOpError("cannot be lowered with mainloop=mma-sync: ")
+           << noMma;
+  FusedStepMainloop mainloop = choice == MainloopChoice::Simt || !noMma.empty()
+                                   ? FusedStepMainloop::Simt
+                                   : FusedStepMainloop::MmaSync;
+  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain, mainloop);
   if (tiling.tiles > std::numeric_limits<int32_t>::max())
     return op.emitOpError("cannot be lowered to the GPU: ")
            << tiling.tiles << " tiles exceed the 32-bit grid";
@@ -184,6 +195,17 @@ struct NoraFusedStepToGPUPass
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    std::optional<MainloopChoice> choice =
+        llvm::StringSwitch<std::optional<MainloopChoice>>(mainloop)
+            .Case("auto", MainloopChoice::Auto)
+            .Case("simt", MainloopChoice::Simt)
+            .Case("mma-sync", MainloopChoice::MmaSync)
+            .Default(std::nullopt);
+    if (!choice) {
+      module.emitError("nora-fused-step-to-gpu: unknown mainloop '")
+          << mainloop << "' (expected auto, simt or mma-sync)";
+      return signalPassFailure();
+    }
     SmallVector<FusedWgradStepOp> steps;
     module.walk([&](FusedWgradStepOp op) { steps.push_back(op); });
     if (steps.empty())
@@ -192,7 +214,7 @@ struct NoraFusedStepToGPUPass
     unsigned counter = 0;
     bool failedAny = false;
     for (FusedWgradStepOp op : steps)
-      failedAny |= failed(lowerStep(op, kernels, counter));
+      failedAny |= failed(lowerStep(op, kernels, *choice, counter));
     if (failedAny)
       signalPassFailure();
   }

@@ -1,4 +1,5 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu --cse -split-input-file | FileCheck %s
+// RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=simt --cse -split-input-file | FileCheck %s --check-prefix=SIMT
 
 // A Nora step (momentum with Nesterov, orth_project, row_normalize,
 // apply_update) on a 70 x 100 weight: 2 row blocks x 2 column tiles of 64.
@@ -30,7 +31,7 @@
 // partial row statistics (3 x 64 rows x 16 threads) and the row coefficients.
 // CHECK: gpu.module @nora_kernels
 // CHECK: gpu.func @nora_fused_step_0(%{{.*}}: memref<8x70xbf16>, %{{.*}}: memref<8x100xbf16>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<768xf64>)
-// CHECK-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>>, %{{.*}} : memref<2x64xf64, #gpu.address_space<workgroup>>)
+// CHECK-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<2x64xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
 // CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxntid = array<i32: 256, 1, 1>}
 // Persistent tile loop, row-block-major.
 // CHECK: %[[BID:.*]] = gpu.block_id x
@@ -125,4 +126,101 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
     nora.yield %w1, %m1 : tensor<128x64xf32>, tensor<128x64xf32>
   }
   return %wn, %mn2, %wn2 : tensor<128x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>
+}
+
+// -----
+
+// bf16 dy and x with rows and columns that are multiples of 8 take the
+// tensor-core mainloop: 128 x 128 tiles (1 row block x 2 column tiles),
+// a 4-stage ring of 16-token stages filled by cp.async, ldmatrix.trans,
+// mma.sync m16n8k16 bf16 -> f32. 40 tokens: 3 token blocks, the last one
+// zero-filled past token 40.
+
+// CHECK-LABEL: func.func @nora_mma
+// CHECK: memref.alloc() {nora.workspace} : memref<6400xi8>
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<6400xi8> to memref<2xi32>
+// CHECK: memref.view %{{.*}}[%{{.*}}][] : memref<6400xi8> to memref<768xf64>
+// CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c2, %c1, %c1) threads in (%c256, %c1, %c1)
+// CHECK-SAME: nora.persistent_tiles = 2 : i64
+// CHECK: gpu.func @nora_fused_step_0
+// CHECK-SAME: workgroup(%[[A:[a-z0-9]+]] : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %[[B:[a-z0-9]+]] : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<3x128x4xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<2x128xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxnreg = 168 : i32, nvvm.maxntid = array<i32: 256, 1, 1>}
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c2 step %{{.*}} {
+// Prologue: token blocks 0, 1, 2 in flight (dy and x chunks), one group each.
+// CHECK: memref.extract_aligned_pointer_as_index %[[A]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[B]]
+// CHECK-COUNT-2: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache =  cg, %{{.*}} : !llvm.ptr<3>, !llvm.ptr<1>, i32
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK-COUNT-2: nvvm.cp.async.shared.global
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// CHECK-COUNT-2: nvvm.cp.async.shared.global
+// CHECK-NEXT: nvvm.cp.async.commit.group
+// The ring: wait for block kb, refill the stage block kb-1 used, compute.
+// CHECK: scf.for %{{.*}} = %c0 to %c3 step %c1 iter_args({{.*}}) -> (f32, f32,
+// CHECK-NEXT: nvvm.cp.async.wait.group 2
+// CHECK-NEXT: gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-2: nvvm.cp.async.shared.global
+// CHECK: nvvm.cp.async.commit.group
+// CHECK-COUNT-6: nvvm.ldmatrix %{{.*}} {eltType = #nvvm.ld_st_matrix_elt_type<b16>, layout = #nvvm.mma_layout<col>, num = 4 : i32, shape = #nvvm.ld_st_matrix_shape<m = 8, n = 8>} : (!llvm.ptr<3>) -> !llvm.struct<(i32, i32, i32, i32)>
+// CHECK-COUNT-16: nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK: scf.yield
+// CHECK: nvvm.cp.async.wait.group 0
+// CHECK-NEXT: gpu.barrier
+// Epilogue: the 128 x 256 tiles cover the weight, so no range predicates;
+// each row's partials are summed over the quad (xor 1, 2; f64 as two i32
+// halves), and lane 0 of each quad writes them.
+// CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : i32
+// CHECK: gpu.shuffle xor %{{.*}}, %c2_i32, %c32_i32 : i32
+// CHECK: scf.if
+// CHECK: memref.store %{{.*}} : memref<3x128x4xf64, #gpu.address_space<workgroup>>
+// CHECK: gpu.barrier
+// CHECK: llvm.fence syncscope("device") release
+// U crosses the wait as f32 (an opaque copy keeps its f64 extension after it).
+// CHECK: llvm.inline_asm has_side_effects "mov.b32 $0, $1;", "=f,f" %{{.*}} : (f32) -> f32
+// CHECK: gpu.return
+func.func @nora_mma(%dy: tensor<40x128xbf16>, %x: tensor<40x256xbf16>,
+                    %w: tensor<128x256xf32>, %m: tensor<128x256xf32>,
+                    %lr: f32, %wd: f32) -> (tensor<128x256xf32>, tensor<128x256xf32>) {
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<40x128xbf16>)
+      x(%x : tensor<40x256xbf16>) w(%w : tensor<128x256xf32>)
+      m(%m : tensor<128x256xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<128x256xf32>, %w0: tensor<128x256xf32>, %m0: tensor<128x256xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.95 : f32} : tensor<128x256xf32>, tensor<128x256xf32>
+    %v = nora.orth_project %u, %w0 : tensor<128x256xf32>, tensor<128x256xf32>
+    %d = nora.row_normalize %v : tensor<128x256xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<128x256xf32>, tensor<128x256xf32>
+    nora.yield %w1, %m1 : tensor<128x256xf32>, tensor<128x256xf32>
+  }
+  return %wn, %mn : tensor<128x256xf32>, tensor<128x256xf32>
+}
+
+// -----
+
+// f16 operands are <2 x f16> registers of mma.sync; mainloop=simt (second
+// RUN line) keeps the exact-f32 mainloop for the same step.
+
+// CHECK-LABEL: func.func @rmnp_f16
+// CHECK: llvm.bitcast %{{.*}} : i32 to vector<2xf16>
+// CHECK: nvvm.mma.sync {{.*}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// SIMT-LABEL: func.func @rmnp_f16
+// SIMT: gpu.func
+// SIMT-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>
+// SIMT-NOT: nvvm.mma.sync
+// SIMT-NOT: nvvm.maxnreg
+// SIMT: llvm.intr.fma
+func.func @rmnp_f16(%dy: tensor<16x64xf16>, %x: tensor<16x64xf16>,
+                    %w: tensor<64x64xf32>, %m: tensor<64x64xf32>,
+                    %lr: f32, %wd: f32) -> (tensor<64x64xf32>, tensor<64x64xf32>) {
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<16x64xf16>)
+      x(%x : tensor<16x64xf16>) w(%w : tensor<64x64xf32>)
+      m(%m : tensor<64x64xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<64x64xf32>, %w0: tensor<64x64xf32>, %m0: tensor<64x64xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.95 : f32} : tensor<64x64xf32>, tensor<64x64xf32>
+    %d = nora.row_normalize %u : tensor<64x64xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<64x64xf32>, tensor<64x64xf32>
+    nora.yield %w1, %m1 : tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  return %wn, %mn : tensor<64x64xf32>, tensor<64x64xf32>
 }

@@ -1,0 +1,208 @@
+//===- KernelEmitter.h - emits the fused-step kernel body ------*- C++ -*-===//
+//
+// The emitter of the persistent fused-step kernel: the schedule, the
+// epilogue and the synchronization (FusedStepKernel.cpp), and the two
+// mainloops that compute a tile of g (SimtMainloop.cpp, MmaSyncMainloop.cpp).
+// Private to lib/Conversion/FusedStepToGPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef NORA_LIB_CONVERSION_FUSEDSTEPTOGPU_KERNELEMITTER_H
+#define NORA_LIB_CONVERSION_FUSEDSTEPTOGPU_KERNELEMITTER_H
+
+#include "FusedStepKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Matchers.h"
+
+namespace mlir::nora {
+
+/// The SIMT mainloop's threads: 16 x 16, 4 x 4 elements each.
+constexpr int64_t kSimtThreadsX = 16, kSimtThreadsY = 16;
+constexpr int64_t kSimtThreadRows = 4, kSimtThreadCols = 4;
+/// The mma.sync mainloop's warps: 2 (rows) x 4 (columns), 64 x 32 each.
+constexpr int64_t kMmaSyncWarpsM = 2, kMmaSyncWarpsN = 4;
+constexpr int64_t kMmaSyncWarpRows = 64, kMmaSyncWarpCols = 32;
+
+/// What one thread holds of a tile of g after the mainloop: every (row, col)
+/// of the cross product of its rows and columns (offsets in the tile), and
+/// how its partial row statistics meet those of the other threads on the
+/// same rows.
+struct TileFragment {
+  SmallVector<Value> rows, cols;
+  /// rows.size() x cols.size() accumulators, row-major.
+  SmallVector<Value> acc;
+  /// First sum the partials over the 4 lanes of each quad (the lanes of an
+  /// mma.sync accumulator row); then only lane 0 of a quad writes them.
+  bool quadSum = false;
+  /// After that, `contributors` threads (or quads) hold partials of a row;
+  /// this one writes slot `contributor` of the row in shared memory.
+  int64_t contributors = 0;
+  Value contributor;
+  /// i1: whether this thread writes its partials (null: every thread).
+  Value writer;
+};
+
+/// Emits the kernel body. Values named like the schedule above.
+class KernelEmitter {
+public:
+  KernelEmitter(OpBuilder &b, Location loc, const FusedStepShape &shape,
+                const RowUpdateChain &chain, const FusedStepTiling &tiling)
+      : b(b), loc(loc), shape(shape), chain(chain), tiling(tiling) {}
+
+  void emit(gpu::GPUFuncOp func);
+
+private:
+  // --- small builders ------------------------------------------------------
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32Type(),
+                                     b.getF32FloatAttr(v));
+  }
+  Value f64(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF64Type(),
+                                     b.getF64FloatAttr(v));
+  }
+  Value add(Value x, Value y) {
+    if (isa<FloatType>(x.getType()))
+      return arith::AddFOp::create(b, loc, x, y);
+    return arith::AddIOp::create(b, loc, x, y);
+  }
+  Value mul(Value x, Value y) {
+    if (isa<FloatType>(x.getType()))
+      return arith::MulFOp::create(b, loc, x, y);
+    return arith::MulIOp::create(b, loc, x, y);
+  }
+  Value lt(Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y);
+  }
+  Value minIdx(Value x, Value y) {
+    return arith::MinUIOp::create(b, loc, x, y);
+  }
+  Value andI(Value x, Value y) {
+    return b.createOrFold<arith::AndIOp>(loc, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return b.createOrFold<arith::SelectOp>(loc, c, x, y);
+  }
+  Value toF64(Value v) {
+    return arith::ExtFOp::create(b, loc, b.getF64Type(), v);
+  }
+  Value toF32(Value v) {
+    if (v.getType().isF32())
+      return v;
+    if (v.getType().isF64())
+      return arith::TruncFOp::create(b, loc, b.getF32Type(), v);
+    return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+  }
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(b, loc, memref, indices);
+  }
+  void store(Value v, Value memref, ValueRange indices) {
+    memref::StoreOp::create(b, loc, v, memref, indices);
+  }
+  void barrier() { gpu::BarrierOp::create(b, loc); }
+  /// Runs `body` at the start of the then-block of an scf.if on `cond`.
+  void ifThen(Value cond, function_ref<void()> body) {
+    if (matchPattern(cond, m_One()))
+      return body();
+    auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    body();
+  }
+  /// An scf.for from `lb` to `ub` step `step` whose body is `body(iv)`.
+  void forLoop(Value lb, Value ub, Value step, function_ref<void(Value)> body) {
+    auto loop = scf::ForOp::create(b, loc, lb, ub, step);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    body(loop.getInductionVar());
+  }
+  /// An scf.for carrying `init`; `body(iv, carried)` returns the next values.
+  SmallVector<Value>
+  forLoop(Value lb, Value ub, Value step, ValueRange init,
+          function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto loop = scf::ForOp::create(b, loc, lb, ub, step, init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      SmallVector<Value> next =
+          body(loop.getInductionVar(), loop.getRegionIterArgs());
+      scf::YieldOp::create(b, loc, next);
+    }
+    return SmallVector<Value>(loop.getResults().begin(),
+                              loop.getResults().end());
+  }
+
+  Value i64(Value index) {
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
+  }
+  Value i32(int32_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32Type(),
+                                     b.getI32IntegerAttr(v));
+  }
+  Value eqIdx(Value x, int64_t v) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(v));
+  }
+  Value divIdx(Value x, int64_t v) {
+    return arith::DivUIOp::create(b, loc, x, idx(v));
+  }
+  Value remIdx(Value x, int64_t v) {
+    return arith::RemUIOp::create(b, loc, x, idx(v));
+  }
+
+  // --- pieces of the schedule ----------------------------------------------
+  /// The mainloops (SimtMainloop.cpp, MmaSyncMainloop.cpp): the thread's
+  /// fragment of the tile of g at (i0, j0) = scale-free dy^T x.
+  TileFragment emitSimtMainloop(Value i0, Value j0);
+  void emitSimtStageLoad(Value src, int64_t srcCols, Value t0, Value c0,
+                         Value stage);
+  TileFragment emitMmaSyncMainloop(Value i0, Value j0);
+  void emitMmaSyncStageLoad(Value src, int64_t srcCols, Value smemBase,
+                            Value stage, Value kblock, Value c0);
+  /// Address (i64) of a memref's aligned data, and pointers from addresses.
+  Value baseAddress(Value memref);
+  Value sharedPointer(Value address);
+  Value globalPointer(Value address);
+  /// The f64 `v` summed over the 4 lanes of a quad (xor 1, then 2): every
+  /// lane of the quad gets the same bits.
+  Value emitQuadSum(Value v);
+  /// A copy of the f32 `v` that no compiler can see through (an inline-asm
+  /// mov). U is kept across the row block's wait as f32; without this,
+  /// CSE merges the W' formula's extf of U with the statistics' one before
+  /// the wait, and twice the registers stay live across it.
+  Value emitOpaqueCopy(Value v);
+
+  void emitEpilogue(Value rb, Value ct, const TileFragment &frag);
+  /// Sums the slots of row `row` of row block `rb` over the column tiles, in
+  /// order: the row's statistics.
+  SmallVector<Value> emitRowStats(Value rb, Value row);
+  /// (a, factor) of a row from its statistics: V = U - a W (a = 0 without
+  /// projection), D = factor V.
+  std::pair<Value, Value> emitRowCoefficients(ValueRange stats);
+  /// W' of one element from U, W and its row's (a, factor).
+  Value emitUpdatedWeight(Value u, Value w, Value a, Value factor);
+  /// Thread 0 arrives on counters[index] and waits until it reaches
+  /// `target` (i32); the whole CTA waits for it.
+  void emitArriveAndWait(Value index, Value target);
+  void emitStreamingPhase();
+  Value counterPointer(Value index);
+
+  OpBuilder &b;
+  Location loc;
+  const FusedStepShape &shape;
+  const RowUpdateChain &chain;
+  const FusedStepTiling &tiling;
+
+  // Kernel arguments and per-thread values, set by emit().
+  Value dy, x, accIn, w, m, lr, wd, wNew, mNew, counters, stats;
+  Value smemA, smemB, smemRed, smemCoef;
+  Value tid, blockId, gridSize, decay, negLr;
+};
+
+} // namespace mlir::nora
+
+#endif // NORA_LIB_CONVERSION_FUSEDSTEPTOGPU_KERNELEMITTER_H
