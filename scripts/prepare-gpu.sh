@@ -6,7 +6,7 @@
 #   gpu-bundle/cases/GROUP/gpu-CHIP/   for every integration case that is a
 #       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
 #       artifact from nora-compile); CASE.skip for the cases that are not;
-#       gpu-CHIP-simt/ the same with the exact-f32 mainloop
+#       CASE.simt.nora the same with the exact-f32 mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
 #       (NAME-simt.nora: the same with the exact-f32 mainloop)
 #   gpu-bundle/resources.txt            ptxas -v registers and spills

@@ -585,8 +585,10 @@ def _gpu_artifact(case, opts, directory, mlir):
     """--gpu=CHIP: compiles the case with nora-compile. Returns (artifact
     directory, None), (None, skip reason) when the case is no GPU step (the
     GPU kernel runs fused optimizer steps only), or (None, failure)."""
-    art = os.path.join(directory, case.name + ".nora")
-    skip_file = os.path.join(directory, case.name + ".skip")
+    # Both mainloops' artifacts sit beside the one copy of the inputs.
+    tag = "" if opts.mainloop == "auto" else "." + opts.mainloop
+    art = os.path.join(directory, case.name + tag + ".nora")
+    skip_file = os.path.join(directory, case.name + tag + ".skip")
     if opts.prebuilt:
         # Compiled on another machine with --compile-only (the GPU machine
         # has no LLVM/MLIR): its artifact, or why it is not a GPU step.
@@ -803,7 +805,8 @@ def main(cases, argv=None, prog=None):
         mode = "gpu " + opts.gpu
         if opts.mainloop != "auto":
             mode += " " + opts.mainloop
-    directory = os.path.join(opts.tmpdir, mode.replace(" ", "-"))
+    directory = os.path.join(opts.tmpdir, ("gpu " + opts.gpu if opts.gpu
+                                           else mode).replace(" ", "-"))
     os.makedirs(directory, exist_ok=True)
     failed = 0
     skipped = 0

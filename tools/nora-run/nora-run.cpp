@@ -3,6 +3,7 @@
 //   nora-run FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
 //            --output=@out.npy ... [--no-fuse] [--device=cpu|cuda]
 //            [--repeat=N] [--nonfinite=skip_step|skip_row]
+//            [--mainloop=auto|simt|mma-sync]   (--device=cuda)
 //
 // Inputs in argument order: .npy files for tensors (f32 files are rounded to
 // nearest even for bf16/f16 arguments, uint16 files give raw bf16/f16 bits,
@@ -11,7 +12,13 @@
 // results as 0-d arrays). Any error: a message on stderr, exit 1, and no
 // output file.
 //
+// --device=cuda compiles the function for the GPU (the artifact nora-compile
+// writes, kept in memory: CudaRun.h) and runs it with the runtime of
+// nora-exec, on CUDA device 0.
+//
 //===----------------------------------------------------------------------===//
+
+#include "CudaRun.h"
 
 #include "nora/Runtime/CpuJit.h"
 #include "nora/Runtime/Npy.h"
@@ -32,7 +39,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <dlfcn.h>
 #include <limits>
 #include <malloc.h>
 #include <unistd.h>
@@ -63,6 +69,11 @@ static cl::opt<int64_t> rowsPerPanel(
     cl::init(0), cl::cat(category));
 static cl::opt<std::string> device("device", cl::desc("cpu (default) or cuda"),
                                    cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> mainloop(
+    "mainloop",
+    cl::desc("--device=cuda: how the kernel computes a tile of the gradient: "
+             "auto (tensor cores for bf16/f16), simt or mma-sync"),
+    cl::init("auto"), cl::cat(category));
 static cl::opt<std::string> nonfinite(
     "nonfinite",
     cl::desc("Guard every step against a non-finite gradient: skip_step (W "
@@ -158,27 +169,24 @@ float parseScalar(unsigned index, llvm::StringRef spec) {
   return value;
 }
 
-/// `--device=cuda` needs the CUDA driver; say precisely what is missing.
+/// --device and the options that only one device has.
 void checkDevice() {
-  if (device == "cpu")
+  if (device == "cpu") {
+    if (mainloop.getNumOccurrences())
+      fail("--mainloop is an option of --device=cuda");
     return;
+  }
   if (device != "cuda")
     fail("unknown --device='" + device + "' (expected cpu or cuda)");
-  void *cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!cuda)
-    fail(llvm::Twine("--device=cuda: no usable CUDA driver on this machine "
-                     "(libcuda.so.1 could not be loaded: ") +
-         dlerror() + ")");
-  using InitFn = int (*)(unsigned);
-  using CountFn = int (*)(int *);
-  auto init = reinterpret_cast<InitFn>(dlsym(cuda, "cuInit"));
-  auto count = reinterpret_cast<CountFn>(dlsym(cuda, "cuDeviceGetCount"));
-  int devices = 0;
-  if (!init || !count || init(0) != 0 || count(&devices) != 0 || devices == 0)
-    fail("--device=cuda: the CUDA driver reports no usable GPU");
-  fail("--device=cuda: nora-run runs on the CPU; compile for the GPU with "
-       "nora-compile and run the artifact with nora-exec (README, "
-       "docs/artifact.md)");
+  // The GPU kernel always fuses, and has neither panels nor the guard yet.
+  if (noFuse)
+    fail("--no-fuse is an option of --device=cpu (the GPU runs fused steps "
+         "only)");
+  if (rowsPerPanel.getNumOccurrences())
+    fail("--rows-per-panel is an option of --device=cpu");
+  if (!nonfinite.empty())
+    fail("--nonfinite is not implemented in the GPU kernel yet "
+         "(docs/nonfinite.md); use --device=cpu");
 }
 
 /// Writes all outputs, each first to a temporary name and renamed only when
@@ -240,6 +248,8 @@ int main(int argc, char **argv) {
 
   MLIRContext context;
   nora::runtime::registerDialects(context);
+  if (device == "cuda")
+    registerCudaRunDialects(context);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context, llvm::errs());
   std::string openError;
@@ -292,6 +302,19 @@ int main(int argc, char **argv) {
       argument.scalar = parseScalar(i, inputs[i]);
     }
     arguments.push_back(std::move(argument));
+  }
+
+  if (device == "cuda") {
+    CudaRunResult run;
+    std::string error =
+        runOnCuda(*module, entry, arguments, mainloop, repeat, run);
+    if (!error.empty())
+      fail(error);
+    writeOutputs(run.results);
+    if (repeat > 0)
+      std::printf("time_ms median=%.4f min=%.4f runs=%u\n", run.medianMs,
+                  run.minMs, unsigned(repeat));
+    return 0;
   }
 
   nora::runtime::CompileOptions options;

@@ -139,13 +139,14 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
   switch (attribute) {
   case 16:
     *value = 4;
-    break; // multiprocessors
-  case 75:
-    *value = 9;
-    break; // compute capability major
-  case 76:
-    *value = 0;
-    break; // minor
+    break;   // multiprocessors
+  case 75:   // compute capability major ($FAKE_CUDA_CC, e.g. 80; default 90)
+  case 76: { // minor
+    const char *cc = std::getenv("FAKE_CUDA_CC");
+    int both = cc ? std::atoi(cc) : 90;
+    *value = attribute == 75 ? both / 10 : both % 10;
+    break;
+  }
   case 95:
     *value = 1;
     break; // cooperative launch
