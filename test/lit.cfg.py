@@ -14,6 +14,10 @@ config.name = "NORA"
 # tools (scripts/test.sh uses it for the ASan+UBSan build).
 config.nora_tools_dir = lit_config.params.get("nora_tools_dir",
                                               config.nora_tools_dir)
+# The tests that check Python tools (not the C++ ones) run once, in the
+# suite of the main build.
+if "nora_tools_dir" in lit_config.params:
+    config.available_features.add("other-tools-build")
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test", ".py"]
 config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs", "CMakeLists.txt"]

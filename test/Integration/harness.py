@@ -67,6 +67,7 @@ import sys
 import numpy as np
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+GPUSIM = os.path.join(_HERE, "..", "..", "tools", "gpusim", "gpusim.py")
 try:
     from nora import reference as ref
 except ImportError:  # run outside lit: use the source tree's python/
@@ -641,6 +642,12 @@ def run_case(case, opts, directory, done=()):
             return [], 0.0
 
     def command(paths, extra=()):
+        if opts.gpusim:
+            grid = [x.replace("--max-ctas=", "--grid=") for x in extra]
+            return ([sys.executable, GPUSIM, mlir, "--entry=" + case.name,
+                     "--mainloop=" + opts.mainloop,
+                     "--nora-opt=" + opts.nora_opt] + grid + inputs
+                    + ["--output=@" + p for p in paths])
         if art:
             # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
             # --error-exitcode=1" (scripts/gpu-check.sh).
@@ -661,6 +668,9 @@ def run_case(case, opts, directory, done=()):
         print("  " + shown)
     ev = evaluate(case)
     res = _run(cmd)
+    if opts.gpusim and res.returncode == 2:
+        # Not a GPU step (gpusim says why).
+        return None, res.stderr.strip().split("not a GPU step: ", 1)[-1]
     if res.returncode != 0:
         return (["%s %s:\n%s\n  command: %s"
                  % (os.path.basename(cmd[0]), _status(res.returncode),
@@ -696,7 +706,7 @@ def run_case(case, opts, directory, done=()):
     reruns = []
     if (case.determinism or opts.check_determinism) and not failures:
         reruns.append(("second run", ".run2", ()))
-    if art and opts.max_ctas and not failures:
+    if (art or opts.gpusim) and opts.max_ctas and not failures:
         for n in opts.max_ctas:
             reruns.append(("run on %d CTAs" % n, ".ctas%d" % n,
                            ("--max-ctas=%d" % n,)))
@@ -750,6 +760,10 @@ def _parser(prog=None):
                    help="compile each case with nora-compile --chip=CHIP and "
                         "run the artifact with nora-exec (cases that are no "
                         "fused optimizer step are skipped)")
+    p.add_argument("--gpusim", action="store_true",
+                   help="run each GPU step in tools/gpusim (the kernel "
+                        "interpreted on the CPU, as a GPU runs it) instead "
+                        "of nora-run; other cases are skipped")
     p.add_argument("--mainloop", default="auto",
                    choices=("auto", "simt", "mma-sync"),
                    help="with --gpu: nora-compile's --mainloop (auto: "
@@ -792,7 +806,11 @@ def main(cases, argv=None, prog=None):
     if not opts.tmpdir:
         sys.exit("error: give the scratch directory (lit's %t)")
     opts.nora_run = _find_tool("nora-run", opts.nora_run)
-    if not opts.nora_run and not opts.gpu:
+    if opts.gpusim:
+        opts.nora_opt = _find_tool("nora-opt", None)
+        if not opts.nora_opt:
+            sys.exit("error: --gpusim needs nora-opt")
+    if not opts.nora_run and not opts.gpu and not opts.gpusim:
         sys.exit("error: nora-run not found (PATH or --nora-run=)")
     if opts.gpu:
         opts.nora_compile = _find_tool("nora-compile", None)
@@ -801,12 +819,13 @@ def main(cases, argv=None, prog=None):
             sys.exit("error: --gpu needs nora-exec, and nora-compile unless "
                      "--prebuilt")
     mode = "no-fuse" if opts.no_fuse else "fused"
-    if opts.gpu:
-        mode = "gpu " + opts.gpu
+    if opts.gpu or opts.gpusim:
+        mode = "gpu " + opts.gpu if opts.gpu else "gpusim"
         if opts.mainloop != "auto":
             mode += " " + opts.mainloop
     directory = os.path.join(opts.tmpdir, ("gpu " + opts.gpu if opts.gpu
-                                           else mode).replace(" ", "-"))
+                                           else mode.split(" ")[0])
+                             .replace(" ", "-"))
     os.makedirs(directory, exist_ok=True)
     failed = 0
     skipped = 0
@@ -834,7 +853,7 @@ def main(cases, argv=None, prog=None):
         print("FAILED: %d of %d cases [%s]" % (failed, len(case_list), mode))
         sys.exit(1)
     ran = len(case_list) - skipped
-    if opts.gpu and ran == 0:
+    if (opts.gpu or opts.gpusim) and ran == 0:
         print("FAILED: no case of this group is a GPU step [%s]" % mode)
         sys.exit(1)
     print("ALL PASSED: %d cases [%s]%s" % (

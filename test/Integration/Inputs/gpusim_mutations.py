@@ -1,0 +1,73 @@
+"""gpusim finds the bugs it is meant to find: the mma-sync kernel of
+test/Pipelines/gpu-pipeline.mlir runs clean and agrees with nora's float64
+reference of the Nora step; then three one-line mutations of the kernel IR
+must each be caught (a wrong result or a reported race).
+
+    gpusim_mutations.py NORA_OPT
+"""
+
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "gpusim"))
+import gpusim  # noqa: E402
+from nora import reference as ref  # noqa: E402
+
+
+def main():
+    nora_opt = sys.argv[1]
+    src = os.path.join(HERE, "..", "..", "Pipelines", "gpu-pipeline.mlir")
+    text = gpusim.lower(src, "nora_step", "mma-sync", nora_opt)
+    gen = np.random.default_rng(7)
+    dy = gen.standard_normal((32, 128)).astype(np.float32)
+    x = gen.standard_normal((32, 96)).astype(np.float32)
+    w = gen.standard_normal((128, 96)).astype(np.float32)
+    m = gen.standard_normal((128, 96)).astype(np.float32)
+    lr, wd = 0.1, 0.01
+    inputs = [dy, x, w, m, lr, wd]
+    # The reference on the bf16-rounded activations.
+    g = ref.wgrad(gpusim.bf16_round(dy).astype(np.float64),
+                  gpusim.bf16_round(x).astype(np.float64))
+    w_ref, m_ref = ref.nora_step(g, w.astype(np.float64),
+                                 m.astype(np.float64), lr, wd)
+
+    def error(t):
+        try:
+            w1, m1 = gpusim.simulate(t, "nora_step", inputs)
+        except gpusim.SimError as e:
+            return "reported: %s" % e
+        return max(float(np.abs(w1 - w_ref).max()),
+                   float(np.abs(m1 - m_ref).max()))
+
+    clean = error(text)
+    print("clean: %s" % clean)
+    if not isinstance(clean, float) or clean > 1e-3:
+        sys.exit("FAIL: the clean kernel does not match the reference")
+
+    barrier = '"gpu.barrier"() : () -> ()'
+    first = text.index(barrier)
+    mutations = {
+        "ldmatrix without .trans": text.replace("mma_layout<col>, num",
+                                                "mma_layout<row>, num"),
+        "cp.async.wait_group 3": text.replace(
+            '"nvvm.cp.async.wait.group"() <{n = 2 : i32}>',
+            '"nvvm.cp.async.wait.group"() <{n = 3 : i32}>'),
+        "no barrier before the stage is read":
+            text[:first] + text[first + len(barrier):],
+    }
+    bad = 0
+    for name, mutated in mutations.items():
+        if mutated == text:
+            sys.exit("FAIL: mutation '%s' did not apply" % name)
+        e = error(mutated)
+        caught = not isinstance(e, float) or e > 1e-2
+        print("%s: %s: %s" % ("caught" if caught else "MISSED", name, e))
+        bad += not caught
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()

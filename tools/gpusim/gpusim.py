@@ -1,0 +1,1129 @@
+#!/usr/bin/env python3
+"""gpusim: runs nora's GPU kernels on the CPU, as the GPU would, to test them
+where no GPU is lent.
+
+    gpusim.py FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
+              --output=@out.npy ... [--mainloop=auto|simt|mma-sync]
+              [--grid=N] [--nora-opt=PATH]
+
+Same conventions as nora-run (inputs in argument order, .npy files or f32
+numbers; f32 files are rounded to nearest even for bf16/f16 arguments, uint16
+files are raw bits; outputs as f32 .npy; an error: a message, exit 1, no
+output file).
+
+The function is lowered with nora-opt as the GPU pipeline does up to the
+kernels (decompose, fuse, --nora-fused-step-to-gpu, canonicalize, cse), and
+the generic form of that IR is interpreted:
+
+- The host side (to_buffer, alloc, gpu.memset, memref.view, launch_func)
+  runs as written. Fresh allocations are filled with 0xff bytes (NaN), so a
+  kernel that reads what nobody wrote shows it.
+- A kernel launch runs min(tiles, --grid) CTAs (cooperative: all resident).
+  Each CTA is interpreted in lockstep, 256 threads as one vector with an
+  active mask: divergent scf.if/for/while run under a mask, warp-level ops
+  (gpu.shuffle, nvvm.ldmatrix, nvvm.mma.sync) see all 32 lanes of a warp.
+  The PTX semantics of ldmatrix (.x4, .trans) and mma.sync.m16n8k16
+  (.row.col, bf16/f16 -> f32) are written here from the PTX ISA's fragment
+  tables, independently of the kernel builder.
+- CTAs interleave at every atomic load (the row-block spin waits), round
+  robin; all CTAs spinning without progress is reported as a deadlock.
+- cp.async copies land at cp.async.wait_group (the groups older than the N
+  most recent), so a read of a stage before its wait sees stale bytes.
+- Shared-memory races: within a barrier interval, two different threads
+  touching the same 4 bytes with at least one write is an error.
+
+It checks the kernel's logic (indexing, fragment layouts, the ring, the
+reductions, the row-block protocol, both phases); it cannot check the memory
+model (fences), timing or anything ptxas does. f32 arithmetic is IEEE f32
+(numpy); fma and the tensor-core sums are computed in f64 and rounded to f32
+once.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+NTHREADS = 256
+
+
+class SimError(Exception):
+    pass
+
+
+class NotGpuStep(SimError):
+    """The function is not one the GPU runs (exit status 2)."""
+
+
+# --- parsing the generic form ----------------------------------------------
+
+_TOKEN = re.compile(r'''
+    (?P<ws>\s+) |
+    (?P<str>"(?:[^"\\]|\\.)*") |
+    (?P<val>%[\w$.]+(?:\#\d+)?(?::\d+)?) |
+    (?P<blk>\^[\w]+) |
+    (?P<punct>[(){}\[\]<>,:=]|->) |
+    (?P<other>[^\s(){}\[\]<>,:="%^]+)
+''', re.X)
+
+
+class Op:
+    __slots__ = ("name", "results", "operands", "props", "attrs", "regions",
+                 "types", "result_types")
+
+    def __repr__(self):
+        return "Op(%s)" % self.name
+
+
+class Block:
+    __slots__ = ("args", "arg_types", "ops")
+
+
+def _tokens(text):
+    out = []
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind != "ws":
+            out.append((kind, m.group(), m.start(), m.end()))
+    return out
+
+
+class Parser:
+    def __init__(self, text):
+        self.text = text
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self, k=0):
+        return self.toks[self.i + k][1] if self.i + k < len(self.toks) else None
+
+    def take(self, expect=None):
+        tok = self.toks[self.i][1]
+        if expect is not None and tok != expect:
+            raise SimError("parse error: expected %r, got %r near token %d"
+                           % (expect, tok, self.i))
+        self.i += 1
+        return tok
+
+    def balanced(self, open_, close):
+        """The source text of a balanced group starting at `open_`."""
+        depth = 0
+        start = self.toks[self.i][2]
+        while True:
+            tok = self.take()
+            if tok in ("<", "{", "(", "["):
+                depth += 1
+            elif tok in (">", "}", ")", "]"):
+                depth -= 1
+            if depth == 0:
+                return self.text[start:self.toks[self.i - 1][3]]
+
+    def type_text(self):
+        """One type: tokens up to a top-level ',' ')' '}' '->' or the start
+        of the next op or block."""
+        depth, parts = 0, []
+        while True:
+            tok = self.peek()
+            if tok is None:
+                break
+            if depth == 0 and (tok in (",", ")", "}", "->") or
+                               tok[0] in '%"^'):
+                break
+            if tok in ("(", "<", "[", "{"):
+                depth += 1
+            elif tok in (")", ">", "]", "}"):
+                depth -= 1
+            parts.append(self.take())
+        return "".join(parts)
+
+    def type_list(self):
+        types = []
+        if self.peek() == "(":
+            self.take("(")
+            while self.peek() != ")":
+                types.append(self.type_text())
+                if self.peek() == ",":
+                    self.take(",")
+            self.take(")")
+        else:
+            types.append(self.type_text())
+        return types
+
+    def op(self):
+        results = []
+        if self.peek().startswith("%"):
+            while True:
+                tok = self.take()
+                name, _, count = tok.partition(":")
+                if count:
+                    results += ["%s#%d" % (name, k) for k in range(int(count))]
+                else:
+                    results.append(name)
+                if self.peek() == ",":
+                    self.take(",")
+                    continue
+                break
+            self.take("=")
+        op = Op()
+        op.name = self.take()[1:-1]
+        op.results = results
+        self.take("(")
+        op.operands = []
+        while self.peek() != ")":
+            op.operands.append(self.take())
+            if self.peek() == ",":
+                self.take(",")
+        self.take(")")
+        op.props = ""
+        op.attrs = ""
+        op.regions = []
+        if self.peek() == "<" and self.peek(1) == "{":
+            op.props = self.balanced("<", ">")
+        if self.peek() == "(" and self.peek(1) == "{":
+            self.take("(")
+            while True:
+                op.regions.append(self.region())
+                if self.peek() == ",":
+                    self.take(",")
+                    continue
+                break
+            self.take(")")
+        if self.peek() == "{":
+            op.attrs = self.balanced("{", "}")
+        self.take(":")
+        op.types = self.type_list()
+        self.take("->")
+        op.result_types = self.type_list()
+        return op
+
+    def region(self):
+        self.take("{")
+        blocks = []
+        block = None
+        while self.peek() != "}":
+            if self.peek().startswith("^"):
+                self.take()
+                block = Block()
+                block.args, block.arg_types, block.ops = [], [], []
+                if self.peek() == "(":
+                    self.take("(")
+                    while self.peek() != ")":
+                        block.args.append(self.take())
+                        self.take(":")
+                        block.arg_types.append(self.type_text())
+                        if self.peek() == ",":
+                            self.take(",")
+                    self.take(")")
+                self.take(":")
+                blocks.append(block)
+                continue
+            if block is None:
+                block = Block()
+                block.args, block.arg_types, block.ops = [], [], []
+                blocks.append(block)
+            block.ops.append(self.op())
+        self.take("}")
+        return blocks
+
+
+def prop(op, name, text=None):
+    m = re.search(r"\b%s = ([^,}>]+(?:<[^>]*>)?)" % re.escape(name),
+                  op.props + " " + op.attrs if text is None else text)
+    return m.group(1).strip() if m else None
+
+
+def int_prop(op, name):
+    v = prop(op, name)
+    return int(v.split(":")[0]) if v is not None else None
+
+
+# --- types -----------------------------------------------------------------
+
+def parse_memref(t):
+    t2 = t.replace(" ", "")
+    m = re.match(r"memref<((?:\d+x)*)([a-z]\w*)(,.*)?>$", t2)
+    if not m:
+        raise SimError("unsupported memref type %s" % t)
+    dims = [int(d) for d in m.group(1).split("x") if d]
+    return dims, m.group(2), "workgroup" in (m.group(3) or "")
+
+
+NP = {"f32": np.float32, "f64": np.float64, "f16": np.float16,
+      "bf16": np.float32, "i32": np.int32, "i64": np.int64, "index": np.int64,
+      "i8": np.int8, "i1": np.bool_, "i16": np.int16}
+SIZE = {"f32": 4, "f64": 8, "f16": 2, "bf16": 2, "i32": 4, "i64": 8,
+        "index": 8, "i8": 1, "i1": 1}
+
+
+def bf16_round(x):
+    """f32 -> nearest-even bf16, kept as f32."""
+    b = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    r = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) << 16
+    nan = np.isnan(np.asarray(x, np.float32))
+    out = (r & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
+    return np.where(nan, np.float32(np.nan), out)
+
+
+# --- memory ----------------------------------------------------------------
+
+class Memory:
+    """A flat byte-addressed space (global, or one CTA's shared memory)."""
+
+    def __init__(self, base):
+        self.next = base
+        self.buffers = []  # (start, bytearray as np.uint8)
+
+    def alloc(self, nbytes, fill=0xFF, align=256):
+        start = (self.next + align - 1) // align * align
+        data = np.full(max(nbytes, 1), fill, np.uint8)
+        self.buffers.append((start, data))
+        self.next = start + nbytes + align
+        return start
+
+    def find(self, address):
+        for start, data in self.buffers:
+            if start <= address < start + len(data):
+                return start, data
+        raise SimError("address 0x%x is outside every buffer" % address)
+
+    def read(self, addresses, dtype, size):
+        out = np.zeros(len(addresses), dtype)
+        for k, a in enumerate(addresses):
+            start, data = self.find(int(a))
+            off = int(a) - start
+            if off + size > len(data):
+                raise SimError("read past the end of a buffer")
+            out[k] = data[off:off + size].view(dtype)[0]
+        return out
+
+    def span(self, address, nbytes):
+        start, data = self.find(address)
+        off = address - start
+        if off + nbytes > len(data):
+            raise SimError("access past the end of a buffer at 0x%x" % address)
+        return data[off:off + nbytes]
+
+
+class MemRef:
+    """A static memref: memory, base address, shape, element type."""
+
+    def __init__(self, mem, base, dims, elem, shared=False):
+        self.mem, self.base, self.dims, self.elem = mem, base, dims, elem
+        self.shared = shared
+        self.strides = []
+        s = 1
+        for d in reversed(dims):
+            self.strides.insert(0, s)
+            s *= d
+        self.count = s
+
+    def typed(self):
+        data = self.mem.span(self.base, self.count * SIZE[self.elem])
+        return data.view(np.uint16 if self.elem == "bf16" else NP[self.elem])
+
+
+# --- the interpreter ---------------------------------------------------------
+
+class Races:
+    """Shared-memory accesses of the current barrier interval, 4-byte words."""
+
+    def __init__(self, nbytes):
+        n = nbytes // 4 + 1
+        self.epoch = 0
+        self.w_epoch = np.full(n, -1, np.int64)
+        self.w_thread = np.full(n, -1, np.int64)
+        self.r_epoch = np.full(n, -1, np.int64)
+        self.r_thread = np.full(n, -1, np.int64)
+
+    def access(self, words, threads, write, what):
+        words = np.asarray(words, np.int64)
+        threads = np.asarray(threads, np.int64)
+        e = self.epoch
+        same_w = (self.w_epoch[words] == e) & (self.w_thread[words] != threads)
+        if write:
+            same_r = (self.r_epoch[words] == e) & \
+                     (self.r_thread[words] != threads) & \
+                     (self.r_thread[words] != -2)
+            multi = (self.r_epoch[words] == e) & (self.r_thread[words] == -2)
+            if same_w.any() or same_r.any() or multi.any():
+                raise SimError("shared-memory race: %s of word %d by thread "
+                               "%d in a barrier interval where another thread"
+                               " accessed it" % (what, int(words[np.argmax(
+                                   same_w | same_r | multi)]) * 4,
+                                   int(threads[np.argmax(same_w | same_r |
+                                                         multi)])))
+            # Two lanes writing one word in the same op is a race too.
+            order = np.lexsort((threads, words))
+            w, t = words[order], threads[order]
+            dup = (w[1:] == w[:-1]) & (t[1:] != t[:-1])
+            if dup.any():
+                raise SimError("shared-memory race: two threads write word "
+                               "%d in one %s" % (int(w[1:][dup][0]) * 4, what))
+            self.w_epoch[words] = e
+            self.w_thread[words] = threads
+        else:
+            if same_w.any():
+                k = int(np.argmax(same_w))
+                raise SimError("shared-memory race: %s of word %d by thread "
+                               "%d, written by thread %d in the same barrier "
+                               "interval" % (what, int(words[k]) * 4,
+                                             int(threads[k]),
+                                             int(self.w_thread[words[k]])))
+            prior = (self.r_epoch[words] == e) & (self.r_thread[words] != threads)
+            self.r_thread[words] = np.where(prior, -2, threads)
+            self.r_epoch[words] = e
+
+
+class CTA:
+    def __init__(self, index, grid, shared):
+        self.index, self.grid, self.shared = index, grid, shared
+        self.tid = np.arange(NTHREADS, dtype=np.int64)
+        self.races = Races(shared.next + 256)
+        self.pending = []  # per committed group: list of (dst, bytes)
+        self.open_group = []
+
+
+class Machine:
+    def __init__(self, module):
+        self.module = module
+        self.glob = Memory(1 << 32)
+        self.funcs = {}
+        self.kernels = {}
+        for op in module.regions[0][0].ops:
+            if op.name == "func.func":
+                self.funcs[prop(op, "sym_name").strip('"')] = op
+            elif op.name == "gpu.module":
+                name = prop(op, "sym_name").strip('"')
+                for k in op.regions[0][0].ops:
+                    if k.name == "gpu.func":
+                        self.kernels["%s::%s" % (name, prop(
+                            k, "sym_name").strip('"'))] = k
+        self.max_grid = None
+
+    # -- host -----------------------------------------------------------
+    def run_host(self, name, args):
+        func = self.funcs[name]
+        block = func.regions[0][0]
+        env = {}
+        for a, t, v in zip(block.args, block.arg_types, args):
+            env[a] = v
+        for op in block.ops:
+            n = op.name
+            if n == "arith.constant":
+                env[op.results[0]] = self.constant(op)
+            elif n == "bufferization.to_buffer":
+                env[op.results[0]] = env[op.operands[0]]
+            elif n == "bufferization.to_tensor":
+                env[op.results[0]] = env[op.operands[0]]
+            elif n == "memref.alloc":
+                dims, elem, _ = parse_memref(op.result_types[0])
+                count = int(np.prod(dims)) if dims else 1
+                base = self.glob.alloc(count * SIZE[elem])
+                env[op.results[0]] = MemRef(self.glob, base, dims, elem)
+            elif n == "gpu.memset":
+                ref = env[op.operands[0]]
+                value = env[op.operands[1]]
+                ref.typed()[:] = value
+            elif n == "memref.view":
+                src = env[op.operands[0]]
+                shift = int(env[op.operands[1]])
+                dims, elem, _ = parse_memref(op.result_types[0])
+                env[op.results[0]] = MemRef(self.glob, src.base + shift, dims,
+                                            elem)
+            elif n == "gpu.launch_func":
+                self.launch(op, env)
+            elif n == "func.return":
+                return [env[v] for v in op.operands]
+            else:
+                raise NotGpuStep("'%s' cannot run on the GPU: only fused "
+                                 "optimizer steps do" % n)
+        raise SimError("no func.return")
+
+    def constant(self, op):
+        v = prop(op, "value")
+        num, _, typ = v.partition(":")
+        typ = typ.strip()
+        num = num.strip()
+        if typ in ("index", "i64", "i32", "i8", "i16"):
+            return NP[typ](int(num))
+        if typ == "i1" or num in ("true", "false"):
+            return np.bool_(num == "true")
+        if num.startswith("0x"):
+            raw = int(num, 16)
+            return (np.array([raw], np.uint64).view(np.float64)[0]
+                    if typ == "f64" else
+                    np.array([raw], np.uint32).view(np.float32)[0])
+        return NP[typ](float(num))
+
+    def launch(self, op, env):
+        seg = [int(x) for x in re.search(r"operandSegmentSizes = array<i32: "
+                                         r"([\d, ]+)>", op.props).group(1)
+               .split(",")]
+        # async deps, grid xyz, block xyz, [cluster], dyn smem, operands...
+        kernel_name = re.search(r"kernel = @([\w:@]+)", op.props).group(1) \
+            .replace("@", "")
+        kernel = self.kernels[kernel_name]
+        pos = seg[0]
+        grid = int(env[op.operands[pos]])
+        pos += 6
+        pos += seg[7] + seg[8] + seg[9] + seg[10]
+        operands = [env[v] for v in op.operands[pos:pos + seg[11]]]
+        tiles = re.search(r"nora.persistent_tiles = (\d+)", op.attrs)
+        if tiles:
+            grid = min(int(tiles.group(1)), self.max_grid or grid)
+        self.run_kernel(kernel, operands, grid)
+
+    # -- kernel ---------------------------------------------------------
+    def run_kernel(self, kernel, operands, grid):
+        block = kernel.regions[0][0]
+        nwg = int_prop(kernel, "workgroup_attributions") or 0
+        nargs = len(block.args) - nwg
+        ctas = []
+        for c in range(grid):
+            shared = Memory(0x1000)
+            cta = CTA(c, grid, shared)
+            env = dict(zip(block.args[:nargs], operands))
+            for a, t in zip(block.args[nargs:], block.arg_types[nargs:]):
+                dims, elem, _ = parse_memref(t)
+                count = int(np.prod(dims))
+                base = shared.alloc(count * SIZE[elem], fill=0xFF, align=128)
+                env[a] = MemRef(shared, base, dims, elem, shared=True)
+            cta.races = Races(shared.next + 256)
+            ctas.append((cta, self.exec_block(block, env, cta, None)))
+        # Round robin until every CTA has returned.
+        live = list(ctas)
+        idle_rounds = 0
+        while live:
+            progressed = False
+            still = []
+            for cta, gen in live:
+                try:
+                    signal = next(gen)
+                    still.append((cta, gen))
+                    if signal != "spin":
+                        progressed = True
+                except StopIteration:
+                    progressed = True
+            live = still
+            idle_rounds = 0 if progressed else idle_rounds + 1
+            if idle_rounds > 10000:
+                raise SimError("deadlock: %d CTAs spin and none progresses"
+                               % len(live))
+
+    def exec_block(self, block, env, cta, mask, args=()):
+        for a, v in zip(block.args, args):
+            env[a] = v
+        for op in block.ops:
+            r = yield from self.exec_op(op, env, cta, mask)
+            if r is not None:
+                return r
+        return None
+
+    def exec_region(self, region, env, cta, mask, args=()):
+        return (yield from self.exec_block(region[0], env, cta, mask, args))
+
+    def exec_op(self, op, env, cta, mask):
+        n = op.name
+        ops = [env[v] for v in op.operands]
+        res = op.results
+        # Terminators return their operands.
+        if n in ("scf.yield", "gpu.return"):
+            return ("yield", ops)
+        if n == "scf.condition":
+            return ("condition", ops)
+        handler = SIMPLE.get(n)
+        if handler is not None:
+            with np.errstate(all="ignore"):
+                out = handler(self, op, ops, cta, mask)
+            if res:
+                if len(res) == 1:
+                    env[res[0]] = out
+                else:
+                    for r_, v in zip(res, out):
+                        env[r_] = v
+            return None
+        if n == "scf.for":
+            yield from self.exec_for(op, ops, env, cta, mask)
+            return None
+        if n == "scf.if":
+            yield from self.exec_if(op, ops, env, cta, mask)
+            return None
+        if n == "scf.while":
+            yield from self.exec_while(op, ops, env, cta, mask)
+            return None
+        if n == "llvm.load":
+            # A spin-wait's atomic load: let the other CTAs run first.
+            yield "spin"
+            env[res[0]] = self.global_read(lanes(ops[0]), "i32", mask)
+            return None
+        raise SimError("kernel op %s is not simulated" % n)
+
+    # structured control flow under a mask
+    def exec_for(self, op, ops, env, cta, mask):
+        lb, ub, step = (lanes(v) for v in ops[:3])
+        carried = [lanes(v).copy() if isinstance(v, np.ndarray) else
+                   np.full(NTHREADS, v) for v in ops[3:]]
+        iv = lb.copy()
+        active = full(mask)
+        while True:
+            run = active & (iv < ub)
+            if not run.any():
+                break
+            out = yield from self.exec_region(op.regions[0], env, cta, run,
+                                              [iv] + carried)
+            new = out[1]
+            carried = [np.where(run, lanes(nv), c) for nv, c in
+                       zip(new, carried)]
+            iv = np.where(run, iv + step, iv)
+        for r_, c in zip(op.results, carried):
+            env[r_] = c
+
+    def exec_if(self, op, ops, env, cta, mask):
+        cond = lanes(ops[0]).astype(bool)
+        active = full(mask)
+        results = [None] * len(op.results)
+        for k, region in enumerate(op.regions):
+            sub = active & (cond if k == 0 else ~cond)
+            if not sub.any() or not region or not region[0].ops:
+                continue
+            out = yield from self.exec_region(region, env, cta, sub)
+            for i, v in enumerate(out[1]):
+                v = lanes(v)
+                results[i] = v if results[i] is None else np.where(sub, v,
+                                                                   results[i])
+        for r_, v in zip(op.results, results):
+            env[r_] = v if v is not None else np.zeros(NTHREADS)
+
+    def exec_while(self, op, ops, env, cta, mask):
+        values = [lanes(v).copy() for v in ops]
+        active = full(mask)
+        final = None
+        while active.any():
+            out = yield from self.exec_region(op.regions[0], env, cta, active,
+                                              values)
+            cond = lanes(out[1][0]).astype(bool)
+            forwarded = [lanes(v) for v in out[1][1:]]
+            if final is None:
+                final = [f.copy() for f in forwarded]
+            leaving = active & ~cond
+            final = [np.where(leaving, f, o) for f, o in zip(forwarded, final)]
+            active = active & cond
+            if not active.any():
+                break
+            out = yield from self.exec_region(op.regions[1], env, cta, active,
+                                              forwarded)
+            values = [lanes(v) for v in out[1]]
+        for r_, v in zip(op.results, final or []):
+            env[r_] = v
+
+    # memory
+    def global_read(self, addresses, elem, mask):
+        m = full(mask)
+        out = np.zeros(NTHREADS, NP[elem])
+        for t in np.nonzero(m)[0]:
+            out[t] = self.glob.span(int(addresses[t]), SIZE[elem]).view(
+                NP[elem])[0]
+        return out
+
+
+def lanes(v):
+    if isinstance(v, np.ndarray) and v.shape == (NTHREADS,):
+        return v
+    return np.full(NTHREADS, v)
+
+
+def full(mask):
+    return np.ones(NTHREADS, bool) if mask is None else mask
+
+
+# --- simple ops --------------------------------------------------------------
+
+def _elem_type(t):
+    t = t.replace(" ", "")
+    return t
+
+
+def _linear(ref, idx):
+    lin = np.zeros(NTHREADS, np.int64)
+    for i, s in zip(idx, ref.strides):
+        lin = lin + lanes(i).astype(np.int64) * s
+    return lin
+
+
+def op_load(m, op, ops, cta, mask):
+    ref = ops[0]
+    lin = _linear(ref, ops[1:])
+    act = full(mask)
+    if (act & ((lin < 0) | (lin >= ref.count))).any():
+        raise SimError("memref.load out of bounds of %s" % (ref.dims,))
+    data = ref.typed()
+    safe = np.where(act, lin, 0)
+    if ref.shared:
+        word = (ref.base + safe * SIZE[ref.elem]) // 4
+        cta.races.access(word[act], cta.tid[act], False, "memref.load")
+    v = data[safe]
+    if ref.elem == "bf16":
+        v = (v.astype(np.uint32) << 16).view(np.float32)
+    return np.where(act, v, np.zeros(1, v.dtype))
+
+
+def op_store(m, op, ops, cta, mask):
+    value, ref = ops[0], ops[1]
+    lin = _linear(ref, ops[2:])
+    act = full(mask)
+    if (act & ((lin < 0) | (lin >= ref.count))).any():
+        raise SimError("memref.store out of bounds of %s" % (ref.dims,))
+    data = ref.typed()
+    v = lanes(value)
+    if ref.elem == "bf16":
+        v = (bf16_round(v).view(np.uint32) >> 16).astype(np.uint16)
+    else:
+        v = v.astype(data.dtype)
+    if ref.shared:
+        word = (ref.base + lin * SIZE[ref.elem]) // 4
+        cta.races.access(word[act], cta.tid[act], True, "memref.store")
+    data[lin[act]] = v[act]
+
+
+def op_barrier(m, op, ops, cta, mask):
+    if mask is not None and not mask.all():
+        raise SimError("gpu.barrier under divergent control flow")
+    cta.races.epoch += 1
+
+
+def _binary(fn):
+    return lambda m, op, ops, cta, mask: fn(ops[0], ops[1])
+
+
+def _typed(op, k=0):
+    return op.result_types[k].strip()
+
+
+def op_cmpi(m, op, ops, cta, mask):
+    p = int_prop(op, "predicate")
+    a, b = ops
+    unsigned = p in (6, 7, 8, 9)
+    if unsigned:
+        a = np.asarray(a).astype(np.uint64)
+        b = np.asarray(b).astype(np.uint64)
+    return [np.equal, np.not_equal, np.less, np.less_equal, np.greater,
+            np.greater_equal, np.less, np.less_equal, np.greater,
+            np.greater_equal][p](a, b)
+
+
+def op_cmpf(m, op, ops, cta, mask):
+    p = int_prop(op, "predicate")
+    a, b = np.asarray(ops[0]), np.asarray(ops[1])
+    ordered = ~(np.isnan(a) | np.isnan(b))
+    table = {1: ordered & (a == b), 2: ordered & (a > b),
+             3: ordered & (a >= b), 4: ordered & (a < b),
+             5: ordered & (a <= b), 6: ordered & (a != b), 7: ordered,
+             8: ~ordered | (a == b), 9: ~ordered | (a > b),
+             10: ~ordered | (a >= b), 11: ~ordered | (a < b),
+             12: ~ordered | (a <= b), 13: ~ordered | (a != b), 14: ~ordered,
+             0: np.zeros_like(ordered), 15: np.ones_like(ordered)}
+    return table[p]
+
+
+def op_cast_float(m, op, ops, cta, mask):
+    t = _typed(op)
+    v = np.asarray(ops[0])
+    if t == "bf16":
+        return bf16_round(v.astype(np.float32))
+    return v.astype(NP[t])
+
+
+def op_index_cast(m, op, ops, cta, mask):
+    return np.asarray(ops[0]).astype(NP[_typed(op)])
+
+
+def op_trunci(m, op, ops, cta, mask):
+    return np.asarray(ops[0]).astype(np.uint64).astype(
+        {"i32": np.uint32, "i16": np.uint16, "i8": np.uint8}[_typed(op)]) \
+        .view({"i32": np.int32, "i16": np.int16, "i8": np.int8}[_typed(op)])
+
+
+def op_extui(m, op, ops, cta, mask):
+    v = np.asarray(ops[0])
+    src = op.types[0].strip()
+    if src == "i1":
+        return v.astype(NP[_typed(op)])
+    u = {"i32": np.uint32, "i16": np.uint16, "i8": np.uint8}[src]
+    return v.astype(NP[src]).view(u).astype(np.uint64).astype(
+        NP[_typed(op)])
+
+
+def op_bitcast(m, op, ops, cta, mask):
+    src, dst = op.types[0].strip(), _typed(op)
+    v = np.asarray(ops[0]).astype(NP[src])
+    return np.ascontiguousarray(v).view(NP[dst])
+
+
+def op_shrui(m, op, ops, cta, mask):
+    t = _typed(op)
+    u = {"i64": np.uint64, "i32": np.uint32, "index": np.uint64}[t]
+    a = np.asarray(ops[0]).astype(NP[t]).view(u)
+    return (a >> np.asarray(ops[1]).astype(u)).view(NP[t])
+
+
+def op_shli(m, op, ops, cta, mask):
+    t = _typed(op)
+    u = {"i64": np.uint64, "i32": np.uint32, "index": np.uint64}[t]
+    a = np.asarray(ops[0]).astype(NP[t]).view(u)
+    return (a << np.asarray(ops[1]).astype(u)).view(NP[t])
+
+
+def op_select(m, op, ops, cta, mask):
+    return np.where(np.asarray(ops[0]).astype(bool), ops[1], ops[2]).astype(
+        NP[_typed(op)])
+
+
+def op_divui(m, op, ops, cta, mask):
+    b = np.asarray(ops[1])
+    return np.asarray(ops[0]) // np.where(b == 0, 1, b)
+
+
+def op_remui(m, op, ops, cta, mask):
+    b = np.asarray(ops[1])
+    return np.asarray(ops[0]) % np.where(b == 0, 1, b)
+
+
+def op_fma(m, op, ops, cta, mask):
+    a, b, c = (np.asarray(v, np.float64) for v in ops)
+    return (a * b + c).astype(np.float32)
+
+
+def op_extract_ptr(m, op, ops, cta, mask):
+    return np.int64(ops[0].base)
+
+
+def op_gpu_id(kind):
+    def f(m, op, ops, cta, mask):
+        if kind == "thread_id":
+            return cta.tid.copy()
+        if kind == "block_id":
+            return np.int64(cta.index)
+        return np.int64(cta.grid)
+    return f
+
+
+def op_atomicrmw(m, op, ops, cta, mask):
+    if int_prop(op, "bin_op") != 1:
+        raise SimError("only atomicrmw add is simulated")
+    addr, val = lanes(ops[0]), lanes(ops[1])
+    out = np.zeros(NTHREADS, np.int32)
+    for t in np.nonzero(full(mask))[0]:
+        w = m.glob.span(int(addr[t]), 4).view(np.int32)
+        out[t] = w[0]
+        w[0] = w[0] + np.int32(val[t])
+    return out
+
+
+def op_shuffle(m, op, ops, cta, mask):
+    if mask is not None and not mask.all():
+        raise SimError("gpu.shuffle under divergent control flow")
+    mode = re.search(r"shuffle_mode (\w+)", op.props).group(1)
+    v = lanes(ops[0])
+    off = lanes(ops[1]).astype(np.int64)
+    width = int(lanes(ops[2])[0])
+    if width != 32 or mode != "xor":
+        raise SimError("only gpu.shuffle xor of width 32 is simulated")
+    lane = cta.tid % 32
+    src = cta.tid - lane + (lane ^ off)
+    return v[src], np.ones(NTHREADS, bool)
+
+
+def op_cp_async(m, op, ops, cta, mask):
+    dst, src, nbytes = lanes(ops[0]), lanes(ops[1]), lanes(ops[2])
+    size = int_prop(op, "size")
+    for t in np.nonzero(full(mask))[0]:
+        n = int(nbytes[t])
+        data = np.zeros(size, np.uint8)
+        if n:
+            data[:n] = m.glob.span(int(src[t]), n)
+        words = np.arange(int(dst[t]) // 4, (int(dst[t]) + size) // 4)
+        cta.races.access(words, np.full(len(words), t), True, "cp.async")
+        cta.open_group.append((int(dst[t]), data, int(t)))
+
+
+def op_commit(m, op, ops, cta, mask):
+    cta.pending.append(cta.open_group)
+    cta.open_group = []
+
+
+def op_wait(m, op, ops, cta, mask):
+    keep = int_prop(op, "n")
+    while len(cta.pending) > keep:
+        for dst, data, t in cta.pending.pop(0):
+            cta.shared.span(dst, len(data))[:] = data
+            words = np.arange(dst // 4, (dst + len(data)) // 4)
+            cta.races.access(words, np.full(len(words), t), True, "cp.async")
+
+
+def _warps(v):
+    return lanes(v).reshape(NTHREADS // 32, 32)
+
+
+def op_ldmatrix(m, op, ops, cta, mask):
+    if mask is not None and not mask.all():
+        raise SimError("nvvm.ldmatrix under divergent control flow")
+    num = int_prop(op, "num")
+    trans = "mma_layout<col>" in op.props
+    addr = _warps(ops[0])
+    nwarps = addr.shape[0]
+    regs = [np.zeros((nwarps, 32), np.uint32) for _ in range(num)]
+    lane = np.arange(32)
+    for w in range(nwarps):
+        for i in range(num):
+            # Matrix i: rows r at the addresses of lanes 8 i + r; 8 b16 each.
+            rows = np.stack([cta.shared.span(int(addr[w, 8 * i + r]), 16)
+                             .view(np.uint16) for r in range(8)])
+            words = np.concatenate([
+                np.arange(int(addr[w, 8 * i + r]) // 4,
+                          int(addr[w, 8 * i + r]) // 4 + 4) for r in range(8)])
+            readers = np.repeat(w * 32 + 8 * i + np.arange(8), 4)
+            cta.races.access(words, readers, False, "ldmatrix")
+            if trans:
+                lo = rows[2 * (lane % 4), lane // 4]
+                hi = rows[2 * (lane % 4) + 1, lane // 4]
+            else:
+                lo = rows[lane // 4, 2 * (lane % 4)]
+                hi = rows[lane // 4, 2 * (lane % 4) + 1]
+            regs[i][w] = lo.astype(np.uint32) | (hi.astype(np.uint32) << 16)
+    return tuple(r.reshape(NTHREADS).view(np.int32) for r in regs)
+
+
+def _halves(reg, kind):
+    u = lanes(reg).astype(np.int64).astype(np.uint32) if reg.dtype != \
+        np.uint32 else reg
+    u = np.asarray(u).view(np.uint32) if u.dtype == np.int32 else u
+    lo = (u & 0xFFFF).astype(np.uint16)
+    hi = (u >> 16).astype(np.uint16)
+    if kind == "bf16":
+        f = lambda h: (h.astype(np.uint32) << 16).view(np.float32)
+    else:
+        f = lambda h: h.view(np.float16).astype(np.float32)
+    return f(lo).astype(np.float64), f(hi).astype(np.float64)
+
+
+def op_mma(m, op, ops, cta, mask):
+    if mask is not None and not mask.all():
+        raise SimError("nvvm.mma.sync under divergent control flow")
+    if "m = 16, n = 8, k = 16" not in op.props:
+        raise SimError("only mma.sync m16n8k16 is simulated")
+    kind = "bf16" if "mma_type<bf16>" in op.props else "f16"
+    a_regs = [np.asarray(lanes(v)).astype(np.int32).view(np.uint32)
+              for v in ops[0:4]]
+    b_regs = [np.asarray(lanes(v)).astype(np.int32).view(np.uint32)
+              for v in ops[4:6]]
+    c = [lanes(v).astype(np.float64) for v in ops[6:10]]
+    nwarps = NTHREADS // 32
+    lane = np.arange(32)
+    g, q = lane // 4, lane % 4
+    d = [np.zeros(NTHREADS, np.float32) for _ in range(4)]
+    for w in range(nwarps):
+        sl = slice(32 * w, 32 * w + 32)
+        A = np.zeros((16, 16))
+        B = np.zeros((16, 8))
+        C = np.zeros((16, 8))
+        # A: reg j holds a(2j), a(2j+1); rows g (+8 for regs 1, 3), columns
+        # 2q + {0, 1} (+8 for regs 2, 3).
+        for j in range(4):
+            lo, hi = _halves(a_regs[j][sl], kind)
+            row = g + (8 if j in (1, 3) else 0)
+            col = 2 * q + (8 if j in (2, 3) else 0)
+            A[row, col], A[row, col + 1] = lo, hi
+        # B: reg j holds b(2j), b(2j+1); rows 2q + {0, 1} (+8 for reg 1),
+        # column g.
+        for j in range(2):
+            lo, hi = _halves(b_regs[j][sl], kind)
+            row = 2 * q + 8 * j
+            B[row, g], B[row + 1, g] = lo, hi
+        # C/D: c0, c1 row g, c2, c3 row g + 8; columns 2q + {0, 1}.
+        for j in range(4):
+            C[g + (8 if j >= 2 else 0), 2 * q + (j % 2)] = c[j][sl]
+        D = A @ B + C
+        for j in range(4):
+            d[j][sl] = D[g + (8 if j >= 2 else 0), 2 * q + (j % 2)]
+    return tuple(d)
+
+
+def op_extractvalue(m, op, ops, cta, mask):
+    k = int(re.search(r"position = array<i64: (\d+)>", op.props).group(1))
+    return ops[0][k]
+
+
+def op_inttoptr(m, op, ops, cta, mask):
+    return np.asarray(ops[0]).astype(np.int64)
+
+
+def op_llvm_bitcast(m, op, ops, cta, mask):
+    return ops[0]  # i32 <-> vector<2xf16>: the same 32 bits
+
+
+def op_noop(m, op, ops, cta, mask):
+    return None
+
+
+def _arith(fn):
+    def f(m, op, ops, cta, mask):
+        t = _typed(op)
+        out = fn(*[np.asarray(v) for v in ops])
+        if t == "bf16":
+            return bf16_round(np.asarray(out, np.float32))
+        return np.asarray(out).astype(NP[t])
+    return f
+
+
+def _maximumf(a, b):
+    return np.where(np.isnan(a) | np.isnan(b), np.nan, np.maximum(a, b))
+
+
+SIMPLE = {
+    "arith.constant": lambda m, op, ops, cta, mask: m.constant(op),
+    "arith.addf": _arith(np.add), "arith.subf": _arith(np.subtract),
+    "arith.mulf": _arith(np.multiply), "arith.divf": _arith(np.divide),
+    "arith.negf": _arith(np.negative), "arith.maximumf": _arith(_maximumf),
+    "arith.minimumf": _arith(lambda a, b: np.where(
+        np.isnan(a) | np.isnan(b), np.nan, np.minimum(a, b))),
+    "math.sqrt": _arith(np.sqrt), "math.absf": _arith(np.abs),
+    "arith.addi": _arith(np.add), "arith.subi": _arith(np.subtract),
+    "arith.muli": _arith(np.multiply), "arith.andi": _arith(np.bitwise_and),
+    "arith.ori": _arith(np.bitwise_or), "arith.xori": _arith(np.bitwise_xor),
+    "arith.minui": _arith(np.minimum), "arith.maxui": _arith(np.maximum),
+    "arith.minsi": _arith(np.minimum), "arith.maxsi": _arith(np.maximum),
+    "arith.divui": op_divui, "arith.remui": op_remui,
+    "arith.cmpi": op_cmpi, "arith.cmpf": op_cmpf,
+    "arith.extf": op_cast_float, "arith.truncf": op_cast_float,
+    "arith.index_cast": op_index_cast, "arith.index_castui": op_index_cast,
+    "arith.trunci": op_trunci, "arith.extui": op_extui,
+    "arith.bitcast": op_bitcast, "arith.shrui": op_shrui,
+    "arith.shli": op_shli, "arith.select": op_select,
+    "memref.load": op_load, "memref.store": op_store,
+    "memref.extract_aligned_pointer_as_index": op_extract_ptr,
+    "gpu.barrier": op_barrier, "gpu.thread_id": op_gpu_id("thread_id"),
+    "gpu.block_id": op_gpu_id("block_id"),
+    "gpu.grid_dim": op_gpu_id("grid_dim"), "gpu.shuffle": op_shuffle,
+    "llvm.intr.fma": op_fma, "llvm.fence": op_noop,
+    "llvm.atomicrmw": op_atomicrmw, "llvm.inttoptr": op_inttoptr,
+    "llvm.addrspacecast": op_inttoptr, "llvm.bitcast": op_llvm_bitcast,
+    "llvm.extractvalue": op_extractvalue,
+    "llvm.inline_asm": lambda m, op, ops, cta, mask: lanes(ops[0]).copy(),
+    "nvvm.cp.async.shared.global": op_cp_async,
+    "nvvm.cp.async.commit.group": op_commit,
+    "nvvm.cp.async.wait.group": op_wait,
+    "nvvm.ldmatrix": op_ldmatrix, "nvvm.mma.sync": op_mma,
+}
+
+
+# --- command line -------------------------------------------------------------
+
+def lower(path, entry, mainloop, nora_opt):
+    cmd = [nora_opt, path, "--nora-decompose", "--nora-fuse-wgrad-epilogue",
+           "--nora-fused-step-to-gpu=mainloop=" + mainloop, "--canonicalize",
+           "--cse", "--mlir-print-op-generic"]
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True)
+    if res.returncode != 0:
+        if "cannot be lowered" in res.stderr:
+            raise NotGpuStep(res.stderr.strip().splitlines()[0])
+        raise SimError("nora-opt failed:\n" + res.stderr.rstrip())
+    return res.stdout
+
+
+def simulate(text, entry, inputs, max_grid=None):
+    """Runs @entry of the generic IR `text` on `inputs` (numpy arrays for
+    tensors, floats for scalars, already in the argument's element type:
+    bf16 as rounded float32). Returns the results as float32 arrays."""
+    module = Parser(text).op()
+    machine = Machine(module)
+    machine.max_grid = max_grid
+    if entry not in machine.funcs:
+        raise SimError("no function @%s" % entry)
+    func = machine.funcs[entry]
+    block = func.regions[0][0]
+    args = []
+    for t, value in zip(block.arg_types, inputs):
+        t2 = t.replace(" ", "")
+        if t2.startswith("tensor<"):
+            m = re.match(r"tensor<((?:\d+x)*)(\w+)>", t2)
+            dims = [int(d) for d in m.group(1).split("x") if d]
+            elem = m.group(2)
+            arr = np.asarray(value)
+            if list(arr.shape) != dims:
+                raise SimError("argument of type %s got shape %s"
+                               % (t2, arr.shape))
+            base = machine.glob.alloc(int(np.prod(dims)) * SIZE[elem])
+            ref = MemRef(machine.glob, base, dims, elem)
+            flat = ref.typed()
+            if arr.dtype == np.uint16 and elem in ("bf16", "f16"):
+                flat[:] = arr.ravel().view(flat.dtype)  # raw bits
+            elif elem == "bf16":
+                flat[:] = (bf16_round(arr.astype(np.float32)).ravel()
+                           .view(np.uint32) >> 16).astype(np.uint16)
+            else:
+                flat[:] = arr.astype(np.float32).astype(NP[elem]).ravel()
+            args.append(ref)
+        else:
+            args.append(np.float32(value))
+    results = machine.run_host(entry, args)
+    out = []
+    for r in results:
+        v = r.typed()
+        if r.elem == "bf16":
+            v = (v.astype(np.uint32) << 16).view(np.float32)
+        out.append(np.asarray(v, np.float32).reshape(r.dims).copy())
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("file")
+    p.add_argument("--entry", required=True)
+    p.add_argument("--input", action="append", default=[])
+    p.add_argument("--output", action="append", default=[])
+    p.add_argument("--mainloop", default="auto",
+                   choices=("auto", "simt", "mma-sync"))
+    p.add_argument("--grid", type=int, default=None,
+                   help="at most N CTAs for persistent kernels (default: "
+                        "one a tile)")
+    p.add_argument("--nora-opt", default=None)
+    opts = p.parse_args(argv)
+    try:
+        nora_opt = opts.nora_opt or os.environ.get("NORA_OPT") or "nora-opt"
+        text = lower(opts.file, opts.entry, opts.mainloop, nora_opt)
+        inputs = []
+        for spec in opts.input:
+            if spec.startswith("@"):
+                inputs.append(np.load(spec[1:]))
+            else:
+                inputs.append(float(spec))
+        results = simulate(text, opts.entry, inputs, opts.grid)
+        if len(results) != len(opts.output):
+            raise SimError("@%s returns %d results but %d --output were "
+                           "given" % (opts.entry, len(results),
+                                      len(opts.output)))
+        temps = []
+        for spec, r in zip(opts.output, results):
+            if not spec.startswith("@"):
+                raise SimError("pass outputs as @file.npy")
+            temp = spec[1:] + ".tmp%d" % os.getpid()
+            with open(temp, "wb") as f:
+                np.save(f, r)
+            temps.append((temp, spec[1:]))
+        for temp, path in temps:
+            os.replace(temp, path)
+    except NotGpuStep as e:
+        print("gpusim: not a GPU step: %s" % e, file=sys.stderr)
+        return 2
+    except SimError as e:
+        print("gpusim: error: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
