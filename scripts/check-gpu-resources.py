@@ -9,6 +9,7 @@ catches regressions.
 
     scripts/check-gpu-resources.py [--bin DIR] [--max-registers N]
                                    [--chips sm_80,sm_90a]
+                                   [--mainloops auto,simt]
 
 Prints one line a kernel and exits 1 if any kernel breaks the budget (or
 does not compile). scripts/test.sh runs it through lit
@@ -51,25 +52,30 @@ def main():
     p.add_argument("--bin", help="directory of nora-compile (default: PATH)")
     p.add_argument("--max-registers", type=int, default=176)
     p.add_argument("--chips", default="sm_80,sm_90a")
+    p.add_argument("--mainloops", default="auto,simt",
+                   help="nora-compile --mainloop values (auto: tensor cores "
+                        "for bf16/f16)")
     opts = p.parse_args()
     compiler, ptxas = find("nora-compile", opts.bin), find("ptxas", None)
     if not compiler or not ptxas:
         sys.exit("error: nora-compile and ptxas are needed")
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for chip in opts.chips.split(","):
+        for chip, mainloop in [(c, ml) for ml in opts.mainloops.split(",")
+                               for c in opts.chips.split(",")]:
             for name, T, M, N, act, step, acc in SHAPES:
                 src = os.path.join(tmp, name + ".mlir")
-                ptx = os.path.join(tmp, "%s.%s.ptx" % (name, chip))
+                ptx = os.path.join(tmp, "%s.%s.%s.ptx" % (name, chip, mainloop))
                 with open(src, "w") as f:
                     f.write(step_mlir(name, T, M, N, act, step, acc))
                 res = subprocess.run(
                     [compiler, src, "--chip=" + chip, "--emit-ptx=" + ptx,
+                     "--mainloop=" + mainloop,
                      "-o", os.path.join(tmp, "%s.%s.nora" % (name, chip))],
                     capture_output=True, text=True)
                 if res.returncode != 0:
-                    print("FAIL %s %s: nora-compile: %s"
-                          % (chip, name, res.stderr.strip()))
+                    print("FAIL %s %s %s: nora-compile: %s"
+                          % (chip, mainloop, name, res.stderr.strip()))
                     bad += 1
                     continue
                 res = subprocess.run(
@@ -82,7 +88,8 @@ def main():
                 stack = re.findall(r"(\d+) bytes stack frame", info)
                 smem = re.findall(r"(\d+) bytes smem", info)
                 if res.returncode != 0 or not regs or not spills:
-                    print("FAIL %s %s: ptxas: %s" % (chip, name, info.strip()))
+                    print("FAIL %s %s %s: ptxas: %s"
+                          % (chip, mainloop, name, info.strip()))
                     bad += 1
                     continue
                 r = max(int(v) for v in regs)
@@ -90,9 +97,9 @@ def main():
                 frame = sum(int(v) for v in stack)
                 ok = spilled == 0 and frame == 0 and r <= opts.max_registers
                 bad += not ok
-                print("%s %-6s %-26s registers %3d (budget %d), spills %d "
-                      "bytes, stack %d bytes, smem %s bytes"
-                      % ("ok  " if ok else "FAIL", chip, name, r,
+                print("%s %-6s %-4s %-26s registers %3d (budget %d), spills "
+                      "%d bytes, stack %d bytes, smem %s bytes"
+                      % ("ok  " if ok else "FAIL", chip, mainloop, name, r,
                          opts.max_registers, spilled, frame,
                          smem[0] if smem else "?"))
     if bad:
