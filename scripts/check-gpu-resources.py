@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpu_steps import step_mlir  # noqa: E402
+from gpu_steps import optim_mlir, step_mlir  # noqa: E402
 
 # (name, T, M, N, activation dtype, step, accumulator)
 SHAPES = [
@@ -36,6 +36,8 @@ SHAPES = [
     ("rmnp_4096x11008_T2048", 2048, 4096, 11008, "bf16", "rmnp_step", False),
     ("f32_nora_97x61_T33", 33, 97, 61, "f32", "nora_step", True),
     ("f16_rmnp_256x128_T64", 64, 256, 128, "f16", "rmnp_step", False),
+    # The optimizer step alone, on a given gradient (no T).
+    ("optim_nora_4096x11008", None, 4096, 11008, None, "nora_step", False),
 ]
 
 
@@ -67,7 +69,8 @@ def main():
                 src = os.path.join(tmp, name + ".mlir")
                 ptx = os.path.join(tmp, "%s.%s.%s.ptx" % (name, chip, mainloop))
                 with open(src, "w") as f:
-                    f.write(step_mlir(name, T, M, N, act, step, acc))
+                    f.write(optim_mlir(name, M, N, step) if T is None else
+                            step_mlir(name, T, M, N, act, step, acc))
                 res = subprocess.run(
                     [compiler, src, "--chip=" + chip, "--emit-ptx=" + ptx,
                      "--mainloop=" + mainloop,

@@ -26,3 +26,15 @@ def step_mlir(name, T, M, N, act="bf16", step="nora_step", acc=False):
   return %wn, %mn : {g}, {g}
 }}
 """
+
+
+def optim_mlir(name, M, N, step="nora_step"):
+    """A function @name(g, w, m: M x N f32, lr, wd) -> (w_new, m_new): the
+    optimizer step alone on a given gradient."""
+    t = "tensor<%dx%dxf32>" % (M, N)
+    return f"""func.func @{name}(%g: {t}, %w: {t}, %m: {t}, %lr: f32, %wd: f32)
+    -> ({t}, {t}) {{
+  %wn, %mn = nora.{step} %g, %w, %m, %lr, %wd : {t}, {t}, {t}
+  return %wn, %mn : {t}, {t}
+}}
+"""

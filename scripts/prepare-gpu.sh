@@ -8,7 +8,8 @@
 #       artifact from nora-compile); CASE.skip for the cases that are not;
 #       CASE.simt.nora the same with the exact-f32 mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
-#       (NAME-simt.nora: the same with the exact-f32 mainloop)
+#       (NAME-simt.nora: the same with the exact-f32 mainloop;
+#       NAME-optim.nora: the optimizer step alone, on a given gradient)
 #   gpu-bundle/resources.txt            ptxas -v registers and spills
 #
 # Then, on the GPU machine (no LLVM/MLIR needed), scripts/gpu-check.sh
@@ -50,12 +51,19 @@ mkdir -p "$BUNDLE/bench"
 import os, subprocess, sys
 root, out, chip = sys.argv[1:]
 sys.path.insert(0, os.path.join(root, "scripts"))
-from gpu_steps import BENCH_SHAPES, bench_name, step_mlir
+from gpu_steps import BENCH_SHAPES, bench_name, optim_mlir, step_mlir
 for T, M, N in BENCH_SHAPES:
     name = bench_name(T, M, N)
     src = os.path.join(out, name + ".mlir")
     with open(src, "w") as f:
         f.write(step_mlir(name, T, M, N))
+    # (d): the optimizer step alone on cuBLAS's gradient.
+    optim = os.path.join(out, name + "-optim.mlir")
+    with open(optim, "w") as f:
+        f.write(optim_mlir(name, M, N))
+    subprocess.run(["nora-compile", optim, "--chip=" + chip,
+                    "-o", os.path.join(out, name + "-optim.nora")],
+                   check=True)
     for mainloop, suffix in (("auto", ""), ("simt", "-simt")):
         subprocess.run(["nora-compile", src, "--chip=" + chip,
                         "--mainloop=" + mainloop,

@@ -16,7 +16,11 @@ median of N runs after warm-up:
       update in one launch, the gradient never written), and the same with
       the exact-f32 mainloop (NAME-simt.nora, last column);
 
-and (d), our unfused kernels, which do not exist yet (n/a). It checks that
+  (d) unfused: (a)'s cuBLAS GEMM, then our optimizer-only kernel on its g
+      (NAME-optim.nora, the same epilogue without the matmul; timed apart
+      and added);
+
+It checks that
 (e)'s W' and M' agree with (b)'s (SEMANTICS.md tolerance, the bf16 GEMM
 allowance included) and, with --ncu, reads (e)'s DRAM bytes with Nsight
 Compute. Prints a markdown table (also written to --out) with the device
@@ -109,22 +113,25 @@ def timed(torch, device, fn, repeat):
     return statistics.median(times), min(times)
 
 
-def run_nora_exec(nora_exec, artifact, tmp, dy, x, w, m, repeat, torch):
-    """(e): writes the inputs (bf16 as raw uint16 bits), runs nora-exec
-    --repeat, returns (median ms, W', M')."""
-    def bits(t):
-        return t.contiguous().view(torch.int16).cpu().numpy().view(np.uint16)
-    paths = {}
-    for name, arr in (("dy", bits(dy)), ("x", bits(x)),
-                      ("w", w.cpu().numpy()), ("m", m.cpu().numpy())):
-        paths[name] = os.path.join(tmp, name + ".npy")
-        np.save(paths[name], arr)
+def run_nora_exec(nora_exec, artifact, tmp, tensors, repeat, torch):
+    """Writes the tensor inputs (bf16 as raw uint16 bits), runs nora-exec
+    --repeat with lr and wd after them, returns (median ms, W', M', the
+    command). (e): tensors dy, x, w, m; (d): g, w, m."""
+    def host(t):
+        if t.dtype == torch.bfloat16:
+            return t.contiguous().view(torch.int16).cpu().numpy().view(
+                np.uint16)
+        return t.cpu().numpy()
+    inputs = []
+    for k, t in enumerate(tensors):
+        path = os.path.join(tmp, "in%d.npy" % k)
+        np.save(path, host(t))
+        inputs.append("--input=@" + path)
     out_w, out_m = os.path.join(tmp, "w1.npy"), os.path.join(tmp, "m1.npy")
-    cmd = [nora_exec, artifact, "--input=@" + paths["dy"],
-           "--input=@" + paths["x"], "--input=@" + paths["w"],
-           "--input=@" + paths["m"], "--input=%r" % LR, "--input=%r" % WD,
-           "--output=@" + out_w, "--output=@" + out_m,
-           "--repeat=%d" % repeat]
+    cmd = ([nora_exec, artifact] + inputs +
+           ["--input=%r" % LR, "--input=%r" % WD,
+            "--output=@" + out_w, "--output=@" + out_m,
+            "--repeat=%d" % repeat])
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError("nora-exec failed: " + res.stderr.strip())
@@ -220,13 +227,13 @@ def main():
         nora_step(torch, w_ref, m_ref, g, LR, WD)
         row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
                "exact_gemm": exact, "e": None, "e_simt": None, "err": None,
-               "dram": None}
+               "dram": None, "d": None, "d_err": None}
         artifact = os.path.join(opts.bundle, "bench",
                                 bench_name(T, M, N) + ".nora")
         if device == "cuda" and opts.nora_exec and os.path.isdir(artifact):
             with tempfile.TemporaryDirectory() as tmp:
                 e_ms, w1, m1, cmd = run_nora_exec(opts.nora_exec, artifact,
-                                                  tmp, dy, x, w0, m0,
+                                                  tmp, (dy, x, w0, m0),
                                                   opts.repeat, torch)
                 row["e"] = e_ms
                 wr, mr = w_ref.cpu().numpy(), m_ref.cpu().numpy()
@@ -240,8 +247,21 @@ def main():
         simt = artifact[:-len(".nora")] + "-simt.nora"
         if device == "cuda" and opts.nora_exec and os.path.isdir(simt):
             with tempfile.TemporaryDirectory() as tmp:
-                row["e_simt"] = run_nora_exec(opts.nora_exec, simt, tmp, dy, x,
-                                              w0, m0, opts.repeat, torch)[0]
+                row["e_simt"] = run_nora_exec(opts.nora_exec, simt, tmp,
+                                              (dy, x, w0, m0), opts.repeat,
+                                              torch)[0]
+        # (d): cuBLAS's g (a), then our optimizer-only kernel on it.
+        optim = artifact[:-len(".nora")] + "-optim.nora"
+        if device == "cuda" and opts.nora_exec and os.path.isdir(optim):
+            with tempfile.TemporaryDirectory() as tmp:
+                d_ms, w1, m1, _ = run_nora_exec(opts.nora_exec, optim, tmp,
+                                                (g, w0, m0), opts.repeat,
+                                                torch)
+                row["d"] = a_ms + d_ms
+                wr, mr = w_ref.cpu().numpy(), m_ref.cpu().numpy()
+                row["d_err"] = max(
+                    float(np.abs(w1 - wr).max() / (np.abs(wr).max() or 1)),
+                    float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
@@ -261,11 +281,14 @@ def main():
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
-        lines.append("| %d | %d | %d | %s%s | %s | %s | n/a | %s | %s | %s | "
+        lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
                      "%s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
-                         ms(r["b"]), ms(r["c"]), ms(r["e"]),
+                         ms(r["b"]), ms(r["c"]),
+                         ms(r["d"]) + ("" if r["d_err"] is None else
+                                       " (diff %.2g)" % r["d_err"]),
+                         ms(r["e"]),
                          ratio(r["e"], r["a"]), ratio(r["b"], r["e"]),
                          ratio(r["c"], r["e"]),
                          "%.2g" % r["err"] if r["err"] is not None else "n/a",

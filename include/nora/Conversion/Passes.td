@@ -96,7 +96,7 @@ def NoraLowerUkernelCalls : Pass<"nora-lower-ukernel-calls", "::mlir::ModuleOp">
 }
 
 def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
-  let summary = "Lower each nora.fused_wgrad_step to one persistent GPU kernel and one launch";
+  let summary = "Lower each nora.fused_wgrad_step (and each row-update chain on a given gradient) to one persistent GPU kernel and one launch";
   let description = [{
     The GPU lowering of the fused step. Each `nora.fused_wgrad_step` whose
     epilogue is the Nora or RMNP chain (`nora.momentum`, optionally
@@ -122,6 +122,13 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     `nora.operand_roles` (what each kernel operand is: "dy", "x", ["acc",]
     "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"); the
     workspace allocation is marked `nora.workspace`.
+
+    The same chain outside a fused step, on a gradient given as a tensor
+    (the optimizer step alone, e.g. `nora.nora_step` on a gradient from
+    autograd, after `nora-decompose`), becomes the same kernel without the
+    matmul: it loads the tile of g (64 x 64 tiles) and runs the same epilogue
+    and row-block synchronization; its first kernel operand is "g". A chain
+    whose intermediates have other uses is left alone.
 
     `mainloop` picks how a tile of g is computed: `simt` (exact f32 FMAs,
     64 x 64 tiles), `mma-sync` (tensor cores: mma.sync.m16n8k16 with f32

@@ -62,8 +62,8 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   } else {
     t.blockRows = 64;
     t.blockCols = 64;
-    t.blockTokens = 16;
-    t.stages = 1;
+    t.blockTokens = mainloop == FusedStepMainloop::Simt ? 16 : 0;
+    t.stages = mainloop == FusedStepMainloop::Simt ? 1 : 0;
   }
   t.rowBlocks = llvm::divideCeil(shape.rows, t.blockRows);
   t.colTiles = llvm::divideCeil(shape.cols, t.blockCols);
@@ -344,8 +344,12 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   Block &entry = func.getBody().front();
   b.setInsertionPointToStart(&entry);
   unsigned arg = 0;
-  dy = entry.getArgument(arg++);
-  x = entry.getArgument(arg++);
+  if (shape.gradGiven) {
+    grad = entry.getArgument(arg++);
+  } else {
+    dy = entry.getArgument(arg++);
+    x = entry.getArgument(arg++);
+  }
   if (shape.hasAcc)
     accIn = entry.getArgument(arg++);
   w = entry.getArgument(arg++);
@@ -356,10 +360,14 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   mNew = entry.getArgument(arg++);
   counters = entry.getArgument(arg++);
   stats = entry.getArgument(arg++);
-  smemA = func.getWorkgroupAttributions()[0];
-  smemB = func.getWorkgroupAttributions()[1];
-  smemRed = func.getWorkgroupAttributions()[2];
-  smemCoef = func.getWorkgroupAttributions()[3];
+  auto smem = func.getWorkgroupAttributions();
+  unsigned next = 0;
+  if (tiling.mainloop != FusedStepMainloop::LoadGradient) {
+    smemA = smem[next++];
+    smemB = smem[next++];
+  }
+  smemRed = smem[next++];
+  smemCoef = smem[next++];
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   blockId = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
@@ -372,9 +380,18 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
     Value i0 = mul(rb, idx(tiling.blockRows));
     Value j0 = mul(ct, idx(tiling.blockCols));
-    TileFragment frag = tiling.mainloop == FusedStepMainloop::MmaSync
-                            ? emitMmaSyncMainloop(i0, j0)
-                            : emitSimtMainloop(i0, j0);
+    TileFragment frag;
+    switch (tiling.mainloop) {
+    case FusedStepMainloop::MmaSync:
+      frag = emitMmaSyncMainloop(i0, j0);
+      break;
+    case FusedStepMainloop::Simt:
+      frag = emitSimtMainloop(i0, j0);
+      break;
+    case FusedStepMainloop::LoadGradient:
+      frag = emitGradientLoad(i0, j0);
+      break;
+    }
     emitEpilogue(rb, ct, frag);
   });
   Value twoPhases = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
@@ -391,9 +408,12 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   MLIRContext *ctx = builder.getContext();
   Type f32 = builder.getF32Type(), f64 = builder.getF64Type();
   auto matrix = MemRefType::get({shape.rows, shape.cols}, f32);
-  SmallVector<Type> args = {
-      MemRefType::get({shape.tokens, shape.rows}, shape.dyElem),
-      MemRefType::get({shape.tokens, shape.cols}, shape.xElem)};
+  SmallVector<Type> args;
+  if (shape.gradGiven)
+    args.push_back(matrix);
+  else
+    args = {MemRefType::get({shape.tokens, shape.rows}, shape.dyElem),
+            MemRefType::get({shape.tokens, shape.cols}, shape.xElem)};
   if (shape.hasAcc)
     args.push_back(matrix);
   args.append({matrix, matrix, f32, f32, matrix, matrix,
@@ -413,10 +433,12 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
     smem = {shared({tiling.stages, tiling.blockTokens, tiling.blockRows}, elem),
             shared({tiling.stages, tiling.blockTokens, tiling.blockCols}, elem),
             shared({tiling.numStats, tiling.blockRows, kMmaSyncWarpsN}, f64)};
-  } else {
+  } else if (tiling.mainloop == FusedStepMainloop::Simt) {
     smem = {shared({tiling.blockTokens, tiling.blockRows}, f32),
             shared({tiling.blockTokens, tiling.blockCols}, f32),
             shared({tiling.numStats, tiling.blockRows, kSimtThreadsX}, f64)};
+  } else {
+    smem = {shared({tiling.numStats, tiling.blockRows, kSimtThreadsX}, f64)};
   }
   smem.push_back(shared({2, tiling.blockRows}, f64));
   auto func = gpu::GPUFuncOp::create(builder, loc, name,

@@ -9,6 +9,8 @@
 #ifndef NORA_LIB_CONVERSION_FUSEDSTEPTOGPU_FUSEDSTEPKERNEL_H
 #define NORA_LIB_CONVERSION_FUSEDSTEPTOGPU_FUSEDSTEPKERNEL_H
 
+#include "nora/Dialect/Nora/IR/NoraOps.h"
+
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Support/LLVM.h"
 
@@ -16,8 +18,6 @@
 #include <string>
 
 namespace mlir::nora {
-
-class FusedWgradStepOp;
 
 /// The epilogue chains the GPU kernel computes: Nora (momentum,
 /// orth_project, row_normalize, apply_update) and RMNP (the same without
@@ -38,10 +38,27 @@ struct RowUpdateChain {
 /// op that names the first operation the GPU kernel cannot compute.
 FailureOr<RowUpdateChain> matchRowUpdateChain(FusedWgradStepOp op);
 
+/// The same chain outside a fused step, on a gradient given as a tensor:
+/// nora.momentum, [nora.orth_project], nora.row_normalize, nora.apply_update,
+/// each intermediate used only by the next op, one weight throughout.
+struct FreeRowUpdateChain {
+  RowUpdateChain chain;
+  MomentumOp momentum;
+  OrthProjectOp project; // null for RMNP
+  RowNormalizeOp normalize;
+  ApplyUpdateOp update;
+};
+
+/// The chain that starts at `momentum`, or nothing (no diagnostic: ops that
+/// do not form a chain are left for other lowerings).
+std::optional<FreeRowUpdateChain> matchFreeRowUpdateChain(MomentumOp momentum);
+
 /// Shapes and element types of one step: g (M x N) = scale dy^T x (+ acc),
 /// dy: T x M, x: T x N.
 struct FusedStepShape {
   int64_t rows = 0, cols = 0, tokens = 0;
+  /// The gradient is an input (M x N f32) instead of dy^T x: no dy, no x.
+  bool gradGiven = false;
   Type dyElem, xElem;
   bool hasAcc = false;
   double gradScale = 1.0;
@@ -57,6 +74,9 @@ enum class FusedStepMainloop {
   /// m16n8k16 fed by ldmatrix from a 4-stage cp.async ring of 16 tokens a
   /// stage. 8 warps (2 x 4) compute a 128 x 128 tile, 64 x 32 a warp.
   MmaSync,
+  /// No matmul: the tile of a given gradient g is loaded (64 x 64 tiles, the
+  /// SIMT layout): the optimizer step alone.
+  LoadGradient,
 };
 
 /// The tiling of the kernel and the layout of its workspace.
@@ -82,8 +102,8 @@ std::string mmaSyncIneligibility(const FusedStepShape &shape);
 
 /// Builds the kernel of one step as a gpu.func named `name` at `builder`'s
 /// insertion point (inside a gpu.module). Its arguments, in order: dy, x,
-/// [acc], w, m, lr, wd, w_new, m_new, counters (i32), stats (f64); all
-/// memrefs have static shapes.
+/// [acc], w, m, lr, wd, w_new, m_new, counters (i32), stats (f64) (with
+/// shape.gradGiven: g, w, m, ...); all memrefs have static shapes.
 gpu::GPUFuncOp buildFusedStepKernel(OpBuilder &builder, Location loc,
                                     StringRef name, const FusedStepShape &shape,
                                     const RowUpdateChain &chain,

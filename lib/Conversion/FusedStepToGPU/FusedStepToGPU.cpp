@@ -87,33 +87,16 @@ gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
 /// The option value of `--nora-fused-step-to-gpu=mainloop=...`.
 enum class MainloopChoice { Auto, Simt, MmaSync };
 
-LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
-                        MainloopChoice choice, unsigned &counter) {
-  if (op.getNonfinite())
-    return op.emitOpError("cannot be lowered to the GPU: the nonfinite = \"")
-           << *op.getNonfinite()
-           << "\" guard is not implemented in the GPU kernel yet (see "
-              "docs/nonfinite.md for its design)";
-  FailureOr<FusedStepShape> shape = getShape(op);
-  if (failed(shape))
-    return failure();
-  FailureOr<RowUpdateChain> chain = matchRowUpdateChain(op);
-  if (failed(chain))
-    return failure();
-  std::string noMma = mmaSyncIneligibility(*shape);
-  if (choice == MainloopChoice::MmaSync && !noMma.empty())
-    return op.emitOpError("cannot be lowered with mainloop=mma-sync: ")
-           << noMma;
-  FusedStepMainloop mainloop = choice == MainloopChoice::Simt || !noMma.empty()
-                                   ? FusedStepMainloop::Simt
-                                   : FusedStepMainloop::MmaSync;
-  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain, mainloop);
-  if (tiling.tiles > std::numeric_limits<int32_t>::max())
-    return op.emitOpError("cannot be lowered to the GPU: ")
-           << tiling.tiles << " tiles exceed the 32-bit grid";
-
+/// The kernel of one step and its launch, in place of `op` (whose two
+/// first results are W' and M'). `inputs` are the kernel's tensor and scalar
+/// operands before the results, with their roles.
+void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
+                const FusedStepShape &shape, const RowUpdateChain &chain,
+                const FusedStepTiling &tiling,
+                ArrayRef<std::pair<Value, StringRef>> inputs,
+                ValueRange replaced) {
   // The kernel, with a name unique in the kernel module.
-  Location loc = op.getLoc();
+  Location loc = op->getLoc();
   SymbolTable symbols(kernels);
   std::string name;
   do
@@ -121,7 +104,7 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   while (symbols.lookup(name));
   OpBuilder kb = OpBuilder::atBlockEnd(kernels.getBody());
   gpu::GPUFuncOp kernel =
-      buildFusedStepKernel(kb, loc, name, *shape, *chain, tiling);
+      buildFusedStepKernel(kb, loc, name, shape, chain, tiling);
 
   // The host side: buffers in the launch convention, one launch.
   OpBuilder b(op);
@@ -134,20 +117,13 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
     operands.push_back(operand);
     roles.push_back(b.getStringAttr(role));
   };
-  auto inputBuffer = [&](Value tensor, StringRef role) {
-    add(bufferization::ToBufferOp::create(b, loc, kernelArgs[argIndex++],
-                                          tensor, /*read_only=*/true),
-        role);
-  };
-  inputBuffer(op.getDy(), "dy");
-  inputBuffer(op.getX(), "x");
-  if (Value acc = op.getAcc())
-    inputBuffer(acc, "acc");
-  inputBuffer(op.getW(), "w");
-  inputBuffer(op.getM(), "m");
-  add(op.getLr(), "lr");
-  add(op.getWd(), "wd");
-  argIndex += 2;
+  for (auto [value, role] : inputs) {
+    Type type = kernelArgs[argIndex++];
+    if (isa<MemRefType>(type))
+      value = bufferization::ToBufferOp::create(b, loc, type, value,
+                                                /*read_only=*/true);
+    add(value, role);
+  }
   SmallVector<Value> results;
   for (StringRef role : {"w_new", "m_new"}) {
     auto type = cast<MemRefType>(kernelArgs[argIndex++]);
@@ -180,13 +156,97 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   launch->setAttr("nora.cooperative", b.getUnitAttr());
   launch->setAttr("nora.operand_roles", b.getArrayAttr(roles));
 
-  SmallVector<Value> replacements;
-  for (auto [buffer, result] : llvm::zip(results, op.getResults()))
-    replacements.push_back(bufferization::ToTensorOp::create(
+  for (auto [buffer, result] : llvm::zip(results, replaced))
+    result.replaceAllUsesWith(bufferization::ToTensorOp::create(
         b, loc, result.getType(), buffer, /*restrict=*/b.getUnitAttr(),
         /*writable=*/b.getUnitAttr()));
-  op->replaceAllUsesWith(replacements);
+}
+
+/// Checks the tile count of `tiling` against the grid; errors on `op`.
+LogicalResult checkTiles(Operation *op, const FusedStepTiling &tiling) {
+  if (tiling.tiles > std::numeric_limits<int32_t>::max())
+    return op->emitOpError("cannot be lowered to the GPU: ")
+           << tiling.tiles << " tiles exceed the 32-bit grid";
+  return success();
+}
+
+LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
+                        MainloopChoice choice, unsigned &counter) {
+  if (op.getNonfinite())
+    return op.emitOpError("cannot be lowered to the GPU: the nonfinite = \"")
+           << *op.getNonfinite()
+           << "\" guard is not implemented in the GPU kernel yet (see "
+              "docs/nonfinite.md for its design)";
+  FailureOr<FusedStepShape> shape = getShape(op);
+  if (failed(shape))
+    return failure();
+  FailureOr<RowUpdateChain> chain = matchRowUpdateChain(op);
+  if (failed(chain))
+    return failure();
+  std::string noMma = mmaSyncIneligibility(*shape);
+  if (choice == MainloopChoice::MmaSync && !noMma.empty())
+    return op.emitOpError("cannot be lowered with mainloop=mma-sync: ")
+           << noMma;
+  FusedStepMainloop mainloop = choice == MainloopChoice::Simt || !noMma.empty()
+                                   ? FusedStepMainloop::Simt
+                                   : FusedStepMainloop::MmaSync;
+  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain, mainloop);
+  if (failed(checkTiles(op, tiling)))
+    return failure();
+  SmallVector<std::pair<Value, StringRef>> inputs = {{op.getDy(), "dy"},
+                                                     {op.getX(), "x"}};
+  if (Value acc = op.getAcc())
+    inputs.push_back({acc, "acc"});
+  inputs.append({{op.getW(), "w"},
+                 {op.getM(), "m"},
+                 {op.getLr(), "lr"},
+                 {op.getWd(), "wd"}});
+  emitLaunch(op, kernels, counter, *shape, *chain, tiling, inputs,
+             op.getResults().take_front(2));
   op->erase();
+  return success();
+}
+
+/// A row-update chain on a given gradient: the same kernel without the
+/// matmul. A chain at shapes the kernel cannot take (dynamic, empty, too
+/// large) is left alone, as every op that is no such chain.
+LogicalResult lowerFreeChain(const FreeRowUpdateChain &found,
+                             gpu::GPUModuleOp kernels, unsigned &counter) {
+  MomentumOp momentum = found.momentum;
+  ApplyUpdateOp update = found.update;
+  auto gType = dyn_cast<RankedTensorType>(momentum.getG().getType());
+  if (!gType || !gType.hasStaticShape() || gType.getNumElements() == 0 ||
+      !gType.getElementType().isF32() || gType.getRank() != 2 ||
+      gType.getDimSize(0) > std::numeric_limits<int32_t>::max() ||
+      gType.getDimSize(1) > std::numeric_limits<int32_t>::max())
+    return success();
+  FusedStepShape shape;
+  shape.rows = gType.getDimSize(0);
+  shape.cols = gType.getDimSize(1);
+  shape.gradGiven = true;
+  FusedStepTiling tiling =
+      FusedStepTiling::get(shape, found.chain, FusedStepMainloop::LoadGradient);
+  if (tiling.tiles > std::numeric_limits<int32_t>::max())
+    return success();
+  // The launch goes where the chain's last op is: every operand is defined
+  // there, and every use of M' (the momentum's first result) comes after
+  // the chain or is moved there with it.
+  for (Operation *user : momentum.getMNew().getUsers())
+    if (user->getBlock() != update->getBlock() || user->isBeforeInBlock(update))
+      return success();
+  SmallVector<std::pair<Value, StringRef>> inputs = {{momentum.getG(), "g"},
+                                                     {update.getW(), "w"},
+                                                     {momentum.getM(), "m"},
+                                                     {update.getLr(), "lr"},
+                                                     {update.getWd(), "wd"}};
+  Value replaced[2] = {update.getWNew(), momentum.getMNew()};
+  emitLaunch(update, kernels, counter, shape, found.chain, tiling, inputs,
+             replaced);
+  update->erase();
+  found.normalize->erase();
+  if (found.project)
+    found.project->erase();
+  momentum->erase();
   return success();
 }
 
@@ -208,13 +268,23 @@ struct NoraFusedStepToGPUPass
     }
     SmallVector<FusedWgradStepOp> steps;
     module.walk([&](FusedWgradStepOp op) { steps.push_back(op); });
-    if (steps.empty())
+    // Chains on a given gradient, outside fused steps.
+    SmallVector<FreeRowUpdateChain> chains;
+    module.walk([&](MomentumOp op) {
+      if (op->getParentOfType<FusedWgradStepOp>())
+        return;
+      if (std::optional<FreeRowUpdateChain> found = matchFreeRowUpdateChain(op))
+        chains.push_back(*found);
+    });
+    if (steps.empty() && chains.empty())
       return;
     gpu::GPUModuleOp kernels = getOrCreateKernelModule(module);
     unsigned counter = 0;
     bool failedAny = false;
     for (FusedWgradStepOp op : steps)
       failedAny |= failed(lowerStep(op, kernels, *choice, counter));
+    for (const FreeRowUpdateChain &found : chains)
+      failedAny |= failed(lowerFreeChain(found, kernels, counter));
     if (failedAny)
       signalPassFailure();
   }

@@ -158,6 +158,10 @@ private:
   /// The mainloops (SimtMainloop.cpp, MmaSyncMainloop.cpp): the thread's
   /// fragment of the tile of g at (i0, j0) = scale-free dy^T x.
   TileFragment emitSimtMainloop(Value i0, Value j0);
+  /// The SIMT thread layout with no accumulators yet.
+  TileFragment emitSimtFragment();
+  /// No mainloop: the tile of the given gradient, in the SIMT layout.
+  TileFragment emitGradientLoad(Value i0, Value j0);
   void emitSimtStageLoad(Value src, int64_t srcCols, Value t0, Value c0,
                          Value stage);
   TileFragment emitMmaSyncMainloop(Value i0, Value j0);
@@ -198,7 +202,7 @@ private:
   const FusedStepTiling &tiling;
 
   // Kernel arguments and per-thread values, set by emit().
-  Value dy, x, accIn, w, m, lr, wd, wNew, mNew, counters, stats;
+  Value dy, x, grad, accIn, w, m, lr, wd, wNew, mNew, counters, stats;
   Value smemA, smemB, smemRed, smemCoef;
   Value tid, blockId, gridSize, decay, negLr;
 };

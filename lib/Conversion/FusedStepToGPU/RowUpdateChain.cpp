@@ -4,7 +4,8 @@
 // The GPU kernel does not interpret an arbitrary epilogue region: it computes
 // the Nora and RMNP row updates with the row statistics in f64 and one
 // row-level synchronization. This file checks that a fused step's region is
-// one of them, exactly:
+// one of them, exactly (and finds the same chains outside fused steps, on a
+// gradient given as a tensor):
 //
 //   %mn, %u = nora.momentum %m0, %g {beta, [nesterov]}
 //   [%v = nora.orth_project %u, %w0 {eps}]
@@ -35,7 +36,51 @@ LogicalResult unsupported(FusedWgradStepOp step, Operation *op,
   return failure();
 }
 
+/// The attributes of a matched chain.
+void fillChain(RowUpdateChain &chain, MomentumOp momentum,
+               OrthProjectOp project, RowNormalizeOp normalize) {
+  chain.beta = momentum.getBeta().convertToDouble();
+  if (std::optional<APFloat> mu = momentum.getNesterov())
+    chain.nesterov = mu->convertToDouble();
+  if (project)
+    chain.projectEps = project.getEps().convertToDouble();
+  chain.normalizeEps = normalize.getEps().convertToDouble();
+  chain.normalizeScale = normalize.getScale().convertToDouble();
+}
+
+/// The one user of `v`, if it has exactly one use.
+template <typename OpTy> OpTy soleUser(Value v) {
+  if (!v.hasOneUse())
+    return OpTy();
+  return dyn_cast<OpTy>(*v.getUsers().begin());
+}
+
 } // namespace
+
+std::optional<FreeRowUpdateChain>
+mlir::nora::matchFreeRowUpdateChain(MomentumOp momentum) {
+  FreeRowUpdateChain found;
+  found.momentum = momentum;
+  Value direction = momentum.getU();
+  if (auto project = soleUser<OrthProjectOp>(direction)) {
+    if (project.getU() != direction)
+      return std::nullopt;
+    found.project = project;
+    direction = project.getV();
+  }
+  found.normalize = soleUser<RowNormalizeOp>(direction);
+  if (!found.normalize)
+    return std::nullopt;
+  found.update = soleUser<ApplyUpdateOp>(found.normalize.getD());
+  if (!found.update || found.update.getD() != found.normalize.getD())
+    return std::nullopt;
+  // One weight throughout, and the momentum's operands given from outside.
+  Value w = found.update.getW();
+  if (found.project && found.project.getW() != w)
+    return std::nullopt;
+  fillChain(found.chain, momentum, found.project, found.normalize);
+  return found;
+}
 
 FailureOr<RowUpdateChain> mlir::nora::matchRowUpdateChain(FusedWgradStepOp op) {
   Block &body = op.getEpilogue().front();
@@ -55,18 +100,14 @@ FailureOr<RowUpdateChain> mlir::nora::matchRowUpdateChain(FusedWgradStepOp op) {
     return unsupported(op, first,
                        "the epilogue must start with nora.momentum of the "
                        "step's momentum and gradient");
-  chain.beta = momentum.getBeta().convertToDouble();
-  if (std::optional<APFloat> mu = momentum.getNesterov())
-    chain.nesterov = mu->convertToDouble();
-
   Value direction = momentum.getU();
   Operation *op2 = take();
-  if (auto project = dyn_cast_or_null<OrthProjectOp>(op2)) {
+  auto project = dyn_cast_or_null<OrthProjectOp>(op2);
+  if (project) {
     if (project.getU() != direction || project.getW() != w)
       return unsupported(op, project,
                          "nora.orth_project must project the momentum "
                          "direction against the step's weight");
-    chain.projectEps = project.getEps().convertToDouble();
     direction = project.getV();
     op2 = take();
   }
@@ -75,8 +116,7 @@ FailureOr<RowUpdateChain> mlir::nora::matchRowUpdateChain(FusedWgradStepOp op) {
     return unsupported(op, op2,
                        "expected nora.row_normalize of the (projected) "
                        "momentum direction");
-  chain.normalizeEps = normalize.getEps().convertToDouble();
-  chain.normalizeScale = normalize.getScale().convertToDouble();
+  fillChain(chain, momentum, project, normalize);
 
   Operation *op3 = take();
   auto update = dyn_cast_or_null<ApplyUpdateOp>(op3);

@@ -1,7 +1,8 @@
 //===- SimtMainloop.cpp - the exact-f32 mainloop of the fused step --------===//
 //
 // A 64 x 64 tile of g with exact f32 FMAs: 256 threads (ty, tx) in a 16 x 16
-// grid, thread (ty, tx) holding rows ty*4 + r and columns tx + 16 c.
+// grid, thread (ty, tx) holding rows ty*4 + r and columns tx + 16 c. The
+// same layout loads the tile of a given gradient (the optimizer step alone).
 //
 //   for t0 in 0..T step 16:
 //     dy[t0:+16, rows] -> smem A (f32), x[t0:+16, cols] -> smem B; sync
@@ -40,18 +41,36 @@ void KernelEmitter::emitSimtStageLoad(Value src, int64_t srcCols, Value t0,
   }
 }
 
-TileFragment KernelEmitter::emitSimtMainloop(Value i0, Value j0) {
-  constexpr int64_t kR = kSimtThreadRows, kC = kSimtThreadCols;
+TileFragment KernelEmitter::emitSimtFragment() {
   Value tx = remIdx(tid, kSimtThreadsX);
   Value ty = divIdx(tid, kSimtThreadsX);
   TileFragment frag;
-  Value rowBase = mul(ty, idx(kR));
-  for (int64_t r = 0; r < kR; ++r)
+  Value rowBase = mul(ty, idx(kSimtThreadRows));
+  for (int64_t r = 0; r < kSimtThreadRows; ++r)
     frag.rows.push_back(add(rowBase, idx(r)));
-  for (int64_t c = 0; c < kC; ++c)
+  for (int64_t c = 0; c < kSimtThreadCols; ++c)
     frag.cols.push_back(add(tx, idx(c * kSimtThreadsX)));
   frag.contributors = kSimtThreadsX;
   frag.contributor = tx;
+  return frag;
+}
+
+TileFragment KernelEmitter::emitGradientLoad(Value i0, Value j0) {
+  // The SIMT layout; a warp reads 16 consecutive columns of two rows.
+  // Indices are clamped: the epilogue masks what is out of range.
+  TileFragment frag = emitSimtFragment();
+  for (Value r : frag.rows) {
+    Value row = minIdx(add(i0, r), idx(shape.rows - 1));
+    for (Value c : frag.cols)
+      frag.acc.push_back(
+          load(grad, {row, minIdx(add(j0, c), idx(shape.cols - 1))}));
+  }
+  return frag;
+}
+
+TileFragment KernelEmitter::emitSimtMainloop(Value i0, Value j0) {
+  constexpr int64_t kR = kSimtThreadRows, kC = kSimtThreadCols;
+  TileFragment frag = emitSimtFragment();
 
   SmallVector<Value> init(kR * kC, f32(0.0));
   frag.acc = forLoop(idx(0), idx(shape.tokens), idx(tiling.blockTokens), init,

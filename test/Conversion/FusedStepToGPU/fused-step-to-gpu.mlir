@@ -224,3 +224,48 @@ func.func @rmnp_f16(%dy: tensor<16x64xf16>, %x: tensor<16x64xf16>,
   }
   return %wn, %mn : tensor<64x64xf32>, tensor<64x64xf32>
 }
+
+// -----
+
+// The optimizer step alone, on a given gradient: the chain outside any fused
+// step becomes the same kernel without the matmul (the tile of g is loaded,
+// 64 x 64 tiles: 3 row blocks x 2 column tiles).
+
+// CHECK-LABEL: func.func @given_gradient
+// CHECK-SAME: (%[[G:.*]]: tensor<130x70xf32>, %[[W:.*]]: tensor<130x70xf32>, %[[M:.*]]: tensor<130x70xf32>, %[[LR:.*]]: f32, %[[WD:.*]]: f32)
+// CHECK: %[[GB:.*]] = bufferization.to_buffer %[[G]] read_only
+// CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c6, %c1, %c1)
+// CHECK-SAME: args(%[[GB]] : memref<130x70xf32>,
+// CHECK-SAME: nora.operand_roles = ["g", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"], nora.persistent_tiles = 6 : i64
+// CHECK-NOT: nora.momentum
+// CHECK: return
+// CHECK: gpu.func @nora_fused_step_0(%{{.*}}: memref<130x70xf32>, %{{.*}}: memref<130x70xf32>, %{{.*}}: memref<130x70xf32>, %{{.*}}: f32, %{{.*}}: f32,
+// CHECK-SAME: workgroup(%{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<2x64xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
+// CHECK-NOT: llvm.intr.fma
+// CHECK: llvm.fence syncscope("device") release
+func.func @given_gradient(%g: tensor<130x70xf32>, %w: tensor<130x70xf32>, %m: tensor<130x70xf32>,
+                          %lr: f32, %wd: f32) -> (tensor<130x70xf32>, tensor<130x70xf32>) {
+  %m1, %u = nora.momentum %m, %g {beta = 0.95 : f32, nesterov = 0.95 : f32} : tensor<130x70xf32>, tensor<130x70xf32>
+  %v = nora.orth_project %u, %w : tensor<130x70xf32>, tensor<130x70xf32>
+  %d = nora.row_normalize %v : tensor<130x70xf32>
+  %w1 = nora.apply_update %w, %d, %lr, %wd : tensor<130x70xf32>, tensor<130x70xf32>
+  return %w1, %m1 : tensor<130x70xf32>, tensor<130x70xf32>
+}
+
+// -----
+
+// A chain whose intermediate is used elsewhere (here returned) is no row
+// update the kernel computes; it is left for other lowerings.
+
+// CHECK-LABEL: func.func @intermediate_used
+// CHECK-NOT: gpu.launch_func
+// CHECK: nora.momentum
+// CHECK: nora.row_normalize
+// CHECK: nora.apply_update
+func.func @intermediate_used(%g: tensor<64x64xf32>, %w: tensor<64x64xf32>, %m: tensor<64x64xf32>,
+                             %lr: f32, %wd: f32) -> (tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) {
+  %m1, %u = nora.momentum %m, %g {beta = 0.9 : f32} : tensor<64x64xf32>, tensor<64x64xf32>
+  %d = nora.row_normalize %u : tensor<64x64xf32>
+  %w1 = nora.apply_update %w, %d, %lr, %wd : tensor<64x64xf32>, tensor<64x64xf32>
+  return %w1, %m1, %d : tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>
+}
