@@ -7,8 +7,9 @@
 //   %r  = memref.alloc()                        -> {"result": k} when
 //         %t = bufferization.to_tensor %r          result k of the function
 //   %ws = memref.alloc() {nora.workspace}          (placed in the plan's
-//         gpu.memset %ws, 0                         workspace, zero-filled by
 //         %v = memref.view %ws[off]             -> {"workspace": base + off}
+//         gpu.memset %v (or %ws), 0             -> "workspace_zero": the
+//                                                  ranges zeroed every call
 //   gpu.launch_func @nora_kernels::@k ... {nora.persistent_tiles = K}
 //
 // and each launch becomes one kernel of plan.json. The kernels' cubin is the
@@ -68,6 +69,8 @@ public:
 
 private:
   LogicalResult checkBody();
+  /// The workspace ranges the function's gpu.memset ops zero.
+  LogicalResult zeroRanges(json::Array &ranges);
   FailureOr<json::Value> param(gpu::LaunchFuncOp launch, Value operand);
   FailureOr<json::Value> kernel(gpu::LaunchFuncOp launch);
 
@@ -157,6 +160,35 @@ FailureOr<json::Value> PlanBuilder::param(gpu::LaunchFuncOp launch,
   }
   return launch.emitError("nora-compile: kernel operand ")
          << operand << " cannot be passed by the runtime";
+}
+
+LogicalResult PlanBuilder::zeroRanges(json::Array &ranges) {
+  for (auto memset : func.getBody().front().getOps<gpu::MemsetOp>()) {
+    std::optional<int64_t> value = getConstantIntValue(memset.getValue());
+    if (!value || *value != 0)
+      return memset.emitError("nora-compile: the runtime zero-fills, a "
+                              "gpu.memset must write 0");
+    Value dst = memset.getDst();
+    int64_t offset = 0;
+    if (auto view = dst.getDefiningOp<memref::ViewOp>()) {
+      std::optional<int64_t> shift = getConstantIntValue(view.getByteShift());
+      if (!shift)
+        return memset.emitError("nora-compile: a gpu.memset of a view at a "
+                                "dynamic offset");
+      offset = *shift;
+      dst = view.getSource();
+    }
+    auto it = workspaceBase.find(dst);
+    if (it == workspaceBase.end())
+      return memset.emitError("nora-compile: only the workspace is zero-"
+                              "filled by the runtime (a gpu.memset of another "
+                              "buffer)");
+    auto type = cast<MemRefType>(memset.getDst().getType());
+    int64_t bytes = type.getNumElements() *
+                    llvm::divideCeil(type.getElementTypeBitWidth(), 8);
+    ranges.push_back(json::Array{it->second + offset, bytes});
+  }
+  return success();
 }
 
 FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
@@ -268,6 +300,10 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
       {"entry", func.getSymName().str()},  {"chip", chip.str()},
       {"arguments", std::move(arguments)}, {"results", std::move(results)},
       {"workspace_bytes", workspaceBytes}, {"kernels", std::move(kernels)}};
+  json::Array zero;
+  if (failed(zeroRanges(zero)))
+    return failure();
+  plan["workspace_zero"] = std::move(zero);
   return success();
 }
 

@@ -423,6 +423,24 @@ bool PlanChecker::check(const Value &root, Plan &plan) {
   if (!optionalInteger(root, "", "workspace_bytes", 0, INT64_MAX,
                        plan.workspaceBytes))
     return false;
+  if (const Value *zero = root.find("workspace_zero")) {
+    if (zero->kind != Value::Kind::Array)
+      return fail("workspace_zero", "expected an array of [offset, bytes]");
+    plan.workspaceZeroAll = false;
+    for (size_t i = 0; i < zero->elements.size(); ++i) {
+      const Value &range = zero->elements[i];
+      std::string field = index("workspace_zero", i);
+      if (range.kind != Value::Kind::Array || range.elements.size() != 2)
+        return fail(field, "expected [offset, bytes]");
+      int64_t offset = 0, bytes = 0;
+      if (!integer(range.elements[0], field + "[0]", 0, plan.workspaceBytes,
+                   offset) ||
+          !integer(range.elements[1], field + "[1]", 1,
+                   plan.workspaceBytes - offset, bytes))
+        return false;
+      plan.workspaceZero.push_back({offset, bytes});
+    }
+  }
   const Value *kernels = member(root, "", "kernels", Value::Kind::Array);
   if (!kernels)
     return false;
@@ -537,9 +555,18 @@ std::string runtime::describePlan(const Plan &plan) {
      << "chip: " << plan.chip << "\n";
   describeValues("arguments", plan.arguments);
   describeValues("results", plan.results);
-  os << "workspace: " << plan.workspaceBytes
-     << " bytes (zero-filled before every call)\n"
-     << "kernels: " << plan.kernels.size() << " (in order, one stream)\n";
+  os << "workspace: " << plan.workspaceBytes << " bytes";
+  if (plan.workspaceZeroAll) {
+    os << " (zero-filled before every call)\n";
+  } else {
+    os << " (zero-filled before every call:";
+    if (plan.workspaceZero.empty())
+      os << " none";
+    for (auto [offset, bytes] : plan.workspaceZero)
+      os << " [" << offset << ", " << offset + bytes << ")";
+    os << ")\n";
+  }
+  os << "kernels: " << plan.kernels.size() << " (in order, one stream)\n";
   for (size_t i = 0; i < plan.kernels.size(); ++i) {
     const KernelSpec &kernel = plan.kernels[i];
     os << "  #" << i << " " << kernel.name << " in " << kernel.cubinFile << " ("

@@ -2,7 +2,7 @@
 //
 // A call of the step, on the one (null) stream of the primary context:
 //
-//   cuMemsetD8(workspace, 0)           every call starts from a zero workspace
+//   cuMemsetD8(workspace ranges, 0)    every call starts from zeroed counters
 //   cuLaunchKernelEx(kernel 0) ...     in plan order; cooperative and cluster
 //   cuLaunchKernelEx(kernel N-1)       launches through launch attributes
 //
@@ -295,9 +295,15 @@ std::string Executable::launchAll() {
   if (!argumentsSet)
     return "the arguments were not set before the launch";
   std::string error;
-  if (workspace)
+  if (workspace && plan.workspaceZeroAll)
     error = cu.check(cu.cuMemsetD8(workspace, 0, size_t(plan.workspaceBytes)),
                      "cuMemsetD8(workspace)");
+  // Only what the kernels need zeroed (the fused step's arrival counters).
+  for (auto [offset, bytes] : plan.workspaceZero)
+    if (error.empty())
+      error = cu.check(
+          cu.cuMemsetD8(workspace + uint64_t(offset), 0, size_t(bytes)),
+          "cuMemsetD8(workspace)");
   for (size_t k = 0; error.empty() && k < kernels.size(); ++k) {
     const KernelSpec &spec = plan.kernels[k];
     LoadedKernel &kernel = kernels[k];

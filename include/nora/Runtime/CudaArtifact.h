@@ -84,6 +84,10 @@ struct Plan {
   std::vector<ValueSpec> arguments;
   std::vector<ValueSpec> results;
   int64_t workspaceBytes = 0;
+  /// The byte ranges (offset, size) of the workspace zero-filled before
+  /// every call ("workspace_zero"); absent from the plan: all of it.
+  std::vector<std::pair<int64_t, int64_t>> workspaceZero;
+  bool workspaceZeroAll = true;
   std::vector<KernelSpec> kernels;
 };
 

@@ -133,17 +133,20 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   auto workspace = memref::AllocOp::create(
       b, loc, MemRefType::get({tiling.workspaceBytes}, b.getI8Type()));
   workspace->setAttr("nora.workspace", b.getUnitAttr());
-  Value zero =
-      arith::ConstantOp::create(b, loc, b.getI8Type(), b.getI8IntegerAttr(0));
-  gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, workspace, zero);
-  auto view = [&](int64_t offset, StringRef role) {
+  auto view = [&](int64_t offset, StringRef role) -> Value {
     Value shift = arith::ConstantIndexOp::create(b, loc, offset);
-    add(memref::ViewOp::create(b, loc, kernelArgs[argIndex++], workspace, shift,
-                               ValueRange{}),
-        role);
+    Value v = memref::ViewOp::create(b, loc, kernelArgs[argIndex++], workspace,
+                                     shift, ValueRange{});
+    add(v, role);
+    return v;
   };
-  view(0, "counters");
+  // Only the arrival counters start at zero: every statistics slot is
+  // written before any CTA reads it.
+  Value counters = view(0, "counters");
   view(tiling.statsOffset, "row_stats");
+  Value zero =
+      arith::ConstantOp::create(b, loc, b.getI32Type(), b.getI32IntegerAttr(0));
+  gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, counters, zero);
 
   auto dim = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
