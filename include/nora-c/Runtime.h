@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define NORA_RUNTIME_C_API_VERSION 1
+#define NORA_RUNTIME_C_API_VERSION 2
 int nora_runtime_api_version(void);
 
 typedef struct nora_step_artifact nora_step_artifact;
@@ -59,6 +59,18 @@ int nora_artifact_call(nora_step_artifact *artifact,
                        float *const *results, unsigned repeats,
                        double *median_ms, double *min_ms, char **error);
 
+/** One call on device memory the caller owns (e.g. PyTorch CUDA tensors),
+ *  nothing copied, asynchronous on `stream` (a CUstream; NULL: the default
+ *  stream): `tensors[i]` is the CUdeviceptr of tensor argument i (0 for a
+ *  scalar, whose value is `scalars[i]`), `results[k]` that of result k
+ *  (f32). The memory must have the plan's sizes, be on the loaded device
+ *  (nora_artifact_load) and stay valid until the stream reaches the call;
+ *  results must not alias arguments. Calls share the artifact's workspace,
+ *  so they must be ordered (one stream). Since API version 2. */
+int nora_artifact_call_device(nora_step_artifact *artifact,
+                              const uint64_t *tensors, const float *scalars,
+                              const uint64_t *results, void *stream,
+                              char **error);
 void nora_runtime_string_free(char *string);
 
 #ifdef __cplusplus

@@ -82,6 +82,8 @@ LoadedDriver load() {
       resolve(library, d.cuMemcpyHtoD, {"cuMemcpyHtoD_v2"}, e) &&
       resolve(library, d.cuMemcpyDtoH, {"cuMemcpyDtoH_v2"}, e) &&
       resolve(library, d.cuMemsetD8, {"cuMemsetD8_v2"}, e) &&
+      resolve(library, d.cuMemsetD8Async, {"cuMemsetD8Async"}, e,
+              /*optional=*/true) &&
       resolve(library, d.cuModuleLoadData, {"cuModuleLoadData"}, e) &&
       resolve(library, d.cuModuleUnload, {"cuModuleUnload"}, e) &&
       resolve(library, d.cuModuleGetFunction, {"cuModuleGetFunction"}, e) &&

@@ -255,6 +255,13 @@ Executable::setArguments(const std::vector<HostArgument> &arguments) {
     if (!error.empty())
       return where + error;
   }
+  bindParams(argumentBuffers, resultBuffers);
+  argumentsSet = true;
+  return "";
+}
+
+void Executable::bindParams(const std::vector<CUdeviceptr> &arguments,
+                            const std::vector<CUdeviceptr> &results) {
   // Bind the parameters: pointers, scalars by value, immediates.
   for (size_t k = 0; k < kernels.size(); ++k) {
     const std::vector<KernelParam> &params = plan.kernels[k].params;
@@ -265,12 +272,12 @@ Executable::setArguments(const std::vector<HostArgument> &arguments) {
       switch (params[i].kind) {
       case KernelParam::Kind::Argument:
         if (plan.arguments[index].isTensor)
-          slot = argumentBuffers[index];
+          slot = arguments[index];
         else
           std::memcpy(&slot, &scalars[index], sizeof(float));
         break;
       case KernelParam::Kind::Result:
-        slot = resultBuffers[index];
+        slot = results[index];
         break;
       case KernelParam::Kind::Workspace:
         slot = workspace + uint64_t(params[i].value);
@@ -286,24 +293,59 @@ Executable::setArguments(const std::vector<HostArgument> &arguments) {
       }
     }
   }
-  argumentsSet = true;
-  return "";
 }
 
-std::string Executable::launchAll() {
+std::string
+Executable::runOnDevice(const std::vector<CUdeviceptr> &arguments,
+                        const std::vector<float> &values,
+                        const std::vector<CUdeviceptr> &results,
+                        CUstream stream) {
+  if (arguments.size() != plan.arguments.size() ||
+      values.size() != plan.arguments.size())
+    return "the step takes " + std::to_string(plan.arguments.size()) +
+           " arguments, got " + std::to_string(arguments.size());
+  if (results.size() != plan.results.size())
+    return "the step has " + std::to_string(plan.results.size()) +
+           " results, got " + std::to_string(results.size());
+  for (size_t i = 0; i < arguments.size(); ++i) {
+    const ValueSpec &spec = plan.arguments[i];
+    if (spec.isTensor && spec.byteSize > 0 && !arguments[i])
+      return "argument #" + std::to_string(i) + " (" + spec.name + ", " +
+             spec.typeString() + "): a null device pointer";
+    if (!spec.isTensor)
+      scalars[i] = values[i];
+  }
+  for (size_t k = 0; k < results.size(); ++k)
+    if (plan.results[k].byteSize > 0 && !results[k])
+      return "result #" + std::to_string(k) + " (" + plan.results[k].name +
+             "): a null device pointer";
+  bindParams(arguments, results);
+  argumentsSet = true;
+  std::string error = launchAll(stream);
+  // The host path binds its own buffers again before its next call.
+  argumentsSet = false;
+  return error;
+}
+
+std::string Executable::launchAll(CUstream stream) {
   const Driver &cu = *device.driver;
   if (!argumentsSet)
     return "the arguments were not set before the launch";
+  if (stream && !cu.cuMemsetD8Async)
+    return "launches on a stream need cuMemsetD8Async, which this CUDA "
+           "driver lacks";
+  auto zero = [&](CUdeviceptr at, size_t bytes) {
+    return cu.check(stream ? cu.cuMemsetD8Async(at, 0, bytes, stream)
+                           : cu.cuMemsetD8(at, 0, bytes),
+                    "cuMemsetD8(workspace)");
+  };
   std::string error;
   if (workspace && plan.workspaceZeroAll)
-    error = cu.check(cu.cuMemsetD8(workspace, 0, size_t(plan.workspaceBytes)),
-                     "cuMemsetD8(workspace)");
+    error = zero(workspace, size_t(plan.workspaceBytes));
   // Only what the kernels need zeroed (the fused step's arrival counters).
   for (auto [offset, bytes] : plan.workspaceZero)
     if (error.empty())
-      error = cu.check(
-          cu.cuMemsetD8(workspace + uint64_t(offset), 0, size_t(bytes)),
-          "cuMemsetD8(workspace)");
+      error = zero(workspace + uint64_t(offset), size_t(bytes));
   for (size_t k = 0; error.empty() && k < kernels.size(); ++k) {
     const KernelSpec &spec = plan.kernels[k];
     LoadedKernel &kernel = kernels[k];
@@ -320,6 +362,7 @@ std::string Executable::launchAll() {
     }
     CUlaunchConfig config =
         launchConfig(spec, kernel.grid, count ? attributes : nullptr, count);
+    config.hStream = stream;
     error = cu.check(cu.cuLaunchKernelEx(&config, kernel.function,
                                          kernel.pointers.data(), nullptr),
                      "cuLaunchKernelEx");
@@ -331,7 +374,7 @@ std::string Executable::launchAll() {
 }
 
 std::string Executable::run() {
-  std::string error = launchAll();
+  std::string error = launchAll(nullptr);
   if (error.empty())
     error = device.driver->check(device.driver->cuCtxSynchronize(),
                                  "cuCtxSynchronize");
@@ -350,7 +393,7 @@ std::string Executable::time(unsigned repeats, Timing &out) {
     float ms = 0;
     error = cu.check(cu.cuEventRecord(start, nullptr), "cuEventRecord");
     if (error.empty())
-      error = launchAll();
+      error = launchAll(nullptr);
     if (error.empty())
       error = cu.check(cu.cuEventRecord(stop, nullptr), "cuEventRecord");
     if (error.empty())

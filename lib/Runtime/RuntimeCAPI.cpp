@@ -162,6 +162,44 @@ int nora_artifact_call(nora_step_artifact *artifact, const void *const *tensors,
   return 0;
 }
 
+int nora_artifact_call_device(nora_step_artifact *artifact,
+                              const uint64_t *tensors, const float *scalars,
+                              const uint64_t *results, void *stream,
+                              char **error) {
+  if (!artifact)
+    return fail(error, "nora_artifact_call_device: no artifact");
+  if (!artifact->executable)
+    return fail(error, "nora_artifact_call_device: load the artifact on the "
+                       "tensors' device first (nora_artifact_load)");
+  const Plan &plan = artifact->plan;
+  size_t n = plan.arguments.size();
+  std::vector<cuda::CUdeviceptr> arguments(n, 0), outs(plan.results.size());
+  std::vector<float> values(n, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    if (plan.arguments[i].isTensor) {
+      if (!tensors)
+        return fail(error, "nora_artifact_call_device: no tensors given");
+      arguments[i] = tensors[i];
+    } else {
+      if (!scalars)
+        return fail(error, "argument #" + std::to_string(i) + " (" +
+                               plan.arguments[i].name +
+                               ") is a scalar and no scalars were given");
+      values[i] = scalars[i];
+    }
+  }
+  for (size_t k = 0; k < outs.size(); ++k) {
+    if (!results)
+      return fail(error, "nora_artifact_call_device: no results given");
+    outs[k] = results[k];
+  }
+  std::string message = artifact->executable->runOnDevice(
+      arguments, values, outs, static_cast<cuda::CUstream>(stream));
+  if (!message.empty())
+    return fail(error, message);
+  return 0;
+}
+
 void nora_runtime_string_free(char *string) { std::free(string); }
 
 } // extern "C"

@@ -55,6 +55,9 @@ def _declare(lib):
         p, c.POINTER(p), c.POINTER(c.c_float),
         c.POINTER(c.POINTER(c.c_float)), c.c_uint,
         c.POINTER(c.c_double), c.POINTER(c.c_double), c.POINTER(p)]
+    lib.nora_artifact_call_device.argtypes = [
+        p, c.POINTER(c.c_uint64), c.POINTER(c.c_float),
+        c.POINTER(c.c_uint64), p, c.POINTER(p)]
     lib.nora_runtime_string_free.argtypes = [p]
 
 
@@ -63,7 +66,7 @@ def _load():
     if _lib is None:
         _lib = _capi.open_library(
             "libNoraRuntimeCAPI.so", "NORA_RUNTIME_LIBRARY",
-            ("build", "build-runtime"), "nora_runtime_api_version", 1,
+            ("build", "build-runtime"), "nora_runtime_api_version", 2,
             _declare, "build nora (or scripts/build-runtime.sh) or set "
             "NORA_RUNTIME_LIBRARY")
     return _lib
@@ -189,6 +192,99 @@ class Artifact:
             self.last_timing = (median.value, minimum.value)
         del keep
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def call_device(self, *args, out=None, stream=None):
+        """One call on device memory, nothing copied through the host:
+        torch CUDA tensors (contiguous, the plan's dtypes and shapes) for
+        the tensor arguments, numbers for the scalars. Results go to `out`
+        (f32 CUDA tensors of the result shapes; allocated on the arguments'
+        device when None) and are returned. Runs on `stream` (a CUstream
+        handle as int; default: torch's current stream of that device) and
+        returns without waiting, like any CUDA op. Raw device pointers (int)
+        may stand in for tensors. Calls of one artifact share its
+        workspace: keep them on one stream."""
+        if len(args) != len(self.arguments):
+            raise TypeError("%s takes %d arguments, got %d"
+                            % (self.entry, len(self.arguments), len(args)))
+        n = len(args)
+        tensors = (ctypes.c_uint64 * n)()
+        scalars = (ctypes.c_float * n)()
+        device = None
+        for i, (value, (is_tensor, dtype, shape)) in enumerate(
+                zip(args, self.arguments)):
+            where = "argument #%d of %s" % (i, self.entry)
+            if not is_tensor:
+                scalars[i] = _capi.check_scalar(value, where)
+                continue
+            tensors[i], dev = _device_pointer(value, dtype, shape, where)
+            if dev is not None:
+                if device is not None and dev != device:
+                    raise ValueError("%s is on %s, an earlier argument on %s"
+                                     % (where, dev, device))
+                device = dev
+        if out is None:
+            if device is None:
+                raise TypeError("call_device with raw pointers needs `out`")
+            import torch
+            out = [torch.empty(shape, dtype=torch.float32, device=device)
+                   for shape in self.results]
+        out = list(out)
+        if len(out) != len(self.results):
+            raise TypeError("%s has %d results, got %d outputs"
+                            % (self.entry, len(self.results), len(out)))
+        results = (ctypes.c_uint64 * len(out))()
+        for k, (o, shape) in enumerate(zip(out, self.results)):
+            where = "result #%d of %s" % (k, self.entry)
+            results[k], dev = _device_pointer(o, "f32", shape, where)
+            if dev is not None and device is not None and dev != device:
+                raise ValueError("%s is on %s, the arguments on %s"
+                                 % (where, dev, device))
+            device = device or dev
+        if stream is None and device is not None:
+            import torch
+            stream = torch.cuda.current_stream(device).cuda_stream
+        if not self.device_name:
+            self.load(device.index if device is not None else 0)
+        error = ctypes.c_void_p()
+        status = self._lib.nora_artifact_call_device(
+            self._handle, tensors, scalars, results,
+            ctypes.c_void_p(stream or None), ctypes.byref(error))
+        if status != 0:
+            raise NoraError(_message(self._lib, error.value))
+        return out[0] if len(out) == 1 else tuple(out)
+
+
+_TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+
+
+def _device_pointer(value, dtype, shape, where):
+    """(CUdeviceptr, torch device or None) of a tensor argument of
+    call_device: a contiguous CUDA tensor of the plan's dtype and shape, or
+    an int (a raw device pointer the caller vouches for)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, None
+    try:
+        import torch
+    except ImportError:
+        raise TypeError("%s: call_device takes torch CUDA tensors (or raw "
+                        "device pointers as int)" % where)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError("%s: expected a torch CUDA tensor, got %s"
+                        % (where, type(value).__name__))
+    if value.device.type != "cuda":
+        raise ValueError("%s is on %s; call_device takes CUDA tensors (use "
+                         "the artifact's __call__ for host memory)"
+                         % (where, value.device))
+    want = getattr(torch, _TORCH_DTYPES[dtype])
+    if value.dtype != want:
+        raise ValueError("%s has dtype %s, the artifact takes %s"
+                         % (where, value.dtype, want))
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError("%s has shape %s, the artifact takes %s"
+                         % (where, tuple(value.shape), tuple(shape)))
+    if not value.is_contiguous():
+        raise ValueError("%s is not contiguous" % where)
+    return value.data_ptr(), value.device
 
 
 def _nora_compile_tool():

@@ -14,8 +14,13 @@ settings, as the official optimizers do.
 Backends (``backend=``):
   "auto"   the compiled step (nora's CPU JIT, one compiled function per
            weight shape and hyper-parameters) for float32/bf16/f16 CPU
-           parameters when the nora library is available, else "torch";
-  "nora"   the compiled step, an error where it cannot run;
+           parameters when the nora library is available; for float32 CUDA
+           parameters on sm_80/sm_90 the GPU kernel of the step alone
+           (compiled once per shape with nora-compile, called on device
+           memory on torch's current stream, no host copy) when the runtime
+           and nora-compile are available and no nonfinite guard is asked
+           for; else "torch";
+  "nora"   the compiled step or GPU kernel, an error where it cannot run;
   "torch"  a plain PyTorch implementation of the same formulas (any device).
 
 ``nonfinite="skip_step"`` leaves a parameter (and its momentum) bit for bit
@@ -40,10 +45,37 @@ the official optimizers (``momentum_buffer`` only) loads as is.
 """
 
 import math
+import os
 
 import torch
 
 from . import _capi, steps
+
+
+def _cuda_chip(device):
+    """The GPU pipeline's chip for a CUDA device, or None."""
+    major, minor = torch.cuda.get_device_capability(device)
+    if (major, minor) == (9, 0):
+        return "sm_90a"
+    if major == 8:
+        return "sm_80"
+    return None
+
+
+def _cuda_unsupported(p, group):
+    """Why the GPU kernel cannot update CUDA parameter `p` (None: it can)."""
+    if p.dtype != torch.float32:
+        return "the GPU step takes float32 weights, got %s" % p.dtype
+    if group["nonfinite"]:
+        return "the GPU kernel has no nonfinite guard yet"
+    if _cuda_chip(p.device) is None:
+        return ("the GPU pipeline compiles for sm_80 and sm_90a, not "
+                "compute capability %d.%d"
+                % torch.cuda.get_device_capability(p.device))
+    from . import gpu
+    if not gpu.runtime_available() or gpu._nora_compile_tool() is None:
+        return "the GPU runtime or nora-compile is not available"
+    return None
 
 __all__ = ["Nora", "RMNP", "param_groups"]
 
@@ -166,6 +198,7 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                                  "got %r" % (self._kind, group["algorithm"]))
         self._compiled = {}   # (M, N, hyper-parameters) -> nora.Step
         self._scratch = {}    # id(param) -> (w_new, m_new[, count]) buffers
+        self._artifact_dir = None  # where the GPU artifacts are compiled
         #: Updates left out because of a NaN/Inf gradient, since the
         #: optimizer was made: whole matrix (and AdamW) updates with
         #: nonfinite="skip_step", rows with "skip_row" (an AdamW parameter
@@ -179,18 +212,54 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         return steps.default_scale(self._kind, M, N)
 
     def _use_nora(self, group, p):
+        """"cpu": the compiled CPU step, "cuda": the GPU kernel of the step
+        alone on device memory, None: the PyTorch backend."""
         backend = group["backend"]
+        if backend == "torch":
+            return None
+        if p.device.type == "cuda":
+            # The GPU kernel has no non-finite guard yet: guarded steps take
+            # the PyTorch backend.
+            why = _cuda_unsupported(p, group)
+            if why is None:
+                return "cuda"
+            if backend == "nora":
+                raise ValueError("backend='nora' cannot update this CUDA "
+                                 "parameter: " + why)
+            return None
         supported = (p.device.type == "cpu" and p.dtype in
                      (torch.float32,) + _LOW_PRECISION)
-        if backend == "torch":
-            return False
         if backend == "nora":
             if not supported:
                 raise ValueError("backend='nora' runs float32/bf16/f16 CPU "
-                                 "parameters; got %s on %s"
+                                 "and CUDA parameters; got %s on %s"
                                  % (p.dtype, p.device))
-            return True
-        return supported and _capi.available()
+            return "cpu"
+        return "cpu" if supported and _capi.available() else None
+
+    def _gpu_step_function(self, group, M, N, scale, device):
+        """The GPU artifact of the step alone (g given) for an M x N weight
+        on `device`, compiled once (nora-compile) and loaded there."""
+        from . import gpu
+        beta = group["momentum"]
+        mu = beta if group["nesterov"] else None
+        chip = _cuda_chip(device)
+        key = ("cuda", device.index, M, N, beta, mu, group["eps"], scale)
+        art = self._compiled.get(key)
+        if art is None:
+            import tempfile
+            ir = steps.optimizer_step_ir(self._kind, M, N, beta=beta,
+                                         nesterov=mu, eps=group["eps"],
+                                         scale=scale)
+            if self._artifact_dir is None:
+                self._artifact_dir = tempfile.TemporaryDirectory(
+                    prefix="nora-artifacts-")
+            out = os.path.join(self._artifact_dir.name,
+                               "step%d.nora" % len(self._compiled))
+            art = gpu.compile_artifact(ir, "step", out, chip=chip)
+            art.load(device.index or 0)
+            self._compiled[key] = art
+        return art
 
     def _step_function(self, group, M, N, scale, **ir_options):
         """The compiled step of an M x N weight with `group`'s
@@ -268,8 +337,25 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         if w.shape[0] == 0:
             return  # an empty shard
         mode = group["nonfinite"]
-        if not self._use_nora(group, p_local):
+        where = self._use_nora(group, p_local)
+        if where is None:
             self._torch_guarded_update(group, w, m, g32, mode, (M, N))
+        elif where == "cuda":
+            art = self._gpu_step_function(group, w.shape[0], N,
+                                          self._scale(group, M, N), w.device)
+            scratch = self._scratch.get(id(p))
+            if scratch is None or scratch[0].shape != w.shape:
+                scratch = tuple(torch.empty(w.shape, dtype=torch.float32,
+                                            device=w.device)
+                                for _ in range(2))
+                self._scratch[id(p)] = scratch
+            w_in = w if w.is_contiguous() else w.contiguous()
+            m_in = m if m.is_contiguous() else m.contiguous()
+            # On torch's current stream, nothing through the host.
+            art.call_device(g32.contiguous(), w_in, m_in, group["lr"],
+                            group["weight_decay"], out=scratch)
+            w.copy_(scratch[0])
+            m.copy_(scratch[1])
         else:
             step = self._step_function(group, w.shape[0], N,
                                        self._scale(group, M, N))

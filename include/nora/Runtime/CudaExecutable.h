@@ -63,6 +63,18 @@ public:
   /// One call of the step: zero-fills the workspace, launches every kernel
   /// in order, waits for them.
   std::string run();
+  /// One call on the caller's device memory, asynchronous on `stream` (0:
+  /// the default stream), nothing copied: `arguments[i]` is the
+  /// CUdeviceptr of tensor argument i (0 for a scalar, whose value is
+  /// `scalars[i]`), `results[k]` that of result k. The tensors must have the
+  /// plan's types and sizes, live on this executable's device and stay valid
+  /// until the stream reaches the call; results must not alias arguments.
+  /// Calls share the executable's workspace: they must be ordered (one
+  /// stream, or synchronized).
+  std::string runOnDevice(const std::vector<cuda::CUdeviceptr> &arguments,
+                          const std::vector<float> &scalars,
+                          const std::vector<cuda::CUdeviceptr> &results,
+                          cuda::CUstream stream);
   /// `repeats` calls, each timed with a pair of events around it.
   std::string time(unsigned repeats, Timing &out);
   /// Copies every (f32) result back to the host.
@@ -86,9 +98,12 @@ private:
 
   Executable() = default;
   std::string loadKernel(size_t index);
+  /// Points every kernel parameter at `arguments`, `scalars` and `results`.
+  void bindParams(const std::vector<cuda::CUdeviceptr> &arguments,
+                  const std::vector<cuda::CUdeviceptr> &results);
+  std::string launchAll(cuda::CUstream stream);
   int64_t maxPersistentCtas = 0;
   std::string allocate(cuda::CUdeviceptr &pointer, int64_t bytes);
-  std::string launchAll();
 
   Plan plan;
   cuda::Device device;

@@ -196,6 +196,12 @@ CUresult cuMemsetD8_v2(uint64_t d, unsigned char v, size_t n) {
   std::memset(reinterpret_cast<void *>(uintptr_t(d)), v, n);
   return kSuccess;
 }
+CUresult cuMemsetD8Async(uint64_t d, unsigned char v, size_t n, void *stream) {
+  std::fprintf(stderr, "fake-cuda: memset %zu bytes to %d on stream %p\n", n,
+               int(v), stream);
+  std::memset(reinterpret_cast<void *>(uintptr_t(d)), v, n);
+  return kSuccess;
+}
 CUresult cuModuleLoadData(void **m, const void *image) {
   CALL(cuModuleLoadData);
   if (std::memcmp(image,
@@ -246,11 +252,14 @@ CUresult cuLaunchKernelEx(const LaunchConfig *config, void *f, void **params,
   }
   std::fprintf(stderr,
                "fake-cuda: launch %s grid [%u, %u, %u] block [%u, %u, %u] "
-               "smem %u cooperative %d cluster [%u, %u, %u]\n",
+               "smem %u cooperative %d cluster [%u, %u, %u]",
                function->name, config->gridDimX, config->gridDimY,
                config->gridDimZ, config->blockDimX, config->blockDimY,
                config->blockDimZ, config->sharedMemBytes, cooperative,
                cluster.x, cluster.y, cluster.z);
+  if (config->hStream)
+    std::fprintf(stderr, " on stream %p", config->hStream);
+  std::fprintf(stderr, "\n");
   Dim3 grid = {config->gridDimX, config->gridDimY, config->gridDimZ};
   Dim3 block = {config->blockDimX, config->blockDimY, config->blockDimZ};
   for (unsigned b = 0; b < grid.x; ++b)
