@@ -71,6 +71,21 @@ if [ -n "$SANITIZER" ]; then
 else
   echo "note: compute-sanitizer not found; sanitizer runs skipped"
 fi
+# The Python GPU tests (the optimizers on CUDA parameters) with the
+# artifacts prepared in the bundle's cache.
+if python3 -c "import pytest, torch" 2>/dev/null; then
+  if NORA_ARTIFACT_CACHE="$BUNDLE/artifact-cache" \
+       python3 -m pytest -q -p no:cacheprovider -rs \
+         "$ROOT/python/tests/test_gpu.py"; then
+    echo "PASS: python/tests/test_gpu.py"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: python/tests/test_gpu.py"
+    failed=$((failed + 1))
+  fi
+else
+  echo "note: no pytest or torch here; the Python GPU tests are skipped"
+fi
 if [ "$bench" = 1 ]; then
   if python3 "$ROOT/bench/gpu/bench.py" "$BUNDLE" "${ncu[@]}" \
        --nora-exec "$ROOT/build-runtime/bin/nora-exec" \

@@ -11,6 +11,7 @@
 #       (NAME-simt.nora: the same with the exact-f32 mainloop;
 #       NAME-optim.nora: the optimizer step alone, on a given gradient)
 #   gpu-bundle/resources.txt            ptxas -v registers and spills
+#   gpu-bundle/artifact-cache/          the Python GPU test's artifacts
 #
 # Then, on the GPU machine (no LLVM/MLIR needed), scripts/gpu-check.sh
 # builds the runtime, runs every artifact against the float64 reference,
@@ -70,6 +71,23 @@ for T, M, N in BENCH_SHAPES:
                         "-o", os.path.join(out, name + suffix + ".nora")],
                        check=True)
 PYEOF
+# The artifacts python/tests/test_gpu.py's optimizer test needs, in an
+# artifact cache (the GPU machine has no compiler).
+"$ROOT/scripts/setup-python.sh" >/dev/null 2>&1 || true
+VENV_PY="${NORA_VENV:-$HOME/.cache/nora/venv}/bin/python"
+if [ -x "$VENV_PY" ]; then
+  NORA_ARTIFACT_CACHE="$BUNDLE/artifact-cache" "$VENV_PY" - "$CHIP" <<'PYEOF'
+import sys
+import torch
+from nora import gpu, optim
+chip = sys.argv[1]
+for Opt in (optim.Nora, optim.RMNP):     # test_optimizer_on_cuda_parameters
+    opt = Opt([torch.zeros(96, 80, requires_grad=True)], lr=0.02)
+    group = opt.param_groups[0]
+    ir = opt._gpu_step_ir(group, 96, 80, opt._scale(group, 96, 80))
+    print("cached", gpu.cached_artifact(ir, "step", chip).path)
+PYEOF
+fi
 python3 "$ROOT/scripts/check-gpu-resources.py" --bin "$ROOT/build/bin" \
   --chips="$CHIP" > "$BUNDLE/resources.txt"
 size=$(du -sm "$BUNDLE" | cut -f1)

@@ -295,11 +295,10 @@ void Executable::bindParams(const std::vector<CUdeviceptr> &arguments,
   }
 }
 
-std::string
-Executable::runOnDevice(const std::vector<CUdeviceptr> &arguments,
-                        const std::vector<float> &values,
-                        const std::vector<CUdeviceptr> &results,
-                        CUstream stream) {
+std::string Executable::runOnDevice(const std::vector<CUdeviceptr> &arguments,
+                                    const std::vector<float> &values,
+                                    const std::vector<CUdeviceptr> &results,
+                                    CUstream stream) {
   if (arguments.size() != plan.arguments.size() ||
       values.size() != plan.arguments.size())
     return "the step takes " + std::to_string(plan.arguments.size()) +
@@ -312,6 +311,12 @@ Executable::runOnDevice(const std::vector<CUdeviceptr> &arguments,
     if (spec.isTensor && spec.byteSize > 0 && !arguments[i])
       return "argument #" + std::to_string(i) + " (" + spec.name + ", " +
              spec.typeString() + "): a null device pointer";
+    // The tensor-core mainloop copies 16-byte chunks (cp.async).
+    if (spec.isTensor && arguments[i] % 16 != 0)
+      return "argument #" + std::to_string(i) + " (" + spec.name + ", " +
+             spec.typeString() +
+             "): the device pointer is not 16-byte aligned (the kernels "
+             "load 16-byte chunks; pass a tensor that starts its storage)";
     if (!spec.isTensor)
       scalars[i] = values[i];
   }

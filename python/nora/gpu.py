@@ -29,7 +29,8 @@ import numpy as np
 from . import _capi
 from ._capi import NoraError, NoraUnavailable
 
-__all__ = ["Artifact", "compile_artifact", "runtime_available"]
+__all__ = ["Artifact", "cached_artifact", "compile_artifact",
+           "runtime_available"]
 
 _DTYPES = {0: "f32", 1: "bf16", 2: "f16"}
 _lib = None
@@ -303,7 +304,7 @@ def compile_artifact(ir, entry, out_dir, chip="sm_90a"):
     """Runs nora-compile on `ir` (MLIR text) and opens the artifact it writes
     to `out_dir`. Needs the compiler (a machine with LLVM/MLIR)."""
     tool = _nora_compile_tool()
-    if not tool:
+    if not tool or not os.access(tool, os.X_OK):
         raise NoraUnavailable("nora-compile was not found (build nora, or set "
                               "NORA_COMPILE); on a machine without LLVM, "
                               "open an artifact compiled elsewhere with "
@@ -321,3 +322,25 @@ def compile_artifact(ir, entry, out_dir, chip="sm_90a"):
     if res.returncode != 0:
         raise NoraError(res.stderr.strip())
     return Artifact(out_dir)
+
+
+def cached_artifact(ir, entry, chip):
+    """The artifact of `ir` for `chip`, from the artifact cache when it is
+    there, else compiled into it. The cache is $NORA_ARTIFACT_CACHE (a
+    directory; several separated by ':' are searched in order and the first
+    is written), else ~/.cache/nora/artifacts. An artifact is named by a
+    hash of the IR, the entry and the chip, so artifacts compiled ahead on
+    another machine (with the same nora) are found by a training process
+    that has no compiler: copy them into its cache."""
+    import hashlib
+    key = hashlib.sha256(("%s\0%s\0%s" % (ir, entry, chip)).encode())
+    name = "%s-%s-%s.nora" % (entry, chip, key.hexdigest()[:20])
+    dirs = [d for d in os.environ.get("NORA_ARTIFACT_CACHE", "").split(":")
+            if d] or [os.path.join(os.path.expanduser("~"), ".cache", "nora",
+                                   "artifacts")]
+    for d in dirs:
+        path = os.path.join(d, name)
+        if os.path.isfile(os.path.join(path, "plan.json")):
+            return Artifact(path)
+    os.makedirs(dirs[0], exist_ok=True)
+    return compile_artifact(ir, entry, os.path.join(dirs[0], name), chip=chip)

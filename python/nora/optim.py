@@ -16,10 +16,11 @@ Backends (``backend=``):
            weight shape and hyper-parameters) for float32/bf16/f16 CPU
            parameters when the nora library is available; for float32 CUDA
            parameters on sm_80/sm_90 the GPU kernel of the step alone
-           (compiled once per shape with nora-compile, called on device
+           (from the artifact cache, nora.gpu.cached_artifact, or compiled
+           into it once per shape with nora-compile; called on device
            memory on torch's current stream, no host copy) when the runtime
-           and nora-compile are available and no nonfinite guard is asked
-           for; else "torch";
+           and nora-compile or a cache are available and no nonfinite guard
+           is asked for; else "torch";
   "nora"   the compiled step or GPU kernel, an error where it cannot run;
   "torch"  a plain PyTorch implementation of the same formulas (any device).
 
@@ -73,8 +74,12 @@ def _cuda_unsupported(p, group):
                 "compute capability %d.%d"
                 % torch.cuda.get_device_capability(p.device))
     from . import gpu
-    if not gpu.runtime_available() or gpu._nora_compile_tool() is None:
-        return "the GPU runtime or nora-compile is not available"
+    if not gpu.runtime_available():
+        return "the GPU runtime (libNoraRuntimeCAPI.so) is not available"
+    if gpu._nora_compile_tool() is None and \
+            not os.environ.get("NORA_ARTIFACT_CACHE"):
+        return ("nora-compile is not available and no NORA_ARTIFACT_CACHE "
+                "of precompiled artifacts is set")
     return None
 
 __all__ = ["Nora", "RMNP", "param_groups"]
@@ -198,7 +203,6 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                                  "got %r" % (self._kind, group["algorithm"]))
         self._compiled = {}   # (M, N, hyper-parameters) -> nora.Step
         self._scratch = {}    # id(param) -> (w_new, m_new[, count]) buffers
-        self._artifact_dir = None  # where the GPU artifacts are compiled
         #: Updates left out because of a NaN/Inf gradient, since the
         #: optimizer was made: whole matrix (and AdamW) updates with
         #: nonfinite="skip_step", rows with "skip_row" (an AdamW parameter
@@ -237,6 +241,16 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             return "cpu"
         return "cpu" if supported and _capi.available() else None
 
+    def _gpu_step_ir(self, group, M, N, scale):
+        """The IR of the step alone (g given) that the GPU path compiles:
+        what an artifact cache filled ahead must hold
+        (scripts/prepare-gpu.sh)."""
+        beta = group["momentum"]
+        return steps.optimizer_step_ir(
+            self._kind, M, N, beta=beta,
+            nesterov=beta if group["nesterov"] else None, eps=group["eps"],
+            scale=scale)
+
     def _gpu_step_function(self, group, M, N, scale, device):
         """The GPU artifact of the step alone (g given) for an M x N weight
         on `device`, compiled once (nora-compile) and loaded there."""
@@ -247,16 +261,9 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         key = ("cuda", device.index, M, N, beta, mu, group["eps"], scale)
         art = self._compiled.get(key)
         if art is None:
-            import tempfile
-            ir = steps.optimizer_step_ir(self._kind, M, N, beta=beta,
-                                         nesterov=mu, eps=group["eps"],
-                                         scale=scale)
-            if self._artifact_dir is None:
-                self._artifact_dir = tempfile.TemporaryDirectory(
-                    prefix="nora-artifacts-")
-            out = os.path.join(self._artifact_dir.name,
-                               "step%d.nora" % len(self._compiled))
-            art = gpu.compile_artifact(ir, "step", out, chip=chip)
+            # From the artifact cache, or compiled into it once.
+            art = gpu.cached_artifact(self._gpu_step_ir(group, M, N, scale),
+                                      "step", chip)
             art.load(device.index or 0)
             self._compiled[key] = art
         return art

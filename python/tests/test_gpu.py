@@ -183,6 +183,29 @@ def test_device_call_checks_torch_tensors(tmp_path):
         art.call_device(cpu)
 
 
+def test_artifact_cache(tmp_path, monkeypatch):
+    """cached_artifact compiles once into $NORA_ARTIFACT_CACHE and finds the
+    artifact there again with no compiler (a training machine's case)."""
+    if gpu._nora_compile_tool() is None:
+        pytest.skip("nora-compile is needed to fill the cache")
+    cache, other = tmp_path / "cache", tmp_path / "other"
+    monkeypatch.setenv("NORA_ARTIFACT_CACHE", "%s:%s" % (other, cache))
+    ir = steps.optimizer_step_ir("rmnp", 40, 24)
+    first = gpu.cached_artifact(ir, "step", "sm_80")
+    assert first.path.startswith(str(other))   # the first directory is written
+    assert first.arguments[0] == (True, "f32", (40, 24))
+    # Moved to the second directory: found there, nothing compiled.
+    os.makedirs(cache)
+    moved = os.path.join(cache, os.path.basename(first.path))
+    os.rename(first.path, moved)
+    monkeypatch.setenv("NORA_COMPILE", str(tmp_path / "no-compiler"))
+    again = gpu.cached_artifact(ir, "step", "sm_80")
+    assert again.path == moved
+    # Another chip or other IR is another artifact: that needs the compiler.
+    with pytest.raises(nora.NoraUnavailable, match="nora-compile"):
+        gpu.cached_artifact(ir, "step", "sm_90a")
+
+
 def test_on_a_gpu(tmp_path):
     chip = cuda_device()
     if chip is None:
@@ -214,8 +237,10 @@ def test_optimizer_on_cuda_parameters():
     if cuda_device() is None or not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine (the CUDA path of the "
                     "optimizers needs one)")
-    if gpu._nora_compile_tool() is None:
-        pytest.skip("nora-compile is needed to compile the step")
+    if gpu._nora_compile_tool() is None and \
+            not os.environ.get("NORA_ARTIFACT_CACHE"):
+        pytest.skip("nora-compile or an artifact cache (NORA_ARTIFACT_CACHE, "
+                    "scripts/prepare-gpu.sh fills one) is needed")
     from nora import optim
     for Opt in (optim.Nora, optim.RMNP):
         torch.manual_seed(0)

@@ -841,6 +841,10 @@ def op_cp_async(m, op, ops, cta, mask):
     size = int_prop(op, "size")
     for t in np.nonzero(full(mask))[0]:
         n = int(nbytes[t])
+        if int(dst[t]) % size or (n and int(src[t]) % size):
+            raise SimError("cp.async of %d bytes at a misaligned address "
+                           "(shared 0x%x, global 0x%x)"
+                           % (size, int(dst[t]), int(src[t])))
         data = np.zeros(size, np.uint8)
         if n:
             data[:n] = m.glob.span(int(src[t]), n)
@@ -879,6 +883,8 @@ def op_ldmatrix(m, op, ops, cta, mask):
     for w in range(nwarps):
         for i in range(num):
             # Matrix i: rows r at the addresses of lanes 8 i + r; 8 b16 each.
+            if any(int(addr[w, 8 * i + r]) % 16 for r in range(8)):
+                raise SimError("ldmatrix row address not 16-byte aligned")
             rows = np.stack([cta.shared.span(int(addr[w, 8 * i + r]), 16)
                              .view(np.uint16) for r in range(8)])
             words = np.concatenate([

@@ -67,8 +67,9 @@ public:
   /// the default stream), nothing copied: `arguments[i]` is the
   /// CUdeviceptr of tensor argument i (0 for a scalar, whose value is
   /// `scalars[i]`), `results[k]` that of result k. The tensors must have the
-  /// plan's types and sizes, live on this executable's device and stay valid
-  /// until the stream reaches the call; results must not alias arguments.
+  /// plan's types and sizes, start 16-byte aligned, live on this
+  /// executable's device and stay valid until the stream reaches the call;
+  /// results must not alias arguments.
   /// Calls share the executable's workspace: they must be ordered (one
   /// stream, or synchronized).
   std::string runOnDevice(const std::vector<cuda::CUdeviceptr> &arguments,
