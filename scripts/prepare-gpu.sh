@@ -86,6 +86,12 @@ for Opt in (optim.Nora, optim.RMNP):     # test_optimizer_on_cuda_parameters
     group = opt.param_groups[0]
     ir = opt._gpu_step_ir(group, 96, 80, opt._scale(group, 96, 80))
     print("cached", gpu.cached_artifact(ir, "step", chip).path)
+from nora import nn                      # test_fused_linear_on_cuda
+layer = nn.Linear(80, 96)
+opt, group = layer.rule.optimizer, layer.rule.group
+ir = opt._gpu_step_ir(group, 96, 80, opt._scale(group, 96, 80), tokens=64,
+                      act="f32", acc=False, grad_scale=1.0)
+print("cached", gpu.cached_artifact(ir, "step", chip).path)
 PYEOF
 fi
 python3 "$ROOT/scripts/check-gpu-resources.py" --bin "$ROOT/build/bin" \

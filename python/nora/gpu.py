@@ -288,6 +288,15 @@ def _device_pointer(value, dtype, shape, where):
     return value.data_ptr(), value.device
 
 
+def device_ready(tensor):
+    """`tensor` as call_device takes it: contiguous and 16-byte aligned (a
+    copy only when it is not)."""
+    if tensor.is_contiguous() and tensor.data_ptr() % 16 == 0:
+        return tensor
+    return tensor.contiguous().clone() if tensor.is_contiguous() else \
+        tensor.contiguous()
+
+
 def _nora_compile_tool():
     env = os.environ.get("NORA_COMPILE")
     if env:

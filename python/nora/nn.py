@@ -110,6 +110,7 @@ class Linear(torch.nn.Linear):
                                          device=self.weight.device),
                              persistent=True)
         self._accumulator = None
+        self._gpu_scratch = None
 
     # lr and wd as attributes: a schedule changes them between steps.
     @property
@@ -138,13 +139,25 @@ class Linear(torch.nn.Linear):
 
     # --- the update --------------------------------------------------------
     def _use_nora(self):
+        """"cpu": the compiled fused step, "cuda": the fused GPU kernel on
+        device memory, None: PyTorch."""
         if self.backend == "torch":
-            return False
+            return None
+        if self.weight.device.type == "cuda":
+            from .optim import _cuda_unsupported
+            why = _cuda_unsupported(self.weight, self.rule.group)
+            if why is None:
+                return "cuda"
+            if self.backend == "nora":
+                raise ValueError("backend='nora' cannot run this CUDA layer: "
+                                 + why)
+            return None
         ok = (self.weight.device.type == "cpu" and
               self.weight.dtype == torch.float32)
         if self.backend == "nora" and not ok:
-            raise ValueError("backend='nora' runs float32 CPU layers")
-        return ok and _capi.available()
+            raise ValueError("backend='nora' runs float32 CPU and CUDA "
+                             "layers")
+        return "cpu" if ok and _capi.available() else None
 
     def _step_function(self, tokens, with_acc, grad_scale):
         g = self.rule.group
@@ -172,7 +185,10 @@ class Linear(torch.nn.Linear):
         w, m = self.weight.data, self.momentum_buffer
         g = self.rule.group
         with torch.no_grad():
-            if self._use_nora():
+            where = self._use_nora()
+            if where == "cuda":
+                self._cuda_fused_update(dy, x, acc, scale)
+            elif where == "cpu":
                 if acc is not None and scale != 1.0:
                     acc = acc * scale
                 step = self._step_function(dy.shape[0], acc is not None,
@@ -193,6 +209,39 @@ class Linear(torch.nn.Linear):
                 w32 = w.float()
                 self.rule.optimizer._torch_update(g, w32, m, grad)
                 w.copy_(w32)
+
+
+    def _cuda_fused_update(self, dy, x, acc, scale):
+        """One launch of the fused kernel: g = scale dy^T x (+ acc) in its
+        mainloop (tensor cores for bf16/f16 activations), W and M updated
+        in its epilogue, g never stored; on torch's current stream."""
+        opt, g = self.rule.optimizer, self.rule.group
+        M, N = self.weight.shape
+        act = {torch.bfloat16: "bf16", torch.float16: "f16"}.get(dy.dtype,
+                                                                 "f32")
+        if x.dtype != dy.dtype or act == "f32":
+            dy, x = dy.float(), x.float()
+            act = "f32"
+        if acc is not None and scale != 1.0:
+            acc = acc * scale
+        ir = opt._gpu_step_ir(g, M, N, opt._scale(g, M, N),
+                              tokens=dy.shape[0], act=act,
+                              acc=acc is not None, grad_scale=scale)
+        art = opt._gpu_artifact(ir, self.weight.device)
+        from .gpu import device_ready
+        args = [device_ready(dy), device_ready(x)]
+        if acc is not None:
+            args.append(device_ready(acc.float()))
+        w, m = self.weight.data, self.momentum_buffer
+        out = self._gpu_scratch
+        if out is None or out[0].device != w.device:
+            out = self._gpu_scratch = tuple(
+                torch.empty(w.shape, dtype=torch.float32, device=w.device)
+                for _ in range(2))
+        art.call_device(*args, device_ready(w), device_ready(m), g["lr"],
+                        g["weight_decay"], out=out)
+        w.copy_(out[0])
+        m.copy_(out[1])
 
 
 def fuse_optimizer(linear, optimizer="nora", **kwargs):

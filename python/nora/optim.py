@@ -241,32 +241,34 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             return "cpu"
         return "cpu" if supported and _capi.available() else None
 
-    def _gpu_step_ir(self, group, M, N, scale):
-        """The IR of the step alone (g given) that the GPU path compiles:
-        what an artifact cache filled ahead must hold
-        (scripts/prepare-gpu.sh)."""
+    def _gpu_step_ir(self, group, M, N, scale, **ir_options):
+        """The IR the GPU path compiles: the step alone (g given), or with
+        `ir_options` (tokens, act, acc, grad_scale) the fused step that
+        computes the gradient too (nora.nn.Linear). What an artifact cache
+        filled ahead must hold (scripts/prepare-gpu.sh)."""
         beta = group["momentum"]
         return steps.optimizer_step_ir(
             self._kind, M, N, beta=beta,
             nesterov=beta if group["nesterov"] else None, eps=group["eps"],
-            scale=scale)
+            scale=scale, **ir_options)
 
-    def _gpu_step_function(self, group, M, N, scale, device):
-        """The GPU artifact of the step alone (g given) for an M x N weight
-        on `device`, compiled once (nora-compile) and loaded there."""
+    def _gpu_artifact(self, ir, device):
+        """The loaded artifact of `ir` on CUDA `device`, from the artifact
+        cache or compiled into it, once per optimizer."""
         from . import gpu
-        beta = group["momentum"]
-        mu = beta if group["nesterov"] else None
-        chip = _cuda_chip(device)
-        key = ("cuda", device.index, M, N, beta, mu, group["eps"], scale)
+        key = ("cuda", device.index, ir)
         art = self._compiled.get(key)
         if art is None:
-            # From the artifact cache, or compiled into it once.
-            art = gpu.cached_artifact(self._gpu_step_ir(group, M, N, scale),
-                                      "step", chip)
+            art = gpu.cached_artifact(ir, "step", _cuda_chip(device))
             art.load(device.index or 0)
             self._compiled[key] = art
         return art
+
+    def _gpu_step_function(self, group, M, N, scale, device):
+        """The GPU artifact of the step alone (g given) for an M x N weight
+        on `device`."""
+        return self._gpu_artifact(self._gpu_step_ir(group, M, N, scale),
+                                  device)
 
     def _step_function(self, group, M, N, scale, **ir_options):
         """The compiled step of an M x N weight with `group`'s
@@ -356,10 +358,10 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                                             device=w.device)
                                 for _ in range(2))
                 self._scratch[id(p)] = scratch
-            w_in = w if w.is_contiguous() else w.contiguous()
-            m_in = m if m.is_contiguous() else m.contiguous()
+            from .gpu import device_ready
             # On torch's current stream, nothing through the host.
-            art.call_device(g32.contiguous(), w_in, m_in, group["lr"],
+            art.call_device(device_ready(g32), device_ready(w),
+                            device_ready(m), group["lr"],
                             group["weight_decay"], out=scratch)
             w.copy_(scratch[0])
             m.copy_(scratch[1])

@@ -256,3 +256,27 @@ def test_optimizer_on_cuda_parameters():
         torch.cuda.synchronize()
         diff = (ws[0] - ws[1]).abs().max().item()
         assert diff <= 1e-5 * ws[1].abs().max().item() + 1e-7, (Opt, diff)
+
+
+def test_fused_linear_on_cuda():
+    """nora.nn.Linear on CUDA: the fused kernel (gradient and update in one
+    launch, tensor cores for bf16 activations) against the PyTorch
+    backend, 3 steps."""
+    torch = pytest.importorskip("torch")
+    if cuda_device() is None or not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine (the fused Linear's CUDA "
+                    "path needs one)")
+    if gpu._nora_compile_tool() is None and \
+            not os.environ.get("NORA_ARTIFACT_CACHE"):
+        pytest.skip("nora-compile or an artifact cache is needed")
+    from nora import nn
+    torch.manual_seed(0)
+    layers = [nn.Linear(80, 96, backend=b).cuda() for b in ("nora", "torch")]
+    layers[1].weight.data.copy_(layers[0].weight.data)
+    for step in range(3):
+        x = torch.randn(64, 80, device="cuda")
+        for layer in layers:
+            layer(x).square().sum().backward()
+    torch.cuda.synchronize()
+    w0, w1 = layers[0].weight.data, layers[1].weight.data
+    assert (w0 - w1).abs().max().item() <= 1e-4 * w1.abs().max().item()
