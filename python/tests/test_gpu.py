@@ -55,6 +55,33 @@ def cuda_device():
     return "sm_90a" if cc == "90" else "sm_80" if int(cc) >= 80 else None
 
 
+needs_fake_driver = pytest.mark.skipif(
+    not os.path.exists(FAKE_DRIVER),
+    reason="the fake driver (test/Runtime/FakeCuda) is not built")
+
+
+def axpy_script(art_dir, body):
+    """A fake-driver run: open the axpy artifact at `art_dir`, make its
+    inputs x and y, then `body`."""
+    return textwrap.dedent("""
+        import numpy as np, nora.gpu as gpu
+        art = gpu.Artifact(%r)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((40, 32), dtype=np.float32)
+        y = rng.standard_normal((40, 32), dtype=np.float32)
+        """) % str(art_dir) + textwrap.dedent(body)
+
+
+def axpy_artifact(tmp_path):
+    """The runtime tests' axpy artifact (run by the fake driver's host
+    kernel; its cubin is a placeholder ELF header)."""
+    art_dir = tmp_path / "axpy.nora"
+    art_dir.mkdir()
+    (art_dir / "plan.json").write_text(json.dumps(json.load(open(AXPY_PLAN))))
+    (art_dir / "axpy.cubin").write_bytes(b"\x7fELF" + bytes(60))
+    return art_dir
+
+
 @pytest.fixture(scope="module")
 def step_artifact(tmp_path_factory):
     if not nora.available():
@@ -105,46 +132,24 @@ def test_bad_artifacts_and_arguments(tmp_path, step_artifact):
             np.zeros((70, 100)), float("inf"), 0.0)
 
 
-@pytest.mark.skipif(not os.path.exists(FAKE_DRIVER),
-                    reason="the fake driver (test/Runtime/FakeCuda) is not "
-                           "built")
+@needs_fake_driver
 def test_call_path_against_the_fake_driver(tmp_path):
-    plan = json.load(open(AXPY_PLAN))
-    art_dir = tmp_path / "axpy.nora"
-    art_dir.mkdir()
-    (art_dir / "plan.json").write_text(json.dumps(plan))
-    (art_dir / "axpy.cubin").write_bytes(b"\x7fELF" + bytes(60))
-    out = run_isolated("""
-        import numpy as np, nora.gpu as gpu
-        art = gpu.Artifact(%r)
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((40, 32), dtype=np.float32)
-        y = rng.standard_normal((40, 32), dtype=np.float32)
+    art_dir = axpy_artifact(tmp_path)
+    out = run_isolated(axpy_script(art_dir, """
         got = art(x, y, 2.5, repeats=3)
         ok = np.allclose(got, np.float32(2.5) * x + y, rtol=1e-6, atol=1e-6)
         print(art.device_name, ok, art.last_timing is not None)
-        """ % str(art_dir), NORA_CUDA_DRIVER=FAKE_DRIVER)
+        """), NORA_CUDA_DRIVER=FAKE_DRIVER)
     assert out.strip() == "Fake GPU True True", out
 
 
-@pytest.mark.skipif(not os.path.exists(FAKE_DRIVER),
-                    reason="the fake driver (test/Runtime/FakeCuda) is not "
-                           "built")
+@needs_fake_driver
 def test_device_call_path_against_the_fake_driver(tmp_path):
     """call_device: caller-owned memory, nothing copied, on the caller's
     stream (the fake driver's device memory is host memory, so numpy
     arrays' addresses stand in for device pointers)."""
-    plan = json.load(open(AXPY_PLAN))
-    art_dir = tmp_path / "axpy.nora"
-    art_dir.mkdir()
-    (art_dir / "plan.json").write_text(json.dumps(plan))
-    (art_dir / "axpy.cubin").write_bytes(b"\x7fELF" + bytes(60))
-    out = run_isolated("""
-        import numpy as np, nora.gpu as gpu
-        art = gpu.Artifact(%r)
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((40, 32), dtype=np.float32)
-        y = rng.standard_normal((40, 32), dtype=np.float32)
+    art_dir = axpy_artifact(tmp_path)
+    out = run_isolated(axpy_script(art_dir, """
         z = np.full((40, 32), np.nan, np.float32)
         try:
             art.call_device(x.ctypes.data, y.ctypes.data, 2.5,
@@ -159,7 +164,7 @@ def test_device_call_path_against_the_fake_driver(tmp_path):
             art.call_device(x.ctypes.data, y.ctypes.data, 2.5)
         except TypeError as e:
             print("no out:", e)
-        """ % str(art_dir), NORA_CUDA_DRIVER=FAKE_DRIVER)
+        """), NORA_CUDA_DRIVER=FAKE_DRIVER)
     lines = out.strip().splitlines()
     # Loaded on first use (device 0), then explicitly: both calls run.
     assert lines[-2] == "True", out
@@ -168,11 +173,7 @@ def test_device_call_path_against_the_fake_driver(tmp_path):
 
 def test_device_call_checks_torch_tensors(tmp_path):
     torch = pytest.importorskip("torch")
-    plan = json.load(open(AXPY_PLAN))
-    art_dir = tmp_path / "axpy.nora"
-    art_dir.mkdir()
-    (art_dir / "plan.json").write_text(json.dumps(plan))
-    (art_dir / "axpy.cubin").write_bytes(b"\x7fELF" + bytes(60))
+    art_dir = axpy_artifact(tmp_path)
     art = gpu.Artifact(art_dir)
     cpu = torch.zeros(40, 32)
     with pytest.raises(ValueError, match="call_device takes CUDA tensors"):
@@ -230,17 +231,22 @@ def test_on_a_gpu(tmp_path):
         assert err.max() <= 1e-4, err.max()
 
 
-def test_optimizer_on_cuda_parameters():
-    """nora.optim.Nora/RMNP on CUDA parameters: the GPU kernel of the step
-    alone (backend "nora") against the PyTorch backend, 5 steps."""
+def torch_on_a_gpu(what):
+    """torch, or a skip saying what needs a GPU and the artifacts."""
     torch = pytest.importorskip("torch")
     if cuda_device() is None or not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU on this machine (the CUDA path of the "
-                    "optimizers needs one)")
+        pytest.skip("no CUDA GPU on this machine (%s needs one)" % what)
     if gpu._nora_compile_tool() is None and \
             not os.environ.get("NORA_ARTIFACT_CACHE"):
         pytest.skip("nora-compile or an artifact cache (NORA_ARTIFACT_CACHE, "
                     "scripts/prepare-gpu.sh fills one) is needed")
+    return torch
+
+
+def test_optimizer_on_cuda_parameters():
+    """nora.optim.Nora/RMNP on CUDA parameters: the GPU kernel of the step
+    alone (backend "nora") against the PyTorch backend, 5 steps."""
+    torch = torch_on_a_gpu("the CUDA path of the optimizers")
     from nora import optim
     for Opt in (optim.Nora, optim.RMNP):
         torch.manual_seed(0)
@@ -262,13 +268,7 @@ def test_fused_linear_on_cuda():
     """nora.nn.Linear on CUDA: the fused kernel (gradient and update in one
     launch, tensor cores for bf16 activations) against the PyTorch
     backend, 3 steps."""
-    torch = pytest.importorskip("torch")
-    if cuda_device() is None or not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU on this machine (the fused Linear's CUDA "
-                    "path needs one)")
-    if gpu._nora_compile_tool() is None and \
-            not os.environ.get("NORA_ARTIFACT_CACHE"):
-        pytest.skip("nora-compile or an artifact cache is needed")
+    torch = torch_on_a_gpu("the fused Linear's CUDA path")
     from nora import nn
     torch.manual_seed(0)
     layers = [nn.Linear(80, 96, backend=b).cuda() for b in ("nora", "torch")]
