@@ -145,10 +145,8 @@ Value KernelEmitter::emitOpaqueCopy(Value v) {
 }
 
 Value KernelEmitter::counterPointer(Value index) {
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, counters);
-  Value byteOffset = mul(index, idx(4));
-  Value address =
-      arith::IndexCastOp::create(b, loc, b.getI64Type(), add(base, byteOffset));
+  // A generic pointer: the atomics and the spin load run on it as written.
+  Value address = add(baseAddress(counters), i64(mul(index, idx(4))));
   return LLVM::IntToPtrOp::create(
       b, loc, LLVM::LLVMPointerType::get(b.getContext()), address);
 }

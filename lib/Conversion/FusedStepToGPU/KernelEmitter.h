@@ -167,7 +167,8 @@ private:
   TileFragment emitMmaSyncMainloop(Value i0, Value j0);
   void emitMmaSyncStageLoad(Value src, int64_t srcCols, Value smemBase,
                             Value stage, Value kblock, Value c0);
-  /// Address (i64) of a memref's aligned data, and pointers from addresses.
+  /// Address (i64) of a memref's aligned data, and pointers from addresses
+  /// (MmaSyncMainloop.cpp).
   Value baseAddress(Value memref);
   Value sharedPointer(Value address);
   Value globalPointer(Value address);
