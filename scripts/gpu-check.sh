@@ -3,8 +3,8 @@
 # numpy; no LLVM/MLIR): runs what scripts/prepare-gpu.sh compiled.
 #
 #   1. builds the LLVM-free runtime and nora-exec (scripts/build-runtime.sh);
-#   2. every prepared case, for both mainloops (auto: tensor cores for the
-#      bf16/f16 steps; simt: exact f32): nora-exec on the artifact, compared
+#   2. every prepared case, for each mainloop (auto: mma.sync tensor cores
+#      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma): nora-exec on the artifact, compared
 #      with the float64 reference at the tolerances of SEMANTICS.md, run
 #      twice and on grids of 1 and 3 CTAs, each compared bit for bit with
 #      the first run;
@@ -52,7 +52,9 @@ run_group() { # run_group GROUP MAINLOOP [label] [harness options]
     failed=$((failed + 1))
   fi
 }
-for mainloop in auto simt; do
+mainloops="auto simt"
+[ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma"
+for mainloop in $mainloops; do
   while read -r group; do
     [ -n "$group" ] &&
       run_group "$group" "$mainloop" "" --check-determinism --max-ctas=1,3

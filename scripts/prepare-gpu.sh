@@ -6,9 +6,11 @@
 #   gpu-bundle/cases/GROUP/gpu-CHIP/   for every integration case that is a
 #       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
 #       artifact from nora-compile); CASE.skip for the cases that are not;
-#       CASE.simt.nora the same with the exact-f32 mainloop
+#       CASE.simt.nora (CASE.wgmma.nora) the same with the exact-f32
+#       (the sm_90a wgmma) mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
-#       (NAME-simt.nora: the same with the exact-f32 mainloop;
+#       (NAME-simt.nora, NAME-wgmma.nora: the same with the exact-f32 and
+#       the wgmma mainloops;
 #       NAME-optim.nora: the optimizer step alone, on a given gradient)
 #   gpu-bundle/resources.txt            ptxas -v registers and spills
 #   gpu-bundle/artifact-cache/          the Python GPU test's artifacts
@@ -39,7 +41,9 @@ mkdir -p "$BUNDLE/cases"
 echo "$CHIP" > "$BUNDLE/chip"
 while read -r group; do
   [ -z "$group" ] && continue
-  for mainloop in auto simt; do
+  mainloops="auto simt"
+  [ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma"
+  for mainloop in $mainloops; do
     printf '==> compiling the GPU cases of %s for %s (mainloop %s)\n' \
       "$group" "$CHIP" "$mainloop" >&2
     "$PYTHON" "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
@@ -65,7 +69,10 @@ for T, M, N in BENCH_SHAPES:
     subprocess.run(["nora-compile", optim, "--chip=" + chip,
                     "-o", os.path.join(out, name + "-optim.nora")],
                    check=True)
-    for mainloop, suffix in (("auto", ""), ("simt", "-simt")):
+    variants = [("auto", ""), ("simt", "-simt")]
+    if chip == "sm_90a":
+        variants.append(("wgmma", "-wgmma"))
+    for mainloop, suffix in variants:
         subprocess.run(["nora-compile", src, "--chip=" + chip,
                         "--mainloop=" + mainloop,
                         "-o", os.path.join(out, name + suffix + ".nora")],

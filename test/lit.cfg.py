@@ -87,5 +87,7 @@ if os.access(_nora_exec, os.X_OK):
             # Hopper kernels use the arch-specific sm_90a features.
             config.substitutions.append(
                 ("%cuda_arch", _arch + "a" if _arch == "sm_90" else _arch))
+            if _arch == "sm_90":
+                config.available_features.add("cuda-sm90a")
     except (OSError, subprocess.SubprocessError):
         pass

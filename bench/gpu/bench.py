@@ -227,7 +227,8 @@ def main():
         nora_step(torch, w_ref, m_ref, g, LR, WD)
         row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
                "exact_gemm": exact, "e": None, "e_simt": None, "err": None,
-               "dram": None, "d": None, "d_err": None}
+               "dram": None, "d": None, "d_err": None, "e_wgmma": None,
+               "wgmma_err": None}
         artifact = os.path.join(opts.bundle, "bench",
                                 bench_name(T, M, N) + ".nora")
         if device == "cuda" and opts.nora_exec and os.path.isdir(artifact):
@@ -243,6 +244,18 @@ def main():
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
                 if opts.ncu:
                     row["dram"] = ncu_dram_bytes(cmd)
+        # The same step with the wgmma mainloop (sm_90a), for comparison.
+        wg = artifact[:-len(".nora")] + "-wgmma.nora"
+        if device == "cuda" and opts.nora_exec and os.path.isdir(wg):
+            with tempfile.TemporaryDirectory() as tmp:
+                e_w, w1, m1, _ = run_nora_exec(opts.nora_exec, wg, tmp,
+                                               (dy, x, w0, m0), opts.repeat,
+                                               torch)
+                row["e_wgmma"] = e_w
+                wr, mr = w_ref.cpu().numpy(), m_ref.cpu().numpy()
+                row["wgmma_err"] = max(
+                    float(np.abs(w1 - wr).max() / (np.abs(wr).max() or 1)),
+                    float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
         # The same step with the exact-f32 (SIMT) mainloop, for comparison.
         simt = artifact[:-len(".nora")] + "-simt.nora"
         if device == "cuda" and opts.nora_exec and os.path.isdir(simt):
@@ -276,13 +289,14 @@ def main():
              "",
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
-             "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
+             "(e) wgmma ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s |" % (
+                     "%s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]),
@@ -292,7 +306,10 @@ def main():
                          ratio(r["e"], r["a"]), ratio(r["b"], r["e"]),
                          ratio(r["c"], r["e"]),
                          "%.2g" % r["err"] if r["err"] is not None else "n/a",
-                         dram, ms(r["e_simt"])))
+                         dram, ms(r["e_simt"]),
+                         ms(r["e_wgmma"]) + ("" if r["wgmma_err"] is None
+                                             else " (diff %.2g)"
+                                             % r["wgmma_err"])))
     table = "\n".join(lines) + "\n"
     print(table)
     if opts.out:

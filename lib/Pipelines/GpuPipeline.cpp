@@ -29,9 +29,13 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
     return error("nora-gpu-pipeline: unsupported format '" + format +
                  "' (bin: cubin, isa: PTX, fatbin, none: stop at NVVM)");
   const std::string &mainloop = options.mainloop;
-  if (mainloop != "auto" && mainloop != "simt" && mainloop != "mma-sync")
+  if (mainloop != "auto" && mainloop != "simt" && mainloop != "mma-sync" &&
+      mainloop != "wgmma")
     return error("nora-gpu-pipeline: unsupported mainloop '" + mainloop +
-                 "' (auto, simt or mma-sync)");
+                 "' (auto, simt, mma-sync or wgmma)");
+  if (mainloop == "wgmma" && chip != "sm_90a")
+    return error("nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a "
+                 "(wgmma is a Hopper instruction)");
   return success();
 }
 

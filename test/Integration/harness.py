@@ -20,7 +20,7 @@ Command line of a group file (or of `harness.py --group=NAME`):
 
     GROUP.py TMPDIR [--no-fuse] [--device=cpu|cuda] [--nora-run=PATH]
              [--case=SUBSTRING]... [--check-determinism] [--list] [-v]
-             [--gpu=CHIP [--mainloop=auto|simt|mma-sync] [--max-ctas=N,..]
+             [--gpu=CHIP [--mainloop=auto|simt|mma-sync|wgmma] [--max-ctas=N,..]
                          [--compile-only | --prebuilt]]
 
 --gpu=CHIP compiles each case with nora-compile and runs the artifact with
@@ -765,7 +765,7 @@ def _parser(prog=None):
                         "interpreted on the CPU, as a GPU runs it) instead "
                         "of nora-run; other cases are skipped")
     p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync"),
+                   choices=("auto", "simt", "mma-sync", "wgmma"),
                    help="with --gpu: nora-compile's --mainloop (auto: "
                         "tensor cores for bf16/f16 steps)")
     p.add_argument("--max-ctas", default=[], metavar="N,N,...",

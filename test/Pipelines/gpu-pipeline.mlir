@@ -9,6 +9,7 @@
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa" | FileCheck %s --check-prefix=PTX
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=PTX80
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_80 format=isa mainloop=simt" | FileCheck %s --check-prefix=SIMT
+// RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa mainloop=wgmma" | FileCheck %s --check-prefix=WGMMA
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not nora-opt %s --nora-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 
@@ -41,6 +42,15 @@
 // PTX-NOT: call.uni
 // PTX80: .target sm_80
 // PTX80-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// WGMMA: .target sm_90a
+// WGMMA-SAME: .maxnreg 255
+// WGMMA-SAME: .shared .align 1024 .b8 __wg_nora_fused_step_0_0[16384];
+// WGMMA-SAME: cp.async.cg.shared.global
+// WGMMA-SAME: fence.proxy.async.shared::cta;
+// WGMMA-SAME: wgmma.fence.sync.aligned;
+// WGMMA-SAME: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// WGMMA-SAME: wgmma.commit_group.sync.aligned;
+// WGMMA-SAME: fence.acq_rel.gpu
 // SIMT: .target sm_80
 // SIMT-NOT: mma.sync
 // SIMT-SAME: fma.rn.f32

@@ -384,6 +384,8 @@ class CTA:
         self.races = Races(shared.next + 256)
         self.pending = []  # per committed group: list of (dst, bytes)
         self.open_group = []
+        self.wgmma_pending = []  # committed wgmma groups, oldest first
+        self.wgmma_open = []
 
 
 class Machine:
@@ -486,10 +488,16 @@ class Machine:
             shared = Memory(0x1000)
             cta = CTA(c, grid, shared)
             env = dict(zip(block.args[:nargs], operands))
-            for a, t in zip(block.args[nargs:], block.arg_types[nargs:]):
+            # Workgroup buffers at the alignment the kernel asks for
+            # (llvm.align), else 16 bytes.
+            aligns = [int(a) for a in
+                      re.findall(r"llvm\.align = (\d+)", kernel.props)]
+            for n, (a, t) in enumerate(zip(block.args[nargs:],
+                                           block.arg_types[nargs:])):
                 dims, elem, _ = parse_memref(t)
                 count = int(np.prod(dims))
-                base = shared.alloc(count * SIZE[elem], fill=0xFF, align=128)
+                align = aligns[n] if n < len(aligns) else 16
+                base = shared.alloc(count * SIZE[elem], fill=0xFF, align=align)
                 env[a] = MemRef(shared, base, dims, elem, shared=True)
             cta.races = Races(shared.next + 256)
             ctas.append((cta, self.exec_block(block, env, cta, None)))
@@ -564,7 +572,8 @@ class Machine:
     # structured control flow under a mask
     def exec_for(self, op, ops, env, cta, mask):
         lb, ub, step = (lanes(v) for v in ops[:3])
-        carried = [lanes(v).copy() if isinstance(v, np.ndarray) else
+        carried = [v if _opaque(v) else
+                   lanes(v).copy() if isinstance(v, np.ndarray) else
                    np.full(NTHREADS, v) for v in ops[3:]]
         iv = lb.copy()
         active = full(mask)
@@ -575,8 +584,11 @@ class Machine:
             out = yield from self.exec_region(op.regions[0], env, cta, run,
                                               [iv] + carried)
             new = out[1]
-            carried = [np.where(run, lanes(nv), c) for nv, c in
-                       zip(new, carried)]
+            if any(_opaque(v) for v in new) and not (run == active).all():
+                raise SimError("a loop carrying wgmma accumulators must be "
+                               "uniform across the CTA")
+            carried = [nv if _opaque(nv) else np.where(run, lanes(nv), c)
+                       for nv, c in zip(new, carried)]
             iv = np.where(run, iv + step, iv)
         for r_, c in zip(op.results, carried):
             env[r_] = c
@@ -627,6 +639,26 @@ class Machine:
             out[t] = self.glob.span(int(addresses[t]), SIZE[elem]).view(
                 NP[elem])[0]
         return out
+
+
+class Pending:
+    """The accumulators of a wgmma.mma_async, known once a
+    wgmma.wait_group retires its group."""
+
+    def __init__(self, op, acc, desc_a, desc_b, cta):
+        self.op, self.acc, self.desc_a, self.desc_b = op, acc, desc_a, desc_b
+        self.cta = cta
+        self.result = None
+
+    def value(self, what):
+        if self.result is None:
+            raise SimError("%s reads wgmma accumulators before the "
+                           "wgmma.wait_group that retires them" % what)
+        return self.result
+
+
+def _opaque(v):
+    return isinstance(v, (tuple, Pending))
 
 
 def lanes(v):
@@ -685,6 +717,7 @@ def op_store(m, op, ops, cta, mask):
     if ref.shared:
         word = (ref.base + lin * SIZE[ref.elem]) // 4
         cta.races.access(word[act], cta.tid[act], True, "memref.store")
+        check_wgmma_overlap(cta, word[act], "memref.store")
     data[lin[act]] = v[act]
 
 
@@ -850,7 +883,16 @@ def op_cp_async(m, op, ops, cta, mask):
             data[:n] = m.glob.span(int(src[t]), n)
         words = np.arange(int(dst[t]) // 4, (int(dst[t]) + size) // 4)
         cta.races.access(words, np.full(len(words), t), True, "cp.async")
+        check_wgmma_overlap(cta, words, "cp.async")
         cta.open_group.append((int(dst[t]), data, int(t)))
+
+
+def _retire(groups, keep, each):
+    """The async groups in `groups` (oldest first) but the `keep` most
+    recent complete: `each(item)` for every item of each, in order."""
+    while len(groups) > keep:
+        for item in groups.pop(0):
+            each(item)
 
 
 def op_commit(m, op, ops, cta, mask):
@@ -859,12 +901,12 @@ def op_commit(m, op, ops, cta, mask):
 
 
 def op_wait(m, op, ops, cta, mask):
-    keep = int_prop(op, "n")
-    while len(cta.pending) > keep:
-        for dst, data, t in cta.pending.pop(0):
-            cta.shared.span(dst, len(data))[:] = data
-            words = np.arange(dst // 4, (dst + len(data)) // 4)
-            cta.races.access(words, np.full(len(words), t), True, "cp.async")
+    def land(copy):
+        dst, data, t = copy
+        cta.shared.span(dst, len(data))[:] = data
+        words = np.arange(dst // 4, (dst + len(data)) // 4)
+        cta.races.access(words, np.full(len(words), t), True, "cp.async")
+    _retire(cta.pending, int_prop(op, "n"), land)
 
 
 def _warps(v):
@@ -959,7 +1001,135 @@ def op_mma(m, op, ops, cta, mask):
 
 def op_extractvalue(m, op, ops, cta, mask):
     k = int(re.search(r"position = array<i64: (\d+)>", op.props).group(1))
-    return ops[0][k]
+    v = ops[0]
+    if isinstance(v, Pending):
+        v = v.value("llvm.extractvalue")
+    return v[k]
+
+
+def op_zero(m, op, ops, cta, mask):
+    t = op.result_types[0].replace(" ", "")
+    if not t.startswith("!llvm.struct<("):
+        raise SimError("llvm.mlir.zero of %s is not simulated" % t)
+    n = len(t[len("!llvm.struct<("):-2].split(","))
+    return tuple(np.zeros(NTHREADS, np.float32) for _ in range(n))
+
+
+def _uniform(v, sl, what):
+    v = lanes(v)[sl]
+    if (v != v[0]).any():
+        raise SimError("%s differs across a warpgroup" % what)
+    return int(v[0])
+
+
+def _sw128_addresses(start, lbo, sbo, mn, k):
+    i = np.arange(mn)[:, None]
+    j = np.arange(k)[None, :]
+    addr = start + (i // 64) * lbo + (j // 8) * sbo + (j % 8) * 128 + \
+        (i % 64) * 2
+    return addr ^ (((addr >> 7) & 7) << 4)
+
+
+def _footprint(desc, mn, k):
+    """The 4-byte shared words a descriptor's operand covers."""
+    start = (desc & 0x3FFF) << 4
+    lbo = ((desc >> 16) & 0x3FFF) << 4
+    sbo = ((desc >> 32) & 0x3FFF) << 4
+    return np.unique(_sw128_addresses(start, lbo, sbo, mn, k) // 4)
+
+
+def check_wgmma_overlap(cta, words, what):
+    """A write to shared words that an unretired wgmma may still read."""
+    pending = [p for group in cta.wgmma_pending for p in group] + \
+        list(cta.wgmma_open)
+    for p in pending:
+        if p.result is None and np.isin(words, p.words).any():
+            raise SimError("%s writes shared memory that a wgmma not yet "
+                           "retired by wgmma.wait_group may still read"
+                           % what)
+
+
+def _mn_major_sw128(cta, desc, mn, k, what):
+    """The bf16/f16 bits of an MN x K (MN-major, 128-byte swizzle) operand
+    read through a wgmma matrix descriptor: element (i, j) at start +
+    (i / 64) LBO + (j / 8) SBO + (j % 8) 128 + (i % 64) 2 bytes, then bits
+    4-6 of the address XOR bits 7-9 (Swizzle<3,4,3>)."""
+    if desc >> 62 != 1:
+        raise SimError("%s: only the 128-byte swizzle is simulated" % what)
+    start = (desc & 0x3FFF) << 4
+    lbo = ((desc >> 16) & 0x3FFF) << 4
+    sbo = ((desc >> 32) & 0x3FFF) << 4
+    if (desc >> 49) & 7:
+        raise SimError("%s: a non-zero matrix base offset" % what)
+    addr = _sw128_addresses(start, lbo, sbo, mn, k)
+    out = np.zeros((mn, k), np.uint16)
+    for (a, b_), v in np.ndenumerate(addr):
+        out[a, b_] = cta.shared.span(int(v), 2).view(np.uint16)[0]
+    return out
+
+
+def _resolve(p):
+    if p.result is not None:
+        return
+    op, cta = p.op, p.cta
+    acc = p.acc
+    if isinstance(acc, Pending):
+        _resolve(acc)
+        acc = acc.result
+    if "m = 64, n = 128, k = 16" not in op.props:
+        raise SimError("only wgmma m64n128k16 is simulated")
+    if "layoutA = #nvvm.mma_layout<col>" not in op.props or \
+            "layoutB = #nvvm.mma_layout<row>" not in op.props:
+        raise SimError("only MN-major A and B (layouts col, row) are "
+                       "simulated")
+    kind = "bf16" if "typeA = #nvvm.wgmma_type<bf16>" in op.props else "f16"
+    out = [np.array(a, np.float32).copy() for a in acc]
+    lane = np.arange(32)
+    g, q = lane // 4, lane % 4
+    for wg in range(NTHREADS // 128):
+        sl = slice(128 * wg, 128 * wg + 128)
+        da = _uniform(p.desc_a, sl, "descriptor A")
+        db = _uniform(p.desc_b, sl, "descriptor B")
+        A = _mn_major_sw128(cta, da, 64, 16, "A")          # A[m][k]
+        B = _mn_major_sw128(cta, db, 128, 16, "B").T       # B[k][n]
+        if kind == "bf16":
+            f = lambda h: (h.astype(np.uint32) << 16).view(np.float32)
+        else:
+            f = lambda h: h.view(np.float16).astype(np.float32)
+        D = f(A).astype(np.float64) @ f(B).astype(np.float64)
+        for w in range(4):
+            base = 128 * wg + 32 * w
+            for i in range(64):
+                j, r = i // 4, i % 4
+                row = 16 * w + g + 8 * (r // 2)
+                col = 8 * j + 2 * q + (r % 2)
+                idx = base + lane
+                out[i][idx] = (out[i][idx].astype(np.float64) +
+                               D[row, col]).astype(np.float32)
+    p.result = tuple(out)
+
+
+def op_wgmma(m, op, ops, cta, mask):
+    if mask is not None and not mask.all():
+        raise SimError("nvvm.wgmma.mma_async under divergent control flow")
+    p = Pending(op, ops[0], lanes(ops[1]).astype(np.int64).view(np.uint64)
+                .astype(object), lanes(ops[2]).astype(np.int64)
+                .view(np.uint64).astype(object), cta)
+    p.words = np.unique(np.concatenate(
+        [_footprint(int(d), mn, 16) for descs, mn in ((p.desc_a, 64),
+                                                     (p.desc_b, 128))
+         for d in set(descs)]))
+    cta.wgmma_open.append(p)
+    return p
+
+
+def op_wgmma_commit(m, op, ops, cta, mask):
+    cta.wgmma_pending.append(cta.wgmma_open)
+    cta.wgmma_open = []
+
+
+def op_wgmma_wait(m, op, ops, cta, mask):
+    _retire(cta.wgmma_pending, int_prop(op, "group"), _resolve)
 
 
 def op_inttoptr(m, op, ops, cta, mask):
@@ -1022,6 +1192,10 @@ SIMPLE = {
     "nvvm.cp.async.commit.group": op_commit,
     "nvvm.cp.async.wait.group": op_wait,
     "nvvm.ldmatrix": op_ldmatrix, "nvvm.mma.sync": op_mma,
+    "llvm.mlir.zero": op_zero, "nvvm.wgmma.fence.aligned": op_noop,
+    "nvvm.fence.proxy": op_noop, "nvvm.wgmma.mma_async": op_wgmma,
+    "nvvm.wgmma.commit.group.sync.aligned": op_wgmma_commit,
+    "nvvm.wgmma.wait.group.sync.aligned": op_wgmma_wait,
 }
 
 
@@ -1092,7 +1266,7 @@ def main(argv=None):
     p.add_argument("--input", action="append", default=[])
     p.add_argument("--output", action="append", default=[])
     p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync"))
+                   choices=("auto", "simt", "mma-sync", "wgmma"))
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "
                         "one a tile)")

@@ -51,7 +51,8 @@ static cl::opt<std::string>
     mainloop("mainloop",
              cl::desc("How the kernel computes a tile of the gradient: auto "
                       "(default: tensor cores for bf16/f16 inputs), simt "
-                      "(exact f32 FMAs) or mma-sync (tensor cores)"),
+                      "(exact f32 FMAs), mma-sync (tensor cores) or wgmma "
+                      "(sm_90a tensor cores, opt-in)"),
              cl::init("auto"), cl::cat(category));
 static cl::opt<std::string> emitPtx("emit-ptx",
                                     cl::desc("Also write the kernels' PTX"),

@@ -72,7 +72,8 @@ static cl::opt<std::string> device("device", cl::desc("cpu (default) or cuda"),
 static cl::opt<std::string> mainloop(
     "mainloop",
     cl::desc("--device=cuda: how the kernel computes a tile of the gradient: "
-             "auto (tensor cores for bf16/f16), simt or mma-sync"),
+             "auto (tensor cores for bf16/f16), simt, mma-sync or wgmma "
+             "(sm_90a)"),
     cl::init("auto"), cl::cat(category));
 static cl::opt<std::string> nonfinite(
     "nonfinite",

@@ -134,11 +134,14 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     64 x 64 tiles), `mma-sync` (tensor cores: mma.sync.m16n8k16 with f32
     accumulation fed by ldmatrix from a 4-stage cp.async ring, 128 x 128
     tiles; bf16 or f16 dy and x with rows and columns that are multiples of
-    8), or `auto` (mma-sync where it applies, simt elsewhere).
+    8), `wgmma` (sm_90a, opt-in: wgmma.mma_async m64n128k16 reading both
+    operands from shared memory through descriptors, MN-major with the
+    128-byte swizzle, fed by the same cp.async ring; the same inputs as
+    mma-sync) or `auto` (mma-sync where it applies, simt elsewhere).
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
-           "How a tile of g is computed: auto, simt or mma-sync">
+           "How a tile of g is computed: auto, simt, mma-sync or wgmma">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

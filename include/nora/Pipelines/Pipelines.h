@@ -57,7 +57,8 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       *this, "mainloop",
       llvm::cl::desc("How a tile of g is computed: auto (mma-sync for bf16 "
                      "and f16 inputs, simt for the rest), simt (exact f32 "
-                     "FMAs) or mma-sync (tensor cores)"),
+                     "FMAs), mma-sync (tensor cores) or wgmma (sm_90a tensor "
+                     "cores through descriptors, opt-in)"),
       llvm::cl::init("auto")};
   PassOptions::Option<std::string> ptxasOptions{
       *this, "ptxas-options",

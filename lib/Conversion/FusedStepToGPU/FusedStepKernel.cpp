@@ -42,10 +42,10 @@ using namespace mlir::nora;
 std::string mlir::nora::mmaSyncIneligibility(const FusedStepShape &shape) {
   Type elem = shape.dyElem;
   if (elem != shape.xElem || !(elem.isBF16() || elem.isF16()))
-    return "mma.sync needs bf16 or f16 for both dy and x";
+    return "the tensor-core mainloops need bf16 or f16 for both dy and x";
   if (shape.rows % 8 != 0 || shape.cols % 8 != 0)
-    return "mma.sync needs rows and columns that are multiples of 8 (16-byte "
-           "cp.async chunks)";
+    return "the tensor-core mainloops need rows and columns that are "
+           "multiples of 8 (16-byte cp.async chunks)";
   return "";
 }
 
@@ -54,7 +54,8 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
                                      FusedStepMainloop mainloop) {
   FusedStepTiling t;
   t.mainloop = mainloop;
-  if (mainloop == FusedStepMainloop::MmaSync) {
+  if (mainloop == FusedStepMainloop::MmaSync ||
+      mainloop == FusedStepMainloop::Wgmma) {
     t.blockRows = 128;
     t.blockCols = 128;
     t.blockTokens = 16;
@@ -78,6 +79,7 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
 
 namespace {
 using T = FusedStepTiling;
+constexpr int32_t kWgmmaMaxRegisters = 255;
 } // namespace
 
 SmallVector<Value> KernelEmitter::emitRowStats(Value rb, Value row) {
@@ -383,6 +385,9 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     case FusedStepMainloop::MmaSync:
       frag = emitMmaSyncMainloop(i0, j0);
       break;
+    case FusedStepMainloop::Wgmma:
+      frag = emitWgmmaMainloop(i0, j0);
+      break;
     case FusedStepMainloop::Simt:
       frag = emitSimtMainloop(i0, j0);
       break;
@@ -425,12 +430,17 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // The operand stages of the mainloop, the row partials of the epilogue
   // ([stat][row][contributor]) and the rows' (a, factor).
   SmallVector<Type> smem;
-  if (tiling.mainloop == FusedStepMainloop::MmaSync) {
-    // One 16-token x 128 stage of dy (and of x) is 16 rows of 256 bytes.
+  if (tiling.mainloop == FusedStepMainloop::MmaSync ||
+      tiling.mainloop == FusedStepMainloop::Wgmma) {
+    // One 16-token x 128 stage of dy (and of x): 4096 bytes.
     Type elem = shape.dyElem;
+    // The row partials: 4 warps a row with mma.sync; one quad holds a whole
+    // row of a wgmma accumulator.
+    int64_t contributors =
+        tiling.mainloop == FusedStepMainloop::MmaSync ? kMmaSyncWarpsN : 1;
     smem = {shared({tiling.stages, tiling.blockTokens, tiling.blockRows}, elem),
             shared({tiling.stages, tiling.blockTokens, tiling.blockCols}, elem),
-            shared({tiling.numStats, tiling.blockRows, kMmaSyncWarpsN}, f64)};
+            shared({tiling.numStats, tiling.blockRows, contributors}, f64)};
   } else if (tiling.mainloop == FusedStepMainloop::Simt) {
     smem = {shared({tiling.blockTokens, tiling.blockRows}, f32),
             shared({tiling.blockTokens, tiling.blockCols}, f32),
@@ -454,13 +464,22 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // ring) keep it spill-free.
   if (tiling.mainloop == FusedStepMainloop::MmaSync)
     func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(168));
+  // The wgmma accumulators stay in place across the ring (64 registers a
+  // thread that no other instruction may touch): at 168, 200 and 232
+  // registers ptxas spilled 16, 8 and (at N = 11008) 48 bytes; 255 (all a
+  // thread may have; one 256-thread CTA a SM either way) spills nothing.
+  if (tiling.mainloop == FusedStepMainloop::Wgmma)
+    func->setAttr("nvvm.maxnreg",
+                  builder.getI32IntegerAttr(kWgmmaMaxRegisters));
   func->setAttr("nvvm.maxntid", builder.getDenseI32ArrayAttr(
                                     {static_cast<int32_t>(T::kThreads), 1, 1}));
   // cp.async and ldmatrix need 16-byte aligned shared memory; 128 keeps the
   // swizzled rows of a stage on bank-group boundaries.
+  // wgmma's 128-byte swizzle repeats every 1024 bytes from an aligned base.
+  int64_t align = tiling.mainloop == FusedStepMainloop::Wgmma ? 1024 : 128;
   for (unsigned i = 0; i < smem.size(); ++i)
     func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
-                                     builder.getI64IntegerAttr(128));
+                                     builder.getI64IntegerAttr(align));
   OpBuilder body(ctx);
   KernelEmitter(body, loc, shape, chain, tiling).emit(func);
   return func;

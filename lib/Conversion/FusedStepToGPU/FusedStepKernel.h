@@ -74,6 +74,11 @@ enum class FusedStepMainloop {
   /// m16n8k16 fed by ldmatrix from a 4-stage cp.async ring of 16 tokens a
   /// stage. 8 warps (2 x 4) compute a 128 x 128 tile, 64 x 32 a warp.
   MmaSync,
+  /// sm_90a tensor cores, opt-in: wgmma.mma_async m64n128k16 (bf16/f16 ->
+  /// f32) reading both operands from shared memory through descriptors
+  /// (MN-major, 128-byte swizzle), fed by the same 4-stage cp.async ring.
+  /// 2 warpgroups of 64 x 128 on a 128 x 128 tile.
+  Wgmma,
   /// No matmul: the tile of a given gradient g is loaded (64 x 64 tiles, the
   /// SIMT layout): the optimizer step alone.
   LoadGradient,

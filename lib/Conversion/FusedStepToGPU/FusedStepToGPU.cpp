@@ -85,7 +85,7 @@ gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
 }
 
 /// The option value of `--nora-fused-step-to-gpu=mainloop=...`.
-enum class MainloopChoice { Auto, Simt, MmaSync };
+enum class MainloopChoice { Auto, Simt, MmaSync, Wgmma };
 
 /// The kernel of one step and its launch, in place of `op` (whose two
 /// first results are W' and M'). `inputs` are the kernel's tensor and scalar
@@ -187,12 +187,16 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   if (failed(chain))
     return failure();
   std::string noMma = mmaSyncIneligibility(*shape);
-  if (choice == MainloopChoice::MmaSync && !noMma.empty())
-    return op.emitOpError("cannot be lowered with mainloop=mma-sync: ")
+  if ((choice == MainloopChoice::MmaSync || choice == MainloopChoice::Wgmma) &&
+      !noMma.empty())
+    return op.emitOpError("cannot be lowered with mainloop=")
+           << (choice == MainloopChoice::Wgmma ? "wgmma" : "mma-sync") << ": "
            << noMma;
-  FusedStepMainloop mainloop = choice == MainloopChoice::Simt || !noMma.empty()
-                                   ? FusedStepMainloop::Simt
-                                   : FusedStepMainloop::MmaSync;
+  FusedStepMainloop mainloop = FusedStepMainloop::MmaSync;
+  if (choice == MainloopChoice::Simt || !noMma.empty())
+    mainloop = FusedStepMainloop::Simt;
+  else if (choice == MainloopChoice::Wgmma)
+    mainloop = FusedStepMainloop::Wgmma;
   FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain, mainloop);
   if (failed(checkTiles(op, tiling)))
     return failure();
@@ -263,10 +267,11 @@ struct NoraFusedStepToGPUPass
             .Case("auto", MainloopChoice::Auto)
             .Case("simt", MainloopChoice::Simt)
             .Case("mma-sync", MainloopChoice::MmaSync)
+            .Case("wgmma", MainloopChoice::Wgmma)
             .Default(std::nullopt);
     if (!choice) {
       module.emitError("nora-fused-step-to-gpu: unknown mainloop '")
-          << mainloop << "' (expected auto, simt or mma-sync)";
+          << mainloop << "' (expected auto, simt, mma-sync or wgmma)";
       return signalPassFailure();
     }
     SmallVector<FusedWgradStepOp> steps;

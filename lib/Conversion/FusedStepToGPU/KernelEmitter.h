@@ -165,8 +165,14 @@ private:
   void emitSimtStageLoad(Value src, int64_t srcCols, Value t0, Value c0,
                          Value stage);
   TileFragment emitMmaSyncMainloop(Value i0, Value j0);
+  /// WgmmaMainloop.cpp.
+  TileFragment emitWgmmaMainloop(Value i0, Value j0);
+  /// cp.async of token block `kblock` of `src` (columns from c0) into stage
+  /// `stage`: chunk `chunk` (16 bytes) of token row k goes to byte
+  /// stageOffset(k, chunk) of the stage (the mainloop's swizzle).
   void emitMmaSyncStageLoad(Value src, int64_t srcCols, Value smemBase,
-                            Value stage, Value kblock, Value c0);
+                            Value stage, Value kblock, Value c0,
+                            function_ref<Value(Value, Value)> stageOffset);
   /// Address (i64) of a memref's aligned data, and pointers from addresses
   /// (MmaSyncMainloop.cpp).
   Value baseAddress(Value memref);

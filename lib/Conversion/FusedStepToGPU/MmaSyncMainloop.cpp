@@ -97,9 +97,9 @@ Value KernelEmitter::emitQuadSum(Value v) {
   return v;
 }
 
-void KernelEmitter::emitMmaSyncStageLoad(Value src, int64_t srcCols,
-                                         Value smemBase, Value stage,
-                                         Value kblock, Value c0) {
+void KernelEmitter::emitMmaSyncStageLoad(
+    Value src, int64_t srcCols, Value smemBase, Value stage, Value kblock,
+    Value c0, function_ref<Value(Value, Value)> stageOffset) {
   // 16 tokens x 16 chunks, one chunk a thread: thread t copies chunk t % 16
   // of token row t / 16. Rows and columns are multiples of 8, so a chunk is
   // all in range or all out; out of range copies 0 bytes and zero-fills.
@@ -111,10 +111,8 @@ void KernelEmitter::emitMmaSyncStageLoad(Value src, int64_t srcCols,
   Value offset = mul(add(mul(t, idx(srcCols)), c), idx(kElemBytes));
   offset = select(valid, offset, idx(0));
   Value srcPtr = globalPointer(add(baseAddress(src), i64(offset)));
-  Value swizzled = arith::XOrIOp::create(b, loc, chunk, remIdx(k, 8));
-  Value dstOffset =
-      add(mul(stage, idx(tiling.blockTokens * kRowBytes)),
-          add(mul(k, idx(kRowBytes)), mul(swizzled, idx(kChunkBytes))));
+  Value dstOffset = add(mul(stage, idx(tiling.blockTokens * kRowBytes)),
+                        stageOffset(k, chunk));
   Value dstPtr = sharedPointer(add(smemBase, i64(dstOffset)));
   Value bytes =
       arith::SelectOp::create(b, loc, valid, i32(kChunkBytes), i32(0));
@@ -173,9 +171,14 @@ TileFragment KernelEmitter::emitMmaSyncMainloop(Value i0, Value j0) {
   }
 
   Value baseA = baseAddress(smemA), baseB = baseAddress(smemB);
+  // Chunk c of token row k at c ^ (k & 7) of a 256-byte row.
+  auto stageOffset = [&](Value k, Value chunk) -> Value {
+    Value swizzled = arith::XOrIOp::create(b, loc, chunk, remIdx(k, 8));
+    return add(mul(k, idx(kRowBytes)), mul(swizzled, idx(kChunkBytes)));
+  };
   auto loadStage = [&](Value stage, Value kblock) {
-    emitMmaSyncStageLoad(dy, shape.rows, baseA, stage, kblock, i0);
-    emitMmaSyncStageLoad(x, shape.cols, baseB, stage, kblock, j0);
+    emitMmaSyncStageLoad(dy, shape.rows, baseA, stage, kblock, i0, stageOffset);
+    emitMmaSyncStageLoad(x, shape.cols, baseB, stage, kblock, j0, stageOffset);
   };
   // Prologue: token blocks 0 .. stages-2, one commit group each (empty past
   // the end, so that the group count stays uniform).

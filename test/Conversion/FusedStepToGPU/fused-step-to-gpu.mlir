@@ -1,5 +1,6 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu --cse -split-input-file | FileCheck %s
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=simt --cse -split-input-file | FileCheck %s --check-prefix=SIMT
+// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WGMMA
 
 // A Nora step (momentum with Nesterov, orth_project, row_normalize,
 // apply_update) on a 70 x 100 weight: 2 row blocks x 2 column tiles of 64.
@@ -136,6 +137,31 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // a 4-stage ring of 16-token stages filled by cp.async, ldmatrix.trans,
 // mma.sync m16n8k16 bf16 -> f32. 40 tokens: 3 token blocks, the last one
 // zero-filled past token 40.
+
+// mainloop=wgmma (the third RUN line, where the other steps are errors: they
+// are f32 or not multiples of 8): the same ring in the layout wgmma
+// reads (1024-byte aligned stages), prefetching 2 blocks ahead; one
+// m64n128k16 a warpgroup and stage through descriptors, both operands
+// MN-major (layouts col and row); a whole row's partials sit in one quad.
+// WGMMA-LABEL: func.func @nora_mma
+// WGMMA: gpu.func @nora_fused_step_0
+// WGMMA-SAME: workgroup(%{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<3x128x1xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}
+// WGMMA-SAME: nvvm.maxnreg = 255 : i32
+// WGMMA-COUNT-2: nvvm.cp.async.commit.group
+// WGMMA: llvm.mlir.zero : !llvm.struct<(f32,
+// WGMMA: scf.for
+// WGMMA-NEXT: nvvm.cp.async.wait.group 1
+// WGMMA-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+// WGMMA-NEXT: gpu.barrier
+// WGMMA: nvvm.cp.async.commit.group
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <col>], B[<bf16>, <one>, <row>]
+// WGMMA-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA-NEXT: nvvm.cp.async.wait.group 0
+// WGMMA-NEXT: gpu.barrier
+// WGMMA: gpu.shuffle xor
 
 // CHECK-LABEL: func.func @nora_mma
 // CHECK: memref.alloc() {nora.workspace} : memref<6400xi8>

@@ -1,15 +1,17 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=mma-sync -split-input-file -verify-diagnostics
-// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=tf32 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not nora-opt %s --nora-gpu-pipeline="mainloop=tf32" 2>&1 | FileCheck %s --check-prefix=PIPELINE
 
-// UNKNOWN: error: nora-fused-step-to-gpu: unknown mainloop 'wgmma' (expected auto, simt or mma-sync)
-// PIPELINE: nora-gpu-pipeline: unsupported mainloop 'tf32' (auto, simt or mma-sync)
+// UNKNOWN: error: nora-fused-step-to-gpu: unknown mainloop 'tf32' (expected auto, simt, mma-sync or wgmma)
+// PIPELINE: nora-gpu-pipeline: unsupported mainloop 'tf32' (auto, simt, mma-sync or wgmma)
+// RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_80 mainloop=wgmma" 2>&1 | FileCheck %s --check-prefix=WGMMA80
+// WGMMA80: nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a (wgmma is a Hopper instruction)
 
 // mainloop=mma-sync asks for tensor cores; f32 inputs cannot have them
 // (exact f32 is the default, and tf32 is not implemented).
 func.func @f32_inputs(%dy: tensor<16x64xf32>, %x: tensor<16x64xf32>, %w: tensor<64x64xf32>,
                       %m: tensor<64x64xf32>, %lr: f32, %wd: f32) -> (tensor<64x64xf32>, tensor<64x64xf32>) {
-  // expected-error @+1 {{cannot be lowered with mainloop=mma-sync: mma.sync needs bf16 or f16 for both dy and x}}
+  // expected-error @+1 {{cannot be lowered with mainloop=mma-sync: the tensor-core mainloops need bf16 or f16 for both dy and x}}
   %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<16x64xf32>) x(%x : tensor<16x64xf32>)
       w(%w : tensor<64x64xf32>) m(%m : tensor<64x64xf32>) lr(%lr) wd(%wd) {
   ^bb0(%g: tensor<64x64xf32>, %w0: tensor<64x64xf32>, %m0: tensor<64x64xf32>, %lr0: f32, %wd0: f32):
@@ -26,7 +28,7 @@ func.func @f32_inputs(%dy: tensor<16x64xf32>, %x: tensor<16x64xf32>, %w: tensor<
 // 100 columns: a row of x is not a whole number of 16-byte chunks.
 func.func @ragged_columns(%dy: tensor<16x64xbf16>, %x: tensor<16x100xbf16>, %w: tensor<64x100xf32>,
                           %m: tensor<64x100xf32>, %lr: f32, %wd: f32) -> (tensor<64x100xf32>, tensor<64x100xf32>) {
-  // expected-error @+1 {{mma.sync needs rows and columns that are multiples of 8 (16-byte cp.async chunks)}}
+  // expected-error @+1 {{the tensor-core mainloops need rows and columns that are multiples of 8 (16-byte cp.async chunks)}}
   %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<16x64xbf16>) x(%x : tensor<16x100xbf16>)
       w(%w : tensor<64x100xf32>) m(%m : tensor<64x100xf32>) lr(%lr) wd(%wd) {
   ^bb0(%g: tensor<64x100xf32>, %w0: tensor<64x100xf32>, %m0: tensor<64x100xf32>, %lr0: f32, %wd0: f32):

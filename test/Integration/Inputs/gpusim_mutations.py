@@ -1,7 +1,9 @@
 """gpusim finds the bugs it is meant to find: the mma-sync kernel of
 test/Pipelines/gpu-pipeline.mlir runs clean and agrees with nora's float64
 reference of the Nora step; then three one-line mutations of the kernel IR
-must each be caught (a wrong result or a reported race).
+must each be caught (a wrong result or a reported race). The same for the
+wgmma kernel (96 tokens, so that its ring reuses stages): an unswizzled
+stage, a ring wait that retires too little, and no final wait.
 
     gpusim_mutations.py NORA_OPT
 """
@@ -31,16 +33,16 @@ def main():
     # The reference on the bf16-rounded activations.
     g = ref.wgrad(gpusim.bf16_round(dy).astype(np.float64),
                   gpusim.bf16_round(x).astype(np.float64))
-    w_ref, m_ref = ref.nora_step(g, w.astype(np.float64),
-                                 m.astype(np.float64), lr, wd)
+    want = list(ref.nora_step(g, w.astype(np.float64),
+                              m.astype(np.float64), lr, wd))
 
     def error(t):
         try:
             w1, m1 = gpusim.simulate(t, "nora_step", inputs)
         except gpusim.SimError as e:
             return "reported: %s" % e
-        return max(float(np.abs(w1 - w_ref).max()),
-                   float(np.abs(m1 - m_ref).max()))
+        return max(float(np.abs(w1 - want[0]).max()),
+                   float(np.abs(m1 - want[1]).max()))
 
     clean = error(text)
     print("clean: %s" % clean)
@@ -58,6 +60,60 @@ def main():
         "no barrier before the stage is read":
             text[:first] + text[first + len(barrier):],
     }
+    bad = run_mutations(error, text, mutations)
+
+    # The wgmma kernel: the descriptors' swizzle, the ring's wait, the final
+    # wait.
+    # 96 tokens: 6 blocks, so the 4-stage ring reuses its stages.
+    import tempfile
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "scripts"))
+    from gpu_steps import step_mlir
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(step_mlir("nora_step", 96, 128, 96))
+    try:
+        wtext = gpusim.lower(f.name, "nora_step", "wgmma", nora_opt)
+    finally:
+        os.unlink(f.name)
+    dy = gen.standard_normal((96, 128)).astype(np.float32)
+    x = gen.standard_normal((96, 96)).astype(np.float32)
+    inputs[:2] = [dy, x]
+    g = ref.wgrad(gpusim.bf16_round(dy).astype(np.float64),
+                  gpusim.bf16_round(x).astype(np.float64))
+    want[:] = ref.nora_step(g, w.astype(np.float64), m.astype(np.float64),
+                            lr, wd)
+    clean = error(wtext)
+    print("wgmma clean: %s" % clean)
+    if not isinstance(clean, float) or clean > 1e-3:
+        sys.exit("FAIL: the clean wgmma kernel does not match the reference")
+    final = '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 0 : i64}> : () -> ()'
+    wmut = {
+        # Chunks stored unswizzled: 128-byte rows read through Swizzle<3,4,3>.
+        "wgmma swizzle off": _unswizzle(wtext),
+        "wgmma.wait_group 2 in the ring": wtext.replace(
+            '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 1 : i64}>',
+            '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 2 : i64}>'),
+        "no wgmma.wait_group 0 after the ring": wtext.replace(final, "", 1),
+    }
+    bad += run_mutations(error, wtext, wmut)
+    sys.exit(1 if bad else 0)
+
+
+def _unswizzle(text):
+    """The wgmma stage store without its XOR: the first arith.xori of the
+    kernel (the chunk ^ (k % 8) of the cp.async destination) becomes its
+    first operand."""
+    import re
+    m = re.search(r'(%[\w#]+) = "arith.xori"\((%[\w#]+), (%[\w#]+)\)[^\n]*'
+                  r'\n', text)
+    if not m:
+        return text
+    name, lhs = m.group(1), m.group(2)
+    rest = text[m.end():]
+    rest = re.sub(re.escape(name) + r'(?![\w#])', lhs, rest)
+    return text[:m.start()] + rest
+
+
+def run_mutations(error, text, mutations):
     bad = 0
     for name, mutated in mutations.items():
         if mutated == text:
@@ -66,7 +122,7 @@ def main():
         caught = not isinstance(e, float) or e > 1e-2
         print("%s: %s: %s" % ("caught" if caught else "MISSED", name, e))
         bad += not caught
-    sys.exit(1 if bad else 0)
+    return bad
 
 
 if __name__ == "__main__":

@@ -1,0 +1,165 @@
+//===- WgmmaMainloop.cpp - the sm_90a wgmma mainloop of the fused step ----===//
+//
+// A 128 x 128 tile of g = dy^T x with wgmma.mma_async (opt-in:
+// mainloop=wgmma, sm_90a), bf16 or f16 inputs, f32 accumulation. Two
+// warpgroups each compute 64 rows x 128 columns with one m64n128k16 per
+// 16-token stage, reading both operands from shared memory through matrix
+// descriptors; the stages come from the same cp.async ring as the mma.sync
+// mainloop (MmaSyncMainloop.cpp), in the layout wgmma reads.
+//
+// Both operands are MN-major (dy^T's rows and x's columns are contiguous in
+// global memory): A with imm-trans-a (layout col), B with imm-trans-b
+// (layout row). The stage of one operand is the canonical MN-major 128-byte
+// swizzle layout of the PTX ISA, ((8,8,2),(8,2)):((1,8,LBO),(64,SBO)) in
+// elements: two 64-element atoms along MN (LBO = 2048 bytes apart), each of
+// 16 token rows of 128 bytes in two 8-row groups (SBO = 1024 bytes); chunk
+// c of row k sits at chunk c ^ (k & 7) (Swizzle<3,4,3> on the byte
+// address, from a 1024-byte aligned base).
+//
+// The ring prefetches 2 token blocks ahead into 4 stages. Before block kb:
+// cp.async.wait_group 1 (block kb has landed), fence.proxy.async (the
+// copies are visible to wgmma), wgmma.wait_group 1 (the wgmma of block
+// kb - 2 is done), a barrier; then block kb + 2 is loaded into the stage
+// block kb - 2 used, and the wgmma of block kb is issued and committed, so
+// two wgmmas overlap.
+//
+// Accumulator i of a thread in warp w of its warpgroup (lane l) is row
+// 16 w + l / 4 + 8 ((i % 4) / 2), column 8 (i / 4) + 2 (l % 4) + i % 2: the
+// thread holds 2 rows x 32 columns, and the 4 lanes of a quad hold a whole
+// row (the epilogue sums them by shuffles; no other thread has that row).
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelEmitter.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+using namespace mlir;
+using namespace mlir::nora;
+
+namespace {
+constexpr int64_t kChunkBytes = 16;
+constexpr int64_t kAtomRowBytes = 128; // 64 bf16: one swizzle row
+constexpr int64_t kAtomBytes = 2048;   // 16 token rows of one MN atom
+constexpr int64_t kGroupBytes = 1024;  // 8 token rows: the swizzle period
+constexpr int64_t kWarpgroupRows = 64;
+constexpr int64_t kAccumulators = 64; // m64n128 f32 over 128 threads
+} // namespace
+
+TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
+  MLIRContext *ctx = b.getContext();
+  const int64_t stages = tiling.stages;
+  const int64_t distance = stages - 2; // blocks in flight ahead
+  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
+  const int64_t stageBytes = 2 * kAtomBytes;
+
+  Value lane = remIdx(tid, 32), warp = divIdx(tid, 32);
+  Value group = divIdx(lane, 4), inQuad = remIdx(lane, 4);
+  Value warpgroup = divIdx(warp, 4), warpInGroup = remIdx(warp, 4);
+
+  TileFragment frag;
+  Value rowBase = add(mul(warpgroup, idx(kWarpgroupRows)),
+                      add(mul(warpInGroup, idx(16)), group));
+  for (int64_t h = 0; h < 2; ++h)
+    frag.rows.push_back(add(rowBase, idx(8 * h)));
+  Value colBase = mul(inQuad, idx(2));
+  for (int64_t j = 0; j < 16; ++j)
+    for (int64_t e = 0; e < 2; ++e)
+      frag.cols.push_back(add(colBase, idx(8 * j + e)));
+  frag.quadSum = true;
+  frag.contributors = 1;
+  frag.contributor = idx(0);
+  frag.writer = eqIdx(inQuad, 0);
+
+  // Chunk c of token row k: atom c / 8, row k, chunk (c % 8) ^ (k % 8).
+  auto stageOffset = [&](Value k, Value chunk) -> Value {
+    Value swizzled =
+        arith::XOrIOp::create(b, loc, remIdx(chunk, 8), remIdx(k, 8));
+    return add(
+        mul(divIdx(chunk, 8), idx(kAtomBytes)),
+        add(mul(k, idx(kAtomRowBytes)), mul(swizzled, idx(kChunkBytes))));
+  };
+  Value baseA = baseAddress(smemA), baseB = baseAddress(smemB);
+  auto loadStage = [&](Value stage, Value kblock) {
+    emitMmaSyncStageLoad(dy, shape.rows, baseA, stage, kblock, i0, stageOffset);
+    emitMmaSyncStageLoad(x, shape.cols, baseB, stage, kblock, j0, stageOffset);
+  };
+  for (int64_t s = 0; s < distance; ++s) {
+    if (s < numK)
+      loadStage(idx(s), idx(s));
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  }
+
+  // A matrix descriptor: start address, LBO (between MN atoms), SBO
+  // (between 8-row groups) in 16-byte units, 128-byte swizzle (mode 1).
+  Type i64Type = b.getI64Type();
+  auto i64c = [&](int64_t v) -> Value {
+    return arith::ConstantOp::create(b, loc, i64Type, b.getI64IntegerAttr(v));
+  };
+  const int64_t fields = ((kAtomBytes >> 4) << 16) |
+                         (int64_t(kGroupBytes >> 4) << 32) | (int64_t(1) << 62);
+  auto descriptor = [&](Value address) -> Value {
+    Value start = arith::ShRUIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, address, i64c(0x3FFFF)), i64c(4));
+    return arith::OrIOp::create(b, loc, start, i64c(fields));
+  };
+
+  auto accType = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(kAccumulators, b.getF32Type()));
+  Value zero = LLVM::ZeroOp::create(b, loc, accType);
+  bool isBF16 = shape.dyElem.isBF16();
+  auto elemType = NVVM::WGMMATypesAttr::get(
+      ctx, isBF16 ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16);
+  Value warpgroupA = mul(warpgroup, idx(kAtomBytes));
+
+  auto loop =
+      scf::ForOp::create(b, loc, idx(0), idx(numK), idx(1), ValueRange{zero});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value kb = loop.getInductionVar();
+    Value acc = loop.getRegionIterArgs()[0];
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, distance - 1);
+    // The copies (generic proxy) before wgmma reads them (async proxy).
+    NVVM::FenceProxyOp::create(
+        b, loc, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
+        NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, distance - 1);
+    barrier();
+    Value next = add(kb, idx(distance));
+    ifThen(lt(next, idx(numK)), [&] { loadStage(remIdx(next, stages), next); });
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+
+    Value stageOffsetBytes = i64(mul(remIdx(kb, stages), idx(stageBytes)));
+    Value descA =
+        descriptor(add(add(baseA, stageOffsetBytes), i64(warpgroupA)));
+    Value descB = descriptor(add(baseB, stageOffsetBytes));
+    NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    Value updated = NVVM::WgmmaMmaAsyncOp::create(
+        b, loc, accType, acc, descA, descB,
+        NVVM::MMAShapeAttr::get(ctx, 64, 128, 16), elemType, elemType,
+        NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(ctx, NVVM::WGMMAScaleOut::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+        NVVM::MMAIntOverflowAttr());
+    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+    scf::YieldOp::create(b, loc, updated);
+  }
+  // Every wgmma and copy is done, and every warp has left the ring, before
+  // the accumulators are read and the next tile refills it.
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
+  barrier();
+
+  Value result = loop.getResult(0);
+  frag.acc.assign(2 * 32, Value());
+  for (int64_t i = 0; i < kAccumulators; ++i) {
+    int64_t j = i / 4, h = (i % 4) / 2, e = i % 2;
+    frag.acc[h * 32 + j * 2 + e] =
+        LLVM::ExtractValueOp::create(b, loc, result, i);
+  }
+  return frag;
+}
