@@ -110,7 +110,6 @@ class Linear(torch.nn.Linear):
                                          device=self.weight.device),
                              persistent=True)
         self._accumulator = None
-        self._gpu_scratch = None
 
     # lr and wd as attributes: a schedule changes them between steps.
     @property
@@ -228,20 +227,9 @@ class Linear(torch.nn.Linear):
                               tokens=dy.shape[0], act=act,
                               acc=acc is not None, grad_scale=scale)
         art = opt._gpu_artifact(ir, self.weight.device)
-        from .gpu import device_ready
-        args = [device_ready(dy), device_ready(x)]
-        if acc is not None:
-            args.append(device_ready(acc.float()))
-        w, m = self.weight.data, self.momentum_buffer
-        out = self._gpu_scratch
-        if out is None or out[0].device != w.device:
-            out = self._gpu_scratch = tuple(
-                torch.empty(w.shape, dtype=torch.float32, device=w.device)
-                for _ in range(2))
-        art.call_device(*args, device_ready(w), device_ready(m), g["lr"],
-                        g["weight_decay"], out=out)
-        w.copy_(out[0])
-        m.copy_(out[1])
+        inputs = [dy, x] + ([acc.float()] if acc is not None else [])
+        opt._gpu_update(("linear", id(self)), art, inputs, self.weight.data,
+                        self.momentum_buffer, g)
 
 
 def fuse_optimizer(linear, optimizer="nora", **kwargs):

@@ -264,6 +264,24 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             self._compiled[key] = art
         return art
 
+    def _gpu_update(self, key, art, inputs, w, m, group):
+        """One call of GPU artifact `art` on `inputs` (the gradient, or dy, x
+        [, acc]) then w, m, lr and wd, on torch's current stream and device
+        memory; W' and M' land in scratch buffers kept under `key` and are
+        copied into w and m (the kernel must not write W' over W)."""
+        from .gpu import device_ready
+        scratch = self._scratch.get(key)
+        if scratch is None or scratch[0].shape != w.shape or \
+                scratch[0].device != w.device:
+            scratch = tuple(torch.empty(w.shape, dtype=torch.float32,
+                                        device=w.device) for _ in range(2))
+            self._scratch[key] = scratch
+        art.call_device(*[device_ready(t) for t in inputs], device_ready(w),
+                        device_ready(m), group["lr"], group["weight_decay"],
+                        out=scratch)
+        w.copy_(scratch[0])
+        m.copy_(scratch[1])
+
     def _gpu_step_function(self, group, M, N, scale, device):
         """The GPU artifact of the step alone (g given) for an M x N weight
         on `device`."""
@@ -352,19 +370,7 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         elif where == "cuda":
             art = self._gpu_step_function(group, w.shape[0], N,
                                           self._scale(group, M, N), w.device)
-            scratch = self._scratch.get(id(p))
-            if scratch is None or scratch[0].shape != w.shape:
-                scratch = tuple(torch.empty(w.shape, dtype=torch.float32,
-                                            device=w.device)
-                                for _ in range(2))
-                self._scratch[id(p)] = scratch
-            from .gpu import device_ready
-            # On torch's current stream, nothing through the host.
-            art.call_device(device_ready(g32), device_ready(w),
-                            device_ready(m), group["lr"],
-                            group["weight_decay"], out=scratch)
-            w.copy_(scratch[0])
-            m.copy_(scratch[1])
+            self._gpu_update(id(p), art, [g32], w, m, group)
         else:
             step = self._step_function(group, w.shape[0], N,
                                        self._scale(group, M, N))
