@@ -133,19 +133,28 @@ def free_port():
 BACKENDS = ["torch"] + (["nora"] if nora.available() else [])
 
 
+def spawn_two(fn, *args):
+    """Runs fn(rank, 2, port, *args) in two processes and waits for both."""
+    import torch.multiprocessing as mp
+    mp.spawn(fn, args=(2, free_port()) + args, nprocs=2, join=True)
+
+
+def assert_saved_state(path, ref, rtol, atol):
+    """The state a worker saved at `path` matches module `ref`'s."""
+    saved = torch.load(path)
+    for name, value in ref.state_dict().items():
+        assert torch.allclose(saved[name], value, rtol=rtol, atol=atol), name
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", [Nora, RMNP])
 def test_fsdp2_matches_one_process_and_dcp_reshards(tmp_path, cls, backend):
-    import torch.multiprocessing as mp
-    mp.spawn(worker, args=(2, free_port(), cls.__name__, backend,
-                           str(tmp_path)), nprocs=2, join=True)
+    spawn_two(worker, cls.__name__, backend, str(tmp_path))
     # One process, no sharding, the same steps.
     ref = model()
     ref_opt = make_optimizer(cls, ref, backend)
     train_steps(ref, ref_opt, STEPS)
-    sharded = torch.load(os.path.join(tmp_path, "weights.pt"))
-    for name, value in ref.state_dict().items():
-        assert torch.allclose(sharded[name], value, rtol=1e-6, atol=1e-7), name
+    assert_saved_state(tmp_path / "weights.pt", ref, rtol=1e-6, atol=1e-7)
 
     # Load the 2-rank checkpoint into one process (a change of world size)
     # and continue: the same as continuing the unsharded run.
@@ -189,13 +198,9 @@ def ddp_worker(rank, world, port, backend, out_dir):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ddp_step_after_the_all_reduce(tmp_path, backend):
-    import torch.multiprocessing as mp
-    mp.spawn(ddp_worker, args=(2, free_port(), backend, str(tmp_path)),
-             nprocs=2, join=True)
+    spawn_two(ddp_worker, backend, str(tmp_path))
     ref = model()
     opt = make_optimizer(Nora, ref, backend)
     # One process on the whole batch: the mean of the two halves' gradients.
     train_steps(ref, opt, STEPS)
-    got = torch.load(os.path.join(tmp_path, "ddp.pt"))
-    for name, value in ref.state_dict().items():
-        assert torch.allclose(got[name], value, rtol=1e-5, atol=1e-6), name
+    assert_saved_state(tmp_path / "ddp.pt", ref, rtol=1e-5, atol=1e-6)
