@@ -1030,12 +1030,24 @@ def _sw128_addresses(start, lbo, sbo, mn, k):
     return addr ^ (((addr >> 7) & 7) << 4)
 
 
-def _footprint(desc, mn, k):
-    """The 4-byte shared words a descriptor's operand covers."""
+def _descriptor_addresses(desc, mn, k, what):
+    """The byte address of each element (i, j) of an MN x K (MN-major,
+    128-byte swizzle) operand described by a wgmma matrix descriptor: start
+    + (i / 64) LBO + (j / 8) SBO + (j % 8) 128 + (i % 64) 2, then bits 4-6
+    of the address XOR bits 7-9 (Swizzle<3,4,3>)."""
+    if desc >> 62 != 1:
+        raise SimError("%s: only the 128-byte swizzle is simulated" % what)
+    if (desc >> 49) & 7:
+        raise SimError("%s: a non-zero matrix base offset" % what)
     start = (desc & 0x3FFF) << 4
     lbo = ((desc >> 16) & 0x3FFF) << 4
     sbo = ((desc >> 32) & 0x3FFF) << 4
-    return np.unique(_sw128_addresses(start, lbo, sbo, mn, k) // 4)
+    return _sw128_addresses(start, lbo, sbo, mn, k)
+
+
+def _footprint(desc, mn, k):
+    """The 4-byte shared words a descriptor's operand covers."""
+    return np.unique(_descriptor_addresses(desc, mn, k, "wgmma") // 4)
 
 
 def check_wgmma_overlap(cta, words, what):
@@ -1050,18 +1062,8 @@ def check_wgmma_overlap(cta, words, what):
 
 
 def _mn_major_sw128(cta, desc, mn, k, what):
-    """The bf16/f16 bits of an MN x K (MN-major, 128-byte swizzle) operand
-    read through a wgmma matrix descriptor: element (i, j) at start +
-    (i / 64) LBO + (j / 8) SBO + (j % 8) 128 + (i % 64) 2 bytes, then bits
-    4-6 of the address XOR bits 7-9 (Swizzle<3,4,3>)."""
-    if desc >> 62 != 1:
-        raise SimError("%s: only the 128-byte swizzle is simulated" % what)
-    start = (desc & 0x3FFF) << 4
-    lbo = ((desc >> 16) & 0x3FFF) << 4
-    sbo = ((desc >> 32) & 0x3FFF) << 4
-    if (desc >> 49) & 7:
-        raise SimError("%s: a non-zero matrix base offset" % what)
-    addr = _sw128_addresses(start, lbo, sbo, mn, k)
+    """The bf16/f16 bits of the operand a descriptor describes."""
+    addr = _descriptor_addresses(desc, mn, k, what)
     out = np.zeros((mn, k), np.uint16)
     for (a, b_), v in np.ndenumerate(addr):
         out[a, b_] = cta.shared.span(int(v), 2).view(np.uint16)[0]
