@@ -76,11 +76,8 @@ std::string mlir::nora::runOnCuda(ModuleOp module, StringRef entry,
   for (runtime::KernelSpec &kernel : plan.kernels)
     kernel.cubin.assign(artifact->cubin.begin(), artifact->cubin.end());
 
-  // Arguments in the plan's order: the function's.
-  if (plan.arguments.size() != args.size())
-    return "--device=cuda: the artifact takes " +
-           std::to_string(plan.arguments.size()) + " arguments, " +
-           std::to_string(args.size()) + " given";
+  // Arguments in the plan's order, the function's (setArguments checks
+  // their count and sizes).
   std::vector<runtime::HostArgument> hostArgs(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
     hostArgs[i].isTensor = args[i].isTensor;

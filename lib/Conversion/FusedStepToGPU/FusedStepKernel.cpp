@@ -39,7 +39,7 @@
 using namespace mlir;
 using namespace mlir::nora;
 
-std::string mlir::nora::mmaSyncIneligibility(const FusedStepShape &shape) {
+std::string mlir::nora::tensorCoreIneligibility(const FusedStepShape &shape) {
   Type elem = shape.dyElem;
   if (elem != shape.xElem || !(elem.isBF16() || elem.isF16()))
     return "the tensor-core mainloops need bf16 or f16 for both dy and x";

@@ -100,10 +100,10 @@ struct FusedStepTiling {
                              FusedStepMainloop mainloop);
 };
 
-/// Why `shape` cannot use the mma.sync mainloop (an empty string when it
-/// can): it needs bf16 or f16 for both dy and x, and rows and columns that
-/// are multiples of 8 (16-byte cp.async chunks).
-std::string mmaSyncIneligibility(const FusedStepShape &shape);
+/// Why `shape` cannot use the tensor-core mainloops, mma.sync and wgmma (an
+/// empty string when it can): it needs bf16 or f16 for both dy and x, and rows
+/// and columns that are multiples of 8 (16-byte cp.async chunks).
+std::string tensorCoreIneligibility(const FusedStepShape &shape);
 
 /// Builds the kernel of one step as a gpu.func named `name` at `builder`'s
 /// insertion point (inside a gpu.module). Its arguments, in order: dy, x,

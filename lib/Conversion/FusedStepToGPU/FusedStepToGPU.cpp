@@ -186,14 +186,14 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   FailureOr<RowUpdateChain> chain = matchRowUpdateChain(op);
   if (failed(chain))
     return failure();
-  std::string noMma = mmaSyncIneligibility(*shape);
+  std::string noTensorCores = tensorCoreIneligibility(*shape);
   if ((choice == MainloopChoice::MmaSync || choice == MainloopChoice::Wgmma) &&
-      !noMma.empty())
+      !noTensorCores.empty())
     return op.emitOpError("cannot be lowered with mainloop=")
            << (choice == MainloopChoice::Wgmma ? "wgmma" : "mma-sync") << ": "
-           << noMma;
+           << noTensorCores;
   FusedStepMainloop mainloop = FusedStepMainloop::MmaSync;
-  if (choice == MainloopChoice::Simt || !noMma.empty())
+  if (choice == MainloopChoice::Simt || !noTensorCores.empty())
     mainloop = FusedStepMainloop::Simt;
   else if (choice == MainloopChoice::Wgmma)
     mainloop = FusedStepMainloop::Wgmma;
