@@ -161,13 +161,20 @@ def test_device_call_path_against_the_fake_driver(tmp_path):
                         out=[z.ctypes.data], stream=0x1234)
         print(np.allclose(z, np.float32(2.5) * x + y, rtol=1e-6, atol=1e-6))
         try:
+            art.call_device(x.ctypes.data + 4, y.ctypes.data, 2.5,
+                            out=[z.ctypes.data])
+        except gpu.NoraError as e:
+            print("misaligned:", e)
+        try:
             art.call_device(x.ctypes.data, y.ctypes.data, 2.5)
         except TypeError as e:
             print("no out:", e)
         """), NORA_CUDA_DRIVER=FAKE_DRIVER)
     lines = out.strip().splitlines()
     # Loaded on first use (device 0), then explicitly: both calls run.
-    assert lines[-2] == "True", out
+    assert lines[-3] == "True", out
+    assert lines[-2].startswith("misaligned: argument #0 (x, f32[40x32]): "
+                                "the device pointer is not 16-byte aligned")
     assert lines[-1] == "no out: call_device with raw pointers needs `out`"
 
 

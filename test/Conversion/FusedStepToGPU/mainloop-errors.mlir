@@ -1,4 +1,7 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=mma-sync -split-input-file -verify-diagnostics
+// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma -split-input-file 2>&1 | FileCheck %s --check-prefix=WGMMA
+// WGMMA: cannot be lowered with mainloop=wgmma: the tensor-core mainloops need bf16 or f16 for both dy and x
+// WGMMA: cannot be lowered with mainloop=wgmma: the tensor-core mainloops need rows and columns that are multiples of 8
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=tf32 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not nora-opt %s --nora-gpu-pipeline="mainloop=tf32" 2>&1 | FileCheck %s --check-prefix=PIPELINE
 
