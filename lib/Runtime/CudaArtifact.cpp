@@ -58,6 +58,7 @@ constexpr size_t kMaxParams = 512;
 constexpr int64_t kMaxDynamicShared = 256 * 1024;
 constexpr int64_t kMaxPlanBytes = int64_t(16) << 20;
 constexpr int64_t kMaxCubinBytes = int64_t(1) << 30;
+constexpr int64_t kTensorMapBytes = 128;
 
 /// Validates one plan, remembering the first error.
 class PlanChecker {
@@ -185,7 +186,79 @@ private:
   bool grid(const Value &object, const std::string &parent, KernelSpec &out);
   bool param(const Value &value, const std::string &field, const Plan &plan,
              KernelParam &out);
+  bool tensorMap(const Value &value, const std::string &field, const Plan &plan,
+                 TensorMapSpec &out);
 };
+
+bool PlanChecker::tensorMap(const Value &value, const std::string &field,
+                            const Plan &plan, TensorMapSpec &out) {
+  if (value.kind != Value::Kind::Object)
+    return fail(field, std::string("expected an object, got ") +
+                           Value::kindName(value.kind));
+  const Value *offset = member(value, field, "workspace", Value::Kind::Number);
+  const Value *argument =
+      offset ? member(value, field, "argument", Value::Kind::Number) : nullptr;
+  const Value *box =
+      argument ? member(value, field, "box", Value::Kind::Array) : nullptr;
+  if (!box)
+    return false;
+  int64_t at = 0, index = 0;
+  if (!integer(*offset, join(field, "workspace"), 0,
+               plan.workspaceBytes - kTensorMapBytes, at) ||
+      !integer(*argument, join(field, "argument"), 0,
+               int64_t(plan.arguments.size()) - 1, index) ||
+      !optionalInteger(value, field, "swizzle", 0, 128, out.swizzle))
+    return false;
+  out.workspaceOffset = at;
+  out.argument = size_t(index);
+  if (at % 64 != 0)
+    return fail(join(field, "workspace"),
+                "a tensor map must be 64-byte aligned, offset " +
+                    std::to_string(at) + " is not");
+  for (auto [zeroAt, zeroBytes] : plan.workspaceZero)
+    if (at < zeroAt + zeroBytes && zeroAt < at + kTensorMapBytes)
+      return fail(join(field, "workspace"), "overlaps a workspace_zero range");
+  if (plan.workspaceZeroAll)
+    return fail(join(field, "workspace"),
+                "the whole workspace is zero-filled (no workspace_zero)");
+  if (out.swizzle != 0 && out.swizzle != 32 && out.swizzle != 64 &&
+      out.swizzle != 128)
+    return fail(join(field, "swizzle"), "expected 0, 32, 64 or 128, got " +
+                                            std::to_string(out.swizzle));
+  const ValueSpec &spec = plan.arguments[out.argument];
+  std::string argumentField = join(field, "argument");
+  if (!spec.isTensor || spec.shape.empty() || spec.shape.size() > 5)
+    return fail(argumentField, "argument " + std::to_string(index) + " (" +
+                                   spec.name + ", " + spec.typeString() +
+                                   ") is not a tensor of rank 1 to 5");
+  int64_t elemBytes = int64_t(elementTypeSize(spec.dtype));
+  if ((spec.shape.back() * elemBytes) % 16 != 0 && spec.shape.size() > 1)
+    return fail(argumentField, "argument " + std::to_string(index) + " (" +
+                                   spec.name + ", " + spec.typeString() +
+                                   "): its rows are not a multiple of 16 "
+                                   "bytes (TMA strides)");
+  std::string boxField = join(field, "box");
+  if (box->elements.size() != spec.shape.size())
+    return fail(boxField, "expected " + std::to_string(spec.shape.size()) +
+                              " dimensions (the argument's rank), got " +
+                              std::to_string(box->elements.size()));
+  for (size_t d = 0; d < box->elements.size(); ++d) {
+    int64_t dim;
+    if (!integer(box->elements[d], this->index(boxField, d), 1, 256, dim))
+      return false;
+    out.box.push_back(dim);
+  }
+  int64_t inner = out.box.back() * elemBytes;
+  if (inner % 16 != 0)
+    return fail(boxField, "the innermost box dimension is " +
+                              std::to_string(inner) +
+                              " bytes, not a multiple of 16");
+  if (out.swizzle && inner > out.swizzle)
+    return fail(boxField, "the innermost box dimension is " +
+                              std::to_string(inner) + " bytes, more than the " +
+                              std::to_string(out.swizzle) + "-byte swizzle");
+  return true;
+}
 
 bool PlanChecker::valueSpec(const Value &value, const std::string &field,
                             bool isResult, ValueSpec &out) {
@@ -398,13 +471,15 @@ bool PlanChecker::check(const Value &root, Plan &plan) {
   const Value *version = member(root, "", "version", Value::Kind::Number);
   if (!version)
     return false;
-  if (!version->isInteger || version->integer != kArtifactVersion)
+  if (!version->isInteger || version->integer < 1 ||
+      version->integer > kArtifactVersion)
     return fail("version",
                 "unsupported version " +
                     (version->isInteger ? std::to_string(version->integer)
                                         : std::to_string(version->number)) +
-                    " (this runtime reads version " +
+                    " (this runtime reads versions 1 to " +
                     std::to_string(kArtifactVersion) + ")");
+  plan.version = version->integer;
   if (!nonEmptyString(root, "", "entry", plan.entry) || !chip(root, plan))
     return false;
   for (bool isResult : {false, true}) {
@@ -440,6 +515,20 @@ bool PlanChecker::check(const Value &root, Plan &plan) {
         return false;
       plan.workspaceZero.push_back({offset, bytes});
     }
+  }
+  if (const Value *maps = root.find("tensor_maps")) {
+    // A version-1 runtime ignores unknown keys: it would launch the kernels
+    // with no descriptors.
+    if (plan.version < 2)
+      return fail("tensor_maps", "needs version 2 (the plan says version " +
+                                     std::to_string(plan.version) + ")");
+    if (maps->kind != Value::Kind::Array)
+      return fail("tensor_maps", "expected an array of objects");
+    plan.tensorMaps.resize(maps->elements.size());
+    for (size_t i = 0; i < plan.tensorMaps.size(); ++i)
+      if (!tensorMap(maps->elements[i], index("tensor_maps", i), plan,
+                     plan.tensorMaps[i]))
+        return false;
   }
   const Value *kernels = member(root, "", "kernels", Value::Kind::Array);
   if (!kernels)
@@ -550,7 +639,7 @@ std::string runtime::describePlan(const Plan &plan) {
     }
   };
   os << "artifact: " << plan.directory << "\n"
-     << "format: nora-artifact version " << kArtifactVersion << "\n"
+     << "format: nora-artifact version " << plan.version << "\n"
      << "entry: " << plan.entry << "\n"
      << "chip: " << plan.chip << "\n";
   describeValues("arguments", plan.arguments);
@@ -565,6 +654,18 @@ std::string runtime::describePlan(const Plan &plan) {
     for (auto [offset, bytes] : plan.workspaceZero)
       os << " [" << offset << ", " << offset + bytes << ")";
     os << ")\n";
+  }
+  for (const TensorMapSpec &map : plan.tensorMaps) {
+    const ValueSpec &spec = plan.arguments[map.argument];
+    os << "tensor map: workspace+" << map.workspaceOffset << " for argument "
+       << map.argument << " (" << spec.name << ", " << spec.typeString()
+       << "), box [";
+    for (size_t d = 0; d < map.box.size(); ++d)
+      os << (d ? ", " : "") << map.box[d];
+    os << "], swizzle "
+       << (map.swizzle ? std::to_string(map.swizzle) + "B"
+                       : std::string("none"))
+       << "\n";
   }
   os << "kernels: " << plan.kernels.size() << " (in order, one stream)\n";
   for (size_t i = 0; i < plan.kernels.size(); ++i) {

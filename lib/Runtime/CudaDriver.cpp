@@ -84,6 +84,10 @@ LoadedDriver load() {
       resolve(library, d.cuMemsetD8, {"cuMemsetD8_v2"}, e) &&
       resolve(library, d.cuMemsetD8Async, {"cuMemsetD8Async"}, e,
               /*optional=*/true) &&
+      resolve(library, d.cuMemcpyHtoDAsync, {"cuMemcpyHtoDAsync_v2"}, e,
+              /*optional=*/true) &&
+      resolve(library, d.cuTensorMapEncodeTiled, {"cuTensorMapEncodeTiled"}, e,
+              /*optional=*/true) &&
       resolve(library, d.cuModuleLoadData, {"cuModuleLoadData"}, e) &&
       resolve(library, d.cuModuleUnload, {"cuModuleUnload"}, e) &&
       resolve(library, d.cuModuleGetFunction, {"cuModuleGetFunction"}, e) &&

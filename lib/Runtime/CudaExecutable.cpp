@@ -3,6 +3,8 @@
 // A call of the step, on the one (null) stream of the primary context:
 //
 //   cuMemsetD8(workspace ranges, 0)    every call starts from zeroed counters
+//   cuMemcpyHtoD(tensor maps)          TMA descriptors of the arguments, when
+//                                      their pointers changed
 //   cuLaunchKernelEx(kernel 0) ...     in plan order; cooperative and cluster
 //   cuLaunchKernelEx(kernel N-1)       launches through launch attributes
 //
@@ -200,6 +202,11 @@ std::string Executable::load(const Plan &plan, int ordinal,
                                        plan.results[i].byteSize))
              .empty())
       return "result #" + std::to_string(i) + ": " + error;
+  if (!plan.tensorMaps.empty() &&
+      !executable->device.driver->cuTensorMapEncodeTiled)
+    return "the step's kernels read their inputs through tensor maps (TMA), "
+           "and this CUDA driver lacks cuTensorMapEncodeTiled (CUDA 12.0 or "
+           "newer is needed)";
   if (plan.workspaceBytes > 0 &&
       !(error =
             executable->allocate(executable->workspace, plan.workspaceBytes))
@@ -262,6 +269,7 @@ Executable::setArguments(const std::vector<HostArgument> &arguments) {
 
 void Executable::bindParams(const std::vector<CUdeviceptr> &arguments,
                             const std::vector<CUdeviceptr> &results) {
+  boundArguments = arguments;
   // Bind the parameters: pointers, scalars by value, immediates.
   for (size_t k = 0; k < kernels.size(); ++k) {
     const std::vector<KernelParam> &params = plan.kernels[k].params;
@@ -351,6 +359,8 @@ std::string Executable::launchAll(CUstream stream) {
   for (auto [offset, bytes] : plan.workspaceZero)
     if (error.empty())
       error = zero(workspace + uint64_t(offset), size_t(bytes));
+  if (error.empty())
+    error = writeTensorMaps(stream);
   for (size_t k = 0; error.empty() && k < kernels.size(); ++k) {
     const KernelSpec &spec = plan.kernels[k];
     LoadedKernel &kernel = kernels[k];
@@ -376,6 +386,73 @@ std::string Executable::launchAll(CUstream stream) {
           "kernels[" + std::to_string(k) + "] (" + spec.name + "): " + error;
   }
   return error;
+}
+
+/// The CUtensorMapDataType of `type`.
+static int tensorMapDataType(ElementType type) {
+  switch (type) {
+  case ElementType::F32:
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  case ElementType::BF16:
+    return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  case ElementType::F16:
+    return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  }
+  return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+}
+
+std::string Executable::writeTensorMaps(CUstream stream) {
+  if (plan.tensorMaps.empty() || mappedArguments == boundArguments)
+    return "";
+  const Driver &cu = *device.driver;
+  if (stream && !cu.cuMemcpyHtoDAsync)
+    return "launches on a stream need cuMemcpyHtoDAsync, which this CUDA "
+           "driver lacks";
+  mappedArguments.clear();
+  for (size_t i = 0; i < plan.tensorMaps.size(); ++i) {
+    const TensorMapSpec &map = plan.tensorMaps[i];
+    const ValueSpec &spec = plan.arguments[map.argument];
+    // The driver's order is innermost first; the plan's is row-major.
+    size_t rank = spec.shape.size();
+    unsigned long long dims[5], strides[4];
+    unsigned box[5], elementStrides[5];
+    unsigned long long stride = elementTypeSize(spec.dtype);
+    for (size_t d = 0; d < rank; ++d) {
+      size_t from = rank - 1 - d;
+      dims[d] = (unsigned long long)spec.shape[from];
+      box[d] = unsigned(map.box[from]);
+      elementStrides[d] = 1;
+      if (d > 0)
+        strides[d - 1] = stride;
+      stride *= dims[d];
+    }
+    int swizzle = map.swizzle == 128  ? CU_TENSOR_MAP_SWIZZLE_128B
+                  : map.swizzle == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                  : map.swizzle == 32 ? CU_TENSOR_MAP_SWIZZLE_32B
+                                      : CU_TENSOR_MAP_SWIZZLE_NONE;
+    CUtensorMap encoded;
+    std::string error = cu.check(
+        cu.cuTensorMapEncodeTiled(
+            &encoded, tensorMapDataType(spec.dtype), unsigned(rank),
+            reinterpret_cast<void *>(uintptr_t(boundArguments[map.argument])),
+            dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+        "cuTensorMapEncodeTiled");
+    if (error.empty()) {
+      CUdeviceptr at = workspace + uint64_t(map.workspaceOffset);
+      // From pageable memory: the call returns once `encoded` is staged.
+      error = cu.check(
+          stream ? cu.cuMemcpyHtoDAsync(at, &encoded, sizeof(encoded), stream)
+                 : cu.cuMemcpyHtoD(at, &encoded, sizeof(encoded)),
+          "cuMemcpyHtoD(tensor map)");
+    }
+    if (!error.empty())
+      return "tensor_maps[" + std::to_string(i) + "] (argument " +
+             std::to_string(map.argument) + ", " + spec.name + "): " + error;
+  }
+  mappedArguments = boundArguments;
+  return "";
 }
 
 std::string Executable::run() {

@@ -20,6 +20,7 @@ from nora import reference as R
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FAKE_DRIVER = os.path.join(ROOT, "build", "lib", "libnora-fake-cuda.so")
+TMAP_PLAN = os.path.join(ROOT, "test", "Runtime", "Inputs", "tmap.plan.json")
 AXPY_PLAN = os.path.join(ROOT, "test", "Runtime", "Inputs", "axpy.plan.json")
 
 pytestmark = pytest.mark.skipif(not gpu.runtime_available(),
@@ -176,6 +177,32 @@ def test_device_call_path_against_the_fake_driver(tmp_path):
     assert lines[-2].startswith("misaligned: argument #0 (x, f32[40x32]): "
                                 "the device pointer is not 16-byte aligned")
     assert lines[-1] == "no out: call_device with raw pointers needs `out`"
+
+
+@needs_fake_driver
+def test_device_call_rewrites_tensor_maps(tmp_path):
+    """A plan with a tensor map (TMA descriptor): call_device encodes it
+    for the caller's pointer, again when the pointer changes (the fake
+    kernel copies the box the map describes)."""
+    art_dir = tmp_path / "tmap.nora"
+    art_dir.mkdir()
+    (art_dir / "plan.json").write_text(json.dumps(json.load(open(TMAP_PLAN))))
+    (art_dir / "tmap.cubin").write_bytes(b"\x7fELF" + bytes(60))
+    out = run_isolated(textwrap.dedent("""
+        import numpy as np, nora.gpu as gpu
+        art = gpu.Artifact(%r)
+        art.load(0)
+        rng = np.random.default_rng(0)
+        box = np.full((48, 8), np.nan, np.float32)
+        for _ in range(2):
+            x = rng.standard_normal((40, 32), dtype=np.float32)
+            art.call_device(x.ctypes.data, 1.0, out=[box.ctypes.data],
+                            stream=0x1234)
+            want = np.zeros((48, 8), np.float32)
+            want[:40] = x[:, :8]
+            print(np.array_equal(box, want))
+        """) % str(art_dir), NORA_CUDA_DRIVER=FAKE_DRIVER)
+    assert out.split() == ["True", "True"], out
 
 
 def test_device_call_checks_torch_tensors(tmp_path):

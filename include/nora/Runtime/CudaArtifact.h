@@ -19,8 +19,9 @@
 
 namespace mlir::nora::runtime {
 
-/// The "version" this runtime reads.
-constexpr int64_t kArtifactVersion = 1;
+/// The newest "version" this runtime reads (it reads 1 and 2; version 2
+/// adds "tensor_maps").
+constexpr int64_t kArtifactVersion = 2;
 
 /// The element types an argument may have ("f32", "bf16", "f16").
 enum class ElementType { F32, BF16, F16 };
@@ -74,6 +75,19 @@ struct KernelSpec {
   std::vector<KernelParam> params;
 };
 
+/// A TMA descriptor (CUtensorMap) the runtime encodes for a tensor argument
+/// before every call and writes into the workspace, where a kernel finds it
+/// through a {"workspace": offset} parameter.
+struct TensorMapSpec {
+  int64_t workspaceOffset = 0; ///< 64-byte aligned; 128 bytes.
+  size_t argument = 0;         ///< A tensor argument of rank 1 to 5.
+  /// The box a copy moves, in the argument's dimension order (row-major:
+  /// outermost first).
+  std::vector<int64_t> box;
+  /// Shared-memory swizzle span in bytes: 0 (none), 32, 64 or 128.
+  int64_t swizzle = 0;
+};
+
 /// A validated plan.json with its cubins loaded.
 struct Plan {
   std::string directory; ///< The artifact directory.
@@ -88,6 +102,8 @@ struct Plan {
   /// every call ("workspace_zero"); absent from the plan: all of it.
   std::vector<std::pair<int64_t, int64_t>> workspaceZero;
   bool workspaceZeroAll = true;
+  std::vector<TensorMapSpec> tensorMaps;
+  int64_t version = kArtifactVersion;
   std::vector<KernelSpec> kernels;
 };
 

@@ -103,6 +103,9 @@ private:
   void bindParams(const std::vector<cuda::CUdeviceptr> &arguments,
                   const std::vector<cuda::CUdeviceptr> &results);
   std::string launchAll(cuda::CUstream stream);
+  /// Encodes the plan's tensor maps for the bound arguments and writes them
+  /// into the workspace, unless they are there already for these pointers.
+  std::string writeTensorMaps(cuda::CUstream stream);
   int64_t maxPersistentCtas = 0;
   std::string allocate(cuda::CUdeviceptr &pointer, int64_t bytes);
 
@@ -114,6 +117,9 @@ private:
   std::vector<cuda::CUdeviceptr> resultBuffers;
   cuda::CUdeviceptr workspace = 0;
   bool argumentsSet = false;
+  /// The argument pointers the parameters are bound to, and those the
+  /// tensor maps in the workspace describe (empty: none written yet).
+  std::vector<cuda::CUdeviceptr> boundArguments, mappedArguments;
 };
 
 } // namespace mlir::nora::runtime

@@ -81,11 +81,46 @@ void scale(void **p, Dim3 block, Dim3 thread, Dim3, Dim3 blockDim) {
   out[i] = value * float(*counter);
 }
 
+/// The fake driver's tensor map (128 bytes): what cuTensorMapEncodeTiled
+/// was given, so that a fake kernel can use it as TMA would.
+struct FakeTensorMap {
+  uint64_t magic; // kTensorMapMagic
+  uint64_t address;
+  uint32_t dataType, rank, swizzle, pad;
+  uint64_t dims[5], strides[4];
+  uint16_t box[5];
+};
+static_assert(sizeof(FakeTensorMap) <= 128, "a CUtensorMap has 128 bytes");
+constexpr uint64_t kTensorMapMagic = 0x50414d54524f4e; // "NORTMAP"
+
+/// tmap_box(map, out, rows, cols): one CTA copies the box at coordinates
+/// (0, 0) of an f32 rank-2 tensor map into out (box rows x box cols, f32),
+/// out-of-bounds elements as zeros, as a TMA load would (no swizzle).
+void tmapBox(void **p, Dim3 block, Dim3 thread, Dim3, Dim3) {
+  auto *map = param<const FakeTensorMap *>(p, 0);
+  auto *out = param<float *>(p, 1);
+  if (block.x != 0 || thread.x != 0)
+    return;
+  if (map->magic != kTensorMapMagic || map->rank != 2 || map->dataType != 7) {
+    std::fprintf(stderr, "fake-cuda: tmap_box: not an f32 rank-2 map\n");
+    return;
+  }
+  const auto *base = reinterpret_cast<const char *>(uintptr_t(map->address));
+  for (unsigned r = 0; r < map->box[1]; ++r)
+    for (unsigned c = 0; c < map->box[0]; ++c) {
+      float v = 0;
+      if (r < map->dims[1] && c < map->dims[0])
+        std::memcpy(&v, base + r * map->strides[0] + c * 4, 4);
+      out[r * map->box[0] + c] = v;
+    }
+}
+
 struct Function {
   const char *name;
   HostKernel kernel;
 };
-Function functions[] = {{"axpy", axpy}, {"count", count}, {"scale", scale}};
+Function functions[] = {
+    {"axpy", axpy}, {"count", count}, {"scale", scale}, {"tmap_box", tmapBox}};
 
 struct LaunchAttribute {
   int id;
@@ -200,6 +235,58 @@ CUresult cuMemsetD8Async(uint64_t d, unsigned char v, size_t n, void *stream) {
   std::fprintf(stderr, "fake-cuda: memset %zu bytes to %d on stream %p\n", n,
                int(v), stream);
   std::memset(reinterpret_cast<void *>(uintptr_t(d)), v, n);
+  return kSuccess;
+}
+CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void *h, size_t n,
+                              void *stream) {
+  std::fprintf(stderr, "fake-cuda: copy %zu bytes to the device on stream %p\n",
+               n, stream);
+  std::memcpy(reinterpret_cast<void *>(uintptr_t(d)), h, n);
+  return kSuccess;
+}
+/// Checks what the real driver checks (CUDA 13 cuda.h) and logs the map.
+CUresult cuTensorMapEncodeTiled(void *tensorMap, int dataType, unsigned rank,
+                                void *address, const uint64_t *dims,
+                                const uint64_t *strides, const unsigned *box,
+                                const unsigned *elementStrides, int interleave,
+                                int swizzle, int l2Promotion, int oobFill) {
+  CALL(cuTensorMapEncodeTiled);
+  uint64_t elem = dataType == 7 ? 4 : 2;
+  bool ok = rank >= 1 && rank <= 5 && uintptr_t(address) % 16 == 0 &&
+            uintptr_t(tensorMap) % 64 == 0 && interleave == 0 && swizzle >= 0 &&
+            swizzle <= 3 && (box[0] * elem) % 16 == 0 &&
+            (swizzle == 0 || box[0] * elem <= (16u << swizzle));
+  for (unsigned d = 0; ok && d < rank; ++d)
+    ok = dims[d] >= 1 && box[d] >= 1 && box[d] <= 256 &&
+         elementStrides[d] == 1 && (d == 0 || strides[d - 1] % 16 == 0);
+  std::fprintf(stderr, "fake-cuda: tensor map dtype %d dims [", dataType);
+  for (unsigned d = 0; d < rank; ++d)
+    std::fprintf(stderr, "%s%llu", d ? ", " : "", (unsigned long long)dims[d]);
+  std::fprintf(stderr, "] strides [");
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    std::fprintf(stderr, "%s%llu", d ? ", " : "",
+                 (unsigned long long)strides[d]);
+  std::fprintf(stderr, "] box [");
+  for (unsigned d = 0; d < rank; ++d)
+    std::fprintf(stderr, "%s%u", d ? ", " : "", box[d]);
+  std::fprintf(stderr, "] swizzle %d l2 %d oob %d%s\n", swizzle, l2Promotion,
+               oobFill, ok ? "" : " (invalid)");
+  if (!ok)
+    return kInvalidValue;
+  FakeTensorMap map = {};
+  map.magic = kTensorMapMagic;
+  map.address = uint64_t(uintptr_t(address));
+  map.dataType = uint32_t(dataType);
+  map.rank = rank;
+  map.swizzle = uint32_t(swizzle);
+  for (unsigned d = 0; d < rank; ++d) {
+    map.dims[d] = dims[d];
+    map.box[d] = uint16_t(box[d]);
+    if (d + 1 < rank)
+      map.strides[d] = strides[d];
+  }
+  std::memset(tensorMap, 0, 128);
+  std::memcpy(tensorMap, &map, sizeof(map));
   return kSuccess;
 }
 CUresult cuModuleLoadData(void **m, const void *image) {

@@ -8,7 +8,9 @@ and the numpy checks of the results.
       given is a fake ELF file (enough for validation and the fake driver).
   artifacts.py bad OUT PLAN     OUT/<case>.nora for every validation error
   artifacts.py inputs OUT       the .npy inputs of the axpy and workspace plans
-  artifacts.py check-axpy OUT A / check-workspace OUT   compare with numpy
+  artifacts.py bad-tensor-maps OUT PLAN   OUT/tmap-<case>.nora, one broken map
+  artifacts.py check-axpy OUT A / check-workspace OUT / check-tmap OUT
+      compare with numpy
 """
 
 import json
@@ -91,7 +93,10 @@ def bad(args):
     case("garbage", raw=bytes(range(256)) * 4)
     case("empty", raw=b"")
     case("deep", raw=b"[" * 100000)
-    case("version", setter("version", 2))
+    case("version", setter("version", 3))
+    # tensor_maps is a version-2 key (the axpy plan is version 1).
+    case("tmapversion", setter("tensor_maps", [
+        {"workspace": 0, "argument": 0, "box": [8, 8]}]))
     case("format", setter("format", "onnx"))
     case("noentry", setter("entry", KeyError))
     case("dtype", setter("arguments", 0, "dtype", "f8"))
@@ -116,6 +121,32 @@ def bad(args):
     case("notelf")
     with open(os.path.join(out, "notelf.nora", "axpy.cubin"), "wb") as f:
         f.write(b"// PTX is not a cubin\n.version 8.0\n")
+
+
+def bad_tensor_maps(args):
+    """OUT/tmap-<case>.nora: the tensor-map plan with one map broken."""
+    out, plan_file = args
+    text = json.dumps(json.load(open(plan_file))).encode()
+
+    def case(name, **fields):
+        plan = json.loads(text)
+        for key, value in fields.items():
+            if value is KeyError:
+                del plan["tensor_maps"][0][key]
+            else:
+                plan["tensor_maps"][0][key] = value
+        write_artifact(os.path.join(out, "tmap-" + name + ".nora"), plan, {})
+
+    case("misaligned", workspace=96)
+    case("outside", workspace=320)
+    case("zeroed", workspace=0)
+    case("scalar", argument=1)
+    case("rank", box=[48])
+    case("boxbig", box=[300, 8])
+    case("inner", box=[48, 3])
+    case("swizzlewide", box=[16, 32], swizzle=64)
+    case("swizzle", swizzle=96)
+    case("nobox", box=KeyError)
 
 
 def inputs(args):
@@ -148,6 +179,17 @@ def check_axpy(args):
     print("axpy matches numpy:", got.shape)
 
 
+def check_tmap(args):
+    """The box at (0, 0) of x, rows beyond x's 40 as zeros."""
+    out = args[0]
+    x = np.load(os.path.join(out, "x.npy"))
+    got = np.load(os.path.join(out, "tmap.out.npy"))
+    want = np.zeros((48, 8), np.float32)
+    want[:40] = x[:, :8]
+    np.testing.assert_array_equal(got, want)
+    print("tensor map box matches numpy:", got.shape)
+
+
 def check_workspace(args):
     out = args[0]
     bits = np.load(os.path.join(out, "xbf16.npy"))
@@ -161,5 +203,6 @@ def check_workspace(args):
 
 if __name__ == "__main__":
     commands = {"good": good, "bad": bad, "inputs": inputs,
-                "check-axpy": check_axpy, "check-workspace": check_workspace}
+                "check-axpy": check_axpy, "check-workspace": check_workspace,
+                "bad-tensor-maps": bad_tensor_maps, "check-tmap": check_tmap}
     commands[sys.argv[1]](sys.argv[2:])
