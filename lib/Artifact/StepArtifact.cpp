@@ -80,6 +80,8 @@ private:
   /// Byte offsets of workspace allocations in the plan's workspace.
   DenseMap<Value, int64_t> workspaceBase;
   int64_t workspaceBytes = 0;
+  /// The launches' TMA descriptors ("tensor_maps", plan version 2).
+  json::Array tensorMaps;
   SmallVector<std::string> argumentNames, resultNames;
   llvm::StringSet<> usedNames;
 };
@@ -212,6 +214,43 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
       return failure();
     params.push_back(std::move(*p));
   }
+  // TMA descriptors: the runtime encodes each for a function argument and
+  // writes it where a workspace operand of the launch points.
+  if (Attribute attr = launch->getAttr("nora.tensor_maps")) {
+    auto maps = dyn_cast<ArrayAttr>(attr);
+    if (!maps)
+      return launch.emitError("nora-compile: nora.tensor_maps must be an "
+                              "array of dictionaries");
+    for (Attribute entry : maps) {
+      auto dict = dyn_cast<DictionaryAttr>(entry);
+      auto operand = dict ? dict.getAs<IntegerAttr>("operand") : nullptr;
+      auto tensor = dict ? dict.getAs<IntegerAttr>("tensor") : nullptr;
+      auto box = dict ? dict.getAs<DenseI64ArrayAttr>("box") : nullptr;
+      auto swizzle = dict ? dict.getAs<IntegerAttr>("swizzle") : nullptr;
+      int64_t count = int64_t(params.size());
+      if (!operand || !tensor || !box || !swizzle || operand.getInt() < 0 ||
+          operand.getInt() >= count || tensor.getInt() < 0 ||
+          tensor.getInt() >= count)
+        return launch.emitError("nora-compile: a nora.tensor_maps entry "
+                                "needs operand, tensor (operand indices), "
+                                "box and swizzle");
+      const json::Object *at = params[size_t(operand.getInt())].getAsObject();
+      const json::Object *of = params[size_t(tensor.getInt())].getAsObject();
+      std::optional<int64_t> offset = at->getInteger("workspace");
+      std::optional<int64_t> argument = of->getInteger("argument");
+      if (!offset || !argument)
+        return launch.emitError("nora-compile: a tensor map must be a "
+                                "workspace view and describe a function "
+                                "argument");
+      json::Array boxDims;
+      for (int64_t d : box.asArrayRef())
+        boxDims.push_back(d);
+      tensorMaps.push_back(json::Object{{"workspace", *offset},
+                                        {"argument", *argument},
+                                        {"box", std::move(boxDims)},
+                                        {"swizzle", swizzle.getInt()}});
+    }
+  }
   // Name the function's arguments and results after their role in the
   // first step that uses them (dy, x, w, ..., w_new; dy_1, ... for the
   // second step).
@@ -304,6 +343,10 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
   if (failed(zeroRanges(zero)))
     return failure();
   plan["workspace_zero"] = std::move(zero);
+  if (!tensorMaps.empty()) {
+    plan["version"] = 2;
+    plan["tensor_maps"] = std::move(tensorMaps);
+  }
   return success();
 }
 

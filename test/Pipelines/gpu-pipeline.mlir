@@ -45,8 +45,11 @@
 // WGMMA: .target sm_90a
 // WGMMA-SAME: .maxnreg 255
 // WGMMA-SAME: .shared .align 1024 .b8 __wg_nora_fused_step_0_0[16384];
-// WGMMA-SAME: cp.async.cg.shared.global
-// WGMMA-SAME: fence.proxy.async.shared::cta;
+// WGMMA-SAME: mbarrier.init.shared.b64
+// WGMMA-SAME: fence.mbarrier_init.release.cluster;
+// WGMMA-SAME: mbarrier.arrive.expect_tx.shared.b64
+// WGMMA-SAME: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// WGMMA-SAME: mbarrier.try_wait.parity.shared.b64
 // WGMMA-SAME: wgmma.fence.sync.aligned;
 // WGMMA-SAME: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // WGMMA-SAME: wgmma.commit_group.sync.aligned;

@@ -28,7 +28,10 @@ the generic form of that IR is interpreted:
 - CTAs interleave at every atomic load (the row-block spin waits), round
   robin; all CTAs spinning without progress is reported as a deadlock.
 - cp.async copies land at cp.async.wait_group (the groups older than the N
-  most recent), so a read of a stage before its wait sees stale bytes.
+  most recent), so a read of a stage before its wait sees stale bytes. TMA
+  copies (cp.async.bulk.tensor, through the tensor maps of the launch's
+  nora.tensor_maps) land at the mbarrier.try_wait.parity of their phase,
+  with the transaction bytes and arrivals of the mbarrier checked.
 - Shared-memory races: within a barrier interval, two different threads
   touching the same 4 bytes with at least one write is an error.
 
@@ -386,6 +389,7 @@ class CTA:
         self.open_group = []
         self.wgmma_pending = []  # committed wgmma groups, oldest first
         self.wgmma_open = []
+        self.mbarriers = {}  # shared address -> MBarrier
 
 
 class Machine:
@@ -404,6 +408,9 @@ class Machine:
                         self.kernels["%s::%s" % (name, prop(
                             k, "sym_name").strip('"'))] = k
         self.max_grid = None
+        # Global address of a workspace descriptor -> TensorMap (what the
+        # runtime encodes there before the launch).
+        self.tensor_maps = {}
 
     # -- host -----------------------------------------------------------
     def run_host(self, name, args):
@@ -473,6 +480,18 @@ class Machine:
         pos += 6
         pos += seg[7] + seg[8] + seg[9] + seg[10]
         operands = [env[v] for v in op.operands[pos:pos + seg[11]]]
+        maps = re.search(r"nora.tensor_maps = \[((?:\{[^{}]*\},?\s*)*)\]",
+                         op.attrs)
+        for entry in re.findall(r"\{([^{}]*)\}", maps.group(1) if maps
+                                else ""):
+            field = dict(re.findall(r"(\w+) = ([^,]+?(?:<[^>]*>)?)(?:,|$)",
+                                    entry))
+            box = [int(v) for v in re.search(r"array<i64: ([\d, ]+)>",
+                                             field["box"]).group(1).split(",")]
+            self.tensor_maps[operands[int(field["operand"].split(":")[0])]
+                             .base] = TensorMap(
+                operands[int(field["tensor"].split(":")[0])], box,
+                int(field["swizzle"].split(":")[0]))
         tiles = re.search(r"nora.persistent_tiles = (\d+)", op.attrs)
         if tiles:
             grid = min(int(tiles.group(1)), self.max_grid or grid)
@@ -1134,6 +1153,135 @@ def op_wgmma_wait(m, op, ops, cta, mask):
     _retire(cta.wgmma_pending, int_prop(op, "group"), _resolve)
 
 
+class TensorMap:
+    """A TMA descriptor as the runtime encodes it: the tensor, the box (in
+    its row-major order) and the swizzle span (0 or 128 bytes)."""
+
+    def __init__(self, ref, box, swizzle):
+        if len(ref.dims) != 2 or len(box) != 2 or swizzle not in (0, 128):
+            raise SimError("only rank-2 tensor maps with no swizzle or the "
+                           "128-byte swizzle are simulated")
+        self.ref, self.box, self.swizzle = ref, box, swizzle
+
+    def copy(self, col, row):
+        """The box at (row, col) as raw bytes in shared-memory order
+        (row-major, out-of-bounds elements zero) and each byte's offset
+        from the destination before swizzling."""
+        size = SIZE[self.ref.elem]
+        rows, cols = self.box
+        r = np.arange(rows)[:, None] + row
+        c = np.arange(cols)[None, :] + col
+        inside = (r >= 0) & (r < self.ref.dims[0]) & (c >= 0) & \
+            (c < self.ref.dims[1])
+        data = self.ref.typed()
+        lin = np.where(inside, r * self.ref.dims[1] + c, 0)
+        values = np.where(inside, data[lin], np.zeros(1, data.dtype))
+        raw = np.ascontiguousarray(values).view(np.uint8).reshape(-1)
+        return raw, np.arange(rows * cols * size)
+
+
+class MBarrier:
+    """An mbarrier object: expected and pending arrivals, the transaction
+    count, the phase, and the TMA copies of the current phase that have not
+    landed yet."""
+
+    def __init__(self, count):
+        self.count = self.pending = count
+        self.tx = 0
+        self.phase = 0
+        self.copies = []
+
+
+def _barrier_at(cta, address, what):
+    bar = cta.mbarriers.get(int(address))
+    if bar is None:
+        raise SimError("%s on shared address 0x%x, where no mbarrier was "
+                       "initialized" % (what, int(address)))
+    return bar
+
+
+def op_mbarrier_init(m, op, ops, cta, mask):
+    addr, count = lanes(ops[0]), lanes(ops[1])
+    for t in np.nonzero(full(mask))[0]:
+        if int(addr[t]) % 8:
+            raise SimError("mbarrier.init at a misaligned address 0x%x"
+                           % int(addr[t]))
+        cta.mbarriers[int(addr[t])] = MBarrier(int(count[t]))
+
+
+def op_mbarrier_arrive_expect_tx(m, op, ops, cta, mask):
+    addr, tx = lanes(ops[0]), lanes(ops[1])
+    for t in np.nonzero(full(mask))[0]:
+        bar = _barrier_at(cta, addr[t], "mbarrier.arrive.expect_tx")
+        bar.tx += int(tx[t])
+        bar.pending -= 1
+        if bar.pending < 0:
+            raise SimError("mbarrier.arrive.expect_tx: more arrivals than "
+                           "the barrier's count in one phase (no wait "
+                           "completed the phase before: a missing wait, or "
+                           "one on the wrong phase parity)")
+
+
+def op_tma_load(m, op, ops, cta, mask):
+    seg = [int(x) for x in re.search(r"operandSegmentSizes = array<i32: "
+                                     r"([\d, ]+)>", op.props).group(1)
+           .split(",")]
+    if seg[4] or seg[5] or seg[6] or seg[2] != 2:
+        raise SimError("only 2-D tile-mode TMA loads without multicast or "
+                       "cache hints are simulated")
+    dst, desc = lanes(ops[0]), lanes(ops[1])
+    col, row, bar_addr = lanes(ops[2]), lanes(ops[3]), lanes(ops[4])
+    for t in np.nonzero(full(mask))[0]:
+        tmap = m.tensor_maps.get(int(desc[t]))
+        if tmap is None:
+            raise SimError("cp.async.bulk.tensor with a descriptor at 0x%x "
+                           "that the runtime did not write" % int(desc[t]))
+        if int(dst[t]) % (1024 if tmap.swizzle == 128 else 128):
+            raise SimError("cp.async.bulk.tensor to a misaligned shared "
+                           "address 0x%x" % int(dst[t]))
+        raw, offsets = tmap.copy(int(np.int32(col[t])), int(np.int32(row[t])))
+        addresses = int(dst[t]) + offsets
+        if tmap.swizzle == 128:
+            addresses = addresses ^ (((addresses >> 7) & 7) << 4)
+        words = np.unique(addresses // 4)
+        check_wgmma_overlap(cta, words, "cp.async.bulk.tensor")
+        bar = _barrier_at(cta, bar_addr[t], "cp.async.bulk.tensor")
+        bar.copies.append((addresses, raw, words))
+
+
+def op_mbarrier_try_wait_parity(m, op, ops, cta, mask):
+    act = full(mask)
+    addr = lanes(ops[0])[act]
+    parity = lanes(ops[1])[act]
+    if (addr != addr[0]).any() or (parity != parity[0]).any():
+        raise SimError("mbarrier.try_wait.parity: the threads of a CTA wait "
+                       "on different barriers or phases in lockstep")
+    bar = _barrier_at(cta, addr[0], "mbarrier.try_wait.parity")
+    if bar.phase % 2 != int(parity[0]):
+        # The phase of that parity is the one before: complete, whatever
+        # is in flight now (the copies land at a later wait).
+        return None
+    for addresses, raw, words in bar.copies:
+        check_wgmma_overlap(cta, words, "cp.async.bulk.tensor")
+        start, data = cta.shared.find(int(addresses.min()))
+        if int(addresses.max()) - start >= len(data):
+            raise SimError("cp.async.bulk.tensor writes past the end of a "
+                           "shared buffer")
+        data[addresses - start] = raw
+        bar.tx -= len(raw)
+    bar.copies = []
+    if bar.tx < 0:
+        raise SimError("mbarrier: the TMA copies moved more bytes than "
+                       "arrive.expect_tx announced")
+    if bar.pending or bar.tx:
+        raise SimError("deadlock: mbarrier.try_wait.parity on a phase that "
+                       "never completes (%d arrivals and %d transaction "
+                       "bytes missing)" % (bar.pending, bar.tx))
+    bar.phase += 1
+    bar.pending = bar.count
+    return None
+
+
 def op_inttoptr(m, op, ops, cta, mask):
     return np.asarray(ops[0]).astype(np.int64)
 
@@ -1198,6 +1346,11 @@ SIMPLE = {
     "nvvm.fence.proxy": op_noop, "nvvm.wgmma.mma_async": op_wgmma,
     "nvvm.wgmma.commit.group.sync.aligned": op_wgmma_commit,
     "nvvm.wgmma.wait.group.sync.aligned": op_wgmma_wait,
+    "nvvm.mbarrier.init": op_mbarrier_init,
+    "nvvm.fence.mbarrier.init": op_noop,
+    "nvvm.mbarrier.arrive.expect_tx": op_mbarrier_arrive_expect_tx,
+    "nvvm.cp.async.bulk.tensor.shared.cluster.global": op_tma_load,
+    "nvvm.mbarrier.try_wait.parity": op_mbarrier_try_wait_parity,
 }
 
 

@@ -74,6 +74,10 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
   t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
   t.workspaceBytes = t.statsOffset + t.statsCount * 8;
+  if (mainloop == FusedStepMainloop::Wgmma) {
+    t.tensorMapOffset = llvm::alignTo(t.workspaceBytes, kTensorMapBytes);
+    t.workspaceBytes = t.tensorMapOffset + 2 * kTensorMapBytes;
+  }
   return t;
 }
 
@@ -360,6 +364,10 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   mNew = entry.getArgument(arg++);
   counters = entry.getArgument(arg++);
   stats = entry.getArgument(arg++);
+  if (tiling.tensorMapOffset) {
+    dyMap = entry.getArgument(arg++);
+    xMap = entry.getArgument(arg++);
+  }
   auto smem = func.getWorkgroupAttributions();
   unsigned next = 0;
   if (tiling.mainloop != FusedStepMainloop::LoadGradient) {
@@ -368,6 +376,8 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   smemRed = smem[next++];
   smemCoef = smem[next++];
+  if (tiling.mainloop == FusedStepMainloop::Wgmma)
+    smemBarriers = smem[next++];
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   blockId = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
@@ -375,7 +385,13 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   decay = createDecayFactor(b, loc, lr, wd);
   negLr = arith::NegFOp::create(b, loc, lr);
 
+  if (tiling.mainloop == FusedStepMainloop::Wgmma)
+    emitWgmmaBarrierInit();
+
   forLoop(blockId, idx(tiling.tiles), gridSize, [&](Value tile) {
+    if (tiling.mainloop == FusedStepMainloop::Wgmma)
+      tileIteration = arith::DivUIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
     Value rb = arith::DivUIOp::create(b, loc, tile, idx(tiling.colTiles));
     Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
     Value i0 = mul(rb, idx(tiling.blockRows));
@@ -422,6 +438,10 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   args.append({matrix, matrix, f32, f32, matrix, matrix,
                MemRefType::get({tiling.counters}, builder.getI32Type()),
                MemRefType::get({tiling.statsCount}, f64)});
+  if (tiling.tensorMapOffset) {
+    auto map = MemRefType::get({T::kTensorMapBytes}, builder.getI8Type());
+    args.append({map, map});
+  }
   auto workgroup =
       gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   auto shared = [&](ArrayRef<int64_t> dims, Type elem) -> Type {
@@ -449,6 +469,9 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
     smem = {shared({tiling.numStats, tiling.blockRows, kSimtThreadsX}, f64)};
   }
   smem.push_back(shared({2, tiling.blockRows}, f64));
+  // One mbarrier a stage: the TMA copies of the stage complete on it.
+  if (tiling.mainloop == FusedStepMainloop::Wgmma)
+    smem.push_back(shared({tiling.stages}, builder.getI64Type()));
   auto func = gpu::GPUFuncOp::create(builder, loc, name,
                                      builder.getFunctionType(args, {}), smem);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),

@@ -76,8 +76,9 @@ enum class FusedStepMainloop {
   MmaSync,
   /// sm_90a tensor cores, opt-in: wgmma.mma_async m64n128k16 (bf16/f16 ->
   /// f32) reading both operands from shared memory through descriptors
-  /// (MN-major, 128-byte swizzle), fed by the same 4-stage cp.async ring.
-  /// 2 warpgroups of 64 x 128 on a 128 x 128 tile.
+  /// (MN-major, 128-byte swizzle), fed by a 4-stage ring that TMA fills
+  /// (cp.async.bulk.tensor, one mbarrier a stage). 2 warpgroups of 64 x 128
+  /// on a 128 x 128 tile.
   Wgmma,
   /// No matmul: the tile of a given gradient g is loaded (64 x 64 tiles, the
   /// SIMT layout): the optimizer step alone.
@@ -92,8 +93,15 @@ struct FusedStepTiling {
   int64_t blockRows = 0, blockCols = 0, blockTokens = 0, stages = 1;
   int64_t rowBlocks = 0, colTiles = 0, tiles = 0, numStats = 0;
   /// Workspace: one i32 arrival counter per row block plus one for the
-  /// grid-wide barrier, then the f64 slots [rowBlock][colTile][stat][row].
+  /// grid-wide barrier, then the f64 slots [rowBlock][colTile][stat][row],
+  /// then (wgmma) the TMA descriptors of dy and x, 128 bytes each, that the
+  /// runtime writes (tensorMapOffset: 0 when there are none).
   int64_t counters = 0, statsOffset = 0, statsCount = 0, workspaceBytes = 0;
+  int64_t tensorMapOffset = 0;
+  static constexpr int64_t kTensorMapBytes = 128;
+  /// The box one TMA copy moves: 16 token rows x 64 elements (128 bytes, one
+  /// row of the 128-byte swizzle), in the tensors' row-major order.
+  static constexpr int64_t kTmaBoxRows = 16, kTmaBoxCols = 64;
 
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
@@ -107,7 +115,8 @@ std::string tensorCoreIneligibility(const FusedStepShape &shape);
 
 /// Builds the kernel of one step as a gpu.func named `name` at `builder`'s
 /// insertion point (inside a gpu.module). Its arguments, in order: dy, x,
-/// [acc], w, m, lr, wd, w_new, m_new, counters (i32), stats (f64) (with
+/// [acc], w, m, lr, wd, w_new, m_new, counters (i32), stats (f64), and with
+/// the wgmma mainloop the tensor maps of dy and x (128 x i8 each) (with
 /// shape.gradGiven: g, w, m, ...); all memrefs have static shapes.
 gpu::GPUFuncOp buildFusedStepKernel(OpBuilder &builder, Location loc,
                                     StringRef name, const FusedStepShape &shape,

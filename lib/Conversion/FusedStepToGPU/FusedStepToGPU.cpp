@@ -144,6 +144,27 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   // written before any CTA reads it.
   Value counters = view(0, "counters");
   view(tiling.statsOffset, "row_stats");
+  // The TMA descriptors of dy and x, which the runtime encodes for the
+  // operands' device addresses and writes here before the launch.
+  SmallVector<Attribute> tensorMaps;
+  if (tiling.tensorMapOffset) {
+    const StringRef tensorRoles[] = {"dy", "x"};
+    for (auto [k, tensorRole] : llvm::enumerate(tensorRoles)) {
+      std::string role = (tensorRole + "_map").str();
+      view(tiling.tensorMapOffset + int64_t(k) * tiling.kTensorMapBytes, role);
+      int64_t tensor =
+          llvm::find(roles, b.getStringAttr(tensorRole)) - roles.begin();
+      tensorMaps.push_back(b.getDictionaryAttr({
+          b.getNamedAttr("operand",
+                         b.getI64IntegerAttr(int64_t(operands.size()) - 1)),
+          b.getNamedAttr("tensor", b.getI64IntegerAttr(tensor)),
+          b.getNamedAttr(
+              "box", b.getDenseI64ArrayAttr({FusedStepTiling::kTmaBoxRows,
+                                             FusedStepTiling::kTmaBoxCols})),
+          b.getNamedAttr("swizzle", b.getI64IntegerAttr(128)),
+      }));
+    }
+  }
   Value zero =
       arith::ConstantOp::create(b, loc, b.getI32Type(), b.getI32IntegerAttr(0));
   gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, counters, zero);
@@ -158,6 +179,8 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   launch->setAttr("nora.persistent_tiles", b.getI64IntegerAttr(tiling.tiles));
   launch->setAttr("nora.cooperative", b.getUnitAttr());
   launch->setAttr("nora.operand_roles", b.getArrayAttr(roles));
+  if (!tensorMaps.empty())
+    launch->setAttr("nora.tensor_maps", b.getArrayAttr(tensorMaps));
 
   for (auto [buffer, result] : llvm::zip(results, replaced))
     result.replaceAllUsesWith(bufferization::ToTensorOp::create(

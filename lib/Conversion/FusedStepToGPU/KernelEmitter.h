@@ -165,8 +165,11 @@ private:
   void emitSimtStageLoad(Value src, int64_t srcCols, Value t0, Value c0,
                          Value stage);
   TileFragment emitMmaSyncMainloop(Value i0, Value j0);
-  /// WgmmaMainloop.cpp.
+  /// WgmmaMainloop.cpp: the mainloop, the shared pointer to the mbarrier of
+  /// ring stage `stage`, and their initialization (once a kernel).
   TileFragment emitWgmmaMainloop(Value i0, Value j0);
+  Value stageBarrier(Value stage);
+  void emitWgmmaBarrierInit();
   /// cp.async of token block `kblock` of `src` (columns from c0) into stage
   /// `stage`: chunk `chunk` (16 bytes) of token row k goes to byte
   /// stageOffset(k, chunk) of the stage (the mainloop's swizzle).
@@ -210,7 +213,12 @@ private:
 
   // Kernel arguments and per-thread values, set by emit().
   Value dy, x, grad, accIn, w, m, lr, wd, wNew, mNew, counters, stats;
+  Value dyMap, xMap; // wgmma: the TMA descriptors
   Value smemA, smemB, smemRed, smemCoef;
+  Value smemBarriers; // wgmma: one mbarrier a ring stage
+  /// wgmma: how many tiles this CTA computed before this one (the
+  /// mbarrier phases continue across tiles).
+  Value tileIteration;
   Value tid, blockId, gridSize, decay, negLr;
 };
 

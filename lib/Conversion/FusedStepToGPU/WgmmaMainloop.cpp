@@ -4,8 +4,7 @@
 // mainloop=wgmma, sm_90a), bf16 or f16 inputs, f32 accumulation. Two
 // warpgroups each compute 64 rows x 128 columns with one m64n128k16 per
 // 16-token stage, reading both operands from shared memory through matrix
-// descriptors; the stages come from the same cp.async ring as the mma.sync
-// mainloop (MmaSyncMainloop.cpp), in the layout wgmma reads.
+// descriptors; TMA fills the stages.
 //
 // Both operands are MN-major (dy^T's rows and x's columns are contiguous in
 // global memory): A with imm-trans-a (layout col), B with imm-trans-b
@@ -14,14 +13,22 @@
 // elements: two 64-element atoms along MN (LBO = 2048 bytes apart), each of
 // 16 token rows of 128 bytes in two 8-row groups (SBO = 1024 bytes); chunk
 // c of row k sits at chunk c ^ (k & 7) (Swizzle<3,4,3> on the byte
-// address, from a 1024-byte aligned base).
+// address, from a 1024-byte aligned base). One atom is exactly what one
+// cp.async.bulk.tensor of a 16 x 64 box writes with the 128-byte swizzle,
+// so a stage is 4 TMA copies (2 of dy, 2 of x; 8 KiB), issued by thread 0
+// on the stage's mbarrier (arrive.expect_tx of the 8 KiB, then the copies
+// complete the transaction). Out-of-bounds rows, columns and tokens read
+// zeros: no predicates, no clamping.
 //
 // The ring prefetches 2 token blocks ahead into 4 stages. Before block kb:
-// cp.async.wait_group 1 (block kb has landed), fence.proxy.async (the
-// copies are visible to wgmma), wgmma.wait_group 1 (the wgmma of block
-// kb - 2 is done), a barrier; then block kb + 2 is loaded into the stage
-// block kb - 2 used, and the wgmma of block kb is issued and committed, so
-// two wgmmas overlap.
+// wgmma.wait_group 1 (the wgmma of block kb - 2 is done), a barrier (in
+// both warpgroups), thread 0 issues block kb + 2 into the stage block
+// kb - 2 used; then every thread waits on the mbarrier of block kb's
+// stage, and the wgmma of block kb is issued and committed, so two wgmmas
+// and two blocks of copies are in flight. Each tile restarts the ring at
+// stage 0; stage s is used u(s) = ceil((K - s) / 4) times a tile (K token
+// blocks), so the use of stage s by block kb in the CTA's tile i waits on
+// phase parity (i u(s) + kb / 4) & 1.
 //
 // Accumulator i of a thread in warp w of its warpgroup (lane l) is row
 // 16 w + l / 4 + 8 ((i % 4) / 2), column 8 (i / 4) + 2 (l % 4) + i % 2: the
@@ -38,13 +45,27 @@ using namespace mlir;
 using namespace mlir::nora;
 
 namespace {
-constexpr int64_t kChunkBytes = 16;
-constexpr int64_t kAtomRowBytes = 128; // 64 bf16: one swizzle row
-constexpr int64_t kAtomBytes = 2048;   // 16 token rows of one MN atom
-constexpr int64_t kGroupBytes = 1024;  // 8 token rows: the swizzle period
+constexpr int64_t kAtomBytes = 2048;  // 16 token rows of one MN atom
+constexpr int64_t kGroupBytes = 1024; // 8 token rows: the swizzle period
 constexpr int64_t kWarpgroupRows = 64;
 constexpr int64_t kAccumulators = 64; // m64n128 f32 over 128 threads
+/// The suspend-time hint of mbarrier.try_wait (ns), as upstream's nvgpu.
+constexpr int32_t kTryWaitTicks = 10000000;
 } // namespace
+
+Value KernelEmitter::stageBarrier(Value stage) {
+  return sharedPointer(add(baseAddress(smemBarriers), i64(mul(stage, idx(8)))));
+}
+
+void KernelEmitter::emitWgmmaBarrierInit() {
+  ifThen(eqIdx(tid, 0), [&] {
+    for (int64_t s = 0; s < tiling.stages; ++s)
+      NVVM::MBarrierInitOp::create(b, loc, stageBarrier(idx(s)), i32(1),
+                                   /*predicate=*/Value());
+    NVVM::FenceMbarrierInitOp::create(b, loc);
+  });
+  barrier();
+}
 
 TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
   MLIRContext *ctx = b.getContext();
@@ -71,24 +92,59 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
   frag.contributor = idx(0);
   frag.writer = eqIdx(inQuad, 0);
 
-  // Chunk c of token row k: atom c / 8, row k, chunk (c % 8) ^ (k % 8).
-  auto stageOffset = [&](Value k, Value chunk) -> Value {
-    Value swizzled =
-        arith::XOrIOp::create(b, loc, remIdx(chunk, 8), remIdx(k, 8));
-    return add(
-        mul(divIdx(chunk, 8), idx(kAtomBytes)),
-        add(mul(k, idx(kAtomRowBytes)), mul(swizzled, idx(kChunkBytes))));
-  };
+  // Stage s of an operand: 2 atoms of 16 token rows x 64 elements, each
+  // one TMA box.
   Value baseA = baseAddress(smemA), baseB = baseAddress(smemB);
-  auto loadStage = [&](Value stage, Value kblock) {
-    emitMmaSyncStageLoad(dy, shape.rows, baseA, stage, kblock, i0, stageOffset);
-    emitMmaSyncStageLoad(x, shape.cols, baseB, stage, kblock, j0, stageOffset);
+  Type i32Type = b.getI32Type();
+  auto toI32 = [&](Value index) -> Value {
+    return arith::IndexCastOp::create(b, loc, i32Type, index);
   };
-  for (int64_t s = 0; s < distance; ++s) {
-    if (s < numK)
-      loadStage(idx(s), idx(s));
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  }
+  auto genericPointer = [&](Value address) -> Value {
+    return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx),
+                                    address);
+  };
+  Value dyDescriptor = genericPointer(baseAddress(dyMap));
+  Value xDescriptor = genericPointer(baseAddress(xMap));
+  auto loadStage = [&](Value kblock) {
+    Value stage = remIdx(kblock, stages);
+    Value bar = stageBarrier(stage);
+    NVVM::MBarrierArriveExpectTxOp::create(
+        b, loc, /*res=*/Type(), bar, i32(int32_t(4 * kAtomBytes)),
+        NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
+    Value token = toI32(mul(kblock, idx(tiling.blockTokens)));
+    Value stageBytes64 = i64(mul(stage, idx(stageBytes)));
+    for (auto [base, descriptor, c0] :
+         {std::tuple{baseA, dyDescriptor, i0}, {baseB, xDescriptor, j0}}) {
+      for (int64_t a = 0; a < 2; ++a) {
+        // shared::cluster (address space 7) is the PTX 8.0 form; a CTA's
+        // own shared addresses are valid there.
+        Value dst = LLVM::AddrSpaceCastOp::create(
+            b, loc, LLVM::LLVMPointerType::get(ctx, /*shared_cluster*/ 7),
+            sharedPointer(
+                add(add(base, stageBytes64), i64(idx(a * kAtomBytes)))));
+        Value column = toI32(add(c0, idx(a * FusedStepTiling::kTmaBoxCols)));
+        NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+            b, loc, dst, descriptor, ValueRange{column, token}, bar,
+            /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
+            /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
+            /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
+            /*predicate=*/Value());
+      }
+    }
+  };
+  Value leader = eqIdx(tid, 0);
+  ifThen(leader, [&] {
+    for (int64_t s = 0; s < std::min(distance, numK); ++s)
+      loadStage(idx(s));
+  });
+  // The phase parity block kb waits for (see the header).
+  auto phaseParity = [&](Value kb) -> Value {
+    Value stage = remIdx(kb, stages);
+    Value uses = divIdx(
+        arith::SubIOp::create(b, loc, idx(numK + stages - 1), stage), stages);
+    Value before = add(mul(tileIteration, uses), divIdx(kb, stages));
+    return toI32(remIdx(before, 2));
+  };
 
   // A matrix descriptor: start address, LBO (between MN atoms), SBO
   // (between 8-row groups) in 16-byte units, 128-byte swizzle (mode 1).
@@ -119,16 +175,15 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
     b.setInsertionPointToStart(loop.getBody());
     Value kb = loop.getInductionVar();
     Value acc = loop.getRegionIterArgs()[0];
-    NVVM::CpAsyncWaitGroupOp::create(b, loc, distance - 1);
-    // The copies (generic proxy) before wgmma reads them (async proxy).
-    NVVM::FenceProxyOp::create(
-        b, loc, NVVM::ProxyKindAttr::get(ctx, NVVM::ProxyKind::async_shared),
-        NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+    // The wgmma of block kb - 2 is done in both warpgroups: its stage is
+    // free for block kb + 2.
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, distance - 1);
     barrier();
     Value next = add(kb, idx(distance));
-    ifThen(lt(next, idx(numK)), [&] { loadStage(remIdx(next, stages), next); });
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    ifThen(andI(leader, lt(next, idx(numK))), [&] { loadStage(next); });
+    NVVM::MBarrierTryWaitParityOp::create(b, loc,
+                                          stageBarrier(remIdx(kb, stages)),
+                                          phaseParity(kb), i32(kTryWaitTicks));
 
     Value stageOffsetBytes = i64(mul(remIdx(kb, stages), idx(stageBytes)));
     Value descA =
@@ -148,10 +203,10 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
     NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
     scf::YieldOp::create(b, loc, updated);
   }
-  // Every wgmma and copy is done, and every warp has left the ring, before
-  // the accumulators are read and the next tile refills it.
+  // Every wgmma is done (every copy was waited for), and every warp has
+  // left the ring, before the accumulators are read and the next tile
+  // refills it.
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
-  NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
   barrier();
 
   Value result = loop.getResult(0);

@@ -139,28 +139,48 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // zero-filled past token 40.
 
 // mainloop=wgmma (the third RUN line, where the other steps are errors: they
-// are f32 or not multiples of 8): the same ring in the layout wgmma
-// reads (1024-byte aligned stages), prefetching 2 blocks ahead; one
-// m64n128k16 a warpgroup and stage through descriptors, both operands
-// MN-major (layouts col and row); a whole row's partials sit in one quad.
+// are f32 or not multiples of 8): the host adds the TMA descriptors of dy
+// and x to the workspace (after the statistics, 128 bytes each) and names
+// them in nora.tensor_maps (16 x 64 boxes, 128-byte swizzle). In the kernel
+// the ring's stages are 1024-byte aligned with one mbarrier each, set up
+// once by thread 0; thread 0 issues each stage as arrive.expect_tx of
+// 8 KiB and four 2-D TMA copies, 2 blocks ahead; every thread waits on the
+// stage's phase; one m64n128k16 a warpgroup and stage through descriptors,
+// both operands MN-major (layouts col and row); a whole row's partials sit
+// in one quad.
 // WGMMA-LABEL: func.func @nora_mma
+// WGMMA: memref.alloc() {nora.workspace} : memref<6656xi8>
+// WGMMA: %[[DYMAP:.*]] = memref.view %{{.*}}[%c6400{{.*}}][] : memref<6656xi8> to memref<128xi8>
+// WGMMA: %[[XMAP:.*]] = memref.view %{{.*}}[%c6528{{.*}}][] : memref<6656xi8> to memref<128xi8>
+// WGMMA: gpu.launch_func @nora_kernels::@nora_fused_step_0
+// WGMMA-SAME: %[[DYMAP]] : memref<128xi8>, %[[XMAP]] : memref<128xi8>)
+// WGMMA-SAME: nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats", "dy_map", "x_map"]
+// WGMMA-SAME: nora.tensor_maps = [{box = array<i64: 16, 64>, operand = 10 : i64, swizzle = 128 : i64, tensor = 0 : i64}, {box = array<i64: 16, 64>, operand = 11 : i64, swizzle = 128 : i64, tensor = 1 : i64}]
 // WGMMA: gpu.func @nora_fused_step_0
-// WGMMA-SAME: workgroup(%{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<3x128x1xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}
+// WGMMA-SAME: %{{.*}}: memref<128xi8>, %{{.*}}: memref<128xi8>) workgroup(%{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<3x128x1xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<2x128xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<4xi64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64})
 // WGMMA-SAME: nvvm.maxnreg = 255 : i32
-// WGMMA-COUNT-2: nvvm.cp.async.commit.group
+// WGMMA: scf.if
+// WGMMA-COUNT-4: nvvm.mbarrier.init %{{.*}}, %{{.*}} : !llvm.ptr<3>, i32
+// WGMMA: nvvm.fence.mbarrier.init
+// WGMMA-NEXT: }
+// WGMMA-NEXT: gpu.barrier
+// WGMMA: scf.for
+// WGMMA: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c8192_i32 : !llvm.ptr<3>, i32
+// WGMMA-COUNT-4: nvvm.cp.async.bulk.tensor.shared.cluster.global %{{.*}}, %{{.*}}, %{{.*}}, box[%{{.*}}, %{{.*}}] : !llvm.ptr<7>, !llvm.ptr
 // WGMMA: llvm.mlir.zero : !llvm.struct<(f32,
 // WGMMA: scf.for
-// WGMMA-NEXT: nvvm.cp.async.wait.group 1
-// WGMMA-NEXT: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
 // WGMMA-NEXT: gpu.barrier
-// WGMMA: nvvm.cp.async.commit.group
+// WGMMA: scf.if
+// WGMMA: nvvm.mbarrier.arrive.expect_tx
+// WGMMA-COUNT-4: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WGMMA: nvvm.mbarrier.try_wait.parity %{{.*}}, %{{.*}}, %c10000000_i32 : !llvm.ptr<3>, i32, i32
 // WGMMA: nvvm.wgmma.fence.aligned
 // WGMMA-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>], A[<bf16>, <one>, <col>], B[<bf16>, <one>, <row>]
 // WGMMA-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
-// WGMMA-NEXT: nvvm.cp.async.wait.group 0
 // WGMMA-NEXT: gpu.barrier
+// WGMMA-NOT: nvvm.cp.async.wait.group
 // WGMMA: gpu.shuffle xor
 
 // CHECK-LABEL: func.func @nora_mma

@@ -2,13 +2,16 @@
 test/Pipelines/gpu-pipeline.mlir runs clean and agrees with nora's float64
 reference of the Nora step; then three one-line mutations of the kernel IR
 must each be caught (a wrong result or a reported race). The same for the
-wgmma kernel (96 tokens, so that its ring reuses stages): an unswizzled
-stage, a ring wait that retires too little, and no final wait.
+wgmma kernel (96 tokens, so that its TMA ring reuses stages): TMA copies
+without the swizzle, an mbarrier wait on the wrong phase or none, an
+expect_tx short of the stage's bytes, a ring wait that retires too little,
+and no final wait.
 
     gpusim_mutations.py NORA_OPT
 """
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -62,8 +65,8 @@ def main():
     }
     bad = run_mutations(error, text, mutations)
 
-    # The wgmma kernel: the descriptors' swizzle, the ring's wait, the final
-    # wait.
+    # The wgmma kernel: the TMA ring's swizzle, mbarriers and transaction
+    # bytes, the wgmma waits.
     # 96 tokens: 6 blocks, so the 4-stage ring reuses its stages.
     import tempfile
     sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "scripts"))
@@ -86,9 +89,22 @@ def main():
     if not isinstance(clean, float) or clean > 1e-3:
         sys.exit("FAIL: the clean wgmma kernel does not match the reference")
     final = '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 0 : i64}> : () -> ()'
+    wait = re.search(r'"nvvm.mbarrier.try_wait.parity"\((%[\w#]+), '
+                     r'(%[\w#]+), (%[\w#]+)\)[^\n]*\n', wtext)
+    one = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 1 : i32\}>',
+                    wtext).group(1)
     wmut = {
-        # Chunks stored unswizzled: 128-byte rows read through Swizzle<3,4,3>.
-        "wgmma swizzle off": _unswizzle(wtext),
+        # TMA stores unswizzled 128-byte rows that wgmma reads through
+        # Swizzle<3,4,3>.
+        "TMA without the swizzle": wtext.replace("swizzle = 128 : i64",
+                                                 "swizzle = 0 : i64"),
+        # Every stage waits on parity 1: the first use of a stage passes
+        # at once, before its copies land.
+        "mbarrier wait on the wrong phase": wtext.replace(
+            wait.group(0), wait.group(0).replace(wait.group(2), one, 1)),
+        "no mbarrier wait": wtext.replace(wait.group(0), ""),
+        "expect_tx of half the stage": wtext.replace(
+            '<{value = 8192 : i32}>', '<{value = 4096 : i32}>'),
         "wgmma.wait_group 2 in the ring": wtext.replace(
             '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 1 : i64}>',
             '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 2 : i64}>'),
@@ -96,21 +112,6 @@ def main():
     }
     bad += run_mutations(error, wtext, wmut)
     sys.exit(1 if bad else 0)
-
-
-def _unswizzle(text):
-    """The wgmma stage store without its XOR: the first arith.xori of the
-    kernel (the chunk ^ (k % 8) of the cp.async destination) becomes its
-    first operand."""
-    import re
-    m = re.search(r'(%[\w#]+) = "arith.xori"\((%[\w#]+), (%[\w#]+)\)[^\n]*'
-                  r'\n', text)
-    if not m:
-        return text
-    name, lhs = m.group(1), m.group(2)
-    rest = text[m.end():]
-    rest = re.sub(re.escape(name) + r'(?![\w#])', lhs, rest)
-    return text[:m.start()] + rest
 
 
 def run_mutations(error, text, mutations):
