@@ -28,6 +28,7 @@ config.substitutions.append(
     ("%nora_plugin", os.path.join(config.nora_lib_dir, "libNoraPlugin.so")))
 config.substitutions.append(("%nora_src_root", config.nora_src_root))
 config.substitutions.append(("%nora_bin", config.nora_tools_dir))
+config.substitutions.append(("%nora_lib", config.nora_lib_dir))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
                                     "ASAN_OPTIONS", "UBSAN_OPTIONS",

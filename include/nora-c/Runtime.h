@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define NORA_RUNTIME_C_API_VERSION 2
+#define NORA_RUNTIME_C_API_VERSION 3
 int nora_runtime_api_version(void);
 
 typedef struct nora_step_artifact nora_step_artifact;
@@ -72,6 +72,23 @@ int nora_artifact_call_device(nora_step_artifact *artifact,
                               const uint64_t *results, void *stream,
                               char **error);
 void nora_runtime_string_free(char *string);
+
+/** The entry point of host code that nora's GPU pipeline lowered to LLVM
+ *  (`--nora-gpu-host-to-runtime`, docs/passes/nora-gpu-host-to-runtime.md):
+ *  one call of an artifact embedded in the program, on device memory, as
+ *  nora_artifact_call_device. `plan_json` is its plan.json (NUL-terminated),
+ *  `cubin` the cubin every kernel of the plan names. `*cache` (a
+ *  pointer-sized global of the program, NULL at first) keeps the validated
+ *  and loaded artifact for later calls; it is loaded on the device of the
+ *  current CUDA context, or device 0. Returns 0 on success, else non-zero
+ *  with the message in nora_runtime_last_error. Since API version 3. */
+int nora_embedded_call(void **cache, const char *plan_json, const void *cubin,
+                       uint64_t cubin_size, const uint64_t *tensors,
+                       const float *scalars, const uint64_t *results,
+                       void *stream);
+/** The message of this thread's last failed nora_embedded_call ("" if
+ *  none); valid until its next call. Since API version 3. */
+const char *nora_runtime_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,13 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
       mainloop != "wgmma")
     return error("nora-gpu-pipeline: unsupported mainloop '" + mainloop +
                  "' (auto, simt, mma-sync or wgmma)");
+  const std::string &host = options.host;
+  if (host != "launch" && host != "runtime")
+    return error("nora-gpu-pipeline: unsupported host '" + host +
+                 "' (launch or runtime)");
+  if (host == "runtime" && format != "bin")
+    return error("nora-gpu-pipeline: host=runtime embeds the cubin and needs "
+                 "format=bin");
   if (mainloop == "wgmma" && chip != "sm_90a")
     return error("nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a "
                  "(wgmma is a Hopper instruction)");
@@ -81,6 +88,10 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   // libdevice (math.sqrt is __nv_sqrt) is linked from the CUDA toolkit.
   binary.toolkitPath = options.cudaPath;
   pm.addPass(createGpuModuleToBinaryPass(binary));
+
+  // 5. Optionally, the host side as LLVM calls into the runtime.
+  if (options.host == "runtime")
+    pm.addPass(createNoraGpuHostToRuntime());
 }
 
 void mlir::nora::registerGpuPipeline() {

@@ -565,6 +565,17 @@ std::string readFile(const std::string &path, int64_t maxBytes,
   return "";
 }
 
+/// Checks that `bytes` are a cubin; `where` names them in the message.
+std::string checkCubin(const std::vector<uint8_t> &bytes,
+                       const std::string &where) {
+  if (bytes.empty())
+    return where + "the cubin is empty";
+  static const uint8_t elfMagic[4] = {0x7f, 'E', 'L', 'F'};
+  if (bytes.size() < 4 || std::memcmp(bytes.data(), elfMagic, 4) != 0)
+    return where + "not an ELF file (a cubin starts with \\x7fELF)";
+  return "";
+}
+
 } // namespace
 
 std::string runtime::parsePlan(std::string_view text,
@@ -610,16 +621,36 @@ std::string runtime::loadArtifact(const std::string &directory, Plan &out) {
     std::string where = "'" + path + "' (field 'kernels[" + std::to_string(i) +
                         "].cubin' of '" + planPath + "'): ";
     error = readFile(path, kMaxCubinBytes, kernel.cubin);
+    if (error.empty())
+      error = checkCubin(kernel.cubin, where);
+    else
+      error = where + error;
     if (!error.empty())
-      return where + error;
-    if (kernel.cubin.empty())
-      return where + "the cubin is empty";
-    static const uint8_t elfMagic[4] = {0x7f, 'E', 'L', 'F'};
-    if (kernel.cubin.size() < 4 ||
-        std::memcmp(kernel.cubin.data(), elfMagic, 4) != 0)
-      return where + "not an ELF file (a cubin starts with \\x7fELF)";
+      return error;
   }
   return "";
+}
+
+std::string runtime::loadArtifactFromMemory(std::string_view planText,
+                                            const std::string &cubin,
+                                            Plan &out) {
+  const std::string name = "<embedded artifact>";
+  std::string error = parsePlan(planText, name + "/plan.json", out);
+  if (!error.empty())
+    return error;
+  out.directory = name;
+  std::vector<uint8_t> bytes(cubin.begin(), cubin.end());
+  for (size_t i = 0; i < out.kernels.size(); ++i) {
+    KernelSpec &kernel = out.kernels[i];
+    if (kernel.cubinFile != out.kernels[0].cubinFile)
+      return "'" + name + "/plan.json': field 'kernels[" + std::to_string(i) +
+             "].cubin': an embedded artifact has one cubin, for every kernel";
+    kernel.cubin = bytes;
+  }
+  error = checkCubin(bytes, "'" + name + "' (its cubin): ");
+  if (!error.empty())
+    out = Plan();
+  return error;
 }
 
 std::string runtime::describePlan(const Plan &plan) {

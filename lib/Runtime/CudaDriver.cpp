@@ -77,6 +77,8 @@ LoadedDriver load() {
               e) &&
       resolve(library, d.cuCtxSetCurrent, {"cuCtxSetCurrent"}, e) &&
       resolve(library, d.cuCtxSynchronize, {"cuCtxSynchronize"}, e) &&
+      resolve(library, d.cuCtxGetDevice, {"cuCtxGetDevice"}, e,
+              /*optional=*/true) &&
       resolve(library, d.cuMemAlloc, {"cuMemAlloc_v2"}, e) &&
       resolve(library, d.cuMemFree, {"cuMemFree_v2"}, e) &&
       resolve(library, d.cuMemcpyHtoD, {"cuMemcpyHtoD_v2"}, e) &&

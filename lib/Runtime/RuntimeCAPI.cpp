@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 using namespace mlir::nora::runtime;
 
@@ -26,6 +27,31 @@ int fail(char **error, const std::string &message) {
       std::memcpy(*error, message.c_str(), message.size() + 1);
   }
   return 1;
+}
+
+/// This thread's last nora_embedded_call error.
+std::string &lastError() {
+  thread_local std::string message;
+  return message;
+}
+
+int failLast(const std::string &message) {
+  lastError() = message;
+  return 1;
+}
+
+/// The device of the calling thread's current CUDA context, else 0.
+std::string currentDevice(int &device) {
+  std::string error;
+  const cuda::Driver *driver = cuda::Driver::get(error);
+  if (!driver)
+    return error;
+  cuda::CUdevice current = 0;
+  device = driver->cuCtxGetDevice &&
+                   driver->cuCtxGetDevice(&current) == cuda::CUDA_SUCCESS
+               ? current
+               : 0;
+  return "";
 }
 
 int dtypeCode(ElementType type) {
@@ -201,5 +227,48 @@ int nora_artifact_call_device(nora_step_artifact *artifact,
 }
 
 void nora_runtime_string_free(char *string) { std::free(string); }
+
+int nora_embedded_call(void **cache, const char *planJson, const void *cubin,
+                       uint64_t cubinSize, const uint64_t *tensors,
+                       const float *scalars, const uint64_t *results,
+                       void *stream) {
+  lastError().clear();
+  if (!cache || !planJson || !cubin)
+    return failLast("nora_embedded_call: no cache, plan or cubin");
+  auto *artifact = static_cast<nora_step_artifact *>(
+      __atomic_load_n(cache, __ATOMIC_ACQUIRE));
+  if (!artifact) {
+    static std::mutex loading;
+    std::lock_guard<std::mutex> lock(loading);
+    artifact = static_cast<nora_step_artifact *>(*cache);
+    if (!artifact) {
+      auto made = std::make_unique<nora_step_artifact>();
+      std::string message = loadArtifactFromMemory(
+          planJson, std::string(static_cast<const char *>(cubin), cubinSize),
+          made->plan);
+      int device = 0;
+      if (message.empty())
+        message = currentDevice(device);
+      if (message.empty())
+        message = Executable::load(made->plan, device, made->executable);
+      if (!message.empty())
+        return failLast(message);
+      made->description = describePlan(made->plan);
+      made->deviceName = made->executable->getDevice().name;
+      artifact = made.release();
+      __atomic_store_n(cache, artifact, __ATOMIC_RELEASE);
+    }
+  }
+  char *error = nullptr;
+  if (nora_artifact_call_device(artifact, tensors, scalars, results, stream,
+                                &error) != 0) {
+    failLast(error ? error : "nora_embedded_call failed");
+    std::free(error);
+    return 1;
+  }
+  return 0;
+}
+
+const char *nora_runtime_last_error(void) { return lastError().c_str(); }
 
 } // extern "C"

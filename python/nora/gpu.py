@@ -67,7 +67,7 @@ def _load():
     if _lib is None:
         _lib = _capi.open_library(
             "libNoraRuntimeCAPI.so", "NORA_RUNTIME_LIBRARY",
-            ("build", "build-runtime"), "nora_runtime_api_version", 2,
+            ("build", "build-runtime"), "nora_runtime_api_version", 3,
             _declare, "build nora (or scripts/build-runtime.sh) or set "
             "NORA_RUNTIME_LIBRARY")
     return _lib

@@ -12,6 +12,8 @@
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa mainloop=wgmma" | FileCheck %s --check-prefix=WGMMA
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not nora-opt %s --nora-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
+// RUN: not nora-opt %s --nora-gpu-pipeline="host=jit" 2>&1 | FileCheck %s --check-prefix=HOST
+// RUN: not nora-opt %s --nora-gpu-pipeline="host=runtime format=isa" 2>&1 | FileCheck %s --check-prefix=HOSTISA
 
 // NVVM-LABEL: func.func @nora_step
 // NVVM: gpu.launch_func @nora_kernels::@nora_fused_step_0
@@ -62,6 +64,8 @@
 
 // CHIP: nora-gpu-pipeline: unsupported chip 'sm_70' (supported: sm_80, sm_90a)
 // FORMAT: nora-gpu-pipeline: unsupported format 'elf'
+// HOST: nora-gpu-pipeline: unsupported host 'jit' (launch or runtime)
+// HOSTISA: nora-gpu-pipeline: host=runtime embeds the cubin and needs format=bin
 
 func.func @nora_step(%dy: tensor<32x128xbf16>, %x: tensor<32x96xbf16>,
                      %w: tensor<128x96xf32>, %m: tensor<128x96xf32>,

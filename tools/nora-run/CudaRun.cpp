@@ -3,6 +3,7 @@
 #include "CudaRun.h"
 
 #include "nora/Artifact/StepArtifact.h"
+#include "nora/Pipelines/Pipelines.h"
 #include "nora/Runtime/CudaArtifact.h"
 #include "nora/Runtime/CudaDriver.h"
 #include "nora/Runtime/CudaExecutable.h"

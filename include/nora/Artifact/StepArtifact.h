@@ -10,10 +10,9 @@
 #ifndef NORA_ARTIFACT_STEPARTIFACT_H
 #define NORA_ARTIFACT_STEPARTIFACT_H
 
-#include "nora/Pipelines/Pipelines.h"
-
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
+#include "mlir/Support/LogicalResult.h"
 
 #include <string>
 

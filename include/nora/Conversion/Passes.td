@@ -136,8 +136,10 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     tiles; bf16 or f16 dy and x with rows and columns that are multiples of
     8), `wgmma` (sm_90a, opt-in: wgmma.mma_async m64n128k16 reading both
     operands from shared memory through descriptors, MN-major with the
-    128-byte swizzle, fed by the same cp.async ring; the same inputs as
-    mma-sync) or `auto` (mma-sync where it applies, simt elsewhere).
+    128-byte swizzle, fed by TMA through an mbarrier ring; dy and x get
+    tensor maps in the workspace, `nora.tensor_maps` on the launch; the same
+    inputs as mma-sync) or `auto` (mma-sync where it applies, simt
+    elsewhere).
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
@@ -149,6 +151,32 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::NVVM::NVVMDialect", "::mlir::scf::SCFDialect"
   ];
+}
+
+def NoraGpuHostToRuntime : Pass<"nora-gpu-host-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower the host side of nora-gpu-pipeline's output to LLVM calls into nora's runtime";
+  let description = [{
+    Runs after `--nora-gpu-pipeline` (format=bin; also its `host=runtime`
+    option). Each function with fused-step launches (`gpu.launch_func` with
+    the buffers, workspace and zero-fill around it) becomes an `llvm.func` of
+    the same name in destination-passing style on device memory:
+
+        i32 @step(ptr dy, ptr x, ptr w, ptr m, f32 lr, f32 wd,
+                  ptr w_new, ptr m_new, ptr stream)
+
+    one device pointer per tensor argument (dense, row-major, its declared
+    element type, 16-byte aligned), f32 scalars by value, one device
+    pointer per result (f32), then the CUstream (null: the default stream);
+    it returns 0, or non-zero with the message in
+    `nora_runtime_last_error()`. Its body embeds the step's artifact (the
+    launch plan as JSON, from the same code as nora-compile, and the cubin
+    as globals) and calls `nora_embedded_call` of the runtime library
+    (libNoraRuntimeCAPI.so, no LLVM), which validates and loads it on first
+    use, then encodes the tensor maps, zero-fills the counters and launches
+    the persistent kernels cooperatively, as nora-exec does. The
+    `gpu.binary` goes away when no launch is left.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 #endif // NORA_CONVERSION_PASSES_TD

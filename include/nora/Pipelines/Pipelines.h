@@ -60,6 +60,13 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
                      "FMAs), mma-sync (tensor cores) or wgmma (sm_90a tensor "
                      "cores through descriptors, opt-in)"),
       llvm::cl::init("auto")};
+  PassOptions::Option<std::string> host{
+      *this, "host",
+      llvm::cl::desc("The host side: launch (gpu.launch_func on buffers, "
+                     "what nora-compile reads) or runtime (LLVM functions "
+                     "on device pointers that call nora's runtime: "
+                     "--nora-gpu-host-to-runtime; needs format=bin)"),
+      llvm::cl::init("launch")};
   PassOptions::Option<std::string> ptxasOptions{
       *this, "ptxas-options",
       llvm::cl::desc("Extra options for ptxas (e.g. -v)"), llvm::cl::init("")};

@@ -119,6 +119,12 @@ std::string parsePlan(std::string_view text, const std::string &planPath,
 /// field.
 std::string loadArtifact(const std::string &directory, Plan &out);
 
+/// An artifact held in memory (a program that embeds it): `planText` is its
+/// plan.json and `cubin` the cubin that every kernel of the plan names.
+/// Validated as loadArtifact does; messages name "<embedded artifact>".
+std::string loadArtifactFromMemory(std::string_view planText,
+                                   const std::string &cubin, Plan &out);
+
 /// A readable multi-line summary of a plan (nora-exec --print-plan).
 std::string describePlan(const Plan &plan);
 

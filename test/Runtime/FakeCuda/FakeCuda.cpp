@@ -12,7 +12,8 @@
 // Each launch is logged on stderr ("fake-cuda: launch ..."). The device has
 // 4 SMs and 2 resident blocks per SM (3 for blocks of <= 128 threads).
 // $FAKE_CUDA_FAIL=<entry point> makes that entry point fail with
-// CUDA_ERROR_ILLEGAL_ADDRESS.
+// CUDA_ERROR_ILLEGAL_ADDRESS; with $FAKE_CUDA_ANY_KERNEL a kernel of any
+// other name resolves to one that does nothing.
 //
 //===----------------------------------------------------------------------===//
 
@@ -142,6 +143,12 @@ struct LaunchConfig {
 };
 
 int ctx, module;
+
+/// $FAKE_CUDA_ANY_KERNEL: a kernel of any other name does nothing (the
+/// launch is still logged), for tests of what happens around a launch.
+void noKernel(void **, Dim3, Dim3, Dim3, Dim3) {}
+char anyKernelName[256];
+Function anyKernel = {anyKernelName, noKernel};
 
 } // namespace
 
@@ -306,6 +313,11 @@ CUresult cuModuleGetFunction(void **f, void *, const char *name) {
       *f = &function;
       return kSuccess;
     }
+  if (std::getenv("FAKE_CUDA_ANY_KERNEL")) {
+    std::snprintf(anyKernelName, sizeof(anyKernelName), "%s", name);
+    *f = &anyKernel;
+    return kSuccess;
+  }
   return kNotFound;
 }
 CUresult cuFuncSetAttribute(void *, int attribute, int value) {
