@@ -389,9 +389,11 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     emitWgmmaBarrierInit();
 
   forLoop(blockId, idx(tiling.tiles), gridSize, [&](Value tile) {
-    if (tiling.mainloop == FusedStepMainloop::Wgmma)
+    if (tiling.mainloop == FusedStepMainloop::Wgmma) {
+      currentTile = tile;
       tileIteration = arith::DivUIOp::create(
           b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
+    }
     Value rb = arith::DivUIOp::create(b, loc, tile, idx(tiling.colTiles));
     Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
     Value i0 = mul(rb, idx(tiling.blockRows));

@@ -219,6 +219,8 @@ private:
   /// wgmma: how many tiles this CTA computed before this one (the
   /// mbarrier phases continue across tiles).
   Value tileIteration;
+  /// wgmma: the tile index of the loop (for the next tile's prefetch).
+  Value currentTile;
   Value tid, blockId, gridSize, decay, negLr;
 };
 

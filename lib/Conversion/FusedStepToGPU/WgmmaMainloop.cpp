@@ -20,7 +20,9 @@
 // complete the transaction). Out-of-bounds rows, columns and tokens read
 // zeros: no predicates, no clamping.
 //
-// The ring prefetches 2 token blocks ahead into 4 stages. Before block kb:
+// The ring prefetches 2 token blocks ahead into 4 stages; the first 2
+// blocks of the CTA's next tile are issued as soon as this tile's last
+// wgmma is done, so they load during the epilogue. Before block kb:
 // wgmma.wait_group 1 (the wgmma of block kb - 2 is done), a barrier (in
 // both warpgroups), thread 0 issues block kb + 2 into the stage block
 // kb - 2 used; then every thread waits on the mbarrier of block kb's
@@ -105,7 +107,7 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
   };
   Value dyDescriptor = genericPointer(baseAddress(dyMap));
   Value xDescriptor = genericPointer(baseAddress(xMap));
-  auto loadStage = [&](Value kblock) {
+  auto loadStage = [&](Value kblock, Value i0, Value j0) {
     Value stage = remIdx(kblock, stages);
     Value bar = stageBarrier(stage);
     NVVM::MBarrierArriveExpectTxOp::create(
@@ -132,11 +134,15 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
       }
     }
   };
+  // The first blocks of a tile: for the CTA's first tile here; for the
+  // next ones at the end of the previous mainloop, so that their copies
+  // are in flight during its epilogue.
   Value leader = eqIdx(tid, 0);
-  ifThen(leader, [&] {
+  auto prologue = [&](Value tileI0, Value tileJ0) {
     for (int64_t s = 0; s < std::min(distance, numK); ++s)
-      loadStage(idx(s));
-  });
+      loadStage(idx(s), tileI0, tileJ0);
+  };
+  ifThen(andI(leader, eqIdx(tileIteration, 0)), [&] { prologue(i0, j0); });
   // The phase parity block kb waits for (see the header).
   auto phaseParity = [&](Value kb) -> Value {
     Value stage = remIdx(kb, stages);
@@ -180,7 +186,7 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, distance - 1);
     barrier();
     Value next = add(kb, idx(distance));
-    ifThen(andI(leader, lt(next, idx(numK))), [&] { loadStage(next); });
+    ifThen(andI(leader, lt(next, idx(numK))), [&] { loadStage(next, i0, j0); });
     NVVM::MBarrierTryWaitParityOp::create(b, loc,
                                           stageBarrier(remIdx(kb, stages)),
                                           phaseParity(kb), i32(kTryWaitTicks));
@@ -208,6 +214,16 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
   // refills it.
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
   barrier();
+  // The ring is free: the next tile's first blocks load during this
+  // tile's epilogue.
+  Value nextTile = add(currentTile, gridSize);
+  ifThen(andI(leader, lt(nextTile, idx(tiling.tiles))), [&] {
+    Value nextI0 =
+        mul(divIdx(nextTile, tiling.colTiles), idx(tiling.blockRows));
+    Value nextJ0 =
+        mul(remIdx(nextTile, tiling.colTiles), idx(tiling.blockCols));
+    prologue(nextI0, nextJ0);
+  });
 
   Value result = loop.getResult(0);
   frag.acc.assign(2 * 32, Value());

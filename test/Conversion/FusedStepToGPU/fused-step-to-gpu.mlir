@@ -144,8 +144,9 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // them in nora.tensor_maps (16 x 64 boxes, 128-byte swizzle). In the kernel
 // the ring's stages are 1024-byte aligned with one mbarrier each, set up
 // once by thread 0; thread 0 issues each stage as arrive.expect_tx of
-// 8 KiB and four 2-D TMA copies, 2 blocks ahead; every thread waits on the
-// stage's phase; one m64n128k16 a warpgroup and stage through descriptors,
+// 8 KiB and four 2-D TMA copies, 2 blocks ahead (the first 2 blocks of the
+// CTA's first tile before the ring, of each next tile after it); every
+// thread waits on the stage's phase; one m64n128k16 a warpgroup and stage through descriptors,
 // both operands MN-major (layouts col and row); a whole row's partials sit
 // in one quad.
 // WGMMA-LABEL: func.func @nora_mma
@@ -180,6 +181,10 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WGMMA-NEXT: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
 // WGMMA-NEXT: gpu.barrier
+// The ring is free: thread 0 issues the next tile's first 2 blocks, which
+// load during the epilogue.
+// WGMMA: scf.if
+// WGMMA-COUNT-2: nvvm.mbarrier.arrive.expect_tx
 // WGMMA-NOT: nvvm.cp.async.wait.group
 // WGMMA: gpu.shuffle xor
 
