@@ -54,33 +54,42 @@ def main():
     p.add_argument("--bin", help="directory of nora-compile (default: PATH)")
     p.add_argument("--max-registers", type=int, default=176)
     p.add_argument("--chips", default="sm_80,sm_90a")
-    p.add_argument("--mainloops", default="auto,simt,wgmma",
+    p.add_argument("--mainloops", default="auto,simt,wgmma,tf32",
                    help="nora-compile --mainloop values (auto: tensor cores "
-                        "for bf16/f16)")
+                        "for bf16/f16); tf32: mma-sync with --allow-tf32 at "
+                        "the benchmark shapes with f32 activations")
     opts = p.parse_args()
     compiler, ptxas = find("nora-compile", opts.bin), find("ptxas", None)
     if not compiler or not ptxas:
         sys.exit("error: nora-compile and ptxas are needed")
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
-        # wgmma is sm_90a's; it may use up to its nvvm.maxnreg (255).
+        # wgmma is sm_90a's; it and tf32 may use up to their nvvm.maxnreg
+        # (255).
         for chip, mainloop in [(c, ml) for ml in opts.mainloops.split(",")
                                for c in opts.chips.split(",")
                                if ml != "wgmma" or c == "sm_90a"]:
-            budget = max(opts.max_registers, 255) if mainloop == "wgmma" \
-                else opts.max_registers
+            budget = max(opts.max_registers, 255) \
+                if mainloop in ("wgmma", "tf32") else opts.max_registers
             for name, T, M, N, act, step, acc in SHAPES:
                 if mainloop in ("wgmma", "mma-sync") and act == "f32":
                     continue  # tensor cores take bf16/f16 only
+                if mainloop == "tf32":
+                    # The benchmark shapes with f32 dy and x.
+                    if not name.startswith(("bench_", "rmnp_")):
+                        continue
+                    act = "f32"
                 src = os.path.join(tmp, name + ".mlir")
                 ptx = os.path.join(tmp, "%s.%s.%s.ptx" % (name, chip, mainloop))
                 with open(src, "w") as f:
                     f.write(optim_mlir(name, M, N, step) if T is None else
                             step_mlir(name, T, M, N, act, step, acc))
+                flags = (["--mainloop=mma-sync", "--allow-tf32"]
+                         if mainloop == "tf32" else ["--mainloop=" + mainloop])
                 res = subprocess.run(
-                    [compiler, src, "--chip=" + chip, "--emit-ptx=" + ptx,
-                     "--mainloop=" + mainloop,
-                     "-o", os.path.join(tmp, "%s.%s.nora" % (name, chip))],
+                    [compiler, src, "--chip=" + chip, "--emit-ptx=" + ptx]
+                    + flags +
+                    ["-o", os.path.join(tmp, "%s.%s.nora" % (name, chip))],
                     capture_output=True, text=True)
                 if res.returncode != 0:
                     print("FAIL %s %s %s: nora-compile: %s"

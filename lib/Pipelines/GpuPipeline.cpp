@@ -55,6 +55,7 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   //    cooperative gpu.launch_func on buffers.
   NoraFusedStepToGPUOptions toGPU;
   toGPU.mainloop = options.mainloop;
+  toGPU.allowTf32 = options.allowTf32;
   pm.addPass(createNoraFusedStepToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -309,9 +309,10 @@ def _nora_compile_tool():
     return shutil.which("nora-compile")
 
 
-def compile_artifact(ir, entry, out_dir, chip="sm_90a"):
+def compile_artifact(ir, entry, out_dir, chip="sm_90a", options=()):
     """Runs nora-compile on `ir` (MLIR text) and opens the artifact it writes
-    to `out_dir`. Needs the compiler (a machine with LLVM/MLIR)."""
+    to `out_dir`. `options` are more nora-compile flags (e.g.
+    ``("--allow-tf32",)``). Needs the compiler (a machine with LLVM/MLIR)."""
     tool = _nora_compile_tool()
     if not tool or not os.access(tool, os.X_OK):
         raise NoraUnavailable("nora-compile was not found (build nora, or set "
@@ -324,7 +325,8 @@ def compile_artifact(ir, entry, out_dir, chip="sm_90a"):
         source = f.name
     try:
         res = subprocess.run([tool, source, "--entry=" + entry,
-                              "--chip=" + chip, "-o", os.fspath(out_dir)],
+                              "--chip=" + chip] + list(options) +
+                             ["-o", os.fspath(out_dir)],
                              capture_output=True, text=True)
     finally:
         os.unlink(source)
@@ -333,8 +335,9 @@ def compile_artifact(ir, entry, out_dir, chip="sm_90a"):
     return Artifact(out_dir)
 
 
-def cached_artifact(ir, entry, chip):
-    """The artifact of `ir` for `chip`, from the artifact cache when it is
+def cached_artifact(ir, entry, chip, options=()):
+    """The artifact of `ir` for `chip` (and nora-compile `options`, part of
+    its name), from the artifact cache when it is
     there, else compiled into it. The cache is $NORA_ARTIFACT_CACHE (a
     directory; several separated by ':' are searched in order and the first
     is written), else ~/.cache/nora/artifacts. An artifact is named by a
@@ -342,7 +345,8 @@ def cached_artifact(ir, entry, chip):
     another machine (with the same nora) are found by a training process
     that has no compiler: copy them into its cache."""
     import hashlib
-    key = hashlib.sha256(("%s\0%s\0%s" % (ir, entry, chip)).encode())
+    key = hashlib.sha256(("%s\0%s\0%s" % (ir, entry, chip) +
+                          "".join("\0" + o for o in options)).encode())
     name = "%s-%s-%s.nora" % (entry, chip, key.hexdigest()[:20])
     dirs = [d for d in os.environ.get("NORA_ARTIFACT_CACHE", "").split(":")
             if d] or [os.path.join(os.path.expanduser("~"), ".cache", "nora",
@@ -352,4 +356,5 @@ def cached_artifact(ir, entry, chip):
         if os.path.isfile(os.path.join(path, "plan.json")):
             return Artifact(path)
     os.makedirs(dirs[0], exist_ok=True)
-    return compile_artifact(ir, entry, os.path.join(dirs[0], name), chip=chip)
+    return compile_artifact(ir, entry, os.path.join(dirs[0], name), chip=chip,
+                            options=options)

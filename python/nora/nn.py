@@ -212,8 +212,10 @@ class Linear(torch.nn.Linear):
 
     def _cuda_fused_update(self, dy, x, acc, scale):
         """One launch of the fused kernel: g = scale dy^T x (+ acc) in its
-        mainloop (tensor cores for bf16/f16 activations), W and M updated
-        in its epilogue, g never stored; on torch's current stream."""
+        mainloop (tensor cores for bf16/f16 activations; for f32 ones too,
+        on tf32, when torch.backends.cuda.matmul.allow_tf32 is set, as for
+        torch's own matmuls), W and M updated in its epilogue, g never
+        stored; on torch's current stream."""
         opt, g = self.rule.optimizer, self.rule.group
         M, N = self.weight.shape
         act = {torch.bfloat16: "bf16", torch.float16: "f16"}.get(dy.dtype,
@@ -226,7 +228,9 @@ class Linear(torch.nn.Linear):
         ir = opt._gpu_step_ir(g, M, N, opt._scale(g, M, N),
                               tokens=dy.shape[0], act=act,
                               acc=acc is not None, grad_scale=scale)
-        art = opt._gpu_artifact(ir, self.weight.device)
+        tf32 = act == "f32" and torch.backends.cuda.matmul.allow_tf32
+        art = opt._gpu_artifact(ir, self.weight.device,
+                                ("--allow-tf32",) if tf32 else ())
         inputs = [dy, x] + ([acc.float()] if acc is not None else [])
         opt._gpu_update(("linear", id(self)), art, inputs, self.weight.data,
                         self.momentum_buffer, g)

@@ -252,14 +252,16 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             nesterov=beta if group["nesterov"] else None, eps=group["eps"],
             scale=scale, **ir_options)
 
-    def _gpu_artifact(self, ir, device):
-        """The loaded artifact of `ir` on CUDA `device`, from the artifact
-        cache or compiled into it, once per optimizer."""
+    def _gpu_artifact(self, ir, device, options=()):
+        """The loaded artifact of `ir` on CUDA `device` (nora-compile
+        `options`), from the artifact cache or compiled into it, once per
+        optimizer."""
         from . import gpu
-        key = ("cuda", device.index, ir)
+        key = ("cuda", device.index, ir, tuple(options))
         art = self._compiled.get(key)
         if art is None:
-            art = gpu.cached_artifact(ir, "step", _cuda_chip(device))
+            art = gpu.cached_artifact(ir, "step", _cuda_chip(device),
+                                      options=options)
             art.load(device.index or 0)
             self._compiled[key] = art
         return art

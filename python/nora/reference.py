@@ -74,6 +74,16 @@ def bf16_round(a):
     return bf16_from_bits(bf16_bits(a))
 
 
+def tf32_round(a):
+    """Rounds float32 values to the nearest TensorFloat-32 (10 mantissa
+    bits; ties away from zero, as cvt.rna.tf32.f32), as float32. NaN and Inf
+    stay as they are."""
+    u = np.asarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    special = (u & 0x7F800000) == 0x7F800000
+    r = ((u + 0x1000) & 0xFFFFE000).astype(np.uint32)
+    return np.where(special, u.astype(np.uint32), r).view(np.float32)
+
+
 def f16_bits(a):
     """float32 -> IEEE half bits (uint16), round to nearest even."""
     return np.asarray(a, dtype=np.float32).astype(np.float16).view(np.uint16)

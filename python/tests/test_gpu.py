@@ -236,9 +236,33 @@ def test_artifact_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("NORA_COMPILE", str(tmp_path / "no-compiler"))
     again = gpu.cached_artifact(ir, "step", "sm_80")
     assert again.path == moved
-    # Another chip or other IR is another artifact: that needs the compiler.
+    # Another chip, other IR or other options are another artifact: that
+    # needs the compiler.
     with pytest.raises(nora.NoraUnavailable, match="nora-compile"):
         gpu.cached_artifact(ir, "step", "sm_90a")
+    with pytest.raises(nora.NoraUnavailable, match="nora-compile"):
+        gpu.cached_artifact(ir, "step", "sm_80", options=("--allow-tf32",))
+
+
+def test_compile_options_reach_nora_compile(tmp_path):
+    """compile_artifact passes its options to nora-compile: with
+    --allow-tf32 an f32 fused step takes the tf32 kernel (another cubin),
+    and a bad option is nora-compile's error."""
+    if gpu._nora_compile_tool() is None:
+        pytest.skip("nora-compile is needed")
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from gpu_steps import step_mlir
+    ir = step_mlir("step", 16, 128, 128, act="f32")
+    exact = gpu.compile_artifact(ir, "step", tmp_path / "exact.nora", "sm_80")
+    tf32 = gpu.compile_artifact(ir, "step", tmp_path / "tf32.nora", "sm_80",
+                                options=("--allow-tf32",))
+    cubin = lambda art: open(os.path.join(art.path, "kernel0.cubin"),
+                             "rb").read()
+    assert cubin(exact) != cubin(tf32)
+    with pytest.raises(nora.NoraError, match="allow-tf33"):
+        gpu.compile_artifact(ir, "step", tmp_path / "bad.nora", "sm_80",
+                             options=("--allow-tf33",))
 
 
 def test_on_a_gpu(tmp_path):

@@ -21,7 +21,7 @@ Command line of a group file (or of `harness.py --group=NAME`):
     GROUP.py TMPDIR [--no-fuse] [--device=cpu|cuda] [--nora-run=PATH]
              [--case=SUBSTRING]... [--check-determinism] [--list] [-v]
              [--gpu=CHIP [--mainloop=auto|simt|mma-sync|wgmma] [--max-ctas=N,..]
-                         [--compile-only | --prebuilt]]
+                         [--allow-tf32] [--compile-only | --prebuilt]]
 
 --gpu=CHIP compiles each case with nora-compile and runs the artifact with
 nora-exec instead of nora-run (cases that are no fused optimizer step are
@@ -77,6 +77,9 @@ except ImportError:  # run outside lit: use the source tree's python/
 
 ELEM_RTOL = 1e-4        # |out - ref| <= 1e-4 * (1 + |ref|)
 LOWP_GRAD_RTOL = 2e-3   # bf16/f16 wgrad: 2e-3 relative to the row's norm
+# --allow-tf32: f32 dy and x may run on tf32 tensor cores; the reference
+# rounds them to tf32 and allows g the bf16 tolerance.
+ALLOW_TF32 = False
 NORM_RTOL = 1e-4        # rows of D: norm == scale within 1e-4 relative
 PARALLEL_COS = 0.999999 # "almost parallel" rows of the near-parallel cases
 
@@ -225,6 +228,8 @@ class Case:
                 return ref.bf16_round(value)
             if self.act == "f16":
                 return ref.f16_round(value)
+            if ALLOW_TF32:
+                return ref.tf32_round(value)
         return value
 
     # Attributes (as the f32 values the op holds) ------------------------
@@ -374,7 +379,7 @@ class _Evaluator:
                       c.attr("wgrad_scale", 1.0))
         v["g"] = g
         self.slack["g"] = (LOWP_GRAD_RTOL * ref.row_norms(g)
-                           if c.act != "f32" else np.zeros(c.M))
+                           if c.act != "f32" or ALLOW_TF32 else np.zeros(c.M))
 
     def _momentum_core(self, beta, mu):
         v, s = self.vals, self.slack
@@ -588,7 +593,8 @@ def _gpu_artifact(case, opts, directory, mlir):
     directory, None), (None, skip reason) when the case is no GPU step (the
     GPU kernel runs fused optimizer steps only), or (None, failure)."""
     # Both mainloops' artifacts sit beside the one copy of the inputs.
-    tag = "" if opts.mainloop == "auto" else "." + opts.mainloop
+    tag = ("" if opts.mainloop == "auto" else "." + opts.mainloop) + \
+        (".tf32" if opts.allow_tf32 else "")
     art = os.path.join(directory, case.name + tag + ".nora")
     skip_file = os.path.join(directory, case.name + tag + ".skip")
     if opts.prebuilt:
@@ -601,7 +607,8 @@ def _gpu_artifact(case, opts, directory, mlir):
                 return None, ("skip", f.read().strip())
         return None, ("fail", "no prebuilt artifact %s" % art)
     cmd = [opts.nora_compile, mlir, "--entry=" + case.name,
-           "--chip=" + opts.gpu, "--mainloop=" + opts.mainloop, "-o", art]
+           "--chip=" + opts.gpu, "--mainloop=" + opts.mainloop, "-o", art] + \
+        (["--allow-tf32"] if opts.allow_tf32 else [])
     res = _run(cmd)
     if res.returncode == 0:
         if os.path.exists(skip_file):
@@ -648,6 +655,7 @@ def run_case(case, opts, directory, done=()):
             return ([sys.executable, GPUSIM, mlir, "--entry=" + case.name,
                      "--mainloop=" + opts.mainloop,
                      "--nora-opt=" + opts.nora_opt] + grid + inputs
+                    + (["--allow-tf32"] if opts.allow_tf32 else [])
                     + ["--output=@" + p for p in paths])
         if art:
             # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
@@ -769,6 +777,9 @@ def _parser(prog=None):
                    choices=("auto", "simt", "mma-sync", "wgmma"),
                    help="with --gpu: nora-compile's --mainloop (auto: "
                         "tensor cores for bf16/f16 steps)")
+    p.add_argument("--allow-tf32", action="store_true",
+                   help="with --gpu/--gpusim: f32 steps may use tf32 tensor "
+                        "cores (the reference rounds dy and x to tf32)")
     p.add_argument("--max-ctas", default=[], metavar="N,N,...",
                    type=lambda text: [int(n) for n in text.split(",") if n],
                    help="with --gpu: also run each case on at most N CTAs "
@@ -806,6 +817,10 @@ def main(cases, argv=None, prog=None):
         return 0
     if not opts.tmpdir:
         sys.exit("error: give the scratch directory (lit's %t)")
+    global ALLOW_TF32
+    ALLOW_TF32 = opts.allow_tf32
+    if opts.allow_tf32 and not (opts.gpu or opts.gpusim):
+        sys.exit("error: --allow-tf32 is for --gpu and --gpusim")
     opts.nora_run = _find_tool("nora-run", opts.nora_run)
     if opts.gpusim:
         opts.nora_opt = _find_tool("nora-opt", None)
@@ -824,6 +839,8 @@ def main(cases, argv=None, prog=None):
         mode = "gpu " + opts.gpu if opts.gpu else "gpusim"
         if opts.mainloop != "auto":
             mode += " " + opts.mainloop
+        if opts.allow_tf32:
+            mode += " tf32"
     directory = os.path.join(opts.tmpdir, ("gpu " + opts.gpu if opts.gpu
                                            else mode.split(" ")[0])
                              .replace(" ", "-"))

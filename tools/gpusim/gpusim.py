@@ -3,7 +3,8 @@
 where no GPU is lent.
 
     gpusim.py FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
-              --output=@out.npy ... [--mainloop=auto|simt|mma-sync]
+              --output=@out.npy ... [--mainloop=auto|simt|mma-sync|wgmma]
+              [--allow-tf32]
               [--grid=N] [--nora-opt=PATH]
 
 Same conventions as nora-run (inputs in argument order, .npy files or f32
@@ -976,11 +977,60 @@ def _halves(reg, kind):
     return f(lo).astype(np.float64), f(hi).astype(np.float64)
 
 
+def tf32_rna(x):
+    """cvt.rna.tf32.f32: the f32 bits rounded to 10 mantissa bits, to
+    nearest with ties away from zero (the low 13 bits zero); NaN and Inf
+    stay as they are."""
+    u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    special = (u & 0x7F800000) == 0x7F800000
+    r = ((u + 0x1000) & 0xFFFFE000).astype(np.uint32)
+    return np.where(special, u.astype(np.uint32), r)
+
+
+def op_cvt_tf32(m, op, ops, cta, mask):
+    if "fp_rnd_mode<rna>" not in op.props:
+        raise SimError("only cvt.rna.tf32.f32 is simulated")
+    return tf32_rna(lanes(ops[0])).view(np.int32)
+
+
+def _mma_tf32(ops):
+    """mma.sync m16n8k8 .row.col tf32 -> f32 (PTX ISA fragments, lane l,
+    g = l / 4, t = l % 4): a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3
+    (g + 8, t + 4); b0 (t, g), b1 (t + 4, g); c/d as m16n8k16. The low 13
+    bits of each operand register are ignored."""
+    def value(reg):
+        u = np.asarray(lanes(reg)).astype(np.int64).astype(np.uint32)
+        return (u & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)
+    a_regs = [value(v) for v in ops[0:4]]
+    b_regs = [value(v) for v in ops[4:6]]
+    c = [lanes(v).astype(np.float64) for v in ops[6:10]]
+    lane = np.arange(32)
+    g, q = lane // 4, lane % 4
+    d = [np.zeros(NTHREADS, np.float32) for _ in range(4)]
+    for w in range(NTHREADS // 32):
+        sl = slice(32 * w, 32 * w + 32)
+        A, B, C = np.zeros((16, 8)), np.zeros((8, 8)), np.zeros((16, 8))
+        for j in range(4):
+            A[g + (8 if j in (1, 3) else 0), q + (4 if j >= 2 else 0)] = \
+                a_regs[j][sl]
+        for j in range(2):
+            B[q + 4 * j, g] = b_regs[j][sl]
+        for j in range(4):
+            C[g + (8 if j >= 2 else 0), 2 * q + (j % 2)] = c[j][sl]
+        D = A @ B + C
+        for j in range(4):
+            d[j][sl] = D[g + (8 if j >= 2 else 0), 2 * q + (j % 2)]
+    return tuple(d)
+
+
 def op_mma(m, op, ops, cta, mask):
     if mask is not None and not mask.all():
         raise SimError("nvvm.mma.sync under divergent control flow")
+    if "m = 16, n = 8, k = 8" in op.props and "mma_type<tf32>" in op.props:
+        return _mma_tf32(ops)
     if "m = 16, n = 8, k = 16" not in op.props:
-        raise SimError("only mma.sync m16n8k16 is simulated")
+        raise SimError("only mma.sync m16n8k16 (bf16, f16) and m16n8k8 "
+                       "(tf32) are simulated")
     kind = "bf16" if "mma_type<bf16>" in op.props else "f16"
     a_regs = [np.asarray(lanes(v)).astype(np.int32).view(np.uint32)
               for v in ops[0:4]]
@@ -1346,6 +1396,7 @@ SIMPLE = {
     "nvvm.fence.proxy": op_noop, "nvvm.wgmma.mma_async": op_wgmma,
     "nvvm.wgmma.commit.group.sync.aligned": op_wgmma_commit,
     "nvvm.wgmma.wait.group.sync.aligned": op_wgmma_wait,
+    "nvvm.convert.float.to.tf32": op_cvt_tf32,
     "nvvm.mbarrier.init": op_mbarrier_init,
     "nvvm.fence.mbarrier.init": op_noop,
     "nvvm.mbarrier.arrive.expect_tx": op_mbarrier_arrive_expect_tx,
@@ -1356,9 +1407,10 @@ SIMPLE = {
 
 # --- command line -------------------------------------------------------------
 
-def lower(path, entry, mainloop, nora_opt):
+def lower(path, entry, mainloop, nora_opt, allow_tf32=False):
     cmd = [nora_opt, path, "--nora-decompose", "--nora-fuse-wgrad-epilogue",
-           "--nora-fused-step-to-gpu=mainloop=" + mainloop, "--canonicalize",
+           "--nora-fused-step-to-gpu=mainloop=" + mainloop +
+           (" allow-tf32=1" if allow_tf32 else ""), "--canonicalize",
            "--cse", "--mlir-print-op-generic"]
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True)
@@ -1422,6 +1474,9 @@ def main(argv=None):
     p.add_argument("--output", action="append", default=[])
     p.add_argument("--mainloop", default="auto",
                    choices=("auto", "simt", "mma-sync", "wgmma"))
+    p.add_argument("--allow-tf32", action="store_true",
+                   help="f32 inputs on tf32 tensor cores (nora-opt's "
+                        "allow-tf32)")
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "
                         "one a tile)")
@@ -1429,7 +1484,8 @@ def main(argv=None):
     opts = p.parse_args(argv)
     try:
         nora_opt = opts.nora_opt or os.environ.get("NORA_OPT") or "nora-opt"
-        text = lower(opts.file, opts.entry, opts.mainloop, nora_opt)
+        text = lower(opts.file, opts.entry, opts.mainloop, nora_opt,
+                     opts.allow_tf32)
         inputs = []
         for spec in opts.input:
             if spec.startswith("@"):

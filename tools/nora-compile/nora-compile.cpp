@@ -54,6 +54,11 @@ static cl::opt<std::string>
                       "(exact f32 FMAs), mma-sync (tensor cores) or wgmma "
                       "(sm_90a tensor cores, opt-in)"),
              cl::init("auto"), cl::cat(category));
+static cl::opt<bool>
+    allowTf32("allow-tf32",
+              cl::desc("f32 inputs may use tf32 tensor cores (inputs "
+                       "rounded to tf32; the default is exact f32)"),
+              cl::init(false), cl::cat(category));
 static cl::opt<std::string> emitPtx("emit-ptx",
                                     cl::desc("Also write the kernels' PTX"),
                                     cl::value_desc("file"), cl::cat(category));
@@ -89,6 +94,7 @@ static LogicalResult lower(ModuleOp module, StringRef format) {
   GpuPipelineOptions options;
   options.chip = chip;
   options.mainloop = mainloop;
+  options.allowTf32 = allowTf32;
   options.format = format.str();
   options.cudaPath = cudaPath;
   if (failed(checkGpuPipelineOptions(options, [](const Twine &message) {

@@ -139,11 +139,17 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     128-byte swizzle, fed by TMA through an mbarrier ring; dy and x get
     tensor maps in the workspace, `nora.tensor_maps` on the launch; the same
     inputs as mma-sync) or `auto` (mma-sync where it applies, simt
-    elsewhere).
+    elsewhere). f32 dy and x take the exact simt mainloop unless
+    `allow-tf32` is set: then `auto` and `mma-sync` use tf32 tensor cores
+    (mma.sync m16n8k8, inputs rounded to nearest tf32, f32 accumulation;
+    rows and columns multiples of 4).
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
-           "How a tile of g is computed: auto, simt, mma-sync or wgmma">
+           "How a tile of g is computed: auto, simt, mma-sync or wgmma">,
+    Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
+           "f32 dy and x may use tf32 tensor cores (mma.sync m16n8k8, "
+           "inputs rounded to tf32): with auto and mma-sync">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -60,6 +60,12 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
                      "FMAs), mma-sync (tensor cores) or wgmma (sm_90a tensor "
                      "cores through descriptors, opt-in)"),
       llvm::cl::init("auto")};
+  PassOptions::Option<bool> allowTf32{
+      *this, "allow-tf32",
+      llvm::cl::desc("f32 dy and x may use tf32 tensor cores (mma.sync "
+                     "m16n8k8, inputs rounded to tf32) with mainloop=auto "
+                     "or mma-sync; the default is exact f32"),
+      llvm::cl::init(false)};
   PassOptions::Option<std::string> host{
       *this, "host",
       llvm::cl::desc("The host side: launch (gpu.launch_func on buffers, "

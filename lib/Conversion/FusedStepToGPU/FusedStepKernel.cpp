@@ -49,16 +49,26 @@ std::string mlir::nora::tensorCoreIneligibility(const FusedStepShape &shape) {
   return "";
 }
 
+std::string mlir::nora::tf32Ineligibility(const FusedStepShape &shape) {
+  if (!shape.dyElem.isF32() || !shape.xElem.isF32())
+    return "the tf32 mainloop needs f32 dy and x";
+  if (shape.rows % 4 != 0 || shape.cols % 4 != 0)
+    return "the tf32 mainloop needs rows and columns that are multiples of 4 "
+           "(16-byte cp.async chunks)";
+  return "";
+}
+
 FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
                                      const RowUpdateChain &chain,
                                      FusedStepMainloop mainloop) {
   FusedStepTiling t;
   t.mainloop = mainloop;
   if (mainloop == FusedStepMainloop::MmaSync ||
-      mainloop == FusedStepMainloop::Wgmma) {
+      mainloop == FusedStepMainloop::Wgmma ||
+      mainloop == FusedStepMainloop::MmaSyncTf32) {
     t.blockRows = 128;
     t.blockCols = 128;
-    t.blockTokens = 16;
+    t.blockTokens = mainloop == FusedStepMainloop::MmaSyncTf32 ? 8 : 16;
     t.stages = 4;
   } else {
     t.blockRows = 64;
@@ -84,6 +94,11 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
 namespace {
 using T = FusedStepTiling;
 constexpr int32_t kWgmmaMaxRegisters = 255;
+/// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
+/// (one CTA a SM either way); where the ring loop is short enough to be
+/// unrolled whole (T = 40: 5 blocks) ptxas spills 616 bytes at 168 and 76
+/// at 255 (scripts/check-gpu-resources.py, bench/RESULTS.md).
+constexpr int32_t kTf32MaxRegisters = 255;
 } // namespace
 
 SmallVector<Value> KernelEmitter::emitRowStats(Value rb, Value row) {
@@ -406,6 +421,9 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     case FusedStepMainloop::Wgmma:
       frag = emitWgmmaMainloop(i0, j0);
       break;
+    case FusedStepMainloop::MmaSyncTf32:
+      frag = emitTf32Mainloop(i0, j0);
+      break;
     case FusedStepMainloop::Simt:
       frag = emitSimtMainloop(i0, j0);
       break;
@@ -463,6 +481,12 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
     smem = {shared({tiling.stages, tiling.blockTokens, tiling.blockRows}, elem),
             shared({tiling.stages, tiling.blockTokens, tiling.blockCols}, elem),
             shared({tiling.numStats, tiling.blockRows, contributors}, f64)};
+  } else if (tiling.mainloop == FusedStepMainloop::MmaSyncTf32) {
+    // 8-token stages of f32 rows padded to 136 floats (544 bytes): the
+    // scalar fragment loads of a warp hit 32 different banks.
+    smem = {shared({tiling.stages, tiling.blockTokens, kTf32RowFloats}, f32),
+            shared({tiling.stages, tiling.blockTokens, kTf32RowFloats}, f32),
+            shared({tiling.numStats, tiling.blockRows, kMmaSyncWarpsN}, f64)};
   } else if (tiling.mainloop == FusedStepMainloop::Simt) {
     smem = {shared({tiling.blockTokens, tiling.blockRows}, f32),
             shared({tiling.blockTokens, tiling.blockCols}, f32),
@@ -489,6 +513,8 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // ring) keep it spill-free.
   if (tiling.mainloop == FusedStepMainloop::MmaSync)
     func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(168));
+  if (tiling.mainloop == FusedStepMainloop::MmaSyncTf32)
+    func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(kTf32MaxRegisters));
   // The wgmma accumulators stay in place across the ring (64 registers a
   // thread that no other instruction may touch): at 168, 200 and 232
   // registers ptxas spilled 16, 8 and (at N = 11008) 48 bytes; 255 (all a

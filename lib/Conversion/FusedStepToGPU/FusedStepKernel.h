@@ -80,6 +80,12 @@ enum class FusedStepMainloop {
   /// (cp.async.bulk.tensor, one mbarrier a stage). 2 warpgroups of 64 x 128
   /// on a 128 x 128 tile.
   Wgmma,
+  /// f32 inputs on tensor cores, opt-in (allow-tf32): mma.sync m16n8k8
+  /// tf32 (inputs rounded to nearest tf32, f32 accumulation), the same 8
+  /// warps and 128 x 128 tile as MmaSync, a 4-stage cp.async ring of 8
+  /// tokens a stage (rows padded to 136 floats), operands read with scalar
+  /// shared loads.
+  MmaSyncTf32,
   /// No matmul: the tile of a given gradient g is loaded (64 x 64 tiles, the
   /// SIMT layout): the optimizer step alone.
   LoadGradient,
@@ -112,6 +118,10 @@ struct FusedStepTiling {
 /// empty string when it can): it needs bf16 or f16 for both dy and x, and rows
 /// and columns that are multiples of 8 (16-byte cp.async chunks).
 std::string tensorCoreIneligibility(const FusedStepShape &shape);
+
+/// Why `shape` cannot use the tf32 mainloop ("" when it can): it needs f32
+/// dy and x, and rows and columns that are multiples of 4 (16-byte chunks).
+std::string tf32Ineligibility(const FusedStepShape &shape);
 
 /// Builds the kernel of one step as a gpu.func named `name` at `builder`'s
 /// insertion point (inside a gpu.module). Its arguments, in order: dy, x,

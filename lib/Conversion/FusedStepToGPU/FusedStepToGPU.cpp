@@ -197,7 +197,8 @@ LogicalResult checkTiles(Operation *op, const FusedStepTiling &tiling) {
 }
 
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
-                        MainloopChoice choice, unsigned &counter) {
+                        MainloopChoice choice, bool allowTf32,
+                        unsigned &counter) {
   if (op.getNonfinite())
     return op.emitOpError("cannot be lowered to the GPU: the nonfinite = \"")
            << *op.getNonfinite()
@@ -210,13 +211,28 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   if (failed(chain))
     return failure();
   std::string noTensorCores = tensorCoreIneligibility(*shape);
-  if ((choice == MainloopChoice::MmaSync || choice == MainloopChoice::Wgmma) &&
+  // f32 inputs on tf32 tensor cores only when asked (allow-tf32), with auto
+  // or mma-sync.
+  bool tf32 = allowTf32 && choice != MainloopChoice::Simt &&
+              choice != MainloopChoice::Wgmma && shape->dyElem.isF32();
+  std::string noTf32 = tf32 ? tf32Ineligibility(*shape) : "";
+  if (tf32 && choice == MainloopChoice::MmaSync && !noTf32.empty())
+    return op.emitOpError("cannot be lowered with mainloop=mma-sync: ")
+           << noTf32;
+  if (!tf32 &&
+      (choice == MainloopChoice::MmaSync || choice == MainloopChoice::Wgmma) &&
       !noTensorCores.empty())
     return op.emitOpError("cannot be lowered with mainloop=")
            << (choice == MainloopChoice::Wgmma ? "wgmma" : "mma-sync") << ": "
-           << noTensorCores;
+           << noTensorCores
+           << (shape->dyElem.isF32() && shape->xElem.isF32() &&
+                       choice == MainloopChoice::MmaSync
+                   ? " (f32 inputs: allow-tf32)"
+                   : "");
   FusedStepMainloop mainloop = FusedStepMainloop::MmaSync;
-  if (choice == MainloopChoice::Simt || !noTensorCores.empty())
+  if (tf32 && noTf32.empty())
+    mainloop = FusedStepMainloop::MmaSyncTf32;
+  else if (choice == MainloopChoice::Simt || !noTensorCores.empty())
     mainloop = FusedStepMainloop::Simt;
   else if (choice == MainloopChoice::Wgmma)
     mainloop = FusedStepMainloop::Wgmma;
@@ -313,7 +329,7 @@ struct NoraFusedStepToGPUPass
     unsigned counter = 0;
     bool failedAny = false;
     for (FusedWgradStepOp op : steps)
-      failedAny |= failed(lowerStep(op, kernels, *choice, counter));
+      failedAny |= failed(lowerStep(op, kernels, *choice, allowTf32, counter));
     for (const FreeRowUpdateChain &found : chains)
       failedAny |= failed(lowerFreeChain(found, kernels, counter));
     if (failedAny)

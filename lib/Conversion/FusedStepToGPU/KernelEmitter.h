@@ -14,6 +14,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
@@ -26,6 +27,8 @@ constexpr int64_t kSimtThreadRows = 4, kSimtThreadCols = 4;
 /// The mma.sync mainloop's warps: 2 (rows) x 4 (columns), 64 x 32 each.
 constexpr int64_t kMmaSyncWarpsM = 2, kMmaSyncWarpsN = 4;
 constexpr int64_t kMmaSyncWarpRows = 64, kMmaSyncWarpCols = 32;
+/// A tf32 stage row: 128 floats padded to 136 (Tf32Mainloop.cpp).
+constexpr int64_t kTf32RowFloats = 136;
 
 /// What one thread holds of a tile of g after the mainloop: every (row, col)
 /// of the cross product of its rows and columns (offsets in the tile), and
@@ -165,16 +168,39 @@ private:
   void emitSimtStageLoad(Value src, int64_t srcCols, Value t0, Value c0,
                          Value stage);
   TileFragment emitMmaSyncMainloop(Value i0, Value j0);
+  /// The mma.sync thread layout (8 warps of 64 x 32, m16n8 accumulators)
+  /// with no accumulators yet; MmaSyncMainloop.cpp.
+  TileFragment emitMmaSyncFragment();
+  /// Tf32Mainloop.cpp: f32 dy and x on tf32 tensor cores.
+  TileFragment emitTf32Mainloop(Value i0, Value j0);
+  /// The cp.async ring of both mma.sync mainloops (MmaSyncMainloop.cpp):
+  /// token blocks of dy (columns from i0) and x (from j0), `elemBytes` an
+  /// element, `stageBytes` a stage, chunk `chunk` of token row k at
+  /// stageOffset(k, chunk), prefetched stages - 1 blocks ahead;
+  /// `step(kb, stage, acc)` computes block kb from ring stage `stage` and
+  /// returns the next accumulators. Returns the last ones, with every copy
+  /// landed and every warp out of the ring.
+  SmallVector<Value> emitCpAsyncRing(
+      Value i0, Value j0, int64_t elemBytes, int64_t stageBytes,
+      function_ref<Value(Value, Value)> stageOffset, ValueRange init,
+      function_ref<SmallVector<Value>(Value, Value, ValueRange)> step);
+  /// The 4 x 4 mma.sync tiles of a warp (m16n8k`k`, f32 accumulators in
+  /// the fragment's order) on the operands `a(mt)` and `b(nt)`.
+  void emitMmaSyncTiles(SmallVector<Value> &acc, int64_t k, NVVM::MMATypes type,
+                        function_ref<SmallVector<Value>(int64_t)> a,
+                        function_ref<SmallVector<Value>(int64_t)> b);
   /// WgmmaMainloop.cpp: the mainloop, the shared pointer to the mbarrier of
   /// ring stage `stage`, and their initialization (once a kernel).
   TileFragment emitWgmmaMainloop(Value i0, Value j0);
   Value stageBarrier(Value stage);
   void emitWgmmaBarrierInit();
-  /// cp.async of token block `kblock` of `src` (columns from c0) into stage
-  /// `stage`: chunk `chunk` (16 bytes) of token row k goes to byte
-  /// stageOffset(k, chunk) of the stage (the mainloop's swizzle).
+  /// cp.async of token block `kblock` of `src` (columns from c0, 128 of
+  /// them, `elemBytes` each) into stage `stage` (`stageBytes` apart): one
+  /// 16-byte chunk a thread; chunk `chunk` of token row k goes to byte
+  /// stageOffset(k, chunk) of the stage (the mainloop's layout).
   void emitMmaSyncStageLoad(Value src, int64_t srcCols, Value smemBase,
                             Value stage, Value kblock, Value c0,
+                            int64_t elemBytes, int64_t stageBytes,
                             function_ref<Value(Value, Value)> stageOffset);
   /// Address (i64) of a memref's aligned data, and pointers from addresses
   /// (MmaSyncMainloop.cpp).

@@ -99,20 +99,22 @@ Value KernelEmitter::emitQuadSum(Value v) {
 
 void KernelEmitter::emitMmaSyncStageLoad(
     Value src, int64_t srcCols, Value smemBase, Value stage, Value kblock,
-    Value c0, function_ref<Value(Value, Value)> stageOffset) {
-  // 16 tokens x 16 chunks, one chunk a thread: thread t copies chunk t % 16
-  // of token row t / 16. Rows and columns are multiples of 8, so a chunk is
+    Value c0, int64_t elemBytes, int64_t stageBytes,
+    function_ref<Value(Value, Value)> stageOffset) {
+  // Token rows of 128 elements, one chunk a thread: thread t copies chunk
+  // t % C of token row t / C (C chunks a row; bf16: 16 rows x 16 chunks,
+  // f32: 8 x 32). Rows and columns are multiples of a chunk, so a chunk is
   // all in range or all out; out of range copies 0 bytes and zero-fills.
-  Value k = divIdx(tid, 16);
-  Value chunk = remIdx(tid, 16);
+  const int64_t chunksPerRow = 128 * elemBytes / kChunkBytes;
+  Value k = divIdx(tid, chunksPerRow);
+  Value chunk = remIdx(tid, chunksPerRow);
   Value t = add(mul(kblock, idx(tiling.blockTokens)), k);
-  Value c = add(c0, mul(chunk, idx(kChunkBytes / kElemBytes)));
+  Value c = add(c0, mul(chunk, idx(kChunkBytes / elemBytes)));
   Value valid = andI(lt(t, idx(shape.tokens)), lt(c, idx(srcCols)));
-  Value offset = mul(add(mul(t, idx(srcCols)), c), idx(kElemBytes));
+  Value offset = mul(add(mul(t, idx(srcCols)), c), idx(elemBytes));
   offset = select(valid, offset, idx(0));
   Value srcPtr = globalPointer(add(baseAddress(src), i64(offset)));
-  Value dstOffset = add(mul(stage, idx(tiling.blockTokens * kRowBytes)),
-                        stageOffset(k, chunk));
+  Value dstOffset = add(mul(stage, idx(stageBytes)), stageOffset(k, chunk));
   Value dstPtr = sharedPointer(add(smemBase, i64(dstOffset)));
   Value bytes =
       arith::SelectOp::create(b, loc, valid, i32(kChunkBytes), i32(0));
@@ -120,14 +122,9 @@ void KernelEmitter::emitMmaSyncStageLoad(
                           NVVM::LoadCacheModifierKind::CG, bytes);
 }
 
-TileFragment KernelEmitter::emitMmaSyncMainloop(Value i0, Value j0) {
-  MLIRContext *ctx = b.getContext();
-  const int64_t stages = tiling.stages;
-  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
-  const int64_t stageBytes = tiling.blockTokens * kRowBytes;
+TileFragment KernelEmitter::emitMmaSyncFragment() {
   constexpr int64_t kTilesM = kMmaSyncWarpRows / kMmaM; // 4
   constexpr int64_t kTilesN = kMmaSyncWarpCols / kMmaN; // 4
-
   Value lane = remIdx(tid, 32), warp = divIdx(tid, 32);
   Value group = divIdx(lane, 4), inQuad = remIdx(lane, 4);
   Value warpM = divIdx(warp, kMmaSyncWarpsN);
@@ -146,6 +143,19 @@ TileFragment KernelEmitter::emitMmaSyncMainloop(Value i0, Value j0) {
   frag.contributors = kMmaSyncWarpsN;
   frag.contributor = warpN;
   frag.writer = eqIdx(inQuad, 0);
+  return frag;
+}
+
+TileFragment KernelEmitter::emitMmaSyncMainloop(Value i0, Value j0) {
+  MLIRContext *ctx = b.getContext();
+  const int64_t stageBytes = tiling.blockTokens * kRowBytes;
+  constexpr int64_t kTilesM = kMmaSyncWarpRows / kMmaM; // 4
+  constexpr int64_t kTilesN = kMmaSyncWarpCols / kMmaN; // 4
+
+  Value lane = remIdx(tid, 32), warp = divIdx(tid, 32);
+  Value warpM = divIdx(warp, kMmaSyncWarpsN);
+  Value warpN = remIdx(warp, kMmaSyncWarpsN);
+  TileFragment frag = emitMmaSyncFragment();
 
   // The byte offsets in a stage of the rows this lane gives ldmatrix: row
   // l % 8 of block l / 8 (see the file comment), swizzled.
@@ -176,23 +186,10 @@ TileFragment KernelEmitter::emitMmaSyncMainloop(Value i0, Value j0) {
     Value swizzled = arith::XOrIOp::create(b, loc, chunk, remIdx(k, 8));
     return add(mul(k, idx(kRowBytes)), mul(swizzled, idx(kChunkBytes)));
   };
-  auto loadStage = [&](Value stage, Value kblock) {
-    emitMmaSyncStageLoad(dy, shape.rows, baseA, stage, kblock, i0, stageOffset);
-    emitMmaSyncStageLoad(x, shape.cols, baseB, stage, kblock, j0, stageOffset);
-  };
-  // Prologue: token blocks 0 .. stages-2, one commit group each (empty past
-  // the end, so that the group count stays uniform).
-  for (int64_t s = 0; s < stages - 1; ++s) {
-    if (s < numK)
-      loadStage(idx(s), idx(s));
-    NVVM::CpAsyncCommitGroupOp::create(b, loc);
-  }
 
   Type i32Type = b.getI32Type();
   auto x4 = LLVM::LLVMStructType::getLiteral(
       ctx, {i32Type, i32Type, i32Type, i32Type});
-  auto f32x4 = LLVM::LLVMStructType::getLiteral(
-      ctx, SmallVector<Type>(4, b.getF32Type()));
   bool isBF16 = shape.dyElem.isBF16();
   NVVM::MMATypes ptxType = isBF16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
   // f16 operands are <2 x half> registers, bf16 ones i32.
@@ -214,12 +211,58 @@ TileFragment KernelEmitter::emitMmaSyncMainloop(Value i0, Value j0) {
     return regs;
   };
 
-  // The accumulators in the fragment's order: row (mt, h), column (nt, j).
-  auto accIndex = [&](int64_t mt, int64_t nt, int64_t h, int64_t j) {
-    return (mt * 2 + h) * (kTilesN * 2) + nt * 2 + j;
-  };
   SmallVector<Value> init(kTilesM * kTilesN * 4, f32(0.0));
-  frag.acc = forLoop(
+  frag.acc = emitCpAsyncRing(
+      i0, j0, kElemBytes, stageBytes, stageOffset, init,
+      [&](Value kb, Value stage, ValueRange carried) {
+        Value offset = mul(stage, idx(stageBytes));
+        Value stageA = add(baseA, i64(offset));
+        Value stageB = add(baseB, i64(offset));
+        SmallVector<SmallVector<Value>> aRegs, bRegs;
+        for (Value off : aOffsets)
+          aRegs.push_back(ldmatrix(add(stageA, i64(off))));
+        for (Value off : bOffsets)
+          bRegs.push_back(ldmatrix(add(stageB, i64(off))));
+        SmallVector<Value> acc(carried);
+        emitMmaSyncTiles(
+            acc, kMmaK, ptxType,
+            [&](int64_t mt) {
+              SmallVector<Value> regs;
+              for (Value reg : aRegs[mt])
+                regs.push_back(operand(reg));
+              return regs;
+            },
+            [&](int64_t nt) {
+              const SmallVector<Value> &pair = bRegs[nt / 2];
+              return SmallVector<Value>{operand(pair[(nt % 2) * 2]),
+                                        operand(pair[(nt % 2) * 2 + 1])};
+            });
+        return acc;
+      });
+  return frag;
+}
+
+SmallVector<Value> KernelEmitter::emitCpAsyncRing(
+    Value i0, Value j0, int64_t elemBytes, int64_t stageBytes,
+    function_ref<Value(Value, Value)> stageOffset, ValueRange init,
+    function_ref<SmallVector<Value>(Value, Value, ValueRange)> step) {
+  const int64_t stages = tiling.stages;
+  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
+  Value baseA = baseAddress(smemA), baseB = baseAddress(smemB);
+  auto loadStage = [&](Value stage, Value kblock) {
+    emitMmaSyncStageLoad(dy, shape.rows, baseA, stage, kblock, i0, elemBytes,
+                         stageBytes, stageOffset);
+    emitMmaSyncStageLoad(x, shape.cols, baseB, stage, kblock, j0, elemBytes,
+                         stageBytes, stageOffset);
+  };
+  // Prologue: token blocks 0 .. stages-2, one commit group each (empty past
+  // the end, so that the group count stays uniform).
+  for (int64_t s = 0; s < stages - 1; ++s) {
+    if (s < numK)
+      loadStage(idx(s), idx(s));
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+  }
+  SmallVector<Value> result = forLoop(
       idx(0), idx(numK), idx(1), init, [&](Value kb, ValueRange carried) {
         NVVM::CpAsyncWaitGroupOp::create(b, loc, stages - 2);
         barrier();
@@ -227,42 +270,43 @@ TileFragment KernelEmitter::emitMmaSyncMainloop(Value i0, Value j0) {
         ifThen(lt(next, idx(numK)),
                [&] { loadStage(remIdx(next, stages), next); });
         NVVM::CpAsyncCommitGroupOp::create(b, loc);
-
-        Value stageOffset = mul(remIdx(kb, stages), idx(stageBytes));
-        Value stageA = add(baseA, i64(stageOffset));
-        Value stageB = add(baseB, i64(stageOffset));
-        SmallVector<SmallVector<Value>> aRegs, bRegs;
-        for (Value off : aOffsets)
-          aRegs.push_back(ldmatrix(add(stageA, i64(off))));
-        for (Value off : bOffsets)
-          bRegs.push_back(ldmatrix(add(stageB, i64(off))));
-        SmallVector<Value> acc(carried);
-        for (int64_t mt = 0; mt < kTilesM; ++mt)
-          for (int64_t nt = 0; nt < kTilesN; ++nt) {
-            SmallVector<Value> a, bv, c;
-            for (Value reg : aRegs[mt])
-              a.push_back(operand(reg));
-            const SmallVector<Value> &pair = bRegs[nt / 2];
-            bv.push_back(operand(pair[(nt % 2) * 2]));
-            bv.push_back(operand(pair[(nt % 2) * 2 + 1]));
-            for (int64_t h = 0; h < 2; ++h)
-              for (int64_t j = 0; j < 2; ++j)
-                c.push_back(acc[accIndex(mt, nt, h, j)]);
-            Value d = NVVM::MmaOp::create(
-                b, loc, f32x4, a, bv, c, {kMmaM, kMmaN, kMmaK}, std::nullopt,
-                std::nullopt, std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
-                std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                               NVVM::MMALayout::col});
-            for (int64_t h = 0; h < 2; ++h)
-              for (int64_t j = 0; j < 2; ++j)
-                acc[accIndex(mt, nt, h, j)] =
-                    LLVM::ExtractValueOp::create(b, loc, d, h * 2 + j);
-          }
-        return acc;
+        return step(kb, remIdx(kb, stages), carried);
       });
   // Every copy has landed and every warp has left the ring before the next
   // tile's prologue refills it.
   NVVM::CpAsyncWaitGroupOp::create(b, loc, 0);
   barrier();
-  return frag;
+  return result;
+}
+
+void KernelEmitter::emitMmaSyncTiles(
+    SmallVector<Value> &acc, int64_t k, NVVM::MMATypes type,
+    function_ref<SmallVector<Value>(int64_t)> a,
+    function_ref<SmallVector<Value>(int64_t)> bOperand) {
+  constexpr int64_t kTilesM = kMmaSyncWarpRows / kMmaM; // 4
+  constexpr int64_t kTilesN = kMmaSyncWarpCols / kMmaN; // 4
+  auto f32x4 = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), SmallVector<Type>(4, b.getF32Type()));
+  // The accumulators in the fragment's order: row (mt, h), column (nt, j).
+  auto accIndex = [&](int64_t mt, int64_t nt, int64_t h, int64_t j) {
+    return (mt * 2 + h) * (kTilesN * 2) + nt * 2 + j;
+  };
+  for (int64_t mt = 0; mt < kTilesM; ++mt) {
+    SmallVector<Value> aRegs = a(mt);
+    for (int64_t nt = 0; nt < kTilesN; ++nt) {
+      SmallVector<Value> c;
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t j = 0; j < 2; ++j)
+          c.push_back(acc[accIndex(mt, nt, h, j)]);
+      Value d = NVVM::MmaOp::create(
+          b, loc, f32x4, aRegs, bOperand(nt), c, {kMmaM, kMmaN, int32_t(k)},
+          std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{type, type},
+          std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                         NVVM::MMALayout::col});
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t j = 0; j < 2; ++j)
+          acc[accIndex(mt, nt, h, j)] =
+              LLVM::ExtractValueOp::create(b, loc, d, h * 2 + j);
+    }
+  }
 }

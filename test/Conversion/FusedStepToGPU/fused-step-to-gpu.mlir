@@ -1,6 +1,7 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu --cse -split-input-file | FileCheck %s
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=simt --cse -split-input-file | FileCheck %s --check-prefix=SIMT
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WGMMA
+// RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
 
 // A Nora step (momentum with Nesterov, orth_project, row_normalize,
 // apply_update) on a 70 x 100 weight: 2 row blocks x 2 column tiles of 64.
@@ -96,6 +97,26 @@ func.func @nora(%dy: tensor<8x70xbf16>, %x: tensor<8x100xbf16>,
 // RMNP with an accumulator and a gradient scale: one statistic (sum u^2),
 // acc read in the epilogue, g scaled before momentum. Two steps in one
 // function get two kernels and two launches.
+
+// With allow-tf32 (the fourth RUN line) the f32 inputs of this step take
+// tensor cores: 128 x 128 tiles, a 4-stage ring of 8 tokens a stage (rows
+// padded to 136 floats), each operand loaded from shared memory and rounded
+// to tf32 (cvt.rna), mma.sync m16n8k8 tf32 -> f32. The 70 x 100 step above
+// (not multiples of 4) keeps the exact SIMT mainloop.
+// TF32-LABEL: func.func @nora(
+// TF32: gpu.func @nora_fused_step_0
+// TF32-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>
+// TF32-LABEL: func.func @rmnp_acc
+// TF32: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}})
+// TF32: gpu.func @nora_fused_step_0
+// TF32-SAME: workgroup(%{{.*}} : memref<4x8x136xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<4x8x136xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<1x128x4xf64, #gpu.address_space<workgroup>>
+// TF32-SAME: nvvm.maxnreg = 255 : i32
+// TF32: scf.for
+// TF32: nvvm.cp.async.wait.group 2
+// TF32-NEXT: gpu.barrier
+// TF32: %[[V:.*]] = memref.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : memref<4x8x136xf32, #gpu.address_space<workgroup>>
+// TF32-NEXT: nvvm.convert.float.to.tf32 %[[V]] {rnd = #nvvm.fp_rnd_mode<rna>}
+// TF32: nvvm.mma.sync A[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}]  B[%{{.*}}, %{{.*}}]  C[{{.*}}]  {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<tf32>, multiplicandBPtxType = #nvvm.mma_type<tf32>, shape = #nvvm.shape<m = 16, n = 8, k = 8>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 
 // CHECK-LABEL: func.func @rmnp_acc
 // CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0

@@ -2,6 +2,8 @@
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma -split-input-file 2>&1 | FileCheck %s --check-prefix=WGMMA
 // WGMMA: cannot be lowered with mainloop=wgmma: the tensor-core mainloops need bf16 or f16 for both dy and x
 // WGMMA: cannot be lowered with mainloop=wgmma: the tensor-core mainloops need rows and columns that are multiples of 8
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=mma-sync allow-tf32=1" -split-input-file 2>&1 | FileCheck %s --check-prefix=TF32
+// TF32: cannot be lowered with mainloop=mma-sync: the tf32 mainloop needs rows and columns that are multiples of 4 (16-byte cp.async chunks)
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=tf32 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not nora-opt %s --nora-gpu-pipeline="mainloop=tf32" 2>&1 | FileCheck %s --check-prefix=PIPELINE
 
@@ -11,10 +13,10 @@
 // WGMMA80: nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a (wgmma is a Hopper instruction)
 
 // mainloop=mma-sync asks for tensor cores; f32 inputs cannot have them
-// (exact f32 is the default, and tf32 is not implemented).
+// unless allow-tf32 is set (exact f32 is the default).
 func.func @f32_inputs(%dy: tensor<16x64xf32>, %x: tensor<16x64xf32>, %w: tensor<64x64xf32>,
                       %m: tensor<64x64xf32>, %lr: f32, %wd: f32) -> (tensor<64x64xf32>, tensor<64x64xf32>) {
-  // expected-error @+1 {{cannot be lowered with mainloop=mma-sync: the tensor-core mainloops need bf16 or f16 for both dy and x}}
+  // expected-error @+1 {{cannot be lowered with mainloop=mma-sync: the tensor-core mainloops need bf16 or f16 for both dy and x (f32 inputs: allow-tf32)}}
   %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<16x64xf32>) x(%x : tensor<16x64xf32>)
       w(%w : tensor<64x64xf32>) m(%m : tensor<64x64xf32>) lr(%lr) wd(%wd) {
   ^bb0(%g: tensor<64x64xf32>, %w0: tensor<64x64xf32>, %m0: tensor<64x64xf32>, %lr0: f32, %wd0: f32):
@@ -41,4 +43,22 @@ func.func @ragged_columns(%dy: tensor<16x64xbf16>, %x: tensor<16x100xbf16>, %w: 
     nora.yield %w1, %m1 : tensor<64x100xf32>, tensor<64x100xf32>
   }
   return %wn, %mn : tensor<64x100xf32>, tensor<64x100xf32>
+}
+
+// -----
+
+// f32 inputs with 102 columns: no tensor cores without allow-tf32, and
+// with it a row of x is not a whole number of 16-byte chunks.
+func.func @f32_ragged(%dy: tensor<16x64xf32>, %x: tensor<16x102xf32>, %w: tensor<64x102xf32>,
+                      %m: tensor<64x102xf32>, %lr: f32, %wd: f32) -> (tensor<64x102xf32>, tensor<64x102xf32>) {
+  // expected-error @+1 {{(f32 inputs: allow-tf32)}}
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<16x64xf32>) x(%x : tensor<16x102xf32>)
+      w(%w : tensor<64x102xf32>) m(%m : tensor<64x102xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<64x102xf32>, %w0: tensor<64x102xf32>, %m0: tensor<64x102xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<64x102xf32>, tensor<64x102xf32>
+    %d = nora.row_normalize %u : tensor<64x102xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<64x102xf32>, tensor<64x102xf32>
+    nora.yield %w1, %m1 : tensor<64x102xf32>, tensor<64x102xf32>
+  }
+  return %wn, %mn : tensor<64x102xf32>, tensor<64x102xf32>
 }
