@@ -60,6 +60,8 @@ for mainloop in $mainloops; do
       run_group "$group" "$mainloop" "" --check-determinism --max-ctas=1,3
   done < "$ROOT/scripts/gpu-groups.txt"
 done
+run_group tf32 auto "(allow-tf32)" --allow-tf32 --check-determinism \
+  --max-ctas=1,3
 
 SANITIZER="$(command -v compute-sanitizer ||
              ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
@@ -77,6 +79,7 @@ fi
 # artifacts prepared in the bundle's cache.
 if python3 -c "import pytest, torch" 2>/dev/null; then
   if NORA_ARTIFACT_CACHE="$BUNDLE/artifact-cache" \
+       NORA_HOST_STEP="$BUNDLE/host" \
        python3 -m pytest -q -p no:cacheprovider -rs \
          "$ROOT/python/tests/test_gpu.py"; then
     echo "PASS: python/tests/test_gpu.py"

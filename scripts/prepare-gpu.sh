@@ -12,6 +12,11 @@
 #       (NAME-simt.nora, NAME-wgmma.nora: the same with the exact-f32 and
 #       the wgmma mainloops;
 #       NAME-optim.nora: the optimizer step alone, on a given gradient)
+#   gpu-bundle/cases/tf32/gpu-CHIP/     the f32 tile-edge cases, CASE.tf32.nora
+#       with --allow-tf32
+#   gpu-bundle/host/                    libstep.so (the step of
+#       test/Pipelines/gpu-pipeline.mlir lowered to LLVM calls into the
+#       runtime) and step.nora (its artifact)
 #   gpu-bundle/resources.txt            ptxas -v registers and spills
 #   gpu-bundle/artifact-cache/          the Python GPU test's artifacts
 #
@@ -35,6 +40,9 @@ export PATH="$ROOT/build/bin:$PATH"
 export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
 PYTHON="$(grep -oP '(?<=config.nora_python = ").*(?=")' \
             "$ROOT/build/test/lit.site.cfg.py")"
+# mlir-translate and clang from the LLVM that nora is built against.
+LLVM_BIN="$(grep -oP '(?<=config.llvm_tools_dir = lit_config.substitute\(").*(?="\))' \
+              "$ROOT/build/test/lit.site.cfg.py")"
 
 rm -rf "$BUNDLE"
 mkdir -p "$BUNDLE/cases"
@@ -50,6 +58,23 @@ while read -r group; do
       --gpu="$CHIP" --mainloop="$mainloop" --compile-only
   done
 done < "$GROUPS_FILE"
+# The f32 steps of the tf32 group on tf32 tensor cores (CASE.tf32.nora).
+printf '==> compiling the tf32 cases for %s\n' "$CHIP" >&2
+"$PYTHON" "$ROOT/test/Integration/tf32.py" "$BUNDLE/cases/tf32" \
+  --gpu="$CHIP" --allow-tf32 --compile-only
+# A step lowered by --nora-gpu-host-to-runtime, as a shared library on
+# device pointers, beside the artifact of the same step
+# (python/tests/test_gpu.py compares the two on the GPU).
+mkdir -p "$BUNDLE/host"
+nora-opt "$ROOT/test/Pipelines/gpu-pipeline.mlir" \
+  --nora-gpu-pipeline="chip=$CHIP host=runtime" -o "$BUNDLE/host/step.mlir"
+"$LLVM_BIN/mlir-translate" --mlir-to-llvmir "$BUNDLE/host/step.mlir" \
+  -o "$BUNDLE/host/step.ll"
+"$LLVM_BIN/clang" -shared -fPIC -w "$BUNDLE/host/step.ll" -o "$BUNDLE/host/libstep.so" \
+  -L"$ROOT/build/lib" -lNoraRuntimeCAPI
+rm "$BUNDLE/host/step.mlir" "$BUNDLE/host/step.ll"
+nora-compile "$ROOT/test/Pipelines/gpu-pipeline.mlir" --chip="$CHIP" \
+  -o "$BUNDLE/host/step.nora" >/dev/null
 # The benchmark steps of bench/gpu/bench.py (bf16, the GPU issue's shapes).
 mkdir -p "$BUNDLE/bench"
 "$PYTHON" - "$ROOT" "$BUNDLE/bench" "$CHIP" <<'PYEOF'

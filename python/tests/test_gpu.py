@@ -265,6 +265,44 @@ def test_compile_options_reach_nora_compile(tmp_path):
                              options=("--allow-tf33",))
 
 
+def test_host_lowered_step_on_a_gpu():
+    """The step of test/Pipelines/gpu-pipeline.mlir lowered by
+    --nora-gpu-host-to-runtime (a shared library on device pointers,
+    prepared by scripts/prepare-gpu.sh in $NORA_HOST_STEP) gives bit for bit
+    what its artifact gives through call_device: the same kernel, the same
+    runtime, on torch CUDA tensors."""
+    chip = cuda_device()
+    if chip is None:
+        pytest.skip("no CUDA GPU on this machine")
+    where = os.environ.get("NORA_HOST_STEP")
+    if not where or not os.path.exists(os.path.join(where, "libstep.so")):
+        pytest.skip("no prepared host-lowered step ($NORA_HOST_STEP, "
+                    "scripts/prepare-gpu.sh)")
+    torch = pytest.importorskip("torch")
+    import ctypes
+    art = gpu.Artifact(os.path.join(where, "step.nora"))
+    art.load(0)  # loads libNoraRuntimeCAPI.so, which libstep.so needs
+    lib = ctypes.CDLL(os.path.join(where, "libstep.so"))
+    p, f = ctypes.c_void_p, ctypes.c_float
+    lib.nora_step.argtypes = [p, p, p, p, f, f, p, p, p]
+    lib.nora_step.restype = ctypes.c_int
+    lib.nora_runtime_last_error.restype = ctypes.c_char_p
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    dy = torch.randn(32, 128, device="cuda", generator=gen).bfloat16()
+    x = torch.randn(32, 96, device="cuda", generator=gen).bfloat16()
+    w = torch.randn(128, 96, device="cuda", generator=gen)
+    m = torch.randn(128, 96, device="cuda", generator=gen)
+    want_w, want_m = art.call_device(dy, x, w, m, 0.02, 0.01)
+    got_w, got_m = torch.empty_like(w), torch.empty_like(m)
+    stream = torch.cuda.current_stream().cuda_stream
+    rc = lib.nora_step(dy.data_ptr(), x.data_ptr(), w.data_ptr(),
+                       m.data_ptr(), 0.02, 0.01, got_w.data_ptr(),
+                       got_m.data_ptr(), stream)
+    assert rc == 0, lib.nora_runtime_last_error()
+    torch.cuda.synchronize()
+    assert torch.equal(got_w, want_w) and torch.equal(got_m, want_m)
+
+
 def test_on_a_gpu(tmp_path):
     chip = cuda_device()
     if chip is None:

@@ -36,8 +36,8 @@ static std::string chipFor(int major, int minor, std::string &error) {
 
 std::string mlir::nora::runOnCuda(ModuleOp module, StringRef entry,
                                   const std::vector<runtime::Argument> &args,
-                                  StringRef mainloop, unsigned repeat,
-                                  CudaRunResult &out) {
+                                  StringRef mainloop, bool allowTf32,
+                                  unsigned repeat, CudaRunResult &out) {
   // Which chip: ask the device before compiling anything.
   runtime::cuda::Device probe;
   std::string error = runtime::cuda::Device::open(0, probe);
@@ -53,6 +53,7 @@ std::string mlir::nora::runOnCuda(ModuleOp module, StringRef entry,
   GpuPipelineOptions options;
   options.chip = chip;
   options.mainloop = mainloop.str();
+  options.allowTf32 = allowTf32;
   options.format = "bin";
   if (failed(checkGpuPipelineOptions(options, [&](const Twine &message) {
         error = message.str();

@@ -3,7 +3,8 @@
 //   nora-run FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
 //            --output=@out.npy ... [--no-fuse] [--device=cpu|cuda]
 //            [--repeat=N] [--nonfinite=skip_step|skip_row]
-//            [--mainloop=auto|simt|mma-sync]   (--device=cuda)
+//            [--mainloop=auto|simt|mma-sync|wgmma] [--allow-tf32]
+//                                              (--device=cuda)
 //
 // Inputs in argument order: .npy files for tensors (f32 files are rounded to
 // nearest even for bf16/f16 arguments, uint16 files give raw bf16/f16 bits,
@@ -75,6 +76,11 @@ static cl::opt<std::string> mainloop(
              "auto (tensor cores for bf16/f16), simt, mma-sync or wgmma "
              "(sm_90a)"),
     cl::init("auto"), cl::cat(category));
+static cl::opt<bool> allowTf32(
+    "allow-tf32",
+    cl::desc("--device=cuda: f32 inputs may use tf32 tensor cores (inputs "
+             "rounded to tf32; the default is exact f32)"),
+    cl::init(false), cl::cat(category));
 static cl::opt<std::string> nonfinite(
     "nonfinite",
     cl::desc("Guard every step against a non-finite gradient: skip_step (W "
@@ -175,6 +181,8 @@ void checkDevice() {
   if (device == "cpu") {
     if (mainloop.getNumOccurrences())
       fail("--mainloop is an option of --device=cuda");
+    if (allowTf32)
+      fail("--allow-tf32 is an option of --device=cuda");
     return;
   }
   if (device != "cuda")
@@ -308,7 +316,7 @@ int main(int argc, char **argv) {
   if (device == "cuda") {
     CudaRunResult run;
     std::string error =
-        runOnCuda(*module, entry, arguments, mainloop, repeat, run);
+        runOnCuda(*module, entry, arguments, mainloop, allowTf32, repeat, run);
     if (!error.empty())
       fail(error);
     writeOutputs(run.results);
