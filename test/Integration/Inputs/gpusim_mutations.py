@@ -5,7 +5,9 @@ must each be caught (a wrong result or a reported race). The same for the
 wgmma kernel (96 tokens, so that its TMA ring reuses stages): TMA copies
 without the swizzle, an mbarrier wait on the wrong phase or none, an
 expect_tx short of the stage's bytes, a ring wait that retires too little,
-and no final wait.
+and no final wait. And the tf32 kernel (f32 inputs, allow-tf32), which must
+match the reference on tf32-rounded inputs, with its A fragment's middle
+registers swapped.
 
     gpusim_mutations.py NORA_OPT
 """
@@ -111,6 +113,28 @@ def main():
         "no wgmma.wait_group 0 after the ring": wtext.replace(final, "", 1),
     }
     bad += run_mutations(error, wtext, wmut)
+
+    # The tf32 kernel (allow-tf32) on f32 inputs: its A fragment with
+    # registers a1 and a2 swapped (rows g + 8 and columns t + 4 exchanged).
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(step_mlir("nora_step", 96, 128, 96, act="f32"))
+    try:
+        ttext = gpusim.lower(f.name, "nora_step", "auto", nora_opt,
+                             allow_tf32=True)
+    finally:
+        os.unlink(f.name)
+    g = ref.wgrad(ref.tf32_round(dy).astype(np.float64),
+                  ref.tf32_round(x).astype(np.float64))
+    want[:] = ref.nora_step(g, w.astype(np.float64), m.astype(np.float64),
+                            lr, wd)
+    clean = error(ttext)
+    print("tf32 clean: %s" % clean)
+    if not isinstance(clean, float) or clean > 1e-3:
+        sys.exit("FAIL: the clean tf32 kernel does not match the reference")
+    swapped = re.sub(r'"nvvm.mma.sync"\((%[\w#]+), (%[\w#]+), (%[\w#]+), ',
+                     r'"nvvm.mma.sync"(\1, \3, \2, ', ttext)
+    bad += run_mutations(error, ttext, {"tf32 A fragment a1/a2 swapped":
+                                        swapped})
     sys.exit(1 if bad else 0)
 
 
