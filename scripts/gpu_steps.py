@@ -28,6 +28,18 @@ def step_mlir(name, T, M, N, act="bf16", step="nora_step", acc=False):
 """
 
 
+def wgrad_mlir(name, T, M, N, act="bf16"):
+    """A function @name(dy: T x M, x: T x N) -> g (M x N f32): the weight
+    gradient alone (the GPU's wgrad-only kernel)."""
+    g = "tensor<%dx%dxf32>" % (M, N)
+    dy, x = "tensor<%dx%dx%s>" % (T, M, act), "tensor<%dx%dx%s>" % (T, N, act)
+    return f"""func.func @{name}(%dy: {dy}, %x: {x}) -> {g} {{
+  %g = nora.wgrad %dy, %x : {dy}, {x} -> {g}
+  return %g : {g}
+}}
+"""
+
+
 def optim_mlir(name, M, N, step="nora_step"):
     """A function @name(g, w, m: M x N f32, lr, wd) -> (w_new, m_new): the
     optimizer step alone on a given gradient."""

@@ -11,7 +11,8 @@
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
 #       (NAME-simt.nora, NAME-wgmma.nora: the same with the exact-f32 and
 #       the wgmma mainloops;
-#       NAME-optim.nora: the optimizer step alone, on a given gradient)
+#       NAME-optim.nora: the optimizer step alone, on a given gradient;
+#       NAME-wgrad.nora: the gradient alone, our GEMM)
 #   gpu-bundle/cases/tf32/gpu-CHIP/     the f32 tile-edge cases, CASE.tf32.nora
 #       with --allow-tf32
 #   gpu-bundle/host/                    libstep.so (the step of
@@ -81,7 +82,7 @@ mkdir -p "$BUNDLE/bench"
 import os, subprocess, sys
 root, out, chip = sys.argv[1:]
 sys.path.insert(0, os.path.join(root, "scripts"))
-from gpu_steps import BENCH_SHAPES, bench_name, optim_mlir, step_mlir
+from gpu_steps import BENCH_SHAPES, bench_name, optim_mlir, step_mlir, wgrad_mlir
 for T, M, N in BENCH_SHAPES:
     name = bench_name(T, M, N)
     src = os.path.join(out, name + ".mlir")
@@ -93,6 +94,13 @@ for T, M, N in BENCH_SHAPES:
         f.write(optim_mlir(name, M, N))
     subprocess.run(["nora-compile", optim, "--chip=" + chip,
                     "-o", os.path.join(out, name + "-optim.nora")],
+                   check=True)
+    # (d) ours: our GEMM alone (the wgrad-only kernel), then the above.
+    wgrad = os.path.join(out, name + "-wgrad.mlir")
+    with open(wgrad, "w") as f:
+        f.write(wgrad_mlir(name, T, M, N))
+    subprocess.run(["nora-compile", wgrad, "--chip=" + chip,
+                    "-o", os.path.join(out, name + "-wgrad.nora")],
                    check=True)
     variants = [("auto", ""), ("simt", "-simt")]
     if chip == "sm_90a":

@@ -18,7 +18,8 @@ median of N runs after warm-up:
 
   (d) unfused: (a)'s cuBLAS GEMM, then our optimizer-only kernel on its g
       (NAME-optim.nora, the same epilogue without the matmul; timed apart
-      and added);
+      and added); "(d) ours": our own GEMM kernel (NAME-wgrad.nora, the
+      mainloop with an epilogue that stores g) instead of cuBLAS's;
 
 It checks that
 (e)'s W' and M' agree with (b)'s (SEMANTICS.md tolerance, the bf16 GEMM
@@ -111,6 +112,24 @@ def timed(torch, device, fn, repeat):
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times), min(times)
+
+
+def run_wgrad(nora_exec, artifact, tmp, dy, x, repeat, torch):
+    """nora-exec --repeat on a gradient-only artifact: (median ms, g)."""
+    inputs = []
+    for k, t in enumerate((dy, x)):
+        path = os.path.join(tmp, "g_in%d.npy" % k)
+        np.save(path, t.contiguous().view(torch.int16).cpu().numpy().view(
+            np.uint16) if t.dtype == torch.bfloat16 else t.cpu().numpy())
+        inputs.append("--input=@" + path)
+    out = os.path.join(tmp, "g.npy")
+    res = subprocess.run([nora_exec, artifact] + inputs +
+                         ["--output=@" + out, "--repeat=%d" % repeat],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError("nora-exec failed: " + res.stderr.strip())
+    found = re.search(r"time_ms median=([0-9.]+)", res.stdout)
+    return float(found.group(1)), np.load(out)
 
 
 def run_nora_exec(nora_exec, artifact, tmp, tensors, repeat, torch):
@@ -275,6 +294,16 @@ def main():
                 row["d_err"] = max(
                     float(np.abs(w1 - wr).max() / (np.abs(wr).max() or 1)),
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
+            # (d) ours: our GEMM kernel's g, then the same optimizer kernel.
+            wgrad = artifact[:-len(".nora")] + "-wgrad.nora"
+            if os.path.isdir(wgrad):
+                with tempfile.TemporaryDirectory() as tmp:
+                    g_ms, g_ours = run_wgrad(opts.nora_exec, wgrad, tmp, dy,
+                                             x, opts.repeat, torch)
+                row["d_ours"] = g_ms + d_ms
+                gr = g.float().cpu().numpy()
+                row["d_ours_err"] = float(np.abs(g_ours - gr).max() /
+                                          (np.abs(gr).max() or 1))
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
@@ -290,13 +319,13 @@ def main():
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
              "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
-             "(e) wgmma ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(e) wgmma ms | (d) ours ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s | %s |" % (
+                     "%s | %s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]),
@@ -309,7 +338,10 @@ def main():
                          dram, ms(r["e_simt"]),
                          ms(r["e_wgmma"]) + ("" if r["wgmma_err"] is None
                                              else " (diff %.2g)"
-                                             % r["wgmma_err"])))
+                                             % r["wgmma_err"]),
+                         ms(r.get("d_ours")) + (
+                             "" if r.get("d_ours_err") is None else
+                             " (g diff %.2g)" % r["d_ours_err"])))
     table = "\n".join(lines) + "\n"
     print(table)
     if opts.out:

@@ -113,7 +113,7 @@ LogicalResult PlanBuilder::checkBody() {
       return ret.emitError("nora-compile: result #")
              << index
              << " is not written by a GPU kernel (a result must be the "
-                "new weight or momentum of a fused step)";
+                "new weight or momentum of a step, or a gradient)";
     if (resultOfBuffer.count(alloc))
       return ret.emitError("nora-compile: result #")
              << index << " repeats an earlier result (results get distinct "
@@ -122,14 +122,17 @@ LogicalResult PlanBuilder::checkBody() {
   }
   for (Operation &op : func.getBody().front())
     if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
-      if (alloc->hasAttr("nora.workspace")) {
+      // The workspace allocations, and the buffers between kernels that
+      // are no result (a gradient that a later kernel reads), are placed in
+      // the plan's workspace. Each is written by a kernel before it is read.
+      if (alloc->hasAttr("nora.workspace") || !resultOfBuffer.count(alloc)) {
+        MemRefType type = alloc.getType();
+        if (!type.hasStaticShape())
+          return alloc.emitError("nora-compile: a buffer of dynamic shape");
+        int64_t bytes = type.getNumElements() *
+                        llvm::divideCeil(type.getElementTypeBitWidth(), 8);
         workspaceBase[alloc] = workspaceBytes;
-        workspaceBytes += llvm::alignTo(alloc.getType().getNumElements(), 256);
-      } else if (!resultOfBuffer.count(alloc)) {
-        return alloc.emitError(
-            "nora-compile: an intermediate buffer between GPU kernels is not "
-            "supported (each fused step must read the function's arguments "
-            "and write its results)");
+        workspaceBytes += llvm::alignTo(bytes, 256);
       }
     }
   return success();
@@ -147,6 +150,9 @@ FailureOr<json::Value> PlanBuilder::param(gpu::LaunchFuncOp launch,
     auto it = resultOfBuffer.find(alloc);
     if (it != resultOfBuffer.end())
       return json::Value(json::Object{{"result", it->second}});
+    auto inWorkspace = workspaceBase.find(alloc);
+    if (inWorkspace != workspaceBase.end())
+      return json::Value(json::Object{{"workspace", inWorkspace->second}});
   }
   if (auto view = dyn_cast<memref::ViewOp>(def)) {
     auto it = workspaceBase.find(view.getSource());

@@ -50,7 +50,8 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
                                   const GpuPipelineOptions &options) {
   // 1. Composite steps -> primitive nora ops -> one fused step per weight.
   pm.addPass(createNoraDecompose());
-  pm.addPass(createNoraFuseWgradEpilogue());
+  if (options.fuse)
+    pm.addPass(createNoraFuseWgradEpilogue());
   // 2. Each fused step -> a persistent gpu.func in @nora_kernels and one
   //    cooperative gpu.launch_func on buffers.
   NoraFusedStepToGPUOptions toGPU;

@@ -594,7 +594,8 @@ def _gpu_artifact(case, opts, directory, mlir):
     GPU kernel runs fused optimizer steps only), or (None, failure)."""
     # Both mainloops' artifacts sit beside the one copy of the inputs.
     tag = ("" if opts.mainloop == "auto" else "." + opts.mainloop) + \
-        (".tf32" if opts.allow_tf32 else "")
+        (".tf32" if opts.allow_tf32 else "") + \
+        (".nofuse" if opts.no_fuse else "")
     art = os.path.join(directory, case.name + tag + ".nora")
     skip_file = os.path.join(directory, case.name + tag + ".skip")
     if opts.prebuilt:
@@ -608,7 +609,8 @@ def _gpu_artifact(case, opts, directory, mlir):
         return None, ("fail", "no prebuilt artifact %s" % art)
     cmd = [opts.nora_compile, mlir, "--entry=" + case.name,
            "--chip=" + opts.gpu, "--mainloop=" + opts.mainloop, "-o", art] + \
-        (["--allow-tf32"] if opts.allow_tf32 else [])
+        (["--allow-tf32"] if opts.allow_tf32 else []) + \
+        (["--no-fuse"] if opts.no_fuse else [])
     res = _run(cmd)
     if res.returncode == 0:
         if os.path.exists(skip_file):
@@ -656,6 +658,7 @@ def run_case(case, opts, directory, done=()):
                      "--mainloop=" + opts.mainloop,
                      "--nora-opt=" + opts.nora_opt] + grid + inputs
                     + (["--allow-tf32"] if opts.allow_tf32 else [])
+                    + (["--no-fuse"] if opts.no_fuse else [])
                     + ["--output=@" + p for p in paths])
         if art:
             # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
@@ -762,7 +765,9 @@ def _parser(prog=None):
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     p.add_argument("tmpdir", nargs="?", help="scratch directory (lit's %%t)")
     p.add_argument("--no-fuse", action="store_true",
-                   help="pass --no-fuse to nora-run")
+                   help="pass --no-fuse to nora-run (or to gpusim and "
+                        "nora-compile with --gpusim and --gpu: the gradient "
+                        "its own kernel)")
     p.add_argument("--device", default=None, help="pass --device= to nora-run")
     p.add_argument("--nora-run", default=None, help="nora-run binary")
     p.add_argument("--gpu", default=None, metavar="CHIP",
@@ -841,6 +846,8 @@ def main(cases, argv=None, prog=None):
             mode += " " + opts.mainloop
         if opts.allow_tf32:
             mode += " tf32"
+        if opts.no_fuse:
+            mode += " no-fuse"
     directory = os.path.join(opts.tmpdir, ("gpu " + opts.gpu if opts.gpu
                                            else mode.split(" ")[0])
                              .replace(" ", "-"))

@@ -1407,8 +1407,9 @@ SIMPLE = {
 
 # --- command line -------------------------------------------------------------
 
-def lower(path, entry, mainloop, nora_opt, allow_tf32=False):
-    cmd = [nora_opt, path, "--nora-decompose", "--nora-fuse-wgrad-epilogue",
+def lower(path, entry, mainloop, nora_opt, allow_tf32=False, fuse=True):
+    cmd = [nora_opt, path, "--nora-decompose"] + \
+        (["--nora-fuse-wgrad-epilogue"] if fuse else []) + [
            "--nora-fused-step-to-gpu=mainloop=" + mainloop +
            (" allow-tf32=1" if allow_tf32 else ""), "--canonicalize",
            "--cse", "--mlir-print-op-generic"]
@@ -1474,6 +1475,9 @@ def main(argv=None):
     p.add_argument("--output", action="append", default=[])
     p.add_argument("--mainloop", default="auto",
                    choices=("auto", "simt", "mma-sync", "wgmma"))
+    p.add_argument("--no-fuse", action="store_true",
+                   help="do not fuse weight gradients into their steps "
+                        "(the gradient kernel, then the step's)")
     p.add_argument("--allow-tf32", action="store_true",
                    help="f32 inputs on tf32 tensor cores (nora-opt's "
                         "allow-tf32)")
@@ -1485,7 +1489,7 @@ def main(argv=None):
     try:
         nora_opt = opts.nora_opt or os.environ.get("NORA_OPT") or "nora-opt"
         text = lower(opts.file, opts.entry, opts.mainloop, nora_opt,
-                     opts.allow_tf32)
+                     opts.allow_tf32, not opts.no_fuse)
         inputs = []
         for spec in opts.input:
             if spec.startswith("@"):

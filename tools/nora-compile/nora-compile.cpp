@@ -59,6 +59,11 @@ static cl::opt<bool>
               cl::desc("f32 inputs may use tf32 tensor cores (inputs "
                        "rounded to tf32; the default is exact f32)"),
               cl::init(false), cl::cat(category));
+static cl::opt<bool>
+    noFuse("no-fuse",
+           cl::desc("Do not fuse weight gradients into their steps: the "
+                    "gradient is its own kernel (g through the workspace)"),
+           cl::init(false), cl::cat(category));
 static cl::opt<std::string> emitPtx("emit-ptx",
                                     cl::desc("Also write the kernels' PTX"),
                                     cl::value_desc("file"), cl::cat(category));
@@ -95,6 +100,7 @@ static LogicalResult lower(ModuleOp module, StringRef format) {
   options.chip = chip;
   options.mainloop = mainloop;
   options.allowTf32 = allowTf32;
+  options.fuse = !noFuse;
   options.format = format.str();
   options.cudaPath = cudaPath;
   if (failed(checkGpuPipelineOptions(options, [](const Twine &message) {

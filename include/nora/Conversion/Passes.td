@@ -128,7 +128,9 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     autograd, after `nora-decompose`), becomes the same kernel without the
     matmul: it loads the tile of g (64 x 64 tiles) and runs the same epilogue
     and row-block synchronization; its first kernel operand is "g". A chain
-    whose intermediates have other uses is left alone.
+    whose intermediates have other uses is left alone. A `nora.wgrad` that
+    no step fused becomes the same kernel with an epilogue that stores g
+    (`nora_wgrad_N`, roles "dy", "x", ["acc",] "g"; not cooperative).
 
     `mainloop` picks how a tile of g is computed: `simt` (exact f32 FMAs,
     64 x 64 tiles), `mma-sync` (tensor cores: mma.sync.m16n8k16 with f32

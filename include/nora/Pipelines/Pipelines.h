@@ -60,6 +60,12 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
                      "FMAs), mma-sync (tensor cores) or wgmma (sm_90a tensor "
                      "cores through descriptors, opt-in)"),
       llvm::cl::init("auto")};
+  PassOptions::Option<bool> fuse{
+      *this, "fuse",
+      llvm::cl::desc("Fuse each weight gradient into its optimizer step (one "
+                     "kernel); with fuse=0 the gradient is its own kernel "
+                     "and the step reads it back"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> allowTf32{
       *this, "allow-tf32",
       llvm::cl::desc("f32 dy and x may use tf32 tensor cores (mma.sync "

@@ -79,12 +79,18 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.rowBlocks = llvm::divideCeil(shape.rows, t.blockRows);
   t.colTiles = llvm::divideCeil(shape.cols, t.blockCols);
   t.tiles = t.rowBlocks * t.colTiles;
+  t.hasTensorMaps = mainloop == FusedStepMainloop::Wgmma;
+  if (shape.wgradOnly) {
+    // Only the tensor maps (wgmma) in the workspace.
+    t.workspaceBytes = t.hasTensorMaps ? 2 * kTensorMapBytes : 0;
+    return t;
+  }
   t.numStats = chain.numStats();
   t.counters = t.rowBlocks + 1;
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
   t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
   t.workspaceBytes = t.statsOffset + t.statsCount * 8;
-  if (mainloop == FusedStepMainloop::Wgmma) {
+  if (t.hasTensorMaps) {
     t.tensorMapOffset = llvm::alignTo(t.workspaceBytes, kTensorMapBytes);
     t.workspaceBytes = t.tensorMapOffset + 2 * kTensorMapBytes;
   }
@@ -205,6 +211,34 @@ void KernelEmitter::emitArriveAndWait(Value index, Value target) {
     LLVM::FenceOp::create(b, loc, LLVM::AtomicOrdering::acquire, "device");
   });
   barrier();
+}
+
+void KernelEmitter::emitStoreGradient(Value rb, Value ct,
+                                      const TileFragment &frag) {
+  int64_t kR = frag.rows.size(), kC = frag.cols.size();
+  Value i0 = mul(rb, idx(tiling.blockRows));
+  Value j0 = mul(ct, idx(tiling.blockCols));
+  bool rowsCovered = shape.rows % tiling.blockRows == 0;
+  bool colsCovered = shape.cols % tiling.blockCols == 0;
+  for (int64_t r = 0; r < kR; ++r) {
+    Value row = add(i0, frag.rows[r]);
+    for (int64_t c = 0; c < kC; ++c) {
+      Value col = add(j0, frag.cols[c]);
+      Value ok = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+      if (!rowsCovered)
+        ok = andI(ok, lt(row, idx(shape.rows)));
+      if (!colsCovered)
+        ok = andI(ok, lt(col, idx(shape.cols)));
+      ifThen(ok, [&] {
+        Value g = frag.acc[r * kC + c];
+        if (shape.gradScale != 1.0)
+          g = mul(f32(shape.gradScale), g);
+        if (shape.hasAcc)
+          g = add(g, load(accIn, {row, col}));
+        store(g, gOut, {row, col});
+      });
+    }
+  }
 }
 
 void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
@@ -371,15 +405,19 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   if (shape.hasAcc)
     accIn = entry.getArgument(arg++);
-  w = entry.getArgument(arg++);
-  m = entry.getArgument(arg++);
-  lr = entry.getArgument(arg++);
-  wd = entry.getArgument(arg++);
-  wNew = entry.getArgument(arg++);
-  mNew = entry.getArgument(arg++);
-  counters = entry.getArgument(arg++);
-  stats = entry.getArgument(arg++);
-  if (tiling.tensorMapOffset) {
+  if (shape.wgradOnly) {
+    gOut = entry.getArgument(arg++);
+  } else {
+    w = entry.getArgument(arg++);
+    m = entry.getArgument(arg++);
+    lr = entry.getArgument(arg++);
+    wd = entry.getArgument(arg++);
+    wNew = entry.getArgument(arg++);
+    mNew = entry.getArgument(arg++);
+    counters = entry.getArgument(arg++);
+    stats = entry.getArgument(arg++);
+  }
+  if (tiling.hasTensorMaps) {
     dyMap = entry.getArgument(arg++);
     xMap = entry.getArgument(arg++);
   }
@@ -389,16 +427,20 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     smemA = smem[next++];
     smemB = smem[next++];
   }
-  smemRed = smem[next++];
-  smemCoef = smem[next++];
+  if (!shape.wgradOnly) {
+    smemRed = smem[next++];
+    smemCoef = smem[next++];
+  }
   if (tiling.mainloop == FusedStepMainloop::Wgmma)
     smemBarriers = smem[next++];
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   blockId = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
   gridSize = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
-  decay = createDecayFactor(b, loc, lr, wd);
-  negLr = arith::NegFOp::create(b, loc, lr);
+  if (!shape.wgradOnly) {
+    decay = createDecayFactor(b, loc, lr, wd);
+    negLr = arith::NegFOp::create(b, loc, lr);
+  }
 
   if (tiling.mainloop == FusedStepMainloop::Wgmma)
     emitWgmmaBarrierInit();
@@ -431,11 +473,16 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
       frag = emitGradientLoad(i0, j0);
       break;
     }
-    emitEpilogue(rb, ct, frag);
+    if (shape.wgradOnly)
+      emitStoreGradient(rb, ct, frag);
+    else
+      emitEpilogue(rb, ct, frag);
   });
-  Value twoPhases = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                          gridSize, idx(tiling.colTiles));
-  ifThen(twoPhases, [&] { emitStreamingPhase(); });
+  if (!shape.wgradOnly) {
+    Value twoPhases = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                            gridSize, idx(tiling.colTiles));
+    ifThen(twoPhases, [&] { emitStreamingPhase(); });
+  }
   gpu::ReturnOp::create(b, loc);
 }
 
@@ -455,10 +502,13 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
             MemRefType::get({shape.tokens, shape.cols}, shape.xElem)};
   if (shape.hasAcc)
     args.push_back(matrix);
-  args.append({matrix, matrix, f32, f32, matrix, matrix,
-               MemRefType::get({tiling.counters}, builder.getI32Type()),
-               MemRefType::get({tiling.statsCount}, f64)});
-  if (tiling.tensorMapOffset) {
+  if (shape.wgradOnly)
+    args.push_back(matrix);
+  else
+    args.append({matrix, matrix, f32, f32, matrix, matrix,
+                 MemRefType::get({tiling.counters}, builder.getI32Type()),
+                 MemRefType::get({tiling.statsCount}, f64)});
+  if (tiling.hasTensorMaps) {
     auto map = MemRefType::get({T::kTensorMapBytes}, builder.getI8Type());
     args.append({map, map});
   }
@@ -494,7 +544,11 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   } else {
     smem = {shared({tiling.numStats, tiling.blockRows, kSimtThreadsX}, f64)};
   }
-  smem.push_back(shared({2, tiling.blockRows}, f64));
+  // A gradient alone has no row statistics: the operand stages only.
+  if (shape.wgradOnly)
+    smem.pop_back();
+  else
+    smem.push_back(shared({2, tiling.blockRows}, f64));
   // One mbarrier a stage: the TMA copies of the stage complete on it.
   if (tiling.mainloop == FusedStepMainloop::Wgmma)
     smem.push_back(shared({tiling.stages}, builder.getI64Type()));

@@ -62,6 +62,9 @@ struct FusedStepShape {
   Type dyElem, xElem;
   bool hasAcc = false;
   double gradScale = 1.0;
+  /// No optimizer: a nora.wgrad alone, whose kernel stores g (M x N f32)
+  /// and nothing else (no chain, counters or statistics).
+  bool wgradOnly = false;
 };
 
 /// How a CTA computes its tile of g.
@@ -103,6 +106,7 @@ struct FusedStepTiling {
   /// then (wgmma) the TMA descriptors of dy and x, 128 bytes each, that the
   /// runtime writes (tensorMapOffset: 0 when there are none).
   int64_t counters = 0, statsOffset = 0, statsCount = 0, workspaceBytes = 0;
+  bool hasTensorMaps = false;
   int64_t tensorMapOffset = 0;
   static constexpr int64_t kTensorMapBytes = 128;
   /// The box one TMA copy moves: 16 token rows x 64 elements (128 bytes, one
@@ -127,7 +131,8 @@ std::string tf32Ineligibility(const FusedStepShape &shape);
 /// insertion point (inside a gpu.module). Its arguments, in order: dy, x,
 /// [acc], w, m, lr, wd, w_new, m_new, counters (i32), stats (f64), and with
 /// the wgmma mainloop the tensor maps of dy and x (128 x i8 each) (with
-/// shape.gradGiven: g, w, m, ...); all memrefs have static shapes.
+/// shape.gradGiven: g, w, m, ...; with shape.wgradOnly: dy, x, [acc], g,
+/// [the tensor maps]); all memrefs have static shapes.
 gpu::GPUFuncOp buildFusedStepKernel(OpBuilder &builder, Location loc,
                                     StringRef name, const FusedStepShape &shape,
                                     const RowUpdateChain &chain,

@@ -100,7 +100,8 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   SymbolTable symbols(kernels);
   std::string name;
   do
-    name = "nora_fused_step_" + std::to_string(counter++);
+    name = (shape.wgradOnly ? "nora_wgrad_" : "nora_fused_step_") +
+           std::to_string(counter++);
   while (symbols.lookup(name));
   OpBuilder kb = OpBuilder::atBlockEnd(kernels.getBody());
   gpu::GPUFuncOp kernel =
@@ -125,14 +126,20 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
     add(value, role);
   }
   SmallVector<Value> results;
-  for (StringRef role : {"w_new", "m_new"}) {
+  SmallVector<StringRef> resultRoles = {"w_new", "m_new"};
+  if (shape.wgradOnly)
+    resultRoles = {"g"};
+  for (StringRef role : resultRoles) {
     auto type = cast<MemRefType>(kernelArgs[argIndex++]);
     results.push_back(memref::AllocOp::create(b, loc, type));
     add(results.back(), role);
   }
-  auto workspace = memref::AllocOp::create(
-      b, loc, MemRefType::get({tiling.workspaceBytes}, b.getI8Type()));
-  workspace->setAttr("nora.workspace", b.getUnitAttr());
+  memref::AllocOp workspace;
+  if (tiling.workspaceBytes > 0) {
+    workspace = memref::AllocOp::create(
+        b, loc, MemRefType::get({tiling.workspaceBytes}, b.getI8Type()));
+    workspace->setAttr("nora.workspace", b.getUnitAttr());
+  }
   auto view = [&](int64_t offset, StringRef role) -> Value {
     Value shift = arith::ConstantIndexOp::create(b, loc, offset);
     Value v = memref::ViewOp::create(b, loc, kernelArgs[argIndex++], workspace,
@@ -142,12 +149,15 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   };
   // Only the arrival counters start at zero: every statistics slot is
   // written before any CTA reads it.
-  Value counters = view(0, "counters");
-  view(tiling.statsOffset, "row_stats");
+  Value counters;
+  if (!shape.wgradOnly) {
+    counters = view(0, "counters");
+    view(tiling.statsOffset, "row_stats");
+  }
   // The TMA descriptors of dy and x, which the runtime encodes for the
   // operands' device addresses and writes here before the launch.
   SmallVector<Attribute> tensorMaps;
-  if (tiling.tensorMapOffset) {
+  if (tiling.hasTensorMaps) {
     const StringRef tensorRoles[] = {"dy", "x"};
     for (auto [k, tensorRole] : llvm::enumerate(tensorRoles)) {
       std::string role = (tensorRole + "_map").str();
@@ -165,9 +175,11 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
       }));
     }
   }
-  Value zero =
-      arith::ConstantOp::create(b, loc, b.getI32Type(), b.getI32IntegerAttr(0));
-  gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, counters, zero);
+  if (counters) {
+    Value zero = arith::ConstantOp::create(b, loc, b.getI32Type(),
+                                           b.getI32IntegerAttr(0));
+    gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, counters, zero);
+  }
 
   auto dim = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
@@ -177,7 +189,9 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
       gpu::KernelDim3{dim(FusedStepTiling::kThreads), dim(1), dim(1)},
       /*dynamicSharedMemorySize=*/Value(), operands);
   launch->setAttr("nora.persistent_tiles", b.getI64IntegerAttr(tiling.tiles));
-  launch->setAttr("nora.cooperative", b.getUnitAttr());
+  // The row-block waits need every CTA resident; a gradient alone does not.
+  if (!shape.wgradOnly)
+    launch->setAttr("nora.cooperative", b.getUnitAttr());
   launch->setAttr("nora.operand_roles", b.getArrayAttr(roles));
   if (!tensorMaps.empty())
     launch->setAttr("nora.tensor_maps", b.getArrayAttr(tensorMaps));
@@ -196,6 +210,41 @@ LogicalResult checkTiles(Operation *op, const FusedStepTiling &tiling) {
   return success();
 }
 
+/// The mainloop of a step (or a gradient alone) of `shape` under `choice`;
+/// an error on `op` when the choice cannot take it.
+FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
+                                            const FusedStepShape &shape,
+                                            MainloopChoice choice,
+                                            bool allowTf32) {
+  std::string noTensorCores = tensorCoreIneligibility(shape);
+  // f32 inputs on tf32 tensor cores only when asked (allow-tf32), with auto
+  // or mma-sync.
+  bool tf32 = allowTf32 && choice != MainloopChoice::Simt &&
+              choice != MainloopChoice::Wgmma && shape.dyElem.isF32();
+  std::string noTf32 = tf32 ? tf32Ineligibility(shape) : "";
+  if (tf32 && choice == MainloopChoice::MmaSync && !noTf32.empty())
+    return op->emitOpError("cannot be lowered with mainloop=mma-sync: ")
+           << noTf32;
+  if (!tf32 &&
+      (choice == MainloopChoice::MmaSync || choice == MainloopChoice::Wgmma) &&
+      !noTensorCores.empty())
+    return op->emitOpError("cannot be lowered with mainloop=")
+           << (choice == MainloopChoice::Wgmma ? "wgmma" : "mma-sync") << ": "
+           << noTensorCores
+           << (shape.dyElem.isF32() && shape.xElem.isF32() &&
+                       choice == MainloopChoice::MmaSync
+                   ? " (f32 inputs: allow-tf32)"
+                   : "");
+  FusedStepMainloop mainloop = FusedStepMainloop::MmaSync;
+  if (tf32 && noTf32.empty())
+    mainloop = FusedStepMainloop::MmaSyncTf32;
+  else if (choice == MainloopChoice::Simt || !noTensorCores.empty())
+    mainloop = FusedStepMainloop::Simt;
+  else if (choice == MainloopChoice::Wgmma)
+    mainloop = FusedStepMainloop::Wgmma;
+  return mainloop;
+}
+
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
                         MainloopChoice choice, bool allowTf32,
                         unsigned &counter) {
@@ -210,33 +259,11 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   FailureOr<RowUpdateChain> chain = matchRowUpdateChain(op);
   if (failed(chain))
     return failure();
-  std::string noTensorCores = tensorCoreIneligibility(*shape);
-  // f32 inputs on tf32 tensor cores only when asked (allow-tf32), with auto
-  // or mma-sync.
-  bool tf32 = allowTf32 && choice != MainloopChoice::Simt &&
-              choice != MainloopChoice::Wgmma && shape->dyElem.isF32();
-  std::string noTf32 = tf32 ? tf32Ineligibility(*shape) : "";
-  if (tf32 && choice == MainloopChoice::MmaSync && !noTf32.empty())
-    return op.emitOpError("cannot be lowered with mainloop=mma-sync: ")
-           << noTf32;
-  if (!tf32 &&
-      (choice == MainloopChoice::MmaSync || choice == MainloopChoice::Wgmma) &&
-      !noTensorCores.empty())
-    return op.emitOpError("cannot be lowered with mainloop=")
-           << (choice == MainloopChoice::Wgmma ? "wgmma" : "mma-sync") << ": "
-           << noTensorCores
-           << (shape->dyElem.isF32() && shape->xElem.isF32() &&
-                       choice == MainloopChoice::MmaSync
-                   ? " (f32 inputs: allow-tf32)"
-                   : "");
-  FusedStepMainloop mainloop = FusedStepMainloop::MmaSync;
-  if (tf32 && noTf32.empty())
-    mainloop = FusedStepMainloop::MmaSyncTf32;
-  else if (choice == MainloopChoice::Simt || !noTensorCores.empty())
-    mainloop = FusedStepMainloop::Simt;
-  else if (choice == MainloopChoice::Wgmma)
-    mainloop = FusedStepMainloop::Wgmma;
-  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain, mainloop);
+  FailureOr<FusedStepMainloop> mainloop =
+      chooseMainloop(op, *shape, choice, allowTf32);
+  if (failed(mainloop))
+    return failure();
+  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain, *mainloop);
   if (failed(checkTiles(op, tiling)))
     return failure();
   SmallVector<std::pair<Value, StringRef>> inputs = {{op.getDy(), "dy"},
@@ -249,6 +276,49 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
                  {op.getWd(), "wd"}});
   emitLaunch(op, kernels, counter, *shape, *chain, tiling, inputs,
              op.getResults().take_front(2));
+  op->erase();
+  return success();
+}
+
+/// A nora.wgrad that no step fused (its g is used elsewhere too): the same
+/// mainloops with an epilogue that stores g. Dynamic, empty or too large
+/// shapes are left alone.
+LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
+                         MainloopChoice choice, bool allowTf32,
+                         unsigned &counter) {
+  auto dyType = dyn_cast<RankedTensorType>(op.getDy().getType());
+  auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
+  auto gType = dyn_cast<RankedTensorType>(op.getG().getType());
+  for (RankedTensorType type : {dyType, xType, gType}) {
+    if (!type || !type.hasStaticShape() || type.getNumElements() == 0)
+      return success();
+    for (int64_t size : type.getShape())
+      if (size > std::numeric_limits<int32_t>::max())
+        return success();
+  }
+  FusedStepShape shape;
+  shape.rows = gType.getDimSize(0);
+  shape.cols = gType.getDimSize(1);
+  shape.tokens = dyType.getDimSize(0);
+  shape.dyElem = dyType.getElementType();
+  shape.xElem = xType.getElementType();
+  shape.hasAcc = static_cast<bool>(op.getAcc());
+  shape.gradScale = op.getScale().convertToDouble();
+  shape.wgradOnly = true;
+  FailureOr<FusedStepMainloop> mainloop =
+      chooseMainloop(op, shape, choice, allowTf32);
+  if (failed(mainloop))
+    return failure();
+  FusedStepTiling tiling =
+      FusedStepTiling::get(shape, RowUpdateChain(), *mainloop);
+  if (failed(checkTiles(op, tiling)))
+    return failure();
+  SmallVector<std::pair<Value, StringRef>> inputs = {{op.getDy(), "dy"},
+                                                     {op.getX(), "x"}};
+  if (Value acc = op.getAcc())
+    inputs.push_back({acc, "acc"});
+  emitLaunch(op, kernels, counter, shape, RowUpdateChain(), tiling, inputs,
+             op->getResults());
   op->erase();
   return success();
 }
@@ -323,7 +393,10 @@ struct NoraFusedStepToGPUPass
       if (std::optional<FreeRowUpdateChain> found = matchFreeRowUpdateChain(op))
         chains.push_back(*found);
     });
-    if (steps.empty() && chains.empty())
+    // What no step fused: a gradient alone.
+    SmallVector<WgradOp> wgrads;
+    module.walk([&](WgradOp op) { wgrads.push_back(op); });
+    if (steps.empty() && chains.empty() && wgrads.empty())
       return;
     gpu::GPUModuleOp kernels = getOrCreateKernelModule(module);
     unsigned counter = 0;
@@ -332,6 +405,8 @@ struct NoraFusedStepToGPUPass
       failedAny |= failed(lowerStep(op, kernels, *choice, allowTf32, counter));
     for (const FreeRowUpdateChain &found : chains)
       failedAny |= failed(lowerFreeChain(found, kernels, counter));
+    for (WgradOp op : wgrads)
+      failedAny |= failed(lowerWgrad(op, kernels, *choice, allowTf32, counter));
     if (failedAny)
       signalPassFailure();
   }

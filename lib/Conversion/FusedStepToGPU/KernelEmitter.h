@@ -217,6 +217,8 @@ private:
   Value emitOpaqueCopy(Value v);
 
   void emitEpilogue(Value rb, Value ct, const TileFragment &frag);
+  /// The epilogue of a gradient alone: g = scale acc (+ acc_in) stored.
+  void emitStoreGradient(Value rb, Value ct, const TileFragment &frag);
   /// Sums the slots of row `row` of row block `rb` over the column tiles, in
   /// order: the row's statistics.
   SmallVector<Value> emitRowStats(Value rb, Value row);
@@ -239,6 +241,7 @@ private:
 
   // Kernel arguments and per-thread values, set by emit().
   Value dy, x, grad, accIn, w, m, lr, wd, wNew, mNew, counters, stats;
+  Value gOut;        // wgradOnly: the gradient
   Value dyMap, xMap; // wgmma: the TMA descriptors
   Value smemA, smemB, smemRed, smemCoef;
   Value smemBarriers; // wgmma: one mbarrier a ring stage

@@ -107,7 +107,7 @@ func.func @nora(%dy: tensor<8x70xbf16>, %x: tensor<8x100xbf16>,
 // TF32: gpu.func @nora_fused_step_0
 // TF32-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>
 // TF32-LABEL: func.func @rmnp_acc
-// TF32: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}})
+// TF32: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c1{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
 // TF32: gpu.func @nora_fused_step_0
 // TF32-SAME: workgroup(%{{.*}} : memref<4x8x136xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<4x8x136xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<1x128x4xf64, #gpu.address_space<workgroup>>
 // TF32-SAME: nvvm.maxnreg = 255 : i32
@@ -341,4 +341,36 @@ func.func @intermediate_used(%g: tensor<64x64xf32>, %w: tensor<64x64xf32>, %m: t
   %d = nora.row_normalize %u : tensor<64x64xf32>
   %w1 = nora.apply_update %w, %d, %lr, %wd : tensor<64x64xf32>, tensor<64x64xf32>
   return %w1, %m1, %d : tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>
+}
+
+// -----
+
+// A gradient that no step fused (here: nothing else uses it) becomes the
+// same kernel with an epilogue that stores g = scale dy^T x + acc: no
+// workspace, counters or statistics, and a launch that need not be
+// cooperative. bf16 multiples of 8: the mma.sync mainloop.
+// CHECK-LABEL: func.func @wgrad_alone
+// CHECK-SAME: (%[[DY:.*]]: tensor<24x128xbf16>, %[[X:.*]]: tensor<24x64xbf16>, %[[ACC:.*]]: tensor<128x64xf32>)
+// CHECK: %[[G:.*]] = memref.alloc() : memref<128x64xf32>
+// CHECK-NOT: nora.workspace
+// CHECK-NOT: gpu.memset
+// CHECK: gpu.launch_func @nora_kernels::@nora_wgrad_0 blocks in (%c1{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}}) threads in (%c256{{[_0-9]*}}, %c1{{[_0-9]*}}, %c1{{[_0-9]*}})
+// CHECK-SAME: args(%{{.*}} : memref<24x128xbf16>, %{{.*}} : memref<24x64xbf16>, %{{.*}} : memref<128x64xf32>, %[[G]] : memref<128x64xf32>)
+// CHECK-SAME: {nora.operand_roles = ["dy", "x", "acc", "g"], nora.persistent_tiles = 1 : i64}
+// CHECK: %[[T:.*]] = bufferization.to_tensor %[[G]] restrict writable
+// CHECK: return %[[T]]
+// CHECK: gpu.func @nora_wgrad_0(%{{.*}}: memref<24x128xbf16>, %{{.*}}: memref<24x64xbf16>, %[[KACC:.*]]: memref<128x64xf32>, %[[KG:.*]]: memref<128x64xf32>) workgroup(%{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
+// CHECK: nvvm.mma.sync
+// CHECK: %[[S:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: %[[A:.*]] = memref.load %[[KACC]]
+// CHECK: %[[SUM:.*]] = arith.addf %[[S]], %[[A]] : f32
+// CHECK: memref.store %[[SUM]], %[[KG]]
+// CHECK-NOT: llvm.atomicrmw
+// CHECK-NOT: llvm.fence
+// CHECK: gpu.return
+func.func @wgrad_alone(%dy: tensor<24x128xbf16>, %x: tensor<24x64xbf16>,
+                       %acc: tensor<128x64xf32>) -> tensor<128x64xf32> {
+  %g = nora.wgrad %dy, %x acc(%acc : tensor<128x64xf32>) {scale = 0.5 : f32}
+      : tensor<24x128xbf16>, tensor<24x64xbf16> -> tensor<128x64xf32>
+  return %g : tensor<128x64xf32>
 }

@@ -48,13 +48,13 @@ func.func @nora(%dy: tensor<8x64xbf16>, %x: tensor<8x32xbf16>,
 
 // -----
 
-// A gradient that is also returned stays a nora.wgrad (nothing fuses it),
-// which the GPU does not run: the pass fails on it and rewrites nothing.
-func.func @unfused(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>,
-                   %w: tensor<128x64xf32>, %m: tensor<128x64xf32>,
-                   %lr: f32, %wd: f32) -> (tensor<128x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>) {
-  // expected-error @+1 {{'nora.wgrad' cannot run in a GPU artifact}}
-  %g = nora.wgrad %dy, %x : tensor<4x128xf32>, tensor<4x64xf32> -> tensor<128x64xf32>
-  %wn, %mn = nora.rmnp_step %g, %w, %m, %lr, %wd : tensor<128x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>
-  return %wn, %mn, %g : tensor<128x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>
+// A step on a given gradient beside a row normalization, which no kernel
+// computes: the pass fails on it and rewrites nothing.
+func.func @mixed(%g: tensor<16x32xf32>, %w: tensor<16x32xf32>, %m: tensor<16x32xf32>,
+                 %lr: f32, %wd: f32, %v: tensor<16x32xf32>)
+    -> (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>) {
+  %wn, %mn = nora.rmnp_step %g, %w, %m, %lr, %wd : tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>
+  // expected-error @+1 {{'nora.row_normalize' cannot run in a GPU artifact}}
+  %d = nora.row_normalize %v : tensor<16x32xf32>
+  return %wn, %mn, %d : tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>
 }
