@@ -36,7 +36,7 @@ static std::string chipFor(int major, int minor, std::string &error) {
 
 std::string mlir::nora::runOnCuda(ModuleOp module, StringRef entry,
                                   const std::vector<runtime::Argument> &args,
-                                  StringRef mainloop, bool allowTf32,
+                                  StringRef mainloop, bool allowTf32, bool fuse,
                                   unsigned repeat, CudaRunResult &out) {
   // Which chip: ask the device before compiling anything.
   runtime::cuda::Device probe;
@@ -54,6 +54,7 @@ std::string mlir::nora::runOnCuda(ModuleOp module, StringRef entry,
   options.chip = chip;
   options.mainloop = mainloop.str();
   options.allowTf32 = allowTf32;
+  options.fuse = fuse;
   options.format = "bin";
   if (failed(checkGpuPipelineOptions(options, [&](const Twine &message) {
         error = message.str();

@@ -31,13 +31,14 @@ struct CudaRunResult {
 };
 
 /// Compiles @entry of `module` for CUDA device 0 (sm_90a on Hopper, sm_80 on
-/// Ampere) with `mainloop` (and `allowTf32`) and runs it on `arguments`, once
-/// or `repeat` times. Returns "" or a message (the diagnostics of a compile
-/// error go to the context's handler first).
+/// Ampere) with `mainloop`, `allowTf32` and `fuse` (false: the gradient is
+/// its own kernel) and runs it on `arguments`, once or `repeat` times. Returns
+/// "" or a message (the diagnostics of a compile error go to the context's
+/// handler first).
 std::string runOnCuda(ModuleOp module, StringRef entry,
                       const std::vector<runtime::Argument> &arguments,
-                      StringRef mainloop, bool allowTf32, unsigned repeat,
-                      CudaRunResult &out);
+                      StringRef mainloop, bool allowTf32, bool fuse,
+                      unsigned repeat, CudaRunResult &out);
 
 } // namespace mlir::nora
 

@@ -187,10 +187,7 @@ void checkDevice() {
   }
   if (device != "cuda")
     fail("unknown --device='" + device + "' (expected cpu or cuda)");
-  // The GPU kernel always fuses, and has neither panels nor the guard yet.
-  if (noFuse)
-    fail("--no-fuse is an option of --device=cpu (the GPU runs fused steps "
-         "only)");
+  // The GPU kernel has neither panels nor the guard yet.
   if (rowsPerPanel.getNumOccurrences())
     fail("--rows-per-panel is an option of --device=cpu");
   if (!nonfinite.empty())
@@ -315,8 +312,8 @@ int main(int argc, char **argv) {
 
   if (device == "cuda") {
     CudaRunResult run;
-    std::string error =
-        runOnCuda(*module, entry, arguments, mainloop, allowTf32, repeat, run);
+    std::string error = runOnCuda(*module, entry, arguments, mainloop,
+                                  allowTf32, !noFuse, repeat, run);
     if (!error.empty())
       fail(error);
     writeOutputs(run.results);

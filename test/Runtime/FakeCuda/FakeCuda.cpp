@@ -147,8 +147,9 @@ int ctx, module;
 /// $FAKE_CUDA_ANY_KERNEL: a kernel of any other name does nothing (the
 /// launch is still logged), for tests of what happens around a launch.
 void noKernel(void **, Dim3, Dim3, Dim3, Dim3) {}
-char anyKernelName[256];
-Function anyKernel = {anyKernelName, noKernel};
+char anyKernelNames[16][256];
+Function anyKernels[16];
+int numAnyKernels = 0;
 
 } // namespace
 
@@ -314,8 +315,17 @@ CUresult cuModuleGetFunction(void **f, void *, const char *name) {
       return kSuccess;
     }
   if (std::getenv("FAKE_CUDA_ANY_KERNEL")) {
-    std::snprintf(anyKernelName, sizeof(anyKernelName), "%s", name);
-    *f = &anyKernel;
+    for (int i = 0; i < numAnyKernels; ++i)
+      if (std::strcmp(anyKernels[i].name, name) == 0) {
+        *f = &anyKernels[i];
+        return kSuccess;
+      }
+    if (numAnyKernels == 16)
+      return kNotFound;
+    char *slot = anyKernelNames[numAnyKernels];
+    std::snprintf(slot, sizeof(anyKernelNames[0]), "%s", name);
+    anyKernels[numAnyKernels] = {slot, noKernel};
+    *f = &anyKernels[numAnyKernels++];
     return kSuccess;
   }
   return kNotFound;
