@@ -62,6 +62,7 @@ for mainloop in $mainloops; do
 done
 run_group tf32 auto "(allow-tf32)" --allow-tf32 --check-determinism \
   --max-ctas=1,3
+run_group tiles auto "(no-fuse)" --no-fuse --check-determinism --max-ctas=1,3
 
 SANITIZER="$(command -v compute-sanitizer ||
              ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"

@@ -14,7 +14,7 @@
 #       NAME-optim.nora: the optimizer step alone, on a given gradient;
 #       NAME-wgrad.nora: the gradient alone, our GEMM)
 #   gpu-bundle/cases/tf32/gpu-CHIP/     the f32 tile-edge cases, CASE.tf32.nora
-#       with --allow-tf32
+#       with --allow-tf32 (and CASE.nofuse.nora in cases/tiles: --no-fuse)
 #   gpu-bundle/host/                    libstep.so (the step of
 #       test/Pipelines/gpu-pipeline.mlir lowered to LLVM calls into the
 #       runtime) and step.nora (its artifact)
@@ -63,6 +63,11 @@ done < "$GROUPS_FILE"
 printf '==> compiling the tf32 cases for %s\n' "$CHIP" >&2
 "$PYTHON" "$ROOT/test/Integration/tf32.py" "$BUNDLE/cases/tf32" \
   --gpu="$CHIP" --allow-tf32 --compile-only
+# The tile-edge cases unfused: the gradient kernel, then the step's
+# (CASE.nofuse.nora).
+printf '==> compiling the unfused tiles cases for %s\n' "$CHIP" >&2
+"$PYTHON" "$ROOT/test/Integration/tiles.py" "$BUNDLE/cases/tiles" \
+  --gpu="$CHIP" --no-fuse --compile-only
 # A step lowered by --nora-gpu-host-to-runtime, as a shared library on
 # device pointers, beside the artifact of the same step
 # (python/tests/test_gpu.py compares the two on the GPU).
