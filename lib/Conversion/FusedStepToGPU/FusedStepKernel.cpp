@@ -101,9 +101,8 @@ namespace {
 using T = FusedStepTiling;
 constexpr int32_t kWgmmaMaxRegisters = 255;
 /// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
-/// (one CTA a SM either way); where the ring loop is short enough to be
-/// unrolled whole (T = 40: 5 blocks) ptxas spills 616 bytes at 168 and 76
-/// at 255 (scripts/check-gpu-resources.py, bench/RESULTS.md).
+/// (one CTA a SM either way); with a partial column tile (136 x 200) ptxas
+/// spills 616 bytes at 168 and 72 at 255 (bench/RESULTS.md).
 constexpr int32_t kTf32MaxRegisters = 255;
 } // namespace
 
@@ -565,8 +564,14 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // ptxas aims at two CTAs a SM (128 registers) and spills a few bytes at
   // some shapes. 168 registers (one CTA a SM, 8 warps behind a 4-stage
   // ring) keep it spill-free.
+  // Where the tiles do not cover the matrix, the epilogue's range
+  // predicates and clamped indices need more: at 136 x 200, 168 registers
+  // spilled 616 bytes, 255 spill 72 (still one CTA a SM).
+  bool partialTiles =
+      shape.rows % tiling.blockRows != 0 || shape.cols % tiling.blockCols != 0;
   if (tiling.mainloop == FusedStepMainloop::MmaSync)
-    func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(168));
+    func->setAttr("nvvm.maxnreg",
+                  builder.getI32IntegerAttr(partialTiles ? 255 : 168));
   if (tiling.mainloop == FusedStepMainloop::MmaSyncTf32)
     func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(kTf32MaxRegisters));
   // The wgmma accumulators stay in place across the ring (64 registers a
