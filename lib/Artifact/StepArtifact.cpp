@@ -90,7 +90,7 @@ private:
 
 LogicalResult PlanBuilder::checkBody() {
   if (!func.getBody().hasOneBlock())
-    return func.emitError("nora-compile: the entry function must have one "
+    return func.emitError("GPU artifact: the entry function must have one "
                           "block (no control flow runs on the host)");
   for (Operation &op : func.getBody().front()) {
     if (isa<bufferization::ToBufferOp, bufferization::ToTensorOp,
@@ -98,10 +98,11 @@ LogicalResult PlanBuilder::checkBody() {
             func::ReturnOp>(op) ||
         op.hasTrait<OpTrait::ConstantLike>())
       continue;
-    return op.emitError("nora-compile: '")
+    return op.emitError("GPU artifact: '")
            << op.getName()
-           << "' cannot run in a GPU artifact: only fused optimizer steps "
-              "(nora.fused_wgrad_step and what fuses into it) run on the GPU";
+           << "' cannot run in a GPU artifact: only optimizer steps (fused "
+              "with their weight gradient or on a given one) and weight "
+              "gradients run on the GPU";
   }
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (auto [index, value] : llvm::enumerate(ret.getOperands())) {
@@ -110,12 +111,12 @@ LogicalResult PlanBuilder::checkBody() {
                      ? toTensor.getBuffer().getDefiningOp<memref::AllocOp>()
                      : memref::AllocOp();
     if (!alloc || alloc->hasAttr("nora.workspace"))
-      return ret.emitError("nora-compile: result #")
+      return ret.emitError("GPU artifact: result #")
              << index
              << " is not written by a GPU kernel (a result must be the "
                 "new weight or momentum of a step, or a gradient)";
     if (resultOfBuffer.count(alloc))
-      return ret.emitError("nora-compile: result #")
+      return ret.emitError("GPU artifact: result #")
              << index << " repeats an earlier result (results get distinct "
              << "buffers)";
     resultOfBuffer[alloc] = index;
@@ -128,7 +129,7 @@ LogicalResult PlanBuilder::checkBody() {
       if (alloc->hasAttr("nora.workspace") || !resultOfBuffer.count(alloc)) {
         MemRefType type = alloc.getType();
         if (!type.hasStaticShape())
-          return alloc.emitError("nora-compile: a buffer of dynamic shape");
+          return alloc.emitError("GPU artifact: a buffer of dynamic shape");
         int64_t bytes = type.getNumElements() *
                         llvm::divideCeil(type.getElementTypeBitWidth(), 8);
         workspaceBase[alloc] = workspaceBytes;
@@ -166,7 +167,7 @@ FailureOr<json::Value> PlanBuilder::param(gpu::LaunchFuncOp launch,
       return json::Value(
           json::Object{{width == 32 ? "i32" : "i64", constant.value()}});
   }
-  return launch.emitError("nora-compile: kernel operand ")
+  return launch.emitError("GPU artifact: kernel operand ")
          << operand << " cannot be passed by the runtime";
 }
 
@@ -174,21 +175,21 @@ LogicalResult PlanBuilder::zeroRanges(json::Array &ranges) {
   for (auto memset : func.getBody().front().getOps<gpu::MemsetOp>()) {
     std::optional<int64_t> value = getConstantIntValue(memset.getValue());
     if (!value || *value != 0)
-      return memset.emitError("nora-compile: the runtime zero-fills, a "
+      return memset.emitError("GPU artifact: the runtime zero-fills, a "
                               "gpu.memset must write 0");
     Value dst = memset.getDst();
     int64_t offset = 0;
     if (auto view = dst.getDefiningOp<memref::ViewOp>()) {
       std::optional<int64_t> shift = getConstantIntValue(view.getByteShift());
       if (!shift)
-        return memset.emitError("nora-compile: a gpu.memset of a view at a "
+        return memset.emitError("GPU artifact: a gpu.memset of a view at a "
                                 "dynamic offset");
       offset = *shift;
       dst = view.getSource();
     }
     auto it = workspaceBase.find(dst);
     if (it == workspaceBase.end())
-      return memset.emitError("nora-compile: only the workspace is zero-"
+      return memset.emitError("GPU artifact: only the workspace is zero-"
                               "filled by the runtime (a gpu.memset of another "
                               "buffer)");
     auto type = cast<MemRefType>(memset.getDst().getType());
@@ -202,7 +203,7 @@ LogicalResult PlanBuilder::zeroRanges(json::Array &ranges) {
 FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
   auto tiles = launch->getAttrOfType<IntegerAttr>("nora.persistent_tiles");
   if (!tiles)
-    return launch.emitError("nora-compile: a launch without "
+    return launch.emitError("GPU artifact: a launch without "
                             "nora.persistent_tiles (not written by "
                             "nora-fused-step-to-gpu)");
   json::Array block;
@@ -210,7 +211,7 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
                      launch.getBlockSizeZ()}) {
     std::optional<int64_t> v = getConstantIntValue(size);
     if (!v)
-      return launch.emitError("nora-compile: the block size must be constant");
+      return launch.emitError("GPU artifact: the block size must be constant");
     block.push_back(*v);
   }
   json::Array params;
@@ -225,7 +226,7 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
   if (Attribute attr = launch->getAttr("nora.tensor_maps")) {
     auto maps = dyn_cast<ArrayAttr>(attr);
     if (!maps)
-      return launch.emitError("nora-compile: nora.tensor_maps must be an "
+      return launch.emitError("GPU artifact: nora.tensor_maps must be an "
                               "array of dictionaries");
     for (Attribute entry : maps) {
       auto dict = dyn_cast<DictionaryAttr>(entry);
@@ -237,7 +238,7 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
       if (!operand || !tensor || !box || !swizzle || operand.getInt() < 0 ||
           operand.getInt() >= count || tensor.getInt() < 0 ||
           tensor.getInt() >= count)
-        return launch.emitError("nora-compile: a nora.tensor_maps entry "
+        return launch.emitError("GPU artifact: a nora.tensor_maps entry "
                                 "needs operand, tensor (operand indices), "
                                 "box and swizzle");
       const json::Object *at = params[size_t(operand.getInt())].getAsObject();
@@ -245,7 +246,7 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
       std::optional<int64_t> offset = at->getInteger("workspace");
       std::optional<int64_t> argument = of->getInteger("argument");
       if (!offset || !argument)
-        return launch.emitError("nora-compile: a tensor map must be a "
+        return launch.emitError("GPU artifact: a tensor map must be a "
                                 "workspace view and describe a function "
                                 "argument");
       json::Array boxDims;
@@ -263,7 +264,7 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
   auto roles = launch->getAttrOfType<ArrayAttr>("nora.operand_roles");
   if (!roles || roles.size() != launch.getKernelOperands().size() ||
       !llvm::all_of(roles, [](Attribute a) { return isa<StringAttr>(a); }))
-    return launch.emitError("nora-compile: a launch without one "
+    return launch.emitError("GPU artifact: a launch without one "
                             "nora.operand_roles string per operand (not "
                             "written by nora-fused-step-to-gpu)");
   for (auto [operand, roleAttr] :
@@ -309,7 +310,7 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
     kernels.push_back(std::move(*k));
   }
   if (kernels.empty())
-    return func.emitError("nora-compile: @")
+    return func.emitError("GPU artifact: @")
            << func.getSymName() << " has no fused optimizer step to run";
 
   json::Array arguments;
@@ -325,7 +326,7 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || !tensor.hasStaticShape() ||
         dtypeName(tensor.getElementType()).empty())
-      return func.emitError("nora-compile: argument #")
+      return func.emitError("GPU artifact: argument #")
              << index << " has type " << type
              << " (an artifact takes static f32/bf16/f16 tensors and f32 "
                 "scalars)";
@@ -335,7 +336,7 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
   for (auto [index, type] : llvm::enumerate(func.getResultTypes())) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || !tensor.getElementType().isF32())
-      return func.emitError("nora-compile: result #")
+      return func.emitError("GPU artifact: result #")
              << index << " has type " << type << " (results are f32 tensors)";
     std::string name = resultNames[index];
     results.push_back(tensorSpec(name, tensor));
@@ -361,7 +362,7 @@ FailureOr<StepArtifact> mlir::nora::extractStepArtifact(ModuleOp module,
                                                         StringRef chip) {
   auto func = module.lookupSymbol<func::FuncOp>(entry);
   if (!func || func.isExternal())
-    return module.emitError("nora-compile: no function @") << entry;
+    return module.emitError("GPU artifact: no function @") << entry;
   StepArtifact artifact;
   json::Object plan;
   if (failed(PlanBuilder(func).build(chip, plan)))
@@ -372,12 +373,12 @@ FailureOr<StepArtifact> mlir::nora::extractStepArtifact(ModuleOp module,
 
   auto binary = module.lookupSymbol<gpu::BinaryOp>("nora_kernels");
   if (!binary || binary.getObjects().size() != 1)
-    return module.emitError("nora-compile: no gpu.binary @nora_kernels with "
+    return module.emitError("GPU artifact: no gpu.binary @nora_kernels with "
                             "one object (run the GPU pipeline with "
                             "format=bin)");
   auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
   if (object.getFormat() != gpu::CompilationTarget::Binary)
-    return binary.emitError("nora-compile: the kernels are not a cubin");
+    return binary.emitError("GPU artifact: the kernels are not a cubin");
   artifact.cubin = object.getObject().getValue().str();
   return artifact;
 }

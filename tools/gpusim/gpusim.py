@@ -448,8 +448,9 @@ class Machine:
             elif n == "func.return":
                 return [env[v] for v in op.operands]
             else:
-                raise NotGpuStep("'%s' cannot run on the GPU: only fused "
-                                 "optimizer steps do" % n)
+                raise NotGpuStep("'%s' cannot run on the GPU: only "
+                                 "optimizer steps and weight gradients do"
+                                 % n)
         raise SimError("no func.return")
 
     def constant(self, op):
