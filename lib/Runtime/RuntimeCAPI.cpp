@@ -253,7 +253,6 @@ int nora_embedded_call(void **cache, const char *planJson, const void *cubin,
         message = Executable::load(made->plan, device, made->executable);
       if (!message.empty())
         return failLast(message);
-      made->description = describePlan(made->plan);
       made->deviceName = made->executable->getDevice().name;
       artifact = made.release();
       __atomic_store_n(cache, artifact, __ATOMIC_RELEASE);

@@ -994,34 +994,45 @@ def op_cvt_tf32(m, op, ops, cta, mask):
     return tf32_rna(lanes(ops[0])).view(np.int32)
 
 
-def _mma_tf32(ops):
-    """mma.sync m16n8k8 .row.col tf32 -> f32 (PTX ISA fragments, lane l,
-    g = l / 4, t = l % 4): a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3
-    (g + 8, t + 4); b0 (t, g), b1 (t + 4, g); c/d as m16n8k16. The low 13
-    bits of each operand register are ignored."""
-    def value(reg):
-        u = np.asarray(lanes(reg)).astype(np.int64).astype(np.uint32)
-        return (u & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)
-    a_regs = [value(v) for v in ops[0:4]]
-    b_regs = [value(v) for v in ops[4:6]]
-    c = [lanes(v).astype(np.float64) for v in ops[6:10]]
+def _mma_m16n8(ops, operands):
+    """One mma.sync m16n8kK .row.col -> f32 a warp: `operands(sl)` gives the
+    warp's A (16 x K) and B (K x 8) from its lanes `sl`; C/D: c0, c1 row g,
+    c2, c3 row g + 8, columns 2q + {0, 1} (lane l: g = l / 4, q = l % 4)."""
+    c = [lanes(v).astype(np.float64) for v in ops[-4:]]
     lane = np.arange(32)
     g, q = lane // 4, lane % 4
     d = [np.zeros(NTHREADS, np.float32) for _ in range(4)]
     for w in range(NTHREADS // 32):
         sl = slice(32 * w, 32 * w + 32)
-        A, B, C = np.zeros((16, 8)), np.zeros((8, 8)), np.zeros((16, 8))
-        for j in range(4):
-            A[g + (8 if j in (1, 3) else 0), q + (4 if j >= 2 else 0)] = \
-                a_regs[j][sl]
-        for j in range(2):
-            B[q + 4 * j, g] = b_regs[j][sl]
+        A, B = operands(sl, g, q)
+        C = np.zeros((16, 8))
         for j in range(4):
             C[g + (8 if j >= 2 else 0), 2 * q + (j % 2)] = c[j][sl]
         D = A @ B + C
         for j in range(4):
             d[j][sl] = D[g + (8 if j >= 2 else 0), 2 * q + (j % 2)]
     return tuple(d)
+
+
+def _mma_tf32(ops):
+    """mma.sync m16n8k8 .row.col tf32 -> f32 (PTX ISA fragments): a0 (g, t),
+    a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4); b0 (t, g), b1 (t + 4,
+    g). The low 13 bits of each operand register are ignored."""
+    def value(reg):
+        u = np.asarray(lanes(reg)).astype(np.int64).astype(np.uint32)
+        return (u & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)
+    a_regs = [value(v) for v in ops[0:4]]
+    b_regs = [value(v) for v in ops[4:6]]
+
+    def operands(sl, g, q):
+        A, B = np.zeros((16, 8)), np.zeros((8, 8))
+        for j in range(4):
+            A[g + (8 if j in (1, 3) else 0), q + (4 if j >= 2 else 0)] = \
+                a_regs[j][sl]
+        for j in range(2):
+            B[q + 4 * j, g] = b_regs[j][sl]
+        return A, B
+    return _mma_m16n8(ops, operands)
 
 
 def op_mma(m, op, ops, cta, mask):
@@ -1037,16 +1048,9 @@ def op_mma(m, op, ops, cta, mask):
               for v in ops[0:4]]
     b_regs = [np.asarray(lanes(v)).astype(np.int32).view(np.uint32)
               for v in ops[4:6]]
-    c = [lanes(v).astype(np.float64) for v in ops[6:10]]
-    nwarps = NTHREADS // 32
-    lane = np.arange(32)
-    g, q = lane // 4, lane % 4
-    d = [np.zeros(NTHREADS, np.float32) for _ in range(4)]
-    for w in range(nwarps):
-        sl = slice(32 * w, 32 * w + 32)
-        A = np.zeros((16, 16))
-        B = np.zeros((16, 8))
-        C = np.zeros((16, 8))
+
+    def operands(sl, g, q):
+        A, B = np.zeros((16, 16)), np.zeros((16, 8))
         # A: reg j holds a(2j), a(2j+1); rows g (+8 for regs 1, 3), columns
         # 2q + {0, 1} (+8 for regs 2, 3).
         for j in range(4):
@@ -1060,13 +1064,8 @@ def op_mma(m, op, ops, cta, mask):
             lo, hi = _halves(b_regs[j][sl], kind)
             row = 2 * q + 8 * j
             B[row, g], B[row + 1, g] = lo, hi
-        # C/D: c0, c1 row g, c2, c3 row g + 8; columns 2q + {0, 1}.
-        for j in range(4):
-            C[g + (8 if j >= 2 else 0), 2 * q + (j % 2)] = c[j][sl]
-        D = A @ B + C
-        for j in range(4):
-            d[j][sl] = D[g + (8 if j >= 2 else 0), 2 * q + (j % 2)]
-    return tuple(d)
+        return A, B
+    return _mma_m16n8(ops, operands)
 
 
 def op_extractvalue(m, op, ops, cta, mask):

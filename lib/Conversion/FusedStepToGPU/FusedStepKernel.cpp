@@ -79,10 +79,9 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.rowBlocks = llvm::divideCeil(shape.rows, t.blockRows);
   t.colTiles = llvm::divideCeil(shape.cols, t.blockCols);
   t.tiles = t.rowBlocks * t.colTiles;
-  t.hasTensorMaps = mainloop == FusedStepMainloop::Wgmma;
   if (shape.wgradOnly) {
     // Only the tensor maps (wgmma) in the workspace.
-    t.workspaceBytes = t.hasTensorMaps ? 2 * kTensorMapBytes : 0;
+    t.workspaceBytes = t.hasTensorMaps() ? 2 * kTensorMapBytes : 0;
     return t;
   }
   t.numStats = chain.numStats();
@@ -90,7 +89,7 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
   t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
   t.workspaceBytes = t.statsOffset + t.statsCount * 8;
-  if (t.hasTensorMaps) {
+  if (t.hasTensorMaps()) {
     t.tensorMapOffset = llvm::alignTo(t.workspaceBytes, kTensorMapBytes);
     t.workspaceBytes = t.tensorMapOffset + 2 * kTensorMapBytes;
   }
@@ -416,7 +415,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     counters = entry.getArgument(arg++);
     stats = entry.getArgument(arg++);
   }
-  if (tiling.hasTensorMaps) {
+  if (tiling.hasTensorMaps()) {
     dyMap = entry.getArgument(arg++);
     xMap = entry.getArgument(arg++);
   }
@@ -507,7 +506,7 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
     args.append({matrix, matrix, f32, f32, matrix, matrix,
                  MemRefType::get({tiling.counters}, builder.getI32Type()),
                  MemRefType::get({tiling.statsCount}, f64)});
-  if (tiling.hasTensorMaps) {
+  if (tiling.hasTensorMaps()) {
     auto map = MemRefType::get({T::kTensorMapBytes}, builder.getI8Type());
     args.append({map, map});
   }

@@ -106,12 +106,14 @@ struct FusedStepTiling {
   /// then (wgmma) the TMA descriptors of dy and x, 128 bytes each, that the
   /// runtime writes (tensorMapOffset: 0 when there are none).
   int64_t counters = 0, statsOffset = 0, statsCount = 0, workspaceBytes = 0;
-  bool hasTensorMaps = false;
   int64_t tensorMapOffset = 0;
   static constexpr int64_t kTensorMapBytes = 128;
   /// The box one TMA copy moves: 16 token rows x 64 elements (128 bytes, one
   /// row of the 128-byte swizzle), in the tensors' row-major order.
   static constexpr int64_t kTmaBoxRows = 16, kTmaBoxCols = 64;
+
+  /// The wgmma mainloop reads dy and x through TMA descriptors.
+  bool hasTensorMaps() const { return mainloop == FusedStepMainloop::Wgmma; }
 
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,

@@ -157,7 +157,7 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   // The TMA descriptors of dy and x, which the runtime encodes for the
   // operands' device addresses and writes here before the launch.
   SmallVector<Attribute> tensorMaps;
-  if (tiling.hasTensorMaps) {
+  if (tiling.hasTensorMaps()) {
     const StringRef tensorRoles[] = {"dy", "x"};
     for (auto [k, tensorRole] : llvm::enumerate(tensorRoles)) {
       std::string role = (tensorRole + "_map").str();

@@ -73,23 +73,35 @@ def main():
     import tempfile
     sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "scripts"))
     from gpu_steps import step_mlir
-    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
-        f.write(step_mlir("nora_step", 96, 128, 96))
-    try:
-        wtext = gpusim.lower(f.name, "nora_step", "wgmma", nora_opt)
-    finally:
-        os.unlink(f.name)
+
+    def lower_step(act, mainloop, **options):
+        """The 96-token Nora step with `act` dy and x, lowered."""
+        with tempfile.NamedTemporaryFile("w", suffix=".mlir",
+                                         delete=False) as f:
+            f.write(step_mlir("nora_step", 96, 128, 96, act=act))
+        try:
+            return gpusim.lower(f.name, "nora_step", mainloop, nora_opt,
+                                **options)
+        finally:
+            os.unlink(f.name)
+
+    def check_clean(label, text, rounded):
+        """The unmutated kernel matches the reference on `rounded` inputs."""
+        g = ref.wgrad(rounded(dy).astype(np.float64),
+                      rounded(x).astype(np.float64))
+        want[:] = ref.nora_step(g, w.astype(np.float64),
+                                m.astype(np.float64), lr, wd)
+        clean = error(text)
+        print("%s clean: %s" % (label, clean))
+        if not isinstance(clean, float) or clean > 1e-3:
+            sys.exit("FAIL: the clean %s kernel does not match the reference"
+                     % label)
+
+    wtext = lower_step("bf16", "wgmma")
     dy = gen.standard_normal((96, 128)).astype(np.float32)
     x = gen.standard_normal((96, 96)).astype(np.float32)
     inputs[:2] = [dy, x]
-    g = ref.wgrad(gpusim.bf16_round(dy).astype(np.float64),
-                  gpusim.bf16_round(x).astype(np.float64))
-    want[:] = ref.nora_step(g, w.astype(np.float64), m.astype(np.float64),
-                            lr, wd)
-    clean = error(wtext)
-    print("wgmma clean: %s" % clean)
-    if not isinstance(clean, float) or clean > 1e-3:
-        sys.exit("FAIL: the clean wgmma kernel does not match the reference")
+    check_clean("wgmma", wtext, gpusim.bf16_round)
     final = '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 0 : i64}> : () -> ()'
     wait = re.search(r'"nvvm.mbarrier.try_wait.parity"\((%[\w#]+), '
                      r'(%[\w#]+), (%[\w#]+)\)[^\n]*\n', wtext)
@@ -116,21 +128,8 @@ def main():
 
     # The tf32 kernel (allow-tf32) on f32 inputs: its A fragment with
     # registers a1 and a2 swapped (rows g + 8 and columns t + 4 exchanged).
-    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
-        f.write(step_mlir("nora_step", 96, 128, 96, act="f32"))
-    try:
-        ttext = gpusim.lower(f.name, "nora_step", "auto", nora_opt,
-                             allow_tf32=True)
-    finally:
-        os.unlink(f.name)
-    g = ref.wgrad(ref.tf32_round(dy).astype(np.float64),
-                  ref.tf32_round(x).astype(np.float64))
-    want[:] = ref.nora_step(g, w.astype(np.float64), m.astype(np.float64),
-                            lr, wd)
-    clean = error(ttext)
-    print("tf32 clean: %s" % clean)
-    if not isinstance(clean, float) or clean > 1e-3:
-        sys.exit("FAIL: the clean tf32 kernel does not match the reference")
+    ttext = lower_step("f32", "auto", allow_tf32=True)
+    check_clean("tf32", ttext, ref.tf32_round)
     swapped = re.sub(r'"nvvm.mma.sync"\((%[\w#]+), (%[\w#]+), (%[\w#]+), ',
                      r'"nvvm.mma.sync"(\1, \3, \2, ', ttext)
     bad += run_mutations(error, ttext, {"tf32 A fragment a1/a2 swapped":
