@@ -4,7 +4,7 @@
 #
 #   1. builds the LLVM-free runtime and nora-exec (scripts/build-runtime.sh);
 #   2. every prepared case, for each mainloop (auto: mma.sync tensor cores
-#      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma): nora-exec on the artifact, compared
+#      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma and wgmma-ws): nora-exec on the artifact, compared
 #      with the float64 reference at the tolerances of SEMANTICS.md, run
 #      twice and on grids of 1 and 3 CTAs, each compared bit for bit with
 #      the first run;
@@ -53,7 +53,7 @@ run_group() { # run_group GROUP MAINLOOP [label] [harness options]
   fi
 }
 mainloops="auto simt"
-[ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma"
+[ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma wgmma-ws"
 for mainloop in $mainloops; do
   while read -r group; do
     [ -n "$group" ] &&
@@ -72,6 +72,14 @@ if [ -n "$SANITIZER" ]; then
       NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
         run_group "$group" auto "under compute-sanitizer --tool $tool"
     done
+    # The mbarrier rings: TMA into the wgmma stages, and the producer
+    # warpgroup's handshake with its consumers.
+    if [ "$CHIP" = sm_90a ]; then
+      for mainloop in wgmma wgmma-ws; do
+        NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
+          run_group tiles "$mainloop" "under compute-sanitizer --tool $tool"
+      done
+    fi
   done
 else
   echo "note: compute-sanitizer not found; sanitizer runs skipped"

@@ -6,11 +6,11 @@
 #   gpu-bundle/cases/GROUP/gpu-CHIP/   for every integration case that is a
 #       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
 #       artifact from nora-compile); CASE.skip for the cases that are not;
-#       CASE.simt.nora (CASE.wgmma.nora) the same with the exact-f32
-#       (the sm_90a wgmma) mainloop
+#       CASE.simt.nora (CASE.wgmma.nora, CASE.wgmma-ws.nora) the same with
+#       the exact-f32 (the sm_90a wgmma, warp-specialized wgmma) mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
-#       (NAME-simt.nora, NAME-wgmma.nora: the same with the exact-f32 and
-#       the wgmma mainloops;
+#       (NAME-simt.nora, NAME-wgmma.nora, NAME-wgmma-ws.nora: the same
+#       with the exact-f32, the wgmma and the warp-specialized mainloops;
 #       NAME-optim.nora: the optimizer step alone, on a given gradient;
 #       NAME-wgrad.nora: the gradient alone, our GEMM)
 #   gpu-bundle/cases/tf32/gpu-CHIP/     the f32 tile-edge cases, CASE.tf32.nora
@@ -51,7 +51,7 @@ echo "$CHIP" > "$BUNDLE/chip"
 while read -r group; do
   [ -z "$group" ] && continue
   mainloops="auto simt"
-  [ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma"
+  [ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma wgmma-ws"
   for mainloop in $mainloops; do
     printf '==> compiling the GPU cases of %s for %s (mainloop %s)\n' \
       "$group" "$CHIP" "$mainloop" >&2
@@ -109,7 +109,7 @@ for T, M, N in BENCH_SHAPES:
                    check=True)
     variants = [("auto", ""), ("simt", "-simt")]
     if chip == "sm_90a":
-        variants.append(("wgmma", "-wgmma"))
+        variants += [("wgmma", "-wgmma"), ("wgmma-ws", "-wgmma-ws")]
     for mainloop, suffix in variants:
         subprocess.run(["nora-compile", src, "--chip=" + chip,
                         "--mainloop=" + mainloop,

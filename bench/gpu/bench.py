@@ -247,7 +247,7 @@ def main():
         row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
                "exact_gemm": exact, "e": None, "e_simt": None, "err": None,
                "dram": None, "d": None, "d_err": None, "e_wgmma": None,
-               "wgmma_err": None}
+               "wgmma_err": None, "e_wgmma_ws": None, "wgmma_ws_err": None}
         artifact = os.path.join(opts.bundle, "bench",
                                 bench_name(T, M, N) + ".nora")
         if device == "cuda" and opts.nora_exec and os.path.isdir(artifact):
@@ -263,16 +263,19 @@ def main():
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
                 if opts.ncu:
                     row["dram"] = ncu_dram_bytes(cmd)
-        # The same step with the wgmma mainloop (sm_90a), for comparison.
-        wg = artifact[:-len(".nora")] + "-wgmma.nora"
-        if device == "cuda" and opts.nora_exec and os.path.isdir(wg):
+        # The same step with the wgmma mainloops (sm_90a), for comparison.
+        for key, suffix in (("wgmma", "-wgmma"), ("wgmma_ws", "-wgmma-ws")):
+            wg = artifact[:-len(".nora")] + suffix + ".nora"
+            if not (device == "cuda" and opts.nora_exec and
+                    os.path.isdir(wg)):
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 e_w, w1, m1, _ = run_nora_exec(opts.nora_exec, wg, tmp,
                                                (dy, x, w0, m0), opts.repeat,
                                                torch)
-                row["e_wgmma"] = e_w
+                row["e_" + key] = e_w
                 wr, mr = w_ref.cpu().numpy(), m_ref.cpu().numpy()
-                row["wgmma_err"] = max(
+                row[key + "_err"] = max(
                     float(np.abs(w1 - wr).max() / (np.abs(wr).max() or 1)),
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
         # The same step with the exact-f32 (SIMT) mainloop, for comparison.
@@ -319,13 +322,14 @@ def main():
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
              "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
-             "(e) wgmma ms | (d) ours ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(e) wgmma ms | (e) wgmma-ws ms | (d) ours ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+             "---|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s | %s | %s |" % (
+                     "%s | %s | %s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]),
@@ -339,6 +343,9 @@ def main():
                          ms(r["e_wgmma"]) + ("" if r["wgmma_err"] is None
                                              else " (diff %.2g)"
                                              % r["wgmma_err"]),
+                         ms(r["e_wgmma_ws"]) + (
+                             "" if r["wgmma_ws_err"] is None else
+                             " (diff %.2g)" % r["wgmma_ws_err"]),
                          ms(r.get("d_ours")) + (
                              "" if r.get("d_ours_err") is None else
                              " (g diff %.2g)" % r["d_ours_err"])))

@@ -30,9 +30,9 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
                  "' (bin: cubin, isa: PTX, fatbin, none: stop at NVVM)");
   const std::string &mainloop = options.mainloop;
   if (mainloop != "auto" && mainloop != "simt" && mainloop != "mma-sync" &&
-      mainloop != "wgmma")
+      mainloop != "wgmma" && mainloop != "wgmma-ws")
     return error("nora-gpu-pipeline: unsupported mainloop '" + mainloop +
-                 "' (auto, simt, mma-sync or wgmma)");
+                 "' (auto, simt, mma-sync, wgmma or wgmma-ws)");
   const std::string &host = options.host;
   if (host != "launch" && host != "runtime")
     return error("nora-gpu-pipeline: unsupported host '" + host +
@@ -40,9 +40,9 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
   if (host == "runtime" && format != "bin")
     return error("nora-gpu-pipeline: host=runtime embeds the cubin and needs "
                  "format=bin");
-  if (mainloop == "wgmma" && chip != "sm_90a")
-    return error("nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a "
-                 "(wgmma is a Hopper instruction)");
+  if ((mainloop == "wgmma" || mainloop == "wgmma-ws") && chip != "sm_90a")
+    return error("nora-gpu-pipeline: mainloop=" + mainloop +
+                 " needs chip=sm_90a (wgmma is a Hopper instruction)");
   return success();
 }
 

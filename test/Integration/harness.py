@@ -779,7 +779,7 @@ def _parser(prog=None):
                         "interpreted on the CPU, as a GPU runs it) instead "
                         "of nora-run; other cases are skipped")
     p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync", "wgmma"),
+                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws"),
                    help="with --gpu: nora-compile's --mainloop (auto: "
                         "tensor cores for bf16/f16 steps)")
     p.add_argument("--allow-tf32", action="store_true",
@@ -879,7 +879,7 @@ def main(cases, argv=None, prog=None):
         sys.exit(1)
     ran = len(case_list) - skipped
     if (opts.gpu or opts.gpusim) and ran == 0:
-        if opts.mainloop in ("mma-sync", "wgmma"):
+        if opts.mainloop in ("mma-sync", "wgmma", "wgmma-ws"):
             # A tensor-core mainloop takes bf16/f16 steps only; a group may
             # have none.
             print("NONE RAN: no case of this group is a %s step [%s]"

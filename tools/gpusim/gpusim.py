@@ -3,7 +3,8 @@
 where no GPU is lent.
 
     gpusim.py FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
-              --output=@out.npy ... [--mainloop=auto|simt|mma-sync|wgmma]
+              --output=@out.npy ...
+              [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws]
               [--allow-tf32]
               [--grid=N] [--nora-opt=PATH]
 
@@ -20,9 +21,12 @@ the generic form of that IR is interpreted:
   runs as written. Fresh allocations are filled with 0xff bytes (NaN), so a
   kernel that reads what nobody wrote shows it.
 - A kernel launch runs min(tiles, --grid) CTAs (cooperative: all resident).
-  Each CTA is interpreted in lockstep, 256 threads as one vector with an
-  active mask: divergent scf.if/for/while run under a mask, warp-level ops
-  (gpu.shuffle, nvvm.ldmatrix, nvvm.mma.sync) see all 32 lanes of a warp.
+  Each CTA is interpreted in lockstep, its threads (256, or 384 with a
+  producer warpgroup) as one vector with an active mask: divergent
+  scf.if/for/while run under a mask, warp-level ops (gpu.shuffle,
+  nvvm.ldmatrix, nvvm.mma.sync) see all 32 lanes of a warp. An scf.if with
+  both branches taken runs them as concurrent thread groups, interleaved at
+  mbarrier waits and arrivals (a producer warpgroup and its consumers).
   The PTX semantics of ldmatrix (.x4, .trans) and mma.sync.m16n8k16
   (.row.col, bf16/f16 -> f32) are written here from the PTX ISA's fragment
   tables, independently of the kernel builder.
@@ -391,6 +395,7 @@ class CTA:
         self.wgmma_pending = []  # committed wgmma groups, oldest first
         self.wgmma_open = []
         self.mbarriers = {}  # shared address -> MBarrier
+        self.waiting = "a spin wait"  # what the CTA last waited for
 
 
 class Machine:
@@ -501,7 +506,16 @@ class Machine:
 
     # -- kernel ---------------------------------------------------------
     def run_kernel(self, kernel, operands, grid):
+        global NTHREADS
         block = kernel.regions[0][0]
+        # The CTA's threads: the kernel's known block size (256, or 384
+        # with a producer warpgroup).
+        size = re.search(r"known_block_size = array<i32: (\d+), 1, 1>",
+                         kernel.props)
+        NTHREADS = int(size.group(1)) if size else 256
+        if NTHREADS % 128:
+            raise SimError("a block of %d threads: gpusim simulates whole "
+                           "warpgroups (multiples of 128)" % NTHREADS)
         nwg = int_prop(kernel, "workgroup_attributions") or 0
         nargs = len(block.args) - nwg
         ctas = []
@@ -539,8 +553,10 @@ class Machine:
             live = still
             idle_rounds = 0 if progressed else idle_rounds + 1
             if idle_rounds > 10000:
-                raise SimError("deadlock: %d CTAs spin and none progresses"
-                               % len(live))
+                raise SimError("deadlock: %d CTAs spin and none progresses "
+                               "(%s)" % (len(live), "; ".join(
+                                   "CTA %d: %s" % (cta.index, cta.waiting)
+                                   for cta, _ in live[:4])))
 
     def exec_block(self, block, env, cta, mask, args=()):
         for a, v in zip(block.args, args):
@@ -563,6 +579,12 @@ class Machine:
             return ("yield", ops)
         if n == "scf.condition":
             return ("condition", ops)
+        if n == "nvvm.mbarrier.try_wait.parity":
+            # Spins (lets the other warpgroups and CTAs run) until the
+            # phase completes.
+            while not mbarrier_try_wait_parity(self, op, ops, cta, mask):
+                yield "spin"
+            return None
         handler = SIMPLE.get(n)
         if handler is not None:
             with np.errstate(all="ignore"):
@@ -573,6 +595,10 @@ class Machine:
                 else:
                     for r_, v in zip(res, out):
                         env[r_] = v
+            if n in SYNC_POINTS:
+                # Where the other warpgroups of the CTA (and other CTAs)
+                # may run next: every arrival is seen at once.
+                yield "step"
             return None
         if n == "scf.for":
             yield from self.exec_for(op, ops, env, cta, mask)
@@ -585,6 +611,7 @@ class Machine:
             return None
         if n == "llvm.load":
             # A spin-wait's atomic load: let the other CTAs run first.
+            cta.waiting = "a spin wait on a global counter"
             yield "spin"
             env[res[0]] = self.global_read(lanes(ops[0]), "i32", mask)
             return None
@@ -618,11 +645,16 @@ class Machine:
         cond = lanes(ops[0]).astype(bool)
         active = full(mask)
         results = [None] * len(op.results)
+        branches = []
         for k, region in enumerate(op.regions):
             sub = active & (cond if k == 0 else ~cond)
             if not sub.any() or not region or not region[0].ops:
                 continue
-            out = yield from self.exec_region(region, env, cta, sub)
+            branches.append((sub, self.exec_region(region, env, cta, sub)))
+        # Both branches taken: the two groups of threads run concurrently
+        # (a producer warpgroup and its consumers wait on each other).
+        outs = yield from interleave([gen for _, gen in branches])
+        for (sub, _), out in zip(branches, outs):
             for i, v in enumerate(out[1]):
                 v = lanes(v)
                 results[i] = v if results[i] is None else np.where(sub, v,
@@ -660,6 +692,31 @@ class Machine:
             out[t] = self.glob.span(int(addresses[t]), SIZE[elem]).view(
                 NP[elem])[0]
         return out
+
+
+def interleave(gens):
+    """Runs generators (thread groups of one CTA) round robin, one step
+    each, until all return; returns their values. Yields "spin" when every
+    live one spun (waits without progress), else "step"."""
+    if len(gens) == 1:
+        return [(yield from gens[0])]
+    outs = [None] * len(gens)
+    live = list(range(len(gens)))
+    while live:
+        spun = True
+        still = []
+        for i in live:
+            try:
+                signal = next(gens[i])
+                still.append(i)
+                spun = spun and signal == "spin"
+            except StopIteration as stop:
+                outs[i] = stop.value
+                spun = False
+        live = still
+        if live:
+            yield "spin" if spun else "step"
+    return outs
 
 
 class Pending:
@@ -876,9 +933,15 @@ def op_atomicrmw(m, op, ops, cta, mask):
     return out
 
 
+def _whole_warps(mask, what):
+    """Warp-level ops: each warp all in or all out."""
+    warps = full(mask).reshape(NTHREADS // 32, 32)
+    if (warps.any(axis=1) != warps.all(axis=1)).any():
+        raise SimError("%s under control flow that splits a warp" % what)
+
+
 def op_shuffle(m, op, ops, cta, mask):
-    if mask is not None and not mask.all():
-        raise SimError("gpu.shuffle under divergent control flow")
+    _whole_warps(mask, "gpu.shuffle")
     mode = re.search(r"shuffle_mode (\w+)", op.props).group(1)
     v = lanes(ops[0])
     off = lanes(ops[1]).astype(np.int64)
@@ -935,8 +998,7 @@ def _warps(v):
 
 
 def op_ldmatrix(m, op, ops, cta, mask):
-    if mask is not None and not mask.all():
-        raise SimError("nvvm.ldmatrix under divergent control flow")
+    _whole_warps(mask, "nvvm.ldmatrix")
     num = int_prop(op, "num")
     trans = "mma_layout<col>" in op.props
     addr = _warps(ops[0])
@@ -1036,8 +1098,7 @@ def _mma_tf32(ops):
 
 
 def op_mma(m, op, ops, cta, mask):
-    if mask is not None and not mask.all():
-        raise SimError("nvvm.mma.sync under divergent control flow")
+    _whole_warps(mask, "nvvm.mma.sync")
     if "m = 16, n = 8, k = 8" in op.props and "mma_type<tf32>" in op.props:
         return _mma_tf32(ops)
     if "m = 16, n = 8, k = 16" not in op.props:
@@ -1076,12 +1137,21 @@ def op_extractvalue(m, op, ops, cta, mask):
     return v[k]
 
 
-def op_zero(m, op, ops, cta, mask):
+def _struct_of(op, fill):
     t = op.result_types[0].replace(" ", "")
     if not t.startswith("!llvm.struct<("):
-        raise SimError("llvm.mlir.zero of %s is not simulated" % t)
+        raise SimError("%s of %s is not simulated" % (op.name, t))
     n = len(t[len("!llvm.struct<("):-2].split(","))
-    return tuple(np.zeros(NTHREADS, np.float32) for _ in range(n))
+    return tuple(np.full(NTHREADS, fill, np.float32) for _ in range(n))
+
+
+def op_zero(m, op, ops, cta, mask):
+    return _struct_of(op, 0.0)
+
+
+def op_undef(m, op, ops, cta, mask):
+    # NaN: whatever reads undefined accumulators shows it.
+    return _struct_of(op, np.nan)
 
 
 def _uniform(v, sl, what):
@@ -1144,7 +1214,12 @@ def _resolve(p):
         return
     op, cta = p.op, p.cta
     acc = p.acc
-    if isinstance(acc, Pending):
+    # scale-d 0: D = A B, the accumulators in are not read.
+    fresh = "scaleD = #nvvm.wgmma_scale_out<zero>" in op.props
+    if "scaleA = #nvvm.wgmma_scale_in<one>" not in op.props or \
+            "scaleB = #nvvm.wgmma_scale_in<one>" not in op.props:
+        raise SimError("only wgmma with scale-a and scale-b one is simulated")
+    if isinstance(acc, Pending) and not fresh:
         _resolve(acc)
         acc = acc.result
     if "m = 64, n = 128, k = 16" not in op.props:
@@ -1154,10 +1229,11 @@ def _resolve(p):
         raise SimError("only MN-major A and B (layouts col, row) are "
                        "simulated")
     kind = "bf16" if "typeA = #nvvm.wgmma_type<bf16>" in op.props else "f16"
-    out = [np.array(a, np.float32).copy() for a in acc]
+    out = [np.zeros(NTHREADS, np.float32) if fresh else
+           np.array(a, np.float32).copy() for a in acc]
     lane = np.arange(32)
     g, q = lane // 4, lane % 4
-    for wg in range(NTHREADS // 128):
+    for wg in p.warpgroups:
         sl = slice(128 * wg, 128 * wg + 128)
         da = _uniform(p.desc_a, sl, "descriptor A")
         db = _uniform(p.desc_b, sl, "descriptor B")
@@ -1181,15 +1257,15 @@ def _resolve(p):
 
 
 def op_wgmma(m, op, ops, cta, mask):
-    if mask is not None and not mask.all():
-        raise SimError("nvvm.wgmma.mma_async under divergent control flow")
     p = Pending(op, ops[0], lanes(ops[1]).astype(np.int64).view(np.uint64)
                 .astype(object), lanes(ops[2]).astype(np.int64)
                 .view(np.uint64).astype(object), cta)
+    p.warpgroups = _warpgroups(mask, "nvvm.wgmma.mma_async")
+    act = full(mask)
     p.words = np.unique(np.concatenate(
         [_footprint(int(d), mn, 16) for descs, mn in ((p.desc_a, 64),
                                                      (p.desc_b, 128))
-         for d in set(descs)]))
+         for d in set(descs[act])]))
     cta.wgmma_open.append(p)
     return p
 
@@ -1264,12 +1340,7 @@ def op_mbarrier_arrive_expect_tx(m, op, ops, cta, mask):
     for t in np.nonzero(full(mask))[0]:
         bar = _barrier_at(cta, addr[t], "mbarrier.arrive.expect_tx")
         bar.tx += int(tx[t])
-        bar.pending -= 1
-        if bar.pending < 0:
-            raise SimError("mbarrier.arrive.expect_tx: more arrivals than "
-                           "the barrier's count in one phase (no wait "
-                           "completed the phase before: a missing wait, or "
-                           "one on the wrong phase parity)")
+        _arrive(cta, bar, 1, "mbarrier.arrive.expect_tx")
 
 
 def op_tma_load(m, op, ops, cta, mask):
@@ -1299,7 +1370,10 @@ def op_tma_load(m, op, ops, cta, mask):
         bar.copies.append((addresses, raw, words))
 
 
-def op_mbarrier_try_wait_parity(m, op, ops, cta, mask):
+def mbarrier_try_wait_parity(m, op, ops, cta, mask):
+    """Whether the wait passes now. A phase completes here, at the wait
+    that observes it, once its arrivals and transaction bytes are all in:
+    its TMA copies land then (as late as the hardware may land them)."""
     act = full(mask)
     addr = lanes(ops[0])[act]
     parity = lanes(ops[1])[act]
@@ -1310,7 +1384,16 @@ def op_mbarrier_try_wait_parity(m, op, ops, cta, mask):
     if bar.phase % 2 != int(parity[0]):
         # The phase of that parity is the one before: complete, whatever
         # is in flight now (the copies land at a later wait).
-        return None
+        return True
+    moved = sum(len(raw) for _, raw, _ in bar.copies)
+    if bar.pending == 0 and moved > bar.tx:
+        raise SimError("mbarrier: the TMA copies moved more bytes than "
+                       "arrive.expect_tx announced")
+    if bar.pending or moved < bar.tx:
+        cta.waiting = ("mbarrier.try_wait.parity on a phase that does not "
+                       "complete (%d arrivals and %d transaction bytes "
+                       "missing)" % (bar.pending, bar.tx - moved))
+        return False
     for addresses, raw, words in bar.copies:
         check_wgmma_overlap(cta, words, "cp.async.bulk.tensor")
         start, data = cta.shared.find(int(addresses.min()))
@@ -1318,18 +1401,62 @@ def op_mbarrier_try_wait_parity(m, op, ops, cta, mask):
             raise SimError("cp.async.bulk.tensor writes past the end of a "
                            "shared buffer")
         data[addresses - start] = raw
-        bar.tx -= len(raw)
     bar.copies = []
-    if bar.tx < 0:
-        raise SimError("mbarrier: the TMA copies moved more bytes than "
-                       "arrive.expect_tx announced")
-    if bar.pending or bar.tx:
-        raise SimError("deadlock: mbarrier.try_wait.parity on a phase that "
-                       "never completes (%d arrivals and %d transaction "
-                       "bytes missing)" % (bar.pending, bar.tx))
+    bar.tx = 0
     bar.phase += 1
     bar.pending = bar.count
-    return None
+    return True
+
+
+def _arrive(cta, bar, arrivals, what):
+    bar.pending -= arrivals
+    if bar.pending < 0:
+        raise SimError("%s: more arrivals than the barrier's count in one "
+                       "phase (no wait completed the phase before: a "
+                       "missing wait, or one on the wrong phase parity)"
+                       % what)
+
+
+def op_mbarrier_arrive(m, op, ops, cta, mask):
+    """A plain arrival (a consumer releasing a stage): one a thread."""
+    addr = lanes(ops[0])
+    if len(ops) > 1:
+        raise SimError("nvvm.mbarrier.arrive with a count is not simulated")
+    for t in np.nonzero(full(mask))[0]:
+        _arrive(cta, _barrier_at(cta, addr[t], "mbarrier.arrive"), 1,
+                "mbarrier.arrive")
+    return np.zeros(NTHREADS, np.int64)
+
+
+def _warpgroups(mask, what):
+    """The warpgroups of `mask`, which must be whole warpgroups."""
+    groups = full(mask).reshape(NTHREADS // 128, 128)
+    if (groups.any(axis=1) != groups.all(axis=1)).any():
+        raise SimError("%s under control flow that splits a warpgroup"
+                       % what)
+    return [int(g) for g in np.nonzero(groups.all(axis=1))[0]]
+
+
+def op_setmaxregister(m, op, ops, cta, mask):
+    _warpgroups(mask, "nvvm.setmaxregister")
+
+
+def op_named_barrier(m, op, ops, cta, mask):
+    """bar.sync id, count: the count's threads, in lockstep here."""
+    seg = [int(x) for x in re.search(r"operandSegmentSizes = array<i32: "
+                                     r"([\d, ]+)>", op.props).group(1)
+           .split(",")]
+    if seg[2] or "reductionOp" in op.props:
+        raise SimError("nvvm.barrier with a reduction is not simulated")
+    act = full(mask)
+    ident = _uniform(ops[0], act, "the barrier id") if seg[0] else 0
+    count = _uniform(ops[seg[0]], act, "the thread count") \
+        if seg[1] else NTHREADS
+    if count != int(act.sum()):
+        raise SimError("nvvm.barrier %d for %d threads reached by %d in "
+                       "lockstep (gpusim runs a named barrier's threads "
+                       "together)" % (ident, count, int(act.sum())))
+    cta.races.epoch += 1
 
 
 def op_inttoptr(m, op, ops, cta, mask):
@@ -1392,7 +1519,7 @@ SIMPLE = {
     "nvvm.cp.async.commit.group": op_commit,
     "nvvm.cp.async.wait.group": op_wait,
     "nvvm.ldmatrix": op_ldmatrix, "nvvm.mma.sync": op_mma,
-    "llvm.mlir.zero": op_zero, "nvvm.wgmma.fence.aligned": op_noop,
+    "llvm.mlir.zero": op_zero, "llvm.mlir.undef": op_undef, "nvvm.wgmma.fence.aligned": op_noop,
     "nvvm.fence.proxy": op_noop, "nvvm.wgmma.mma_async": op_wgmma,
     "nvvm.wgmma.commit.group.sync.aligned": op_wgmma_commit,
     "nvvm.wgmma.wait.group.sync.aligned": op_wgmma_wait,
@@ -1401,8 +1528,16 @@ SIMPLE = {
     "nvvm.fence.mbarrier.init": op_noop,
     "nvvm.mbarrier.arrive.expect_tx": op_mbarrier_arrive_expect_tx,
     "nvvm.cp.async.bulk.tensor.shared.cluster.global": op_tma_load,
-    "nvvm.mbarrier.try_wait.parity": op_mbarrier_try_wait_parity,
+    "nvvm.mbarrier.arrive": op_mbarrier_arrive,
+    "nvvm.setmaxregister": op_setmaxregister,
+    "nvvm.barrier": op_named_barrier,
 }
+
+# Ops after which the CTA's other thread groups (and CTAs) get to run: a
+# plain arrival (a consumer releasing a stage), so that a waiting producer
+# refills it at once, as early as the hardware could (the producer then
+# runs until it waits again).
+SYNC_POINTS = {"nvvm.mbarrier.arrive"}
 
 
 # --- command line -------------------------------------------------------------
@@ -1474,7 +1609,7 @@ def main(argv=None):
     p.add_argument("--input", action="append", default=[])
     p.add_argument("--output", action="append", default=[])
     p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync", "wgmma"))
+                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws"))
     p.add_argument("--no-fuse", action="store_true",
                    help="do not fuse weight gradients into their steps "
                         "(the gradient kernel, then the step's)")

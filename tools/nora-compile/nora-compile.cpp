@@ -51,8 +51,9 @@ static cl::opt<std::string>
     mainloop("mainloop",
              cl::desc("How the kernel computes a tile of the gradient: auto "
                       "(default: tensor cores for bf16/f16 inputs), simt "
-                      "(exact f32 FMAs), mma-sync (tensor cores) or wgmma "
-                      "(sm_90a tensor cores, opt-in)"),
+                      "(exact f32 FMAs), mma-sync (tensor cores), wgmma "
+                      "(sm_90a tensor cores, opt-in) or wgmma-ws (wgmma "
+                      "with a TMA producer warpgroup, opt-in)"),
              cl::init("auto"), cl::cat(category));
 static cl::opt<bool>
     allowTf32("allow-tf32",

@@ -140,7 +140,11 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     operands from shared memory through descriptors, MN-major with the
     128-byte swizzle, fed by TMA through an mbarrier ring; dy and x get
     tensor maps in the workspace, `nora.tensor_maps` on the launch; the same
-    inputs as mma-sync) or `auto` (mma-sync where it applies, simt
+    inputs as mma-sync), `wgmma-ws` (sm_90a, opt-in: the wgmma tiles with
+    warp specialization, 384 threads: a producer warpgroup issues the TMA
+    copies on "full"/"empty" mbarrier pairs, setmaxnreg 40 for it and 200
+    for the two consumer warpgroups, whose barriers are named barrier 1 of
+    256 threads) or `auto` (mma-sync where it applies, simt
     elsewhere). f32 dy and x take the exact simt mainloop unless
     `allow-tf32` is set: then `auto` and `mma-sync` use tf32 tensor cores
     (mma.sync m16n8k8, inputs rounded to nearest tf32, f32 accumulation;
@@ -148,7 +152,8 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
-           "How a tile of g is computed: auto, simt, mma-sync or wgmma">,
+           "How a tile of g is computed: auto, simt, mma-sync, wgmma or "
+           "wgmma-ws">,
     Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
            "f32 dy and x may use tf32 tensor cores (mma.sync m16n8k8, "
            "inputs rounded to tf32): with auto and mma-sync">

@@ -57,8 +57,9 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       *this, "mainloop",
       llvm::cl::desc("How a tile of g is computed: auto (mma-sync for bf16 "
                      "and f16 inputs, simt for the rest), simt (exact f32 "
-                     "FMAs), mma-sync (tensor cores) or wgmma (sm_90a tensor "
-                     "cores through descriptors, opt-in)"),
+                     "FMAs), mma-sync (tensor cores), wgmma (sm_90a tensor "
+                     "cores through descriptors, opt-in) or wgmma-ws (wgmma "
+                     "with a TMA producer warpgroup, opt-in)"),
       llvm::cl::init("auto")};
   PassOptions::Option<bool> fuse{
       *this, "fuse",

@@ -65,6 +65,7 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.mainloop = mainloop;
   if (mainloop == FusedStepMainloop::MmaSync ||
       mainloop == FusedStepMainloop::Wgmma ||
+      mainloop == FusedStepMainloop::WgmmaWarpSpecialized ||
       mainloop == FusedStepMainloop::MmaSyncTf32) {
     t.blockRows = 128;
     t.blockCols = 128;
@@ -99,6 +100,13 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
 namespace {
 using T = FusedStepTiling;
 constexpr int32_t kWgmmaMaxRegisters = 255;
+/// wgmma-ws: 384 threads at launch (168 x 384 <= 64K registers), then
+/// setmaxnreg moves the producer warpgroup to 40 and the consumers to 200.
+/// ptxas's spills are not monotonic in these: at the benchmark shapes,
+/// 40/232 (CUTLASS's split) spilled 32 bytes, 24/240 28, 56/224 24-56,
+/// 40/200 nothing at any shape checked (bench/RESULTS.md).
+constexpr int32_t kWarpSpecializedStartRegisters = 168;
+constexpr int32_t kProducerRegisters = 40, kConsumerRegisters = 200;
 /// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
 /// (one CTA a SM either way); with a partial column tile (136 x 200) ptxas
 /// spills 616 bytes at 168 and 72 at 255 (bench/RESULTS.md).
@@ -429,7 +437,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     smemRed = smem[next++];
     smemCoef = smem[next++];
   }
-  if (tiling.mainloop == FusedStepMainloop::Wgmma)
+  if (tiling.isWgmma())
     smemBarriers = smem[next++];
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
@@ -440,11 +448,43 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     negLr = arith::NegFOp::create(b, loc, lr);
   }
 
-  if (tiling.mainloop == FusedStepMainloop::Wgmma)
+  if (tiling.isWgmma())
     emitWgmmaBarrierInit();
+  if (!tiling.warpSpecialized()) {
+    emitTiles();
+    gpu::ReturnOp::create(b, loc);
+    return;
+  }
+  // Warp specialization: the producer warpgroup gives its registers to the
+  // consumers (setmaxnreg: 128 x 40 + 256 x 200 <= 64K) and fills the
+  // ring; the consumers, threads 128-383 seen as 0-255, run the tiles.
+  Value rawTid = tid;
+  auto roles = scf::IfOp::create(
+      b, loc, lt(rawTid, idx(FusedStepTiling::kProducerThreads)),
+      /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(roles.thenBlock());
+    NVVM::SetMaxRegisterOp::create(b, loc, kProducerRegisters,
+                                   NVVM::SetMaxRegisterAction::decrease);
+    emitWgmmaProducer();
+  }
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(roles.elseBlock());
+    NVVM::SetMaxRegisterOp::create(b, loc, kConsumerRegisters,
+                                   NVVM::SetMaxRegisterAction::increase);
+    tid = arith::SubIOp::create(b, loc, rawTid,
+                                idx(FusedStepTiling::kProducerThreads));
+    consumerBarrier = true;
+    emitTiles();
+  }
+  gpu::ReturnOp::create(b, loc);
+}
 
+void KernelEmitter::emitTiles() {
   forLoop(blockId, idx(tiling.tiles), gridSize, [&](Value tile) {
-    if (tiling.mainloop == FusedStepMainloop::Wgmma) {
+    if (tiling.isWgmma()) {
       currentTile = tile;
       tileIteration = arith::DivUIOp::create(
           b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
@@ -460,6 +500,9 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
       break;
     case FusedStepMainloop::Wgmma:
       frag = emitWgmmaMainloop(i0, j0);
+      break;
+    case FusedStepMainloop::WgmmaWarpSpecialized:
+      frag = emitWgmmaConsumerMainloop(i0, j0);
       break;
     case FusedStepMainloop::MmaSyncTf32:
       frag = emitTf32Mainloop(i0, j0);
@@ -481,7 +524,6 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
                                             gridSize, idx(tiling.colTiles));
     ifThen(twoPhases, [&] { emitStreamingPhase(); });
   }
-  gpu::ReturnOp::create(b, loc);
 }
 
 gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
@@ -518,8 +560,7 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // The operand stages of the mainloop, the row partials of the epilogue
   // ([stat][row][contributor]) and the rows' (a, factor).
   SmallVector<Type> smem;
-  if (tiling.mainloop == FusedStepMainloop::MmaSync ||
-      tiling.mainloop == FusedStepMainloop::Wgmma) {
+  if (tiling.mainloop == FusedStepMainloop::MmaSync || tiling.isWgmma()) {
     // One 16-token x 128 stage of dy (and of x): 4096 bytes.
     Type elem = shape.dyElem;
     // The row partials: 4 warps a row with mma.sync; one quad holds a whole
@@ -547,15 +588,17 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
     smem.pop_back();
   else
     smem.push_back(shared({2, tiling.blockRows}, f64));
-  // One mbarrier a stage: the TMA copies of the stage complete on it.
-  if (tiling.mainloop == FusedStepMainloop::Wgmma)
-    smem.push_back(shared({tiling.stages}, builder.getI64Type()));
+  // One mbarrier a stage: the TMA copies of the stage complete on it; with
+  // warp specialization, a second one a stage: the consumers release it.
+  if (tiling.isWgmma())
+    smem.push_back(shared({(tiling.warpSpecialized() ? 2 : 1) * tiling.stages},
+                          builder.getI64Type()));
   auto func = gpu::GPUFuncOp::create(builder, loc, name,
                                      builder.getFunctionType(args, {}), smem);
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
                 builder.getUnitAttr());
-  func.setKnownBlockSizeAttr(
-      builder.getDenseI32ArrayAttr({static_cast<int32_t>(T::kThreads), 1, 1}));
+  func.setKnownBlockSizeAttr(builder.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(tiling.blockThreads()), 1, 1}));
   // 256 threads a CTA: ptxas may use up to 255 registers a thread. The
   // persistent grid is sized from the occupancy this gives, so one CTA a SM
   // is correct, two are faster (scripts/check-gpu-resources.py records it).
@@ -580,12 +623,18 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   if (tiling.mainloop == FusedStepMainloop::Wgmma)
     func->setAttr("nvvm.maxnreg",
                   builder.getI32IntegerAttr(kWgmmaMaxRegisters));
-  func->setAttr("nvvm.maxntid", builder.getDenseI32ArrayAttr(
-                                    {static_cast<int32_t>(T::kThreads), 1, 1}));
+  // With warp specialization, 384 threads start at 168 registers (the
+  // most that fits 64K); setmaxnreg then moves them to the consumers.
+  if (tiling.warpSpecialized())
+    func->setAttr("nvvm.maxnreg",
+                  builder.getI32IntegerAttr(kWarpSpecializedStartRegisters));
+  func->setAttr("nvvm.maxntid",
+                builder.getDenseI32ArrayAttr(
+                    {static_cast<int32_t>(tiling.blockThreads()), 1, 1}));
   // cp.async and ldmatrix need 16-byte aligned shared memory; 128 keeps the
   // swizzled rows of a stage on bank-group boundaries.
   // wgmma's 128-byte swizzle repeats every 1024 bytes from an aligned base.
-  int64_t align = tiling.mainloop == FusedStepMainloop::Wgmma ? 1024 : 128;
+  int64_t align = tiling.isWgmma() ? 1024 : 128;
   for (unsigned i = 0; i < smem.size(); ++i)
     func.setWorkgroupAttributionAttr(i, LLVM::LLVMDialect::getAlignAttrName(),
                                      builder.getI64IntegerAttr(align));

@@ -83,6 +83,15 @@ enum class FusedStepMainloop {
   /// (cp.async.bulk.tensor, one mbarrier a stage). 2 warpgroups of 64 x 128
   /// on a 128 x 128 tile.
   Wgmma,
+  /// The same wgmma tiles with warp specialization, opt-in
+  /// (mainloop=wgmma-ws, sm_90a): a third, producer warpgroup (40 registers
+  /// after setmaxnreg) issues the TMA copies into the ring, waiting on one
+  /// "empty" mbarrier a stage that the consumer warps arrive on once their
+  /// wgmma has read it; the two consumer warpgroups (200 registers) wait on
+  /// the "full" mbarriers, compute and run the epilogue. The ring runs
+  /// continuously across the CTA's tiles, so the producer fills it with the
+  /// next tile's blocks during the epilogue. 384 threads.
+  WgmmaWarpSpecialized,
   /// f32 inputs on tensor cores, opt-in (allow-tf32): mma.sync m16n8k8
   /// tf32 (inputs rounded to nearest tf32, f32 accumulation), the same 8
   /// warps and 128 x 128 tile as MmaSync, a 4-stage cp.async ring of 8
@@ -96,7 +105,12 @@ enum class FusedStepMainloop {
 
 /// The tiling of the kernel and the layout of its workspace.
 struct FusedStepTiling {
+  /// The threads that compute a tile and run its epilogue (with
+  /// WgmmaWarpSpecialized: the consumer warpgroups).
   static constexpr int64_t kThreads = 256;
+  /// With WgmmaWarpSpecialized: the producer warpgroup, threads 0-127 of
+  /// the CTA (the consumers are threads 128-383).
+  static constexpr int64_t kProducerThreads = 128;
 
   FusedStepMainloop mainloop = FusedStepMainloop::Simt;
   int64_t blockRows = 0, blockCols = 0, blockTokens = 0, stages = 1;
@@ -112,8 +126,20 @@ struct FusedStepTiling {
   /// row of the 128-byte swizzle), in the tensors' row-major order.
   static constexpr int64_t kTmaBoxRows = 16, kTmaBoxCols = 64;
 
-  /// The wgmma mainloop reads dy and x through TMA descriptors.
-  bool hasTensorMaps() const { return mainloop == FusedStepMainloop::Wgmma; }
+  /// Both wgmma mainloops: TMA into a ring with one mbarrier a stage.
+  bool isWgmma() const {
+    return mainloop == FusedStepMainloop::Wgmma ||
+           mainloop == FusedStepMainloop::WgmmaWarpSpecialized;
+  }
+  bool warpSpecialized() const {
+    return mainloop == FusedStepMainloop::WgmmaWarpSpecialized;
+  }
+  /// The wgmma mainloops read dy and x through TMA descriptors.
+  bool hasTensorMaps() const { return isWgmma(); }
+  /// The CTA's threads.
+  int64_t blockThreads() const {
+    return kThreads + (warpSpecialized() ? kProducerThreads : 0);
+  }
 
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,

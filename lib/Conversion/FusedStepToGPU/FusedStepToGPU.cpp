@@ -85,7 +85,7 @@ gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
 }
 
 /// The option value of `--nora-fused-step-to-gpu=mainloop=...`.
-enum class MainloopChoice { Auto, Simt, MmaSync, Wgmma };
+enum class MainloopChoice { Auto, Simt, MmaSync, Wgmma, WgmmaWs };
 
 /// The kernel of one step and its launch, in place of `op` (whose two
 /// first results are W' and M'). `inputs` are the kernel's tensor and scalar
@@ -186,7 +186,7 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   };
   auto launch = gpu::LaunchFuncOp::create(
       b, loc, kernel, gpu::KernelDim3{dim(tiling.tiles), dim(1), dim(1)},
-      gpu::KernelDim3{dim(FusedStepTiling::kThreads), dim(1), dim(1)},
+      gpu::KernelDim3{dim(tiling.blockThreads()), dim(1), dim(1)},
       /*dynamicSharedMemorySize=*/Value(), operands);
   launch->setAttr("nora.persistent_tiles", b.getI64IntegerAttr(tiling.tiles));
   // The row-block waits need every CTA resident; a gradient alone does not.
@@ -219,18 +219,21 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
   std::string noTensorCores = tensorCoreIneligibility(shape);
   // f32 inputs on tf32 tensor cores only when asked (allow-tf32), with auto
   // or mma-sync.
-  bool tf32 = allowTf32 && choice != MainloopChoice::Simt &&
-              choice != MainloopChoice::Wgmma && shape.dyElem.isF32();
+  bool wgmma =
+      choice == MainloopChoice::Wgmma || choice == MainloopChoice::WgmmaWs;
+  bool tf32 = allowTf32 && choice != MainloopChoice::Simt && !wgmma &&
+              shape.dyElem.isF32();
   std::string noTf32 = tf32 ? tf32Ineligibility(shape) : "";
   if (tf32 && choice == MainloopChoice::MmaSync && !noTf32.empty())
     return op->emitOpError("cannot be lowered with mainloop=mma-sync: ")
            << noTf32;
-  if (!tf32 &&
-      (choice == MainloopChoice::MmaSync || choice == MainloopChoice::Wgmma) &&
+  if (!tf32 && (choice == MainloopChoice::MmaSync || wgmma) &&
       !noTensorCores.empty())
     return op->emitOpError("cannot be lowered with mainloop=")
-           << (choice == MainloopChoice::Wgmma ? "wgmma" : "mma-sync") << ": "
-           << noTensorCores
+           << (choice == MainloopChoice::Wgmma     ? "wgmma"
+               : choice == MainloopChoice::WgmmaWs ? "wgmma-ws"
+                                                   : "mma-sync")
+           << ": " << noTensorCores
            << (shape.dyElem.isF32() && shape.xElem.isF32() &&
                        choice == MainloopChoice::MmaSync
                    ? " (f32 inputs: allow-tf32)"
@@ -242,6 +245,8 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
     mainloop = FusedStepMainloop::Simt;
   else if (choice == MainloopChoice::Wgmma)
     mainloop = FusedStepMainloop::Wgmma;
+  else if (choice == MainloopChoice::WgmmaWs)
+    mainloop = FusedStepMainloop::WgmmaWarpSpecialized;
   return mainloop;
 }
 
@@ -377,10 +382,11 @@ struct NoraFusedStepToGPUPass
             .Case("simt", MainloopChoice::Simt)
             .Case("mma-sync", MainloopChoice::MmaSync)
             .Case("wgmma", MainloopChoice::Wgmma)
+            .Case("wgmma-ws", MainloopChoice::WgmmaWs)
             .Default(std::nullopt);
     if (!choice) {
       module.emitError("nora-fused-step-to-gpu: unknown mainloop '")
-          << mainloop << "' (expected auto, simt, mma-sync or wgmma)";
+          << mainloop << "' (expected auto, simt, mma-sync, wgmma or wgmma-ws)";
       return signalPassFailure();
     }
     SmallVector<FusedWgradStepOp> steps;

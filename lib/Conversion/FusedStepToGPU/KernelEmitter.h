@@ -107,7 +107,17 @@ private:
   void store(Value v, Value memref, ValueRange indices) {
     memref::StoreOp::create(b, loc, v, memref, indices);
   }
-  void barrier() { gpu::BarrierOp::create(b, loc); }
+  /// A barrier of the threads that run the epilogue: the CTA
+  /// (gpu.barrier), or with warp specialization, once they have forked off
+  /// the producer, named barrier 1 of the 256 consumer threads.
+  void barrier() {
+    if (!consumerBarrier)
+      return (void)gpu::BarrierOp::create(b, loc);
+    NVVM::BarrierOp::create(b, loc, /*res=*/Type(), i32(kConsumerBarrierId),
+                            i32(int32_t(FusedStepTiling::kThreads)),
+                            /*reductionOp=*/NVVM::BarrierReductionAttr(),
+                            /*reductionPredicate=*/Value());
+  }
   /// Runs `body` at the start of the then-block of an scf.if on `cond`.
   void ifThen(Value cond, function_ref<void()> body) {
     if (matchPattern(cond, m_One()))
@@ -194,6 +204,28 @@ private:
   TileFragment emitWgmmaMainloop(Value i0, Value j0);
   Value stageBarrier(Value stage);
   void emitWgmmaBarrierInit();
+  /// The pieces both wgmma mainloops share: the accumulator layout, the
+  /// TMA copies of token block `kblock` of the tile at (i0, j0) into ring
+  /// stage `stage` on its (full) mbarrier, one wgmma on a stage (fence,
+  /// mma_async, commit; with a null `acc`, D = A B on no accumulators),
+  /// the accumulators' type, zeros and extraction.
+  TileFragment emitWgmmaFragment();
+  void emitTmaStageLoad(Value stage, Value kblock, Value i0, Value j0);
+  Value emitWgmmaBlock(Value acc, Value stage);
+  Type accumulatorType();
+  Value zeroAccumulators();
+  void extractAccumulators(TileFragment &frag, Value result);
+  /// mbarrier.try_wait.parity on `bar` for phase parity `parity` (index).
+  void emitWaitParity(Value bar, Value parity);
+  Value toI32(Value index);
+  /// Warp specialization (mainloop=wgmma-ws, WgmmaMainloop.cpp): the
+  /// consumers' mainloop, the "empty" mbarrier of a stage, and the
+  /// producer warpgroup's whole program.
+  TileFragment emitWgmmaConsumerMainloop(Value i0, Value j0);
+  Value emptyBarrier(Value stage);
+  void emitWgmmaProducer();
+  /// Emits the persistent tile loop and the streaming phase.
+  void emitTiles();
   /// cp.async of token block `kblock` of `src` (columns from c0, 128 of
   /// them, `elemBytes` each) into stage `stage` (`stageBytes` apart): one
   /// 16-byte chunk a thread; chunk `chunk` of token row k goes to byte
@@ -251,6 +283,9 @@ private:
   /// wgmma: the tile index of the loop (for the next tile's prefetch).
   Value currentTile;
   Value tid, blockId, gridSize, decay, negLr;
+  /// Whether barrier() is the consumers' named barrier (wgmma-ws).
+  bool consumerBarrier = false;
+  static constexpr int32_t kConsumerBarrierId = 1;
 };
 
 } // namespace mlir::nora

@@ -32,6 +32,24 @@
 // blocks), so the use of stage s by block kb in the CTA's tile i waits on
 // phase parity (i u(s) + kb / 4) & 1.
 //
+// With warp specialization (mainloop=wgmma-ws) the same stages, copies
+// and wgmmas are split between a producer warpgroup (threads 0-127; thread
+// 0 issues) and the two consumer warpgroups (threads 128-383, which see
+// themselves as threads 0-255), on two mbarriers a stage: "full" (the
+// copies, as above) and "empty" (count 8: lane 0 of each consumer warp
+// arrives once the wgmma that read the stage has retired). The ring runs
+// on across the CTA's tiles: the CTA's c-th token block (c = i K + kb in
+// its i-th tile) uses stage c % 4, the consumers wait on full parity
+// (c / 4) & 1 and the producer, before it refills the stage, on empty
+// parity (c / 4 + 1) & 1 (the first use passes at once: the phase before
+// phase 0 counts as complete). So the producer runs up to 4 blocks ahead,
+// into the next tile during the epilogue. Before block kb a consumer
+// waits on full, issues and commits its wgmma, waits for all but that one
+// (wgmma.wait_group 1) and releases the stage of block kb - 1; after the
+// last block, wait_group 0 and the last stage's release. The producer
+// ends with the waits of 4 more blocks, so every release has arrived
+// before it exits.
+//
 // Accumulator i of a thread in warp w of its warpgroup (lane l) is row
 // 16 w + l / 4 + 8 ((i % 4) / 2), column 8 (i / 4) + 2 (l % 4) + i % 2: the
 // thread holds 2 rows x 32 columns, and the 4 lanes of a quad hold a whole
@@ -51,6 +69,11 @@ constexpr int64_t kAtomBytes = 2048;  // 16 token rows of one MN atom
 constexpr int64_t kGroupBytes = 1024; // 8 token rows: the swizzle period
 constexpr int64_t kWarpgroupRows = 64;
 constexpr int64_t kAccumulators = 64; // m64n128 f32 over 128 threads
+/// A ring stage of one operand (2 atoms) and what TMA moves into a stage
+/// (both operands).
+constexpr int64_t kOperandStageBytes = 2 * kAtomBytes;
+constexpr int64_t kStageBytes = 2 * kOperandStageBytes;
+constexpr int64_t kConsumerWarps = FusedStepTiling::kThreads / 32;
 /// The suspend-time hint of mbarrier.try_wait (ns), as upstream's nvgpu.
 constexpr int32_t kTryWaitTicks = 10000000;
 } // namespace
@@ -59,27 +82,38 @@ Value KernelEmitter::stageBarrier(Value stage) {
   return sharedPointer(add(baseAddress(smemBarriers), i64(mul(stage, idx(8)))));
 }
 
+Value KernelEmitter::emptyBarrier(Value stage) {
+  return stageBarrier(add(stage, idx(tiling.stages)));
+}
+
 void KernelEmitter::emitWgmmaBarrierInit() {
   ifThen(eqIdx(tid, 0), [&] {
-    for (int64_t s = 0; s < tiling.stages; ++s)
+    for (int64_t s = 0; s < tiling.stages; ++s) {
       NVVM::MBarrierInitOp::create(b, loc, stageBarrier(idx(s)), i32(1),
                                    /*predicate=*/Value());
+      if (tiling.warpSpecialized())
+        NVVM::MBarrierInitOp::create(b, loc, emptyBarrier(idx(s)),
+                                     i32(int32_t(kConsumerWarps)),
+                                     /*predicate=*/Value());
+    }
     NVVM::FenceMbarrierInitOp::create(b, loc);
   });
   barrier();
 }
 
-TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
-  MLIRContext *ctx = b.getContext();
-  const int64_t stages = tiling.stages;
-  const int64_t distance = stages - 2; // blocks in flight ahead
-  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
-  const int64_t stageBytes = 2 * kAtomBytes;
+Value KernelEmitter::toI32(Value index) {
+  return arith::IndexCastOp::create(b, loc, b.getI32Type(), index);
+}
 
+void KernelEmitter::emitWaitParity(Value bar, Value parity) {
+  NVVM::MBarrierTryWaitParityOp::create(b, loc, bar, toI32(parity),
+                                        i32(kTryWaitTicks));
+}
+
+TileFragment KernelEmitter::emitWgmmaFragment() {
   Value lane = remIdx(tid, 32), warp = divIdx(tid, 32);
   Value group = divIdx(lane, 4), inQuad = remIdx(lane, 4);
   Value warpgroup = divIdx(warp, 4), warpInGroup = remIdx(warp, 4);
-
   TileFragment frag;
   Value rowBase = add(mul(warpgroup, idx(kWarpgroupRows)),
                       add(mul(warpInGroup, idx(16)), group));
@@ -93,65 +127,50 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
   frag.contributors = 1;
   frag.contributor = idx(0);
   frag.writer = eqIdx(inQuad, 0);
+  return frag;
+}
 
-  // Stage s of an operand: 2 atoms of 16 token rows x 64 elements, each
-  // one TMA box.
-  Value baseA = baseAddress(smemA), baseB = baseAddress(smemB);
-  Type i32Type = b.getI32Type();
-  auto toI32 = [&](Value index) -> Value {
-    return arith::IndexCastOp::create(b, loc, i32Type, index);
-  };
+void KernelEmitter::emitTmaStageLoad(Value stage, Value kblock, Value i0,
+                                     Value j0) {
+  MLIRContext *ctx = b.getContext();
   auto genericPointer = [&](Value address) -> Value {
     return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx),
                                     address);
   };
-  Value dyDescriptor = genericPointer(baseAddress(dyMap));
-  Value xDescriptor = genericPointer(baseAddress(xMap));
-  auto loadStage = [&](Value kblock, Value i0, Value j0) {
-    Value stage = remIdx(kblock, stages);
-    Value bar = stageBarrier(stage);
-    NVVM::MBarrierArriveExpectTxOp::create(
-        b, loc, /*res=*/Type(), bar, i32(int32_t(4 * kAtomBytes)),
-        NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
-    Value token = toI32(mul(kblock, idx(tiling.blockTokens)));
-    Value stageBytes64 = i64(mul(stage, idx(stageBytes)));
-    for (auto [base, descriptor, c0] :
-         {std::tuple{baseA, dyDescriptor, i0}, {baseB, xDescriptor, j0}}) {
-      for (int64_t a = 0; a < 2; ++a) {
-        // shared::cluster (address space 7) is the PTX 8.0 form; a CTA's
-        // own shared addresses are valid there.
-        Value dst = LLVM::AddrSpaceCastOp::create(
-            b, loc, LLVM::LLVMPointerType::get(ctx, /*shared_cluster*/ 7),
-            sharedPointer(
-                add(add(base, stageBytes64), i64(idx(a * kAtomBytes)))));
-        Value column = toI32(add(c0, idx(a * FusedStepTiling::kTmaBoxCols)));
-        NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
-            b, loc, dst, descriptor, ValueRange{column, token}, bar,
-            /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
-            /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
-            /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
-            /*predicate=*/Value());
-      }
+  Value bar = stageBarrier(stage);
+  NVVM::MBarrierArriveExpectTxOp::create(
+      b, loc, /*res=*/Type(), bar, i32(int32_t(kStageBytes)),
+      NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
+  Value token = toI32(mul(kblock, idx(tiling.blockTokens)));
+  Value stageBytes64 = i64(mul(stage, idx(kOperandStageBytes)));
+  for (auto [buffer, map, c0] :
+       {std::tuple{smemA, dyMap, i0}, {smemB, xMap, j0}}) {
+    Value base = baseAddress(buffer);
+    Value descriptor = genericPointer(baseAddress(map));
+    for (int64_t a = 0; a < 2; ++a) {
+      // shared::cluster (address space 7) is the PTX 8.0 form; a CTA's
+      // own shared addresses are valid there.
+      Value dst = LLVM::AddrSpaceCastOp::create(
+          b, loc, LLVM::LLVMPointerType::get(ctx, /*shared_cluster*/ 7),
+          sharedPointer(
+              add(add(base, stageBytes64), i64(idx(a * kAtomBytes)))));
+      Value column = toI32(add(c0, idx(a * FusedStepTiling::kTmaBoxCols)));
+      NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+          b, loc, dst, descriptor, ValueRange{column, token}, bar,
+          /*im2colOffsets=*/ValueRange{}, /*multicastMask=*/Value(),
+          /*l2CacheHint=*/Value(), NVVM::TMALoadMode::TILE,
+          /*isCTAOnly=*/false, /*group=*/NVVM::CTAGroupKindAttr(),
+          /*predicate=*/Value());
     }
-  };
-  // The first blocks of a tile: for the CTA's first tile here; for the
-  // next ones at the end of the previous mainloop, so that their copies
-  // are in flight during its epilogue.
-  Value leader = eqIdx(tid, 0);
-  auto prologue = [&](Value tileI0, Value tileJ0) {
-    for (int64_t s = 0; s < std::min(distance, numK); ++s)
-      loadStage(idx(s), tileI0, tileJ0);
-  };
-  ifThen(andI(leader, eqIdx(tileIteration, 0)), [&] { prologue(i0, j0); });
-  // The phase parity block kb waits for (see the header).
-  auto phaseParity = [&](Value kb) -> Value {
-    Value stage = remIdx(kb, stages);
-    Value uses = divIdx(
-        arith::SubIOp::create(b, loc, idx(numK + stages - 1), stage), stages);
-    Value before = add(mul(tileIteration, uses), divIdx(kb, stages));
-    return toI32(remIdx(before, 2));
-  };
+  }
+}
 
+Value KernelEmitter::emitWgmmaBlock(Value acc, Value stage) {
+  MLIRContext *ctx = b.getContext();
+  // No accumulators yet: D = A B (scale-d 0) on undefined registers.
+  bool fresh = !acc;
+  if (fresh)
+    acc = LLVM::UndefOp::create(b, loc, accumulatorType());
   // A matrix descriptor: start address, LBO (between MN atoms), SBO
   // (between 8-row groups) in 16-byte units, 128-byte swizzle (mode 1).
   Type i64Type = b.getI64Type();
@@ -165,50 +184,85 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
         b, loc, arith::AndIOp::create(b, loc, address, i64c(0x3FFFF)), i64c(4));
     return arith::OrIOp::create(b, loc, start, i64c(fields));
   };
+  Value warpgroup = divIdx(tid, 128);
+  Value stageOffsetBytes = i64(mul(stage, idx(kOperandStageBytes)));
+  Value descA = descriptor(add(add(baseAddress(smemA), stageOffsetBytes),
+                               i64(mul(warpgroup, idx(kAtomBytes)))));
+  Value descB = descriptor(add(baseAddress(smemB), stageOffsetBytes));
+  auto elemType = NVVM::WGMMATypesAttr::get(ctx, shape.dyElem.isBF16()
+                                                     ? NVVM::WGMMATypes::bf16
+                                                     : NVVM::WGMMATypes::f16);
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  Value updated = NVVM::WgmmaMmaAsyncOp::create(
+      b, loc, acc.getType(), acc, descA, descB,
+      NVVM::MMAShapeAttr::get(ctx, 64, 128, 16), elemType, elemType,
+      NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+      NVVM::WGMMAScaleOutAttr::get(ctx, fresh ? NVVM::WGMMAScaleOut::zero
+                                              : NVVM::WGMMAScaleOut::one),
+      NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+      NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+      NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
+      NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+      NVVM::MMAIntOverflowAttr());
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  return updated;
+}
 
-  auto accType = LLVM::LLVMStructType::getLiteral(
-      ctx, SmallVector<Type>(kAccumulators, b.getF32Type()));
-  Value zero = LLVM::ZeroOp::create(b, loc, accType);
-  bool isBF16 = shape.dyElem.isBF16();
-  auto elemType = NVVM::WGMMATypesAttr::get(
-      ctx, isBF16 ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16);
-  Value warpgroupA = mul(warpgroup, idx(kAtomBytes));
+Type KernelEmitter::accumulatorType() {
+  return LLVM::LLVMStructType::getLiteral(
+      b.getContext(), SmallVector<Type>(kAccumulators, b.getF32Type()));
+}
 
-  auto loop =
-      scf::ForOp::create(b, loc, idx(0), idx(numK), idx(1), ValueRange{zero});
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value kb = loop.getInductionVar();
-    Value acc = loop.getRegionIterArgs()[0];
-    // The wgmma of block kb - 2 is done in both warpgroups: its stage is
-    // free for block kb + 2.
-    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, distance - 1);
-    barrier();
-    Value next = add(kb, idx(distance));
-    ifThen(andI(leader, lt(next, idx(numK))), [&] { loadStage(next, i0, j0); });
-    NVVM::MBarrierTryWaitParityOp::create(b, loc,
-                                          stageBarrier(remIdx(kb, stages)),
-                                          phaseParity(kb), i32(kTryWaitTicks));
+Value KernelEmitter::zeroAccumulators() {
+  return LLVM::ZeroOp::create(b, loc, accumulatorType());
+}
 
-    Value stageOffsetBytes = i64(mul(remIdx(kb, stages), idx(stageBytes)));
-    Value descA =
-        descriptor(add(add(baseA, stageOffsetBytes), i64(warpgroupA)));
-    Value descB = descriptor(add(baseB, stageOffsetBytes));
-    NVVM::WgmmaFenceAlignedOp::create(b, loc);
-    Value updated = NVVM::WgmmaMmaAsyncOp::create(
-        b, loc, accType, acc, descA, descB,
-        NVVM::MMAShapeAttr::get(ctx, 64, 128, 16), elemType, elemType,
-        NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
-        NVVM::WGMMAScaleOutAttr::get(ctx, NVVM::WGMMAScaleOut::one),
-        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
-        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
-        NVVM::MMAIntOverflowAttr());
-    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-    scf::YieldOp::create(b, loc, updated);
+void KernelEmitter::extractAccumulators(TileFragment &frag, Value result) {
+  frag.acc.assign(2 * 32, Value());
+  for (int64_t i = 0; i < kAccumulators; ++i) {
+    int64_t j = i / 4, h = (i % 4) / 2, e = i % 2;
+    frag.acc[h * 32 + j * 2 + e] =
+        LLVM::ExtractValueOp::create(b, loc, result, i);
   }
+}
+
+TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
+  const int64_t stages = tiling.stages;
+  const int64_t distance = stages - 2; // blocks in flight ahead
+  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
+  TileFragment frag = emitWgmmaFragment();
+
+  // The first blocks of a tile: for the CTA's first tile here; for the
+  // next ones at the end of the previous mainloop, so that their copies
+  // are in flight during its epilogue.
+  Value leader = eqIdx(tid, 0);
+  auto prologue = [&](Value tileI0, Value tileJ0) {
+    for (int64_t s = 0; s < std::min(distance, numK); ++s)
+      emitTmaStageLoad(idx(s), idx(s), tileI0, tileJ0);
+  };
+  ifThen(andI(leader, eqIdx(tileIteration, 0)), [&] { prologue(i0, j0); });
+  // The phase parity block kb waits for (see the header).
+  auto phaseParity = [&](Value kb) -> Value {
+    Value stage = remIdx(kb, stages);
+    Value uses = divIdx(
+        arith::SubIOp::create(b, loc, idx(numK + stages - 1), stage), stages);
+    Value before = add(mul(tileIteration, uses), divIdx(kb, stages));
+    return remIdx(before, 2);
+  };
+
+  SmallVector<Value> result = forLoop(
+      idx(0), idx(numK), idx(1), ValueRange{zeroAccumulators()},
+      [&](Value kb, ValueRange acc) -> SmallVector<Value> {
+        // The wgmma of block kb - 2 is done in both warpgroups: its stage
+        // is free for block kb + 2.
+        NVVM::WgmmaWaitGroupSyncOp::create(b, loc, distance - 1);
+        barrier();
+        Value next = add(kb, idx(distance));
+        ifThen(andI(leader, lt(next, idx(numK))),
+               [&] { emitTmaStageLoad(remIdx(next, stages), next, i0, j0); });
+        emitWaitParity(stageBarrier(remIdx(kb, stages)), phaseParity(kb));
+        return {emitWgmmaBlock(acc[0], remIdx(kb, stages))};
+      });
   // Every wgmma is done (every copy was waited for), and every warp has
   // left the ring, before the accumulators are read and the next tile
   // refills it.
@@ -224,13 +278,81 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
         mul(remIdx(nextTile, tiling.colTiles), idx(tiling.blockCols));
     prologue(nextI0, nextJ0);
   });
-
-  Value result = loop.getResult(0);
-  frag.acc.assign(2 * 32, Value());
-  for (int64_t i = 0; i < kAccumulators; ++i) {
-    int64_t j = i / 4, h = (i % 4) / 2, e = i % 2;
-    frag.acc[h * 32 + j * 2 + e] =
-        LLVM::ExtractValueOp::create(b, loc, result, i);
-  }
+  extractAccumulators(frag, result[0]);
   return frag;
+}
+
+TileFragment KernelEmitter::emitWgmmaConsumerMainloop(Value i0, Value j0) {
+  const int64_t stages = tiling.stages;
+  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
+  TileFragment frag = emitWgmmaFragment();
+  if (numK == 0) {
+    extractAccumulators(frag, zeroAccumulators());
+    return frag;
+  }
+  // Lane 0 of each consumer warp releases a stage.
+  Value releaser = eqIdx(remIdx(tid, 32), 0);
+  auto release = [&](Value block) {
+    ifThen(releaser, [&] {
+      NVVM::MBarrierArriveOp::create(b, loc, b.getI64Type(),
+                                     emptyBarrier(remIdx(block, stages)),
+                                     /*count=*/Value());
+    });
+  };
+  auto wait = [&](Value block) {
+    emitWaitParity(stageBarrier(remIdx(block, stages)),
+                   remIdx(divIdx(block, stages), 2));
+  };
+  // The CTA's first block of this tile: its wgmma ignores the
+  // accumulators (scale-d 0), so nothing writes them between the fence and
+  // the wgmma (zeroing them there makes ptxas serialize the wgmmas).
+  Value first = mul(tileIteration, idx(numK));
+  wait(first);
+  Value acc = emitWgmmaBlock(Value(), remIdx(first, stages));
+  SmallVector<Value> result =
+      forLoop(idx(1), idx(numK), idx(1), ValueRange{acc},
+              [&](Value kb, ValueRange acc) -> SmallVector<Value> {
+                Value block = add(first, kb);
+                wait(block);
+                Value updated = emitWgmmaBlock(acc[0], remIdx(block, stages));
+                // The wgmma of block - 1 has read its stage: the producer may
+                // refill it.
+                NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
+                release(arith::SubIOp::create(b, loc, block, idx(1)));
+                return {updated};
+              });
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  release(add(first, idx(numK - 1)));
+  extractAccumulators(frag, result[0]);
+  return frag;
+}
+
+void KernelEmitter::emitWgmmaProducer() {
+  const int64_t stages = tiling.stages;
+  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
+  // One thread issues every copy; the rest of the warpgroup is done.
+  ifThen(eqIdx(tid, 0), [&] {
+    auto fill = [&](Value block, function_ref<void(Value)> copies) {
+      Value stage = remIdx(block, stages);
+      // The consumers released this stage's previous use (the first use
+      // passes at once).
+      emitWaitParity(emptyBarrier(stage),
+                     remIdx(add(divIdx(block, stages), idx(1)), 2));
+      copies(stage);
+    };
+    SmallVector<Value> blocks = forLoop(
+        blockId, idx(tiling.tiles), gridSize, ValueRange{idx(0)},
+        [&](Value tile, ValueRange before) -> SmallVector<Value> {
+          Value i0 = mul(divIdx(tile, tiling.colTiles), idx(tiling.blockRows));
+          Value j0 = mul(remIdx(tile, tiling.colTiles), idx(tiling.blockCols));
+          forLoop(idx(0), idx(numK), idx(1), [&](Value kb) {
+            fill(add(before[0], kb),
+                 [&](Value stage) { emitTmaStageLoad(stage, kb, i0, j0); });
+          });
+          return {add(before[0], idx(numK))};
+        });
+    // The waits of the next `stages` fills: every release has arrived.
+    for (int64_t s = 0; s < stages; ++s)
+      fill(add(blocks[0], idx(s)), [](Value) {});
+  });
 }

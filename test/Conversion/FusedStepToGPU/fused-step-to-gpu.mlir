@@ -1,6 +1,7 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu --cse -split-input-file | FileCheck %s
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=simt --cse -split-input-file | FileCheck %s --check-prefix=SIMT
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WGMMA
+// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WSPEC
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
 
 // A Nora step (momentum with Nesterov, orth_project, row_normalize,
@@ -208,6 +209,59 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WGMMA-COUNT-2: nvvm.mbarrier.arrive.expect_tx
 // WGMMA-NOT: nvvm.cp.async.wait.group
 // WGMMA: gpu.shuffle xor
+
+// mainloop=wgmma-ws: the same launch and tensor maps, 384 threads. Thread 0
+// sets up a full (count 1) and an empty (count 8) mbarrier a stage. The
+// producer warpgroup (threads 0-127, setmaxnreg down to 40) loops over the
+// CTA's tiles and their 3 token blocks: thread 0 waits on the stage's
+// empty barrier, then issues the stage (expect_tx of 8 KiB, 4 TMA copies);
+// at the end it waits on 4 more empty phases. The consumers (setmaxnreg up
+// to 200) wait on full; the tile's first wgmma has scale-d 0 on undefined
+// accumulators; each next one is followed by wait_group 1 and lane 0 of
+// each warp releasing the previous block's stage; after wait_group 0 the
+// last stage is released. Their barriers are bar.sync 1, 256.
+// WSPEC-LABEL: func.func @nora_mma
+// WSPEC: gpu.launch_func @nora_kernels::@nora_fused_step_0
+// WSPEC-SAME: threads in (%c384{{.*}}, %c1{{.*}}, %c1{{.*}})
+// WSPEC-SAME: nora.tensor_maps = [{box = array<i64: 16, 64>, operand = 10 : i64, swizzle = 128 : i64, tensor = 0 : i64}, {box = array<i64: 16, 64>, operand = 11 : i64, swizzle = 128 : i64, tensor = 1 : i64}]
+// WSPEC: gpu.func @nora_fused_step_0
+// WSPEC-SAME: memref<8xi64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64})
+// WSPEC-SAME: known_block_size = array<i32: 384, 1, 1>, nvvm.maxnreg = 168 : i32, nvvm.maxntid = array<i32: 384, 1, 1>
+// WSPEC-COUNT-4: nvvm.mbarrier.init %{{.*}}, %c1_i32 : !llvm.ptr<3>, i32
+// WSPEC: nvvm.fence.mbarrier.init
+// WSPEC: gpu.barrier
+// WSPEC: %[[PRODUCER:.*]] = arith.cmpi ult, %{{.*}}, %c128
+// WSPEC-NEXT: scf.if %[[PRODUCER]] {
+// WSPEC-NEXT: nvvm.setmaxregister  decrease 40
+// WSPEC-NEXT: scf.if
+// WSPEC: scf.for %{{.*}} = %block_id_x to %c2 step %grid_dim_x
+// WSPEC: scf.for %{{.*}} = %c0 to %c3
+// WSPEC: nvvm.mbarrier.try_wait.parity
+// WSPEC: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c8192_i32
+// WSPEC-COUNT-4: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WSPEC-COUNT-4: nvvm.mbarrier.try_wait.parity
+// WSPEC: } else {
+// WSPEC-NEXT: nvvm.setmaxregister  increase 200
+// WSPEC-NOT: gpu.barrier
+// WSPEC: nvvm.mbarrier.try_wait.parity
+// WSPEC-NEXT: llvm.mlir.undef
+// WSPEC: nvvm.wgmma.fence.aligned
+// WSPEC-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <col>], B[<bf16>, <one>, <row>]
+// WSPEC-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WSPEC-NEXT: scf.for %{{.*}} = %c1 to %c3
+// WSPEC: nvvm.mbarrier.try_wait.parity
+// WSPEC: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// WSPEC-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WSPEC-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+// WSPEC: scf.if
+// WSPEC: nvvm.mbarrier.arrive %{{.*}} : !llvm.ptr<3> -> i64
+// WSPEC: nvvm.wgmma.wait.group.sync.aligned 0
+// WSPEC: scf.if
+// WSPEC: nvvm.mbarrier.arrive
+// WSPEC-NOT: gpu.barrier
+// WSPEC: nvvm.barrier id = %c1_i32 number_of_threads = %c256_i32
+// WSPEC-NOT: gpu.barrier
+// WSPEC: gpu.return
 
 // CHECK-LABEL: func.func @nora_mma
 // CHECK: memref.alloc() {nora.workspace} : memref<6400xi8>

@@ -7,10 +7,15 @@
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=tf32 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not nora-opt %s --nora-gpu-pipeline="mainloop=tf32" 2>&1 | FileCheck %s --check-prefix=PIPELINE
 
-// UNKNOWN: error: nora-fused-step-to-gpu: unknown mainloop 'tf32' (expected auto, simt, mma-sync or wgmma)
-// PIPELINE: nora-gpu-pipeline: unsupported mainloop 'tf32' (auto, simt, mma-sync or wgmma)
+// UNKNOWN: error: nora-fused-step-to-gpu: unknown mainloop 'tf32' (expected auto, simt, mma-sync, wgmma or wgmma-ws)
+// PIPELINE: nora-gpu-pipeline: unsupported mainloop 'tf32' (auto, simt, mma-sync, wgmma or wgmma-ws)
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_80 mainloop=wgmma" 2>&1 | FileCheck %s --check-prefix=WGMMA80
 // WGMMA80: nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a (wgmma is a Hopper instruction)
+// RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_80 mainloop=wgmma-ws" 2>&1 | FileCheck %s --check-prefix=WS80
+// WS80: nora-gpu-pipeline: mainloop=wgmma-ws needs chip=sm_90a (wgmma is a Hopper instruction)
+// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws -split-input-file 2>&1 | FileCheck %s --check-prefix=WSPEC
+// WSPEC: cannot be lowered with mainloop=wgmma-ws: the tensor-core mainloops need bf16 or f16 for both dy and x
+// WSPEC: cannot be lowered with mainloop=wgmma-ws: the tensor-core mainloops need rows and columns that are multiples of 8
 
 // mainloop=mma-sync asks for tensor cores; f32 inputs cannot have them
 // unless allow-tf32 is set (exact f32 is the default).

@@ -5,7 +5,11 @@ must each be caught (a wrong result or a reported race). The same for the
 wgmma kernel (96 tokens, so that its TMA ring reuses stages): TMA copies
 without the swizzle, an mbarrier wait on the wrong phase or none, an
 expect_tx short of the stage's bytes, a ring wait that retires too little,
-and no final wait. And the tf32 kernel (f32 inputs, allow-tf32), which must
+and no final wait. The warp-specialized wgmma kernel (wgmma-ws): a
+producer that does not wait for its consumers' release, a release before
+the wgmma retires, no release, a consumer wait on the wrong phase, a first
+wgmma that adds to its undefined accumulators, and a consumer barrier over
+the whole CTA. And the tf32 kernel (f32 inputs, allow-tf32), which must
 match the reference on tf32-rounded inputs, with its A fragment's middle
 registers swapped.
 
@@ -126,6 +130,43 @@ def main():
     }
     bad += run_mutations(error, wtext, wmut)
 
+    # Warp specialization (wgmma-ws): the producer warpgroup and the
+    # consumers on full/empty mbarrier pairs.
+    stext = lower_step("bf16", "wgmma-ws")
+    check_clean("wgmma-ws", stext, gpusim.bf16_round)
+    waits = list(re.finditer(r'[^\n]*"nvvm.mbarrier.try_wait.parity"\((%[\w#]+), '
+                             r'(%[\w#]+), (%[\w#]+)\)[^\n]*\n', stext))
+    consumer = stext.index('"nvvm.setmaxregister"() <{action = '
+                           '#nvvm<action increase>')
+    producer_wait = waits[0]
+    consumer_wait = next(w for w in waits if w.start() > consumer)
+    release = re.search(r'[^\n]*"nvvm.mbarrier.arrive"\([^\n]*\n', stext)
+    smut = {
+        # The producer refills a stage its consumers may still read.
+        "producer without the empty wait": stext.replace(
+            producer_wait.group(0), "", 1),
+        # The consumers release a stage before the wgmma reading it retired.
+        "release before the wgmma retires": stext.replace(
+            '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 1 : i64}>',
+            '"nvvm.wgmma.wait.group.sync.aligned"() <{group = 2 : i64}>'),
+        # A stage never released: the producer waits forever.
+        "no release in the ring": stext.replace(release.group(0), "", 1),
+        # The consumers' first use of each stage passes before its copies.
+        "consumer wait on the wrong phase": stext.replace(
+            consumer_wait.group(0), consumer_wait.group(0).replace(
+                consumer_wait.group(2), one, 1)),
+        # The tile's first wgmma adds to the undefined accumulators.
+        "first wgmma with scale-d 1": stext.replace(
+            "scaleD = #nvvm.wgmma_scale_out<zero>",
+            "scaleD = #nvvm.wgmma_scale_out<one>"),
+        # A consumer barrier as the whole CTA's (bar.sync 0): the
+        # producer warpgroup never reaches it.
+        "consumer barrier of the whole CTA": re.sub(
+            r'"nvvm.barrier"\([^\n]*-> \(\)',
+            '"gpu.barrier"() : () -> ()', stext, count=1),
+    }
+    bad += run_mutations(error, stext, smut)
+
     # The tf32 kernel (allow-tf32) on f32 inputs: its A fragment with
     # registers a1 and a2 swapped (rows g + 8 and columns t + 4 exchanged).
     ttext = lower_step("f32", "auto", allow_tf32=True)
@@ -143,7 +184,8 @@ def run_mutations(error, text, mutations):
         if mutated == text:
             sys.exit("FAIL: mutation '%s' did not apply" % name)
         e = error(mutated)
-        caught = not isinstance(e, float) or e > 1e-2
+        # NaN counts: a result nobody computed.
+        caught = not isinstance(e, float) or not e <= 1e-2
         print("%s: %s: %s" % ("caught" if caught else "MISSED", name, e))
         bad += not caught
     return bad
