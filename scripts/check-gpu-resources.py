@@ -37,6 +37,10 @@ SHAPES = [
     ("rmnp_4096x11008_T2048", 2048, 4096, 11008, "bf16", "rmnp_step", False),
     ("f32_nora_97x61_T33", 33, 97, 61, "f32", "nora_step", True),
     ("f16_rmnp_256x128_T64", 64, 256, 128, "f16", "rmnp_step", False),
+    # Partial tiles (a row block and a column tile the matrix does not
+    # fill): the epilogue's range predicates.
+    ("partial_136x200_T96", 96, 136, 200, "bf16", "nora_step", False),
+    ("partial_4104x4104_T8192", 8192, 4104, 4104, "bf16", "nora_step", False),
     # The optimizer step alone, on a given gradient (no T).
     ("optim_nora_4096x11008", None, 4096, 11008, None, "nora_step", False),
 ]
@@ -66,20 +70,22 @@ def main():
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
         # wgmma is sm_90a's; it and tf32 may use up to their nvvm.maxnreg
-        # (255).
+        # (255), and so may mma-sync with partial tiles.
         for chip, mainloop in [(c, ml) for ml in opts.mainloops.split(",")
                                for c in opts.chips.split(",")
                                if not ml.startswith("wgmma") or
                                c == "sm_90a"]:
-            budget = max(opts.max_registers, 255) \
-                if mainloop in ("wgmma", "tf32") else opts.max_registers
             for name, T, M, N, act, step, acc in SHAPES:
+                budget = max(opts.max_registers, 255) \
+                    if mainloop in ("wgmma", "tf32") or (
+                        mainloop in ("auto", "mma-sync") and
+                        name.startswith("partial_")) else opts.max_registers
                 if mainloop in ("wgmma", "wgmma-ws", "mma-sync") and \
                         act == "f32":
                     continue  # tensor cores take bf16/f16 only
                 if mainloop == "tf32":
                     # The benchmark shapes with f32 dy and x.
-                    if not name.startswith(("bench_", "rmnp_")):
+                    if not name.startswith(("bench_", "rmnp_", "partial_")):
                         continue
                     act = "f32"
                 src = os.path.join(tmp, name + ".mlir")

@@ -75,6 +75,9 @@ if os.path.isfile(_cuda_stub):
     config.available_features.add("cuda-stub-driver")
     config.substitutions.append(("%cuda_stub_driver", _cuda_stub))
 config.substitutions.append(
+    ("%fake_cuda_no_tma",
+     os.path.join(config.nora_lib_dir, "libnora-fake-cuda-no-tma.so")))
+config.substitutions.append(
     ("%fake_cuda", os.path.join(config.nora_lib_dir, "libnora-fake-cuda.so")))
 _nora_exec = os.path.join(config.nora_tools_dir, "nora-exec")
 if os.access(_nora_exec, os.X_OK):

@@ -108,8 +108,8 @@ constexpr int32_t kWgmmaMaxRegisters = 255;
 constexpr int32_t kWarpSpecializedStartRegisters = 168;
 constexpr int32_t kProducerRegisters = 40, kConsumerRegisters = 200;
 /// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
-/// (one CTA a SM either way); with a partial column tile (136 x 200) ptxas
-/// spills 616 bytes at 168 and 72 at 255 (bench/RESULTS.md).
+/// (one CTA a SM either way), and with partial tiles (136 x 200) since
+/// their loads are predicated instead of clamped (bench/RESULTS.md).
 constexpr int32_t kTf32MaxRegisters = 255;
 } // namespace
 
@@ -252,26 +252,22 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   Value i0 = mul(rb, idx(tiling.blockRows));
   Value j0 = mul(ct, idx(tiling.blockCols));
   // Where the tiles cover the matrix exactly, every element is in range:
-  // no predicates and no clamping (which also keeps the column offsets of a
-  // row immediates of one address).
+  // no predicates. Elsewhere the loads of out-of-range elements are
+  // predicated off (rather than clamped to the last row or column, which
+  // gave each element an address of its own and spilled), so a row's
+  // column offsets stay immediates of one address either way.
   Value inRange = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
   auto bound = [&](ArrayRef<Value> offsets, Value origin, int64_t size,
                    int64_t block, SmallVector<Value> &index,
-                   SmallVector<Value> &ok, SmallVector<Value> &clamped) {
+                   SmallVector<Value> &ok) {
     for (Value offset : offsets) {
       index.push_back(add(origin, offset));
-      if (size % block == 0) {
-        ok.push_back(inRange);
-        clamped.push_back(index.back());
-        continue;
-      }
-      ok.push_back(lt(index.back(), idx(size)));
-      clamped.push_back(minIdx(index.back(), idx(size - 1)));
+      ok.push_back(size % block == 0 ? inRange : lt(index.back(), idx(size)));
     }
   };
-  SmallVector<Value> rows, rowOk, rowsClamped, cols, colOk, colsClamped;
-  bound(frag.rows, i0, shape.rows, tiling.blockRows, rows, rowOk, rowsClamped);
-  bound(frag.cols, j0, shape.cols, tiling.blockCols, cols, colOk, colsClamped);
+  SmallVector<Value> rows, rowOk, cols, colOk;
+  bound(frag.rows, i0, shape.rows, tiling.blockRows, rows, rowOk);
+  bound(frag.cols, j0, shape.cols, tiling.blockCols, cols, colOk);
 
   // g, momentum, U; M' is stored right away. U stays in registers.
   double emaWeight = 1.0 - chain.beta;
@@ -282,14 +278,14 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       Value g = frag.acc[r * kC + c];
       if (shape.gradScale != 1.0)
         g = mul(f32(shape.gradScale), g);
+      Value ok = andI(rowOk[r], colOk[c]);
       if (shape.hasAcc)
-        g = add(g, load(accIn, {rowsClamped[r], colsClamped[c]}));
-      Value wv = load(w, {rowsClamped[r], colsClamped[c]});
-      Value mv = load(m, {rowsClamped[r], colsClamped[c]});
+        g = add(g, loadIf(ok, accIn, {rows[r], cols[c]}));
+      Value wv = loadIf(ok, w, {rows[r], cols[c]});
+      Value mv = loadIf(ok, m, {rows[r], cols[c]});
       Value mn = createTorchLerp(b, loc, mv, g, emaWeight);
       Value u =
           chain.nesterov ? createTorchLerp(b, loc, g, mn, *chain.nesterov) : mn;
-      Value ok = andI(rowOk[r], colOk[c]);
       ifThen(ok, [&] { store(mn, mNew, {rows[r], cols[c]}); });
       // Out-of-range elements contribute nothing to the statistics.
       Value u64 = toF64(select(ok, u, f32(0.0)));
@@ -356,7 +352,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
         // W is read again (from L1/L2: this CTA read the tile before the
         // wait) instead of living in 16 registers across it, which keeps
         // the kernel within 128 registers without spills on sm_80.
-        Value wv = load(w, {rowsClamped[r], colsClamped[c]});
+        Value wv = loadIf(andI(rowOk[r], colOk[c]), w, {rows[r], cols[c]});
         Value wn = emitUpdatedWeight(emitOpaqueCopy(us[e]), wv, a, factor);
         // The range predicates are recomputed rather than kept across the wait.
         ifThen(andI(rowOk[r], colOk[c]), [&] {
@@ -607,13 +603,20 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // some shapes. 168 registers (one CTA a SM, 8 warps behind a 4-stage
   // ring) keep it spill-free.
   // Where the tiles do not cover the matrix, the epilogue's range
-  // predicates and clamped indices need more: at 136 x 200, 168 registers
-  // spilled 616 bytes, 255 spill 72 (still one CTA a SM).
+  // predicates need more: at 136 x 200 and 4104 x 4104, 168 registers
+  // spilled 8 and 20 bytes, 255 nothing (still one CTA a SM).
   bool partialTiles =
       shape.rows % tiling.blockRows != 0 || shape.cols % tiling.blockCols != 0;
   if (tiling.mainloop == FusedStepMainloop::MmaSync)
     func->setAttr("nvvm.maxnreg",
                   builder.getI32IntegerAttr(partialTiles ? 255 : 168));
+  // The SIMT kernel is left to ptxas (128 registers, two CTAs a SM, at the
+  // benchmark shapes) except with partial tiles, where ptxas aimed at 128
+  // and spilled 16 bytes at 136 x 200 and 4104 x 4104; at 168 it takes
+  // 140-167 and spills nothing (one CTA a SM, as the clamped loads before
+  // took 176-181).
+  if (tiling.mainloop == FusedStepMainloop::Simt && partialTiles)
+    func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(168));
   if (tiling.mainloop == FusedStepMainloop::MmaSyncTf32)
     func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(kTf32MaxRegisters));
   // The wgmma accumulators stay in place across the ring (64 registers a

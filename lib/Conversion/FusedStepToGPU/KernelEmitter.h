@@ -104,6 +104,20 @@ private:
   Value load(Value memref, ValueRange indices) {
     return memref::LoadOp::create(b, loc, memref, indices);
   }
+  /// memref[indices] (f32) where `ok`, else 0: the load only runs where
+  /// `ok` holds (out-of-range indices are never read).
+  Value loadIf(Value ok, Value memref, ValueRange indices) {
+    if (matchPattern(ok, m_One()))
+      return load(memref, indices);
+    auto op = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()}, ok,
+                                /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    scf::YieldOp::create(b, loc, load(memref, indices));
+    b.setInsertionPointToStart(op.elseBlock());
+    scf::YieldOp::create(b, loc, f32(0.0));
+    return op.getResult(0);
+  }
   void store(Value v, Value memref, ValueRange indices) {
     memref::StoreOp::create(b, loc, v, memref, indices);
   }

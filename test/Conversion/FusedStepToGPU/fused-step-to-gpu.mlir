@@ -32,11 +32,12 @@
 // CHECK: return %[[WT]], %[[MT]]
 
 // The kernel: 256 threads; shared memory for two 16 x 64 stages, the f64
-// partial row statistics (3 x 64 rows x 16 threads) and the row coefficients.
+// partial row statistics (3 x 64 rows x 16 threads) and the row coefficients;
+// 70 x 100 leaves partial tiles, which get a cap of 168 registers.
 // CHECK: gpu.module @nora_kernels
 // CHECK: gpu.func @nora_fused_step_0(%{{.*}}: memref<8x70xbf16>, %{{.*}}: memref<8x100xbf16>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<70x100xf32>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<768xf64>)
 // CHECK-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<2x64xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
-// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxntid = array<i32: 256, 1, 1>}
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxnreg = 168 : i32, nvvm.maxntid = array<i32: 256, 1, 1>}
 // Persistent tile loop, row-block-major.
 // CHECK: %[[BID:.*]] = gpu.block_id x
 // CHECK: %[[GRID:.*]] = gpu.grid_dim x

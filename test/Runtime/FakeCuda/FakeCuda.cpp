@@ -252,6 +252,7 @@ CUresult cuMemcpyHtoDAsync_v2(uint64_t d, const void *h, size_t n,
   std::memcpy(reinterpret_cast<void *>(uintptr_t(d)), h, n);
   return kSuccess;
 }
+#ifndef FAKE_CUDA_NO_TMA
 /// Checks what the real driver checks (CUDA 13 cuda.h) and logs the map.
 CUresult cuTensorMapEncodeTiled(void *tensorMap, int dataType, unsigned rank,
                                 void *address, const uint64_t *dims,
@@ -297,6 +298,7 @@ CUresult cuTensorMapEncodeTiled(void *tensorMap, int dataType, unsigned rank,
   std::memcpy(tensorMap, &map, sizeof(map));
   return kSuccess;
 }
+#endif // FAKE_CUDA_NO_TMA
 CUresult cuModuleLoadData(void **m, const void *image) {
   CALL(cuModuleLoadData);
   if (std::memcmp(image,

@@ -3,7 +3,8 @@
  * test/Pipelines/gpu-pipeline.mlir (dy 32x128 bf16, x 32x96 bf16, w and m
  * 128x96 f32). Under the fake driver, device memory is host memory. Calls
  * the step on the default stream, on stream 0x1234, then with a misaligned
- * pointer; prints each return code and the runtime's message. */
+ * pointer, then nora_embedded_call with no plan and with a bad one; prints
+ * each return code and the runtime's message. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,10 @@
 int nora_step(void *dy, void *x, void *w, void *m, float lr, float wd,
               void *w_new, void *m_new, void *stream);
 const char *nora_runtime_last_error(void);
+int nora_embedded_call(void **cache, const char *plan_json, const void *cubin,
+                       uint64_t cubin_size, const uint64_t *tensors,
+                       const float *scalars, const uint64_t *results,
+                       void *stream);
 
 static void *buffer(size_t bytes) {
   void *p = aligned_alloc(256, bytes);
@@ -32,5 +37,16 @@ int main(void) {
   }
   int rc = nora_step(dy + 4, x, w, m, 0.1f, 0.01f, wn, mn, NULL);
   printf("misaligned: rc %d: %s\n", rc, nora_runtime_last_error());
+  /* The entry point itself, called badly: no plan; a plan that is no
+   * artifact's (the cache stays empty, so each call says so again). */
+  void *cache = NULL;
+  rc = nora_embedded_call(&cache, NULL, NULL, 0, NULL, NULL, NULL, NULL);
+  printf("no plan: rc %d: %s\n", rc, nora_runtime_last_error());
+  for (int i = 0; i < 2; ++i) {
+    rc = nora_embedded_call(&cache, "{\"format\": 1}", "", 0, NULL, NULL,
+                            NULL, NULL);
+    printf("bad plan: rc %d, cache %s: %s\n", rc, cache ? "set" : "empty",
+           nora_runtime_last_error());
+  }
   return 0;
 }
