@@ -10,6 +10,11 @@
 # RUN: %python %s %t --no-fuse
 # RUN: %python %s %t
 # RUN: %python %s %t --rows-per-panel=6
+#
+# With --gpusim [--mainloop=M] [--max-ctas=N,..] the same cases run as the GPU
+# kernels (tools/gpusim; gpusim.test): the guarded fused kernel and its
+# finish kernel, on the f32 shape (simt) and on a bf16 one with partial tiles
+# (tensor cores), on the full grid and on smaller ones (two phases).
 
 import os
 import subprocess
@@ -104,7 +109,110 @@ def check_step(name, w, m, w1, m1, g, bad_rows, mode, failures):
                                 (name, i, what, err.max()))
 
 
+def gpusim_main(directory, opts):
+    """The cases on the GPU kernels, run by gpusim: the attribute form (the
+    step returns its count), fused, and the explicit guard after a chain on
+    a given gradient."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "..", "tools", "gpusim"))
+    import gpusim
+    nora_opt = os.environ.get("NORA_OPT", "nora-opt")
+    grids = [None] + [int(v) for v in opts.max_ctas.split(",") if v]
+    failures = []
+    checks = 0
+
+    def simulate(name, ir, inputs, mainloop):
+        path = os.path.join(directory, name + ".mlir")
+        with open(path, "w") as f:
+            f.write(ir)
+        try:
+            text = gpusim.lower(path, "step", mainloop, nora_opt)
+            outs = [gpusim.simulate(text, "step", inputs, grid)
+                    for grid in grids]
+        except gpusim.SimError as e:
+            sys.exit("FAIL %s (%s): gpusim: %s" % (name, mainloop, e))
+        for grid, other in zip(grids[1:], outs[1:]):
+            for a, b in zip(outs[0][:2], other[:2]):
+                if not same_bits(a, b):
+                    failures.append("%s: %d CTAs differ from the full grid"
+                                    % (name, grid))
+            if int(other[2]) != int(outs[0][2]):
+                failures.append("%s: %d CTAs count %d, the full grid %d"
+                                % (name, grid, int(other[2]), int(outs[0][2])))
+        return outs[0]
+
+    global T, M, N
+    gen = np.random.default_rng(11)
+    shapes = [("f32", 9, 23, 17, "auto")]
+    if opts.mainloop != "simt":
+        shapes.append(("bf16", 40, 136, 200, opts.mainloop))
+    for act, T, M, N, mainloop in shapes:
+        for case, rows in (("one_row", [5]), ("two_rows", [0, M - 1]),
+                           ("every_row", list(range(M))), ("clean", [])):
+            dy = gen.standard_normal((T, M)).astype(np.float32)
+            x = gen.standard_normal((T, N)).astype(np.float32)
+            w = gen.standard_normal((M, N)).astype(np.float32)
+            m = (0.1 * gen.standard_normal((M, N))).astype(np.float32)
+            if act == "bf16":
+                dy, x = gpusim.bf16_round(dy), gpusim.bf16_round(x)
+            for k, i in enumerate(rows):
+                dy[k % T, i] = np.nan if k % 2 == 0 else np.inf
+            with np.errstate(all="ignore"):
+                g = dy.astype(np.float64).T @ x.astype(np.float64)
+            bad = sorted(np.nonzero(~np.isfinite(g).all(axis=1))[0])
+            assert bad == rows, case
+            ir = step_ir('{nonfinite = "MODE"}', extra_result=True)
+            if act == "bf16":
+                ir = ir.replace("%dx%dxf32>" % (T, M), "%dx%dxbf16>" % (T, M))
+                ir = ir.replace("%dx%dxf32>" % (T, N), "%dx%dxbf16>" % (T, N))
+            for mode in ("skip_row", "skip_step"):
+                name = "gpu_%s_%s_%s" % (act, case, mode)
+                w1, m1, s = simulate(name, ir.replace("MODE", mode),
+                                     [dy, x, w, m, LR, WD], mainloop)
+                want = len(bad) if mode == "skip_row" else int(bool(bad))
+                if int(s) != want:
+                    failures.append("%s: skipped %d, want %d"
+                                    % (name, int(s), want))
+                check_step(name, w, m, w1, m1, np.where(np.isfinite(g), g, 0),
+                           bad, mode, failures)
+                checks += 1
+        # The explicit guard after a chain on a given gradient.
+        for mode in ("skip_row", "skip_step"):
+            gm = gen.standard_normal((M, N)).astype(np.float32)
+            gm[[1, 8], [2, 3]] = [np.nan, np.inf]
+            w = gen.standard_normal((M, N)).astype(np.float32)
+            m = gen.standard_normal((M, N)).astype(np.float32)
+            name = "gpu_chain_%s_%s" % (act, mode)
+            w1, m1, s = simulate(name, chain_ir(mode), [gm, w, m, LR, WD],
+                                 "auto")
+            want = 2 if mode == "skip_row" else 1
+            if int(s) != want:
+                failures.append("%s: skipped %d, want %d" % (name, int(s),
+                                                             want))
+            kept = [1, 8] if mode == "skip_row" else list(range(M))
+            for i in range(M):
+                same = same_bits(w1[i], w[i]) and same_bits(m1[i], m[i])
+                if (i in kept) != same:
+                    failures.append("%s: row %d %s" % (
+                        name, i, "changed" if i in kept else "not updated"))
+            checks += 1
+    if failures:
+        sys.exit("FAIL\n" + "\n".join(failures[:40]))
+    print("PASS: non-finite guard on the GPU kernels (gpusim), %d checks"
+          % checks)
+
+
 def main():
+    if "--gpusim" in sys.argv:
+        import argparse
+        p = argparse.ArgumentParser()
+        p.add_argument("directory")
+        p.add_argument("--gpusim", action="store_true")
+        p.add_argument("--mainloop", default="auto")
+        p.add_argument("--max-ctas", default="")
+        opts = p.parse_args()
+        os.makedirs(opts.directory, exist_ok=True)
+        return gpusim_main(opts.directory, opts)
     directory, extra = sys.argv[1], sys.argv[2:]
     os.makedirs(directory, exist_ok=True)
     gen = np.random.default_rng(7)

@@ -433,6 +433,9 @@ class Machine:
                 env[op.results[0]] = env[op.operands[0]]
             elif n == "bufferization.to_tensor":
                 env[op.results[0]] = env[op.operands[0]]
+            elif n == "tensor.extract" and not op.operands[1:]:
+                # A 0-d result (a guard's count), read back.
+                env[op.results[0]] = env[op.operands[0]].typed()[0].copy()
             elif n == "memref.alloc":
                 dims, elem, _ = parse_memref(op.result_types[0])
                 count = int(np.prod(dims)) if dims else 1
@@ -865,6 +868,10 @@ def op_extui(m, op, ops, cta, mask):
     u = {"i32": np.uint32, "i16": np.uint16, "i8": np.uint8}[src]
     return v.astype(NP[src]).view(u).astype(np.uint64).astype(
         NP[_typed(op)])
+
+
+def op_extsi(m, op, ops, cta, mask):
+    return np.asarray(ops[0]).astype(NP[_typed(op)])
 
 
 def op_bitcast(m, op, ops, cta, mask):
@@ -1503,6 +1510,7 @@ SIMPLE = {
     "arith.extf": op_cast_float, "arith.truncf": op_cast_float,
     "arith.index_cast": op_index_cast, "arith.index_castui": op_index_cast,
     "arith.trunci": op_trunci, "arith.extui": op_extui,
+    "arith.extsi": op_extsi,
     "arith.bitcast": op_bitcast, "arith.shrui": op_shrui,
     "arith.shli": op_shli, "arith.select": op_select,
     "memref.load": op_load, "memref.store": op_store,
@@ -1595,6 +1603,9 @@ def simulate(text, entry, inputs, max_grid=None):
     results = machine.run_host(entry, args)
     out = []
     for r in results:
+        if not isinstance(r, MemRef):
+            out.append(r)  # a scalar (the i64 count of a guarded step)
+            continue
         v = r.typed()
         if r.elem == "bf16":
             v = (v.astype(np.uint32) << 16).view(np.float32)

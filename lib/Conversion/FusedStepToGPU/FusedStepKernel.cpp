@@ -86,9 +86,19 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     return t;
   }
   t.numStats = chain.numStats();
-  t.counters = t.rowBlocks + 1;
+  t.counters = t.rowBlocks + 1 + (chain.guard != NonfiniteGuard::None);
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
   t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
+  // The threads (or quads) that hold parts of one row of a tile.
+  t.contributors = mainloop == FusedStepMainloop::MmaSync ||
+                           mainloop == FusedStepMainloop::MmaSyncTf32
+                       ? kMmaSyncWarpsN
+                   : t.isWgmma() ? 1
+                                 : kSimtThreadsX;
+  if (chain.guard != NonfiniteGuard::None) {
+    t.probeBase = t.statsCount;
+    t.statsCount += t.rowBlocks * t.colTiles * t.blockRows * t.contributors;
+  }
   t.workspaceBytes = t.statsOffset + t.statsCount * 8;
   if (t.hasTensorMaps()) {
     t.tensorMapOffset = llvm::alignTo(t.workspaceBytes, kTensorMapBytes);
@@ -219,6 +229,35 @@ void KernelEmitter::emitArriveAndWait(Value index, Value target) {
   barrier();
 }
 
+Value KernelEmitter::emitRowFlagged(Value rb, Value row) {
+  // The probes of the row's contributors in every column tile, in order (a
+  // sum of zeros, or NaN).
+  Value colTiles = idx(tiling.colTiles);
+  Value contributors = idx(tiling.contributors);
+  SmallVector<Value> probe = forLoop(
+      idx(0), colTiles, idx(1), ValueRange{f64(0.0)},
+      [&](Value ct, ValueRange sum) -> SmallVector<Value> {
+        Value base =
+            add(idx(tiling.probeBase),
+                mul(add(mul(add(mul(rb, colTiles), ct), idx(tiling.blockRows)),
+                        row),
+                    contributors));
+        SmallVector<Value> next = {sum[0]};
+        for (int64_t t = 0; t < tiling.contributors; ++t)
+          next[0] = add(next[0], load(stats, {add(base, idx(t))}));
+        return next;
+      });
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, probe[0],
+                               probe[0]);
+}
+
+void KernelEmitter::emitCountFlagged() {
+  // An integer sum: the same in any order.
+  LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::add,
+                            counterPointer(idx(tiling.rowBlocks + 1)), i32(1),
+                            LLVM::AtomicOrdering::monotonic, "device");
+}
+
 void KernelEmitter::emitStoreGradient(Value rb, Value ct,
                                       const TileFragment &frag) {
   int64_t kR = frag.rows.size(), kC = frag.cols.size();
@@ -274,6 +313,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   SmallVector<Value> us;
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
+    Value probe = f64(0.0);
     for (int64_t c = 0; c < kC; ++c) {
       Value g = frag.acc[r * kC + c];
       if (shape.gradScale != 1.0)
@@ -291,22 +331,39 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       Value u64 = toF64(select(ok, u, f32(0.0)));
       Value w64 = toF64(select(ok, wv, f32(0.0)));
       sums[0] = add(sums[0], mul(u64, u64));
-      if (tiling.numStats == 3) {
+      if (chain.projectEps) {
         sums[1] = add(sums[1], mul(u64, w64));
         sums[2] = add(sums[2], mul(w64, w64));
       }
+      // The probe: g * 0 is 0 for a finite g and NaN for NaN or Inf.
+      if (chain.guard != NonfiniteGuard::None)
+        probe = add(probe, mul(toF64(select(ok, g, f32(0.0))), f64(0.0)));
       us.push_back(u);
     }
     // The row's partial statistics go to shared memory at once (so that
     // only one row's f64 sums are live); the contributors of a row are
     // summed below in a fixed order, and one thread a row writes the tile's
     // slot.
-    if (frag.quadSum)
+    bool guarded = chain.guard != NonfiniteGuard::None;
+    if (frag.quadSum) {
       for (Value &sum : sums)
         sum = emitQuadSum(sum);
+      if (guarded)
+        probe = emitQuadSum(probe);
+    }
     auto write = [&] {
       for (int64_t s = 0; s < tiling.numStats; ++s)
         store(sums[s], smemRed, {idx(s), frag.rows[r], frag.contributor});
+      // The probe goes to its global slot [rb][ct][row][contributor].
+      if (guarded) {
+        Value tile = add(mul(rb, idx(tiling.colTiles)), ct);
+        Value slot =
+            add(idx(tiling.probeBase),
+                add(mul(add(mul(tile, idx(tiling.blockRows)), frag.rows[r]),
+                        idx(tiling.contributors)),
+                    frag.contributor));
+        store(probe, stats, {slot});
+      }
     };
     if (frag.writer)
       ifThen(frag.writer, write);
@@ -342,26 +399,55 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       std::pair<Value, Value> coef = emitRowCoefficients(emitRowStats(rb, tid));
       store(coef.first, smemCoef, {idx(0), tid});
       store(coef.second, smemCoef, {idx(1), tid});
+      if (chain.guard != NonfiniteGuard::None) {
+        // The CTA of column tile 0 counts the row block's flagged rows; with
+        // skip_row, the row's flag for this CTA's elements goes where the
+        // row's partials were (smemRed[0][row][0], read before the wait).
+        Value flagged = emitRowFlagged(rb, tid);
+        ifThen(andI(flagged, eqIdx(ct, 0)), [&] { emitCountFlagged(); });
+        if (chain.guard == NonfiniteGuard::SkipRow)
+          store(select(flagged, f64(1.0), f64(0.0)), smemRed,
+                {idx(0), tid, idx(0)});
+      }
     });
     barrier();
     for (int64_t r = 0; r < kR; ++r) {
       Value a = load(smemCoef, {idx(0), frag.rows[r]});
       Value factor = load(smemCoef, {idx(1), frag.rows[r]});
+      // skip_row: a flagged row keeps W and M.
+      Value keep;
+      if (chain.guard == NonfiniteGuard::SkipRow)
+        keep = arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::ONE,
+            load(smemRed, {idx(0), frag.rows[r], idx(0)}), f64(0.0));
       for (int64_t c = 0; c < kC; ++c) {
         int64_t e = r * kC + c;
+        Value ok = andI(rowOk[r], colOk[c]);
         // W is read again (from L1/L2: this CTA read the tile before the
         // wait) instead of living in 16 registers across it, which keeps
         // the kernel within 128 registers without spills on sm_80.
-        Value wv = loadIf(andI(rowOk[r], colOk[c]), w, {rows[r], cols[c]});
+        Value wv = loadIf(ok, w, {rows[r], cols[c]});
         Value wn = emitUpdatedWeight(emitOpaqueCopy(us[e]), wv, a, factor);
+        if (keep)
+          wn = select(keep, wv, wn);
         // The range predicates are recomputed rather than kept across the wait.
-        ifThen(andI(rowOk[r], colOk[c]), [&] {
-          store(wn, wNew, {rows[r], cols[c]});
-        });
+        ifThen(ok, [&] { store(wn, wNew, {rows[r], cols[c]}); });
       }
+      // M' was stored before the wait; a kept row puts M back (one branch
+      // a row: rare, and off the common path).
+      if (keep)
+        ifThen(keep, [&] {
+          for (int64_t c = 0; c < kC; ++c)
+            ifThen(andI(rowOk[r], colOk[c]), [&] {
+              store(load(m, {rows[r], cols[c]}), mNew, {rows[r], cols[c]});
+            });
+        });
     }
-    // smemCoef and smemRed are rewritten by the next tile only after its
-    // mainloop's barriers.
+    // The next tile writes smemCoef only after its row block's wait (a
+    // barrier); it writes smemRed before any barrier when its mainloop has
+    // none (T = 0, or wgmma-ws), so the skip_row flags read above need one.
+    if (chain.guard == NonfiniteGuard::SkipRow)
+      barrier();
   }
   {
     // Two phases: park U in W' for the streaming pass.
@@ -387,10 +473,24 @@ void KernelEmitter::emitStreamingPhase() {
     Value rb = arith::DivUIOp::create(b, loc, i, idx(tiling.blockRows));
     Value row = arith::RemUIOp::create(b, loc, i, idx(tiling.blockRows));
     std::pair<Value, Value> coef = emitRowCoefficients(emitRowStats(rb, row));
+    Value keep;
+    if (chain.guard != NonfiniteGuard::None) {
+      Value flagged = emitRowFlagged(rb, row);
+      // Each row is streamed by one CTA: its thread 0 counts it.
+      ifThen(andI(flagged, eqIdx(tid, 0)), [&] { emitCountFlagged(); });
+      if (chain.guard == NonfiniteGuard::SkipRow)
+        keep = flagged;
+    }
     forLoop(tid, idx(shape.cols), idx(T::kThreads), [&](Value j) {
       Value u = load(wNew, {i, j});
       Value wv = load(w, {i, j});
-      store(emitUpdatedWeight(u, wv, coef.first, coef.second), wNew, {i, j});
+      Value wn = emitUpdatedWeight(u, wv, coef.first, coef.second);
+      if (keep) {
+        // skip_row: a flagged row keeps W, and M (M' was stored).
+        wn = select(keep, wv, wn);
+        ifThen(keep, [&] { store(load(m, {i, j}), mNew, {i, j}); });
+      }
+      store(wn, wNew, {i, j});
     });
   });
 }
@@ -643,5 +743,90 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
                                      builder.getI64IntegerAttr(align));
   OpBuilder body(ctx);
   KernelEmitter(body, loc, shape, chain, tiling).emit(func);
+  return func;
+}
+
+NonfiniteGuard mlir::nora::parseNonfiniteGuard(std::optional<StringRef> mode) {
+  if (!mode)
+    return NonfiniteGuard::None;
+  return *mode == "skip_step" ? NonfiniteGuard::SkipStep
+                              : NonfiniteGuard::SkipRow;
+}
+
+gpu::GPUFuncOp mlir::nora::buildNonfiniteFinishKernel(
+    OpBuilder &builder, Location loc, StringRef name,
+    const FusedStepShape &shape, const RowUpdateChain &chain,
+    const FusedStepTiling &tiling) {
+  MLIRContext *ctx = builder.getContext();
+  auto matrix = MemRefType::get({shape.rows, shape.cols}, builder.getF32Type());
+  SmallVector<Type> args = {
+      MemRefType::get({tiling.counters}, builder.getI32Type()),
+      matrix,
+      matrix,
+      matrix,
+      matrix,
+      MemRefType::get({}, builder.getI64Type())};
+  auto func = gpu::GPUFuncOp::create(builder, loc, name,
+                                     builder.getFunctionType(args, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
+                builder.getUnitAttr());
+  func.setKnownBlockSizeAttr(
+      builder.getDenseI32ArrayAttr({static_cast<int32_t>(T::kThreads), 1, 1}));
+  func->setAttr("nvvm.maxntid", builder.getDenseI32ArrayAttr(
+                                    {static_cast<int32_t>(T::kThreads), 1, 1}));
+  Block &entry = func.getBody().front();
+  OpBuilder b = OpBuilder::atBlockBegin(&entry);
+  Value counters = entry.getArgument(0), w = entry.getArgument(1),
+        m = entry.getArgument(2), wNew = entry.getArgument(3),
+        mNew = entry.getArgument(4), skipped = entry.getArgument(5);
+  auto index = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value blockId = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value gridSize = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
+  // The step's kernel is done (stream order): a plain load sees its count.
+  Value count = memref::LoadOp::create(b, loc, counters,
+                                       ValueRange{index(tiling.rowBlocks + 1)});
+  Value zero = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
+  Value any =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, count, zero);
+  Value result =
+      chain.guard == NonfiniteGuard::SkipRow
+          ? arith::ExtSIOp::create(b, loc, b.getI64Type(), count).getResult()
+          : arith::ExtUIOp::create(b, loc, b.getI64Type(), any).getResult();
+  Value first = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, index(0)),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, blockId,
+                            index(0)));
+  auto writeCount = scf::IfOp::create(b, loc, first, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(writeCount.thenBlock());
+    memref::StoreOp::create(b, loc, result, skipped, ValueRange{});
+  }
+  if (chain.guard == NonfiniteGuard::SkipStep) {
+    // A skipped step: W' = W and M' = M, bit for bit.
+    auto copy = scf::IfOp::create(b, loc, any, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(copy.thenBlock());
+    auto rowsLoop =
+        scf::ForOp::create(b, loc, blockId, index(shape.rows), gridSize);
+    b.setInsertionPointToStart(rowsLoop.getBody());
+    Value i = rowsLoop.getInductionVar();
+    auto colsLoop =
+        scf::ForOp::create(b, loc, tid, index(shape.cols), index(T::kThreads));
+    b.setInsertionPointToStart(colsLoop.getBody());
+    Value j = colsLoop.getInductionVar();
+    memref::StoreOp::create(b, loc,
+                            memref::LoadOp::create(b, loc, w, ValueRange{i, j}),
+                            wNew, ValueRange{i, j});
+    memref::StoreOp::create(b, loc,
+                            memref::LoadOp::create(b, loc, m, ValueRange{i, j}),
+                            mNew, ValueRange{i, j});
+  }
+  gpu::ReturnOp::create(b, loc);
+  (void)ctx;
   return func;
 }

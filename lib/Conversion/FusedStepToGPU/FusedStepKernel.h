@@ -22,6 +22,9 @@ namespace mlir::nora {
 /// The epilogue chains the GPU kernel computes: Nora (momentum,
 /// orth_project, row_normalize, apply_update) and RMNP (the same without
 /// orth_project).
+/// The guard against a non-finite gradient (nora.skip_nonfinite's modes).
+enum class NonfiniteGuard { None, SkipRow, SkipStep };
+
 struct RowUpdateChain {
   double beta = 0.0;
   std::optional<double> nesterov;   // absent: u = m_new
@@ -29,10 +32,15 @@ struct RowUpdateChain {
   double normalizeEps = 0.0;
   double normalizeScale = 1.0;
 
+  NonfiniteGuard guard = NonfiniteGuard::None;
+
   /// f64 row statistics a column tile contributes: sum u^2, and for Nora also
-  /// sum u w and sum w^2.
+  /// sum u w and sum w^2. (A guard's probe has slots of its own.)
   int64_t numStats() const { return projectEps ? 3 : 1; }
 };
+
+/// The guard a `nonfinite` mode names ("skip_row", "skip_step").
+NonfiniteGuard parseNonfiniteGuard(std::optional<StringRef> mode);
 
 /// Recognizes the chain in `op`'s epilogue; otherwise emits an error on the
 /// op that names the first operation the GPU kernel cannot compute.
@@ -47,6 +55,8 @@ struct FreeRowUpdateChain {
   OrthProjectOp project; // null for RMNP
   RowNormalizeOp normalize;
   ApplyUpdateOp update;
+  /// The guard of the chain's g, W, M and results, if one follows it.
+  SkipNonfiniteOp skip;
 };
 
 /// The chain that starts at `momentum`, or nothing (no diagnostic: ops that
@@ -116,10 +126,18 @@ struct FusedStepTiling {
   int64_t blockRows = 0, blockCols = 0, blockTokens = 0, stages = 1;
   int64_t rowBlocks = 0, colTiles = 0, tiles = 0, numStats = 0;
   /// Workspace: one i32 arrival counter per row block plus one for the
-  /// grid-wide barrier, then the f64 slots [rowBlock][colTile][stat][row],
+  /// grid-wide barrier (and with a guard one more: the rows flagged), then
+  /// the f64 slots [rowBlock][colTile][stat][row],
   /// then (wgmma) the TMA descriptors of dy and x, 128 bytes each, that the
   /// runtime writes (tensorMapOffset: 0 when there are none).
   int64_t counters = 0, statsOffset = 0, statsCount = 0, workspaceBytes = 0;
+  /// With a guard, after the statistics in the same f64 buffer: the probe
+  /// sums g * 0 (0 for finite values, NaN otherwise) of each contributor
+  /// (the threads or quads that hold parts of a row: `contributors` of
+  /// them), [rowBlock][colTile][row][contributor], from index probeBase.
+  /// They go straight to global memory: the shared-memory partials are at
+  /// the 48 KiB limit (the tf32 kernel has 49,152 bytes).
+  int64_t contributors = 0, probeBase = 0;
   int64_t tensorMapOffset = 0;
   static constexpr int64_t kTensorMapBytes = 128;
   /// The box one TMA copy moves: 16 token rows x 64 elements (128 bytes, one
@@ -165,6 +183,18 @@ gpu::GPUFuncOp buildFusedStepKernel(OpBuilder &builder, Location loc,
                                     StringRef name, const FusedStepShape &shape,
                                     const RowUpdateChain &chain,
                                     const FusedStepTiling &tiling);
+
+/// The kernel that finishes a guarded step (chain.guard set), launched after
+/// the step's: it reads the flagged-row count the step's kernel left in the
+/// counters and writes `skipped` (i64: the count with skip_row, 1 or 0 with
+/// skip_step); with skip_step and a count above 0 it copies W and M over W'
+/// and M' (rows blockIdx.x, + gridDim.x, ...). Arguments: counters (i32),
+/// w, m, w_new, m_new, skipped (memref<i64>).
+gpu::GPUFuncOp buildNonfiniteFinishKernel(OpBuilder &builder, Location loc,
+                                          StringRef name,
+                                          const FusedStepShape &shape,
+                                          const RowUpdateChain &chain,
+                                          const FusedStepTiling &tiling);
 
 } // namespace mlir::nora
 

@@ -31,6 +31,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/SymbolTable.h"
 
 namespace mlir::nora {
@@ -94,7 +95,7 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
                 const FusedStepShape &shape, const RowUpdateChain &chain,
                 const FusedStepTiling &tiling,
                 ArrayRef<std::pair<Value, StringRef>> inputs,
-                ValueRange replaced) {
+                ValueRange replaced, Value skippedResult = Value()) {
   // The kernel, with a name unique in the kernel module.
   Location loc = op->getLoc();
   SymbolTable symbols(kernels);
@@ -200,6 +201,47 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
     result.replaceAllUsesWith(bufferization::ToTensorOp::create(
         b, loc, result.getType(), buffer, /*restrict=*/b.getUnitAttr(),
         /*writable=*/b.getUnitAttr()));
+  if (chain.guard == NonfiniteGuard::None)
+    return;
+
+  // A guarded step: the finish kernel turns the flagged rows' count into
+  // `skipped` (and with skip_step puts W and M back when it is not 0).
+  std::string finishName;
+  do
+    finishName = "nora_nonfinite_" + std::to_string(counter++);
+  while (symbols.lookup(finishName));
+  gpu::GPUFuncOp finish =
+      buildNonfiniteFinishKernel(kb, loc, finishName, shape, chain, tiling);
+  auto operandOf = [&](StringRef role) {
+    return operands[llvm::find(roles, b.getStringAttr(role)) - roles.begin()];
+  };
+  auto skippedBuffer =
+      memref::AllocOp::create(b, loc, MemRefType::get({}, b.getI64Type()));
+  SmallVector<Value> finishOperands = {operandOf("counters"),
+                                       operandOf("w"),
+                                       operandOf("m"),
+                                       results[0],
+                                       results[1],
+                                       skippedBuffer};
+  const char *finishRoles[] = {"counters", "w",     "m",
+                               "w_new",    "m_new", "skipped"};
+  // skip_row only writes the count: one CTA. skip_step copies rows.
+  int64_t finishTiles = chain.guard == NonfiniteGuard::SkipRow ? 1 : shape.rows;
+  auto finishLaunch = gpu::LaunchFuncOp::create(
+      b, loc, finish, gpu::KernelDim3{dim(finishTiles), dim(1), dim(1)},
+      gpu::KernelDim3{dim(FusedStepTiling::kThreads), dim(1), dim(1)},
+      /*dynamicSharedMemorySize=*/Value(), finishOperands);
+  finishLaunch->setAttr("nora.persistent_tiles",
+                        b.getI64IntegerAttr(finishTiles));
+  SmallVector<Attribute> finishRoleAttrs;
+  for (const char *role : finishRoles)
+    finishRoleAttrs.push_back(b.getStringAttr(role));
+  finishLaunch->setAttr("nora.operand_roles", b.getArrayAttr(finishRoleAttrs));
+  auto skippedTensor = bufferization::ToTensorOp::create(
+      b, loc, RankedTensorType::get({}, b.getI64Type()), skippedBuffer,
+      /*restrict=*/b.getUnitAttr(), /*writable=*/b.getUnitAttr());
+  skippedResult.replaceAllUsesWith(
+      tensor::ExtractOp::create(b, loc, skippedTensor, ValueRange{}));
 }
 
 /// Checks the tile count of `tiling` against the grid; errors on `op`.
@@ -253,17 +295,13 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
                         MainloopChoice choice, bool allowTf32,
                         unsigned &counter) {
-  if (op.getNonfinite())
-    return op.emitOpError("cannot be lowered to the GPU: the nonfinite = \"")
-           << *op.getNonfinite()
-           << "\" guard is not implemented in the GPU kernel yet (see "
-              "docs/nonfinite.md for its design)";
   FailureOr<FusedStepShape> shape = getShape(op);
   if (failed(shape))
     return failure();
   FailureOr<RowUpdateChain> chain = matchRowUpdateChain(op);
   if (failed(chain))
     return failure();
+  chain->guard = parseNonfiniteGuard(op.getNonfinite());
   FailureOr<FusedStepMainloop> mainloop =
       chooseMainloop(op, *shape, choice, allowTf32);
   if (failed(mainloop))
@@ -280,7 +318,8 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
                  {op.getLr(), "lr"},
                  {op.getWd(), "wd"}});
   emitLaunch(op, kernels, counter, *shape, *chain, tiling, inputs,
-             op.getResults().take_front(2));
+             op.getResults().take_front(2),
+             op.getNumResults() > 2 ? op.getResult(2) : Value());
   op->erase();
   return success();
 }
@@ -361,8 +400,19 @@ LogicalResult lowerFreeChain(const FreeRowUpdateChain &found,
                                                      {update.getLr(), "lr"},
                                                      {update.getWd(), "wd"}};
   Value replaced[2] = {update.getWNew(), momentum.getMNew()};
-  emitLaunch(update, kernels, counter, shape, found.chain, tiling, inputs,
-             replaced);
+  Operation *last = update;
+  Value skipped;
+  if (SkipNonfiniteOp skip = found.skip) {
+    // The guard's results are the kernels'.
+    replaced[0] = skip.getWOut();
+    replaced[1] = skip.getMOut();
+    skipped = skip.getSkipped();
+    last = skip;
+  }
+  emitLaunch(last, kernels, counter, shape, found.chain, tiling, inputs,
+             replaced, skipped);
+  if (found.skip)
+    found.skip->erase();
   update->erase();
   found.normalize->erase();
   if (found.project)

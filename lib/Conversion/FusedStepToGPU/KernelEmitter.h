@@ -278,6 +278,10 @@ private:
   void emitArriveAndWait(Value index, Value target);
   void emitStreamingPhase();
   Value counterPointer(Value index);
+  /// With a guard: whether a row's statistics flag it (its probe is NaN),
+  /// and one more flagged row on the workspace's count.
+  Value emitRowFlagged(Value rb, Value row);
+  void emitCountFlagged();
 
   OpBuilder &b;
   Location loc;

@@ -79,6 +79,21 @@ mlir::nora::matchFreeRowUpdateChain(MomentumOp momentum) {
   if (found.project && found.project.getW() != w)
     return std::nullopt;
   fillChain(found.chain, momentum, found.project, found.normalize);
+  // A guard on exactly this step's g, W, M and results, the only user of
+  // W' and M': the kernel guards the step itself.
+  Value wNew = found.update.getWNew(), mNew = momentum.getMNew();
+  if (auto skip = soleUser<SkipNonfiniteOp>(wNew)) {
+    bool onlyUser = llvm::all_of(mNew.getUsers(), [&](Operation *user) {
+      return user == skip.getOperation();
+    });
+    if (onlyUser && skip.getG() == momentum.getG() && skip.getW() == w &&
+        skip.getM() == momentum.getM() && skip.getWNew() == wNew &&
+        skip.getMNew() == mNew &&
+        (skip.getMode() == "skip_row" || skip.getMode() == "skip_step")) {
+      found.skip = skip;
+      found.chain.guard = parseNonfiniteGuard(skip.getMode());
+    }
+  }
   return found;
 }
 

@@ -21,23 +21,6 @@ func.func @extra_op(%dy: tensor<4x8xf32>, %x: tensor<4x16xf32>, %w: tensor<8x16x
 
 // -----
 
-// The non-finite guard is not in the GPU kernel yet.
-func.func @guarded(%dy: tensor<4x8xf32>, %x: tensor<4x16xf32>, %w: tensor<8x16xf32>,
-                   %m: tensor<8x16xf32>, %lr: f32, %wd: f32) -> (tensor<8x16xf32>, tensor<8x16xf32>, i64) {
-  // expected-error @+1 {{cannot be lowered to the GPU: the nonfinite = "skip_row" guard is not implemented in the GPU kernel yet}}
-  %wn, %mn, %k = nora.fused_wgrad_step dy(%dy : tensor<4x8xf32>) x(%x : tensor<4x16xf32>)
-      w(%w : tensor<8x16xf32>) m(%m : tensor<8x16xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_row"} {
-  ^bb0(%g: tensor<8x16xf32>, %w0: tensor<8x16xf32>, %m0: tensor<8x16xf32>, %lr0: f32, %wd0: f32):
-    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<8x16xf32>, tensor<8x16xf32>
-    %d = nora.row_normalize %u : tensor<8x16xf32>
-    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<8x16xf32>, tensor<8x16xf32>
-    nora.yield %w1, %m1 : tensor<8x16xf32>, tensor<8x16xf32>
-  }
-  return %wn, %mn, %k : tensor<8x16xf32>, tensor<8x16xf32>, i64
-}
-
-// -----
-
 // A GPU step is compiled for static shapes.
 func.func @dynamic(%dy: tensor<?x8xf32>, %x: tensor<?x16xf32>, %w: tensor<8x16xf32>,
                    %m: tensor<8x16xf32>, %lr: f32, %wd: f32) -> (tensor<8x16xf32>, tensor<8x16xf32>) {
