@@ -131,6 +131,12 @@ for Opt in (optim.Nora, optim.RMNP):     # test_optimizer_on_cuda_parameters
     group = opt.param_groups[0]
     ir = opt._gpu_step_ir(group, 96, 80, opt._scale(group, 96, 80))
     print("cached", gpu.cached_artifact(ir, "step", chip).path)
+for mode in ("skip_row", "skip_step"):   # test_guarded_optimizer_on_cuda_...
+    opt = optim.Nora([torch.zeros(96, 80, requires_grad=True)], lr=0.02,
+                     nonfinite=mode)
+    group = opt.param_groups[0]
+    ir = opt._gpu_step_ir(group, 96, 80, opt._scale(group, 96, 80))
+    print("cached", gpu.cached_artifact(ir, "step", chip).path)
 from nora import nn                      # test_fused_linear_on_cuda
 layer = nn.Linear(80, 96)
 opt, group = layer.rule.optimizer, layer.rule.group

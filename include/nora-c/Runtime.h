@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define NORA_RUNTIME_C_API_VERSION 3
+#define NORA_RUNTIME_C_API_VERSION 4
 int nora_runtime_api_version(void);
 
 typedef struct nora_step_artifact nora_step_artifact;
@@ -37,6 +37,11 @@ int nora_artifact_argument(const nora_step_artifact *artifact, int index,
 int nora_artifact_num_results(const nora_step_artifact *artifact);
 int nora_artifact_result(const nora_step_artifact *artifact, int index,
                          int *rank, int64_t *dims);
+/** Whether result `index` is an i64 count (a guarded step's `skipped`, one
+ *  int64_t, rank 0) rather than an f32 tensor: 1 or 0 (-1 for no such
+ *  result). Since API version 4. */
+int nora_artifact_result_is_count(const nora_step_artifact *artifact,
+                                  int index);
 /** The --print-plan text (owned by the artifact). */
 const char *nora_artifact_describe(const nora_step_artifact *artifact);
 
@@ -51,7 +56,7 @@ const char *nora_artifact_device_name(const nora_step_artifact *artifact);
 /** One call on host memory: copies `tensors[i]` (row-major, in the
  *  argument's element type; NULL for a scalar, whose value is `scalars[i]`)
  *  to the device, runs every kernel, copies result k into `results[k]`
- *  (f32). With `repeats` > 0 the call runs that many times, each timed, and
+ *  (f32 elements, or one int64_t for a count). With `repeats` > 0 the call runs that many times, each timed, and
  *  *median_ms / *min_ms are set (may be NULL). Loads the kernels on device 0
  *  first if nora_artifact_load was not called. */
 int nora_artifact_call(nora_step_artifact *artifact,

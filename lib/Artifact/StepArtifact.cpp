@@ -24,6 +24,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -98,6 +99,12 @@ LogicalResult PlanBuilder::checkBody() {
             func::ReturnOp>(op) ||
         op.hasTrait<OpTrait::ConstantLike>())
       continue;
+    // A 0-d result read back (a guarded step's i64 count): the runtime
+    // copies the buffer.
+    if (auto extract = dyn_cast<tensor::ExtractOp>(op))
+      if (extract.getIndices().empty() &&
+          extract.getTensor().getDefiningOp<bufferization::ToTensorOp>())
+        continue;
     return op.emitError("GPU artifact: '")
            << op.getName()
            << "' cannot run in a GPU artifact: only optimizer steps (fused "
@@ -106,6 +113,8 @@ LogicalResult PlanBuilder::checkBody() {
   }
   auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
   for (auto [index, value] : llvm::enumerate(ret.getOperands())) {
+    if (auto extract = value.getDefiningOp<tensor::ExtractOp>())
+      value = extract.getTensor();
     auto toTensor = value.getDefiningOp<bufferization::ToTensorOp>();
     auto alloc = toTensor
                      ? toTensor.getBuffer().getDefiningOp<memref::AllocOp>()
@@ -333,16 +342,25 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
     arguments.push_back(tensorSpec(name, tensor));
   }
   json::Array results;
+  bool scalarResults = false;
   for (auto [index, type] : llvm::enumerate(func.getResultTypes())) {
+    std::string name = resultNames[index];
+    // An i64 scalar: a guarded step's count (plan version 3).
+    if (type.isInteger(64)) {
+      results.push_back(
+          json::Object{{"name", name}, {"kind", "scalar"}, {"dtype", "i64"}});
+      scalarResults = true;
+      continue;
+    }
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || !tensor.getElementType().isF32())
       return func.emitError("GPU artifact: result #")
-             << index << " has type " << type << " (results are f32 tensors)";
-    std::string name = resultNames[index];
+             << index << " has type " << type
+             << " (results are f32 tensors and i64 counts)";
     results.push_back(tensorSpec(name, tensor));
   }
   plan = json::Object{
-      {"format", "nora-artifact"},         {"version", 1},
+      {"format", "nora-artifact"},         {"version", scalarResults ? 3 : 1},
       {"entry", func.getSymName().str()},  {"chip", chip.str()},
       {"arguments", std::move(arguments)}, {"results", std::move(results)},
       {"workspace_bytes", workspaceBytes}, {"kernels", std::move(kernels)}};
@@ -351,7 +369,9 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
     return failure();
   plan["workspace_zero"] = std::move(zero);
   if (!tensorMaps.empty()) {
-    plan["version"] = 2;
+    // Version 3 (i64 results) also reads tensor maps.
+    if (!scalarResults)
+      plan["version"] = 2;
     plan["tensor_maps"] = std::move(tensorMaps);
   }
   return success();

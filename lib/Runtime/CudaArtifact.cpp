@@ -30,12 +30,14 @@ const char *runtime::elementTypeName(ElementType type) {
     return "bf16";
   case ElementType::F16:
     return "f16";
+  case ElementType::I64:
+    return "i64";
   }
   return "?";
 }
 
 size_t runtime::elementTypeSize(ElementType type) {
-  return type == ElementType::F32 ? 4 : 2;
+  return type == ElementType::F32 ? 4 : type == ElementType::I64 ? 8 : 2;
 }
 
 std::string ValueSpec::typeString() const {
@@ -172,9 +174,12 @@ private:
       out = ElementType::BF16;
     else if (value->string == "f16")
       out = ElementType::F16;
+    else if (value->string == "i64")
+      out = ElementType::I64;
     else
-      return fail(join(parent, "dtype"), "unknown dtype \"" + value->string +
-                                             "\" (expected f32, bf16 or f16)");
+      return fail(join(parent, "dtype"),
+                  "unknown dtype \"" + value->string +
+                      "\" (expected f32, bf16, f16 or i64)");
     return true;
   }
 
@@ -276,14 +281,26 @@ bool PlanChecker::valueSpec(const Value &value, const std::string &field,
   out.isTensor = kind->string == "tensor";
   if (!elementType(value, field, out.dtype))
     return false;
-  if (isResult && !out.isTensor)
-    return fail(join(field, "kind"), "a result must be a tensor");
-  if ((isResult || !out.isTensor) && out.dtype != ElementType::F32)
+  // Results: f32 tensors, or an i64 scalar (a guarded step's count).
+  if (isResult && !out.isTensor && out.dtype != ElementType::I64)
     return fail(join(field, "dtype"),
-                std::string(isResult ? "a result" : "a scalar") +
-                    " must be f32, got " + elementTypeName(out.dtype));
+                std::string("a scalar result must be i64, got ") +
+                    elementTypeName(out.dtype));
+  if (isResult && out.isTensor && out.dtype != ElementType::F32)
+    return fail(join(field, "dtype"),
+                std::string("a tensor result must be f32, got ") +
+                    elementTypeName(out.dtype));
+  if (!isResult && !out.isTensor && out.dtype != ElementType::F32)
+    return fail(join(field, "dtype"),
+                std::string("a scalar must be f32, got ") +
+                    elementTypeName(out.dtype));
+  if (!isResult && out.dtype == ElementType::I64)
+    return fail(join(field, "dtype"), "a tensor argument is f32, bf16 or f16");
   const Value *shape = member(value, field, "shape", Value::Kind::Array,
                               /*required=*/out.isTensor);
+  // A scalar: one element (an f32 argument, or a result's int64 count).
+  out.numElements = 1;
+  out.byteSize = int64_t(elementTypeSize(out.dtype));
   if (!shape)
     return error.empty();
   std::string shapeField = join(field, "shape");
@@ -489,9 +506,15 @@ bool PlanChecker::check(const Value &root, Plan &plan) {
       return false;
     std::vector<ValueSpec> &specs = isResult ? plan.results : plan.arguments;
     specs.resize(list->elements.size());
-    for (size_t i = 0; i < specs.size(); ++i)
+    for (size_t i = 0; i < specs.size(); ++i) {
       if (!valueSpec(list->elements[i], index(key, i), isResult, specs[i]))
         return false;
+      // A version-2 runtime would copy an i64 back as an f32 tensor.
+      if (isResult && !specs[i].isTensor && plan.version < 3)
+        return fail(index(key, i), "an i64 result needs version 3 (the plan "
+                                   "says version " +
+                                       std::to_string(plan.version) + ")");
+    }
   }
   if (plan.results.empty())
     return fail("results", "a step has at least one result");

@@ -397,6 +397,8 @@ static int tensorMapDataType(ElementType type) {
     return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
   case ElementType::F16:
     return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  case ElementType::I64: // never an argument
+    break;
   }
   return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
 }
@@ -501,11 +503,11 @@ std::string Executable::time(unsigned repeats, Timing &out) {
   return "";
 }
 
-std::string Executable::getResults(std::vector<std::vector<float>> &results) {
+std::string Executable::getResults(std::vector<std::vector<uint8_t>> &results) {
   const Driver &cu = *device.driver;
   results.assign(plan.results.size(), {});
   for (size_t i = 0; i < plan.results.size(); ++i) {
-    results[i].resize(size_t(plan.results[i].numElements));
+    results[i].resize(size_t(plan.results[i].byteSize));
     if (plan.results[i].byteSize == 0)
       continue;
     std::string error =

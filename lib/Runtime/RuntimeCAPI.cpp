@@ -118,6 +118,13 @@ int nora_artifact_result(const nora_step_artifact *artifact, int index,
   return 0;
 }
 
+int nora_artifact_result_is_count(const nora_step_artifact *artifact,
+                                  int index) {
+  if (!artifact || index < 0 || size_t(index) >= artifact->plan.results.size())
+    return -1;
+  return artifact->plan.results[size_t(index)].dtype == ElementType::I64;
+}
+
 const char *nora_artifact_describe(const nora_step_artifact *artifact) {
   return artifact ? artifact->description.c_str() : "";
 }
@@ -174,13 +181,13 @@ int nora_artifact_call(nora_step_artifact *artifact, const void *const *tensors,
   Timing timing;
   if (message.empty())
     message = repeats > 0 ? executable.time(repeats, timing) : executable.run();
-  std::vector<std::vector<float>> out;
+  std::vector<std::vector<uint8_t>> out;
   if (message.empty())
     message = executable.getResults(out);
   if (!message.empty())
     return fail(error, message);
   for (size_t k = 0; k < out.size(); ++k)
-    std::memcpy(results[k], out[k].data(), out[k].size() * sizeof(float));
+    std::memcpy(results[k], out[k].data(), out[k].size());
   if (medianMs)
     *medianMs = timing.medianMs;
   if (minMs)

@@ -51,6 +51,7 @@ def _declare(lib):
     dims = c.POINTER(c.c_int64)
     lib.nora_artifact_argument.argtypes = [p, c.c_int, i, i, i, dims]
     lib.nora_artifact_result.argtypes = [p, c.c_int, i, dims]
+    lib.nora_artifact_result_is_count.argtypes = [p, c.c_int]
     lib.nora_artifact_load.argtypes = [p, c.c_int, c.POINTER(p)]
     lib.nora_artifact_call.argtypes = [
         p, c.POINTER(p), c.POINTER(c.c_float),
@@ -67,7 +68,7 @@ def _load():
     if _lib is None:
         _lib = _capi.open_library(
             "libNoraRuntimeCAPI.so", "NORA_RUNTIME_LIBRARY",
-            ("build", "build-runtime"), "nora_runtime_api_version", 3,
+            ("build", "build-runtime"), "nora_runtime_api_version", 4,
             _declare, "build nora (or scripts/build-runtime.sh) or set "
             "NORA_RUNTIME_LIBRARY")
     return _lib
@@ -129,6 +130,11 @@ class Artifact:
             self._lib.nora_artifact_result(self._handle, k, ctypes.byref(r),
                                            dims)
             self.results.append(tuple(dims[j] for j in range(r.value)))
+        #: Per result: "f32" (a tensor) or "i64" (a guarded step's count,
+        #: shape ()).
+        self.result_dtypes = [
+            "i64" if self._lib.nora_artifact_result_is_count(self._handle, k)
+            == 1 else "f32" for k in range(len(self.results))]
         self.last_timing = None
 
     def __del__(self):
@@ -178,7 +184,8 @@ class Artifact:
             else:
                 scalars[i] = _capi.check_scalar(
                     value, "argument #%d of %s" % (i, self.entry))
-        outputs = [np.empty(shape, np.float32) for shape in self.results]
+        outputs = [np.empty(shape, np.int64 if dtype == "i64" else np.float32)
+                   for shape, dtype in zip(self.results, self.result_dtypes)]
         results = (ctypes.POINTER(ctypes.c_float) * len(outputs))()
         for k, o in enumerate(outputs):
             results[k] = o.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
@@ -227,16 +234,18 @@ class Artifact:
             if device is None:
                 raise TypeError("call_device with raw pointers needs `out`")
             import torch
-            out = [torch.empty(shape, dtype=torch.float32, device=device)
-                   for shape in self.results]
+            out = [torch.empty(shape, dtype=torch.int64 if dtype == "i64"
+                               else torch.float32, device=device)
+                   for shape, dtype in zip(self.results, self.result_dtypes)]
         out = list(out)
         if len(out) != len(self.results):
             raise TypeError("%s has %d results, got %d outputs"
                             % (self.entry, len(self.results), len(out)))
         results = (ctypes.c_uint64 * len(out))()
-        for k, (o, shape) in enumerate(zip(out, self.results)):
+        for k, (o, shape, dtype) in enumerate(
+                zip(out, self.results, self.result_dtypes)):
             where = "result #%d of %s" % (k, self.entry)
-            results[k], dev = _device_pointer(o, "f32", shape, where)
+            results[k], dev = _device_pointer(o, dtype, shape, where)
             if dev is not None and device is not None and dev != device:
                 raise ValueError("%s is on %s, the arguments on %s"
                                  % (where, dev, device))
@@ -255,7 +264,8 @@ class Artifact:
         return out[0] if len(out) == 1 else tuple(out)
 
 
-_TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+_TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16",
+                 "i64": "int64"}
 
 
 def _device_pointer(value, dtype, shape, where):

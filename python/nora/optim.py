@@ -19,16 +19,17 @@ Backends (``backend=``):
            (from the artifact cache, nora.gpu.cached_artifact, or compiled
            into it once per shape with nora-compile; called on device
            memory on torch's current stream, no host copy) when the runtime
-           and nora-compile or a cache are available and no nonfinite guard
-           is asked for; else "torch";
+           and nora-compile or a cache are available; else "torch";
   "nora"   the compiled step or GPU kernel, an error where it cannot run;
   "torch"  a plain PyTorch implementation of the same formulas (any device).
 
 ``nonfinite="skip_step"`` leaves a parameter (and its momentum) bit for bit
 unchanged when its gradient holds a NaN or an Inf, ``"skip_row"`` only the
 rows of a matrix that do (the semantics of nora.skip_nonfinite, through the
-compiled guard or the same check in PyTorch); ``opt.nonfinite_skipped``
-counts them. The default, None, checks nothing (the official behaviour).
+compiled guard, the GPU kernels' guard or the same check in PyTorch);
+``opt.nonfinite_skipped`` counts them (the GPU kernels' counts stay on the
+device until it is read). The default, None, checks nothing (the official
+behaviour).
 
 bf16/f16 parameters keep float32 master weights in the optimizer state
 (``state["master"]``); the parameter is the master rounded after each step.
@@ -67,8 +68,6 @@ def _cuda_unsupported(p, group):
     """Why the GPU kernel cannot update CUDA parameter `p` (None: it can)."""
     if p.dtype != torch.float32:
         return "the GPU step takes float32 weights, got %s" % p.dtype
-    if group["nonfinite"]:
-        return "the GPU kernel has no nonfinite guard yet"
     if _cuda_chip(p.device) is None:
         return ("the GPU pipeline compiles for sm_80 and sm_90a, not "
                 "compute capability %d.%d"
@@ -203,11 +202,25 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
                                  "got %r" % (self._kind, group["algorithm"]))
         self._compiled = {}   # (M, N, hyper-parameters) -> nora.Step
         self._scratch = {}    # id(param) -> (w_new, m_new[, count]) buffers
-        #: Updates left out because of a NaN/Inf gradient, since the
-        #: optimizer was made: whole matrix (and AdamW) updates with
-        #: nonfinite="skip_step", rows with "skip_row" (an AdamW parameter
-        #: counts as one row).
-        self.nonfinite_skipped = 0
+        self._skipped_host = 0
+        # CUDA device -> int64 tensor: the GPU kernels' counts, summed on
+        # the device (no host sync a step; read by nonfinite_skipped).
+        self._skipped_device = {}
+
+    @property
+    def nonfinite_skipped(self):
+        """Updates left out because of a NaN/Inf gradient, since the
+        optimizer was made (or the count was last set): whole matrix (and
+        AdamW) updates with nonfinite="skip_step", rows with "skip_row" (an
+        AdamW parameter counts as one row). Reading it waits for the GPU
+        steps that counted on the device."""
+        return self._skipped_host + sum(int(t.item()) for t in
+                                        self._skipped_device.values())
+
+    @nonfinite_skipped.setter
+    def nonfinite_skipped(self, value):
+        self._skipped_host = int(value)
+        self._skipped_device = {}
 
     # --- the matrix update ----------------------------------------------
     def _scale(self, group, M, N):
@@ -250,7 +263,7 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         return steps.optimizer_step_ir(
             self._kind, M, N, beta=beta,
             nesterov=beta if group["nesterov"] else None, eps=group["eps"],
-            scale=scale, **ir_options)
+            scale=scale, nonfinite=group["nonfinite"], **ir_options)
 
     def _gpu_artifact(self, ir, device, options=()):
         """The loaded artifact of `ir` on CUDA `device` (nora-compile
@@ -270,19 +283,31 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
         """One call of GPU artifact `art` on `inputs` (the gradient, or dy, x
         [, acc]) then w, m, lr and wd, on torch's current stream and device
         memory; W' and M' land in scratch buffers kept under `key` and are
-        copied into w and m (the kernel must not write W' over W)."""
+        copied into w and m (the kernel must not write W' over W). With a
+        nonfinite guard the kernels' count joins the device-side total."""
         from .gpu import device_ready
+        guarded = bool(group["nonfinite"])
         scratch = self._scratch.get(key)
         if scratch is None or scratch[0].shape != w.shape or \
-                scratch[0].device != w.device:
+                scratch[0].device != w.device or \
+                len(scratch) != 2 + guarded:
             scratch = tuple(torch.empty(w.shape, dtype=torch.float32,
                                         device=w.device) for _ in range(2))
+            if guarded:
+                scratch += (torch.zeros((), dtype=torch.int64,
+                                        device=w.device),)
             self._scratch[key] = scratch
         art.call_device(*[device_ready(t) for t in inputs], device_ready(w),
                         device_ready(m), group["lr"], group["weight_decay"],
                         out=scratch)
         w.copy_(scratch[0])
         m.copy_(scratch[1])
+        if guarded:
+            total = self._skipped_device.get(w.device)
+            if total is None:
+                self._skipped_device[w.device] = scratch[2].clone()
+            else:
+                total.add_(scratch[2])
 
     def _gpu_step_function(self, group, M, N, scale, device):
         """The GPU artifact of the step alone (g given) for an M x N weight
@@ -336,13 +361,13 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             self._torch_update(group, w, m, g, shape)
             return
         if mode == "skip_step":
-            self.nonfinite_skipped += 1
+            self._skipped_host += 1
             return
         kept_w, kept_m = w[bad].clone(), m[bad].clone()
         g = torch.where(bad[:, None], torch.zeros_like(g), g)
         self._torch_update(group, w, m, g, shape)
         w[bad], m[bad] = kept_w, kept_m
-        self.nonfinite_skipped += int(bad.sum())
+        self._skipped_host += int(bad.sum())
 
     def _matrix_step(self, group, p):
         g = p.grad
@@ -390,7 +415,7 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             w.copy_(scratch[0])
             m.copy_(scratch[1])
             if mode:
-                self.nonfinite_skipped += int(scratch[2].reshape(-1)[0])
+                self._skipped_host += int(scratch[2].reshape(-1)[0])
         if low:
             p_local.copy_(w)
 
@@ -405,7 +430,7 @@ class _RowwiseOptimizer(torch.optim.Optimizer):
             state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32)
             state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
         if group["nonfinite"] and not torch.isfinite(g).all():
-            self.nonfinite_skipped += 1
+            self._skipped_host += 1
             return
         beta1, beta2 = group["adamw_betas"]
         lr, eps = group["adamw_lr"], group["adamw_eps"]

@@ -33,11 +33,16 @@ def _f(value):
 
 def optimizer_step_ir(kind, M, N, beta=0.95, nesterov=0.95, eps=None,
                       scale=None, tokens=None, act="f32", name="step",
-                      acc=False, grad_scale=1.0):
+                      acc=False, grad_scale=1.0, nonfinite=None):
     """kind: "nora" or "rmnp". nesterov: the Nesterov mu, or None for plain
     momentum (u = m_new). eps: 1e-10 (Nora) / 1e-12 (RMNP) when None.
     With tokens: acc adds an accumulated gradient argument (after x), and
-    grad_scale scales dy^T x (not acc)."""
+    grad_scale scales dy^T x (not acc). nonfinite: "skip_row" or
+    "skip_step" guards the step (nora.skip_nonfinite), which then returns
+    its i64 count third."""
+    if nonfinite not in (None, "skip_row", "skip_step"):
+        raise ValueError("nonfinite must be None, 'skip_row' or 'skip_step', "
+                         "got %r" % (nonfinite,))
     if kind not in ("nora", "rmnp"):
         raise ValueError("kind must be 'nora' or 'rmnp', got %r" % (kind,))
     if eps is None:
@@ -46,17 +51,18 @@ def optimizer_step_ir(kind, M, N, beta=0.95, nesterov=0.95, eps=None,
         scale = default_scale(kind, M, N)
     mat = "tensor<%dx%dxf32>" % (M, N)
     mu = "" if nesterov is None else ", nesterov = %s : f32" % _f(nesterov)
+    results = "%s, %s%s" % (mat, mat, ", i64" if nonfinite else "")
     if tokens is None:
         head = ("func.func @%s(%%g: %s, %%w: %s, %%m: %s, %%lr: f32, "
-                "%%wd: f32) -> (%s, %s) {" % (name, mat, mat, mat, mat, mat))
+                "%%wd: f32) -> (%s) {" % (name, mat, mat, mat, results))
         grad = ""
     else:
         dy = "tensor<%dx%dx%s>" % (tokens, M, act)
         x = "tensor<%dx%dx%s>" % (tokens, N, act)
         acc_arg = ", %%acc: %s" % mat if acc else ""
         head = ("func.func @%s(%%dy: %s, %%x: %s%s, %%w: %s, %%m: %s, "
-                "%%lr: f32, %%wd: f32) -> (%s, %s) {"
-                % (name, dy, x, acc_arg, mat, mat, mat, mat))
+                "%%lr: f32, %%wd: f32) -> (%s) {"
+                % (name, dy, x, acc_arg, mat, mat, results))
         acc_use = " acc(%%acc : %s)" % mat if acc else ""
         attrs = (" {scale = %s : f32}" % _f(grad_scale)
                  if grad_scale != 1.0 else "")
@@ -72,5 +78,12 @@ def optimizer_step_ir(kind, M, N, beta=0.95, nesterov=0.95, eps=None,
     body += ("  %%d = nora.row_normalize %s {eps = %s : f32, scale = %s : "
              "f32} : %s\n" % (direction, _f(eps), _f(scale), mat))
     body += ("  %%wn = nora.apply_update %%w, %%d, %%lr, %%wd : %s, %s\n"
-             "  return %%wn, %%mn : %s, %s\n}\n" % (mat, mat, mat, mat))
+             % (mat, mat))
+    if nonfinite:
+        body += ("  %%w1, %%m1, %%s = nora.skip_nonfinite %%g, %%w, %%m, %%wn, "
+                 "%%mn {mode = \"%s\"} : %s, %s, %s\n"
+                 "  return %%w1, %%m1, %%s : %s\n}\n"
+                 % (nonfinite, mat, mat, mat, results))
+    else:
+        body += "  return %%wn, %%mn : %s\n}\n" % results
     return head + "\n" + grad + body

@@ -244,6 +244,66 @@ def test_artifact_cache(tmp_path, monkeypatch):
         gpu.cached_artifact(ir, "step", "sm_80", options=("--allow-tf32",))
 
 
+def test_guarded_step_artifact(tmp_path):
+    """A step with a nonfinite guard: its third result is the i64 count
+    (plan version 3), which the host call returns as a 0-d int64 array."""
+    if gpu._nora_compile_tool() is None:
+        pytest.skip("nora-compile is needed")
+    for mode in ("skip_row", "skip_step"):
+        ir = steps.optimizer_step_ir("nora", 40, 24, nonfinite=mode)
+        # sm_90a: the fake driver's GPU.
+        art = gpu.compile_artifact(ir, "step", tmp_path / (mode + ".nora"),
+                                   "sm_90a")
+        assert art.results == [(40, 24), (40, 24), ()]
+        assert art.result_dtypes == ["f32", "f32", "i64"]
+        text = art.describe()
+        assert "version 3" in text and "skipped: i64 scalar" in text
+        assert "nora_nonfinite_1" in text
+    if not os.path.exists(FAKE_DRIVER):
+        return
+    # The fake driver runs no real kernel: what comes back is the buffers'
+    # bytes, in the results' types.
+    out = run_isolated("""
+        import numpy as np, nora.gpu as gpu
+        art = gpu.Artifact(%r)
+        z = np.zeros((40, 24), np.float32)
+        w, m, s = art(z, z, z, 0.1, 0.0)
+        print(w.dtype, w.shape, m.dtype, s.dtype, s.shape)
+        """ % str(tmp_path / "skip_row.nora"), NORA_CUDA_DRIVER=FAKE_DRIVER,
+        FAKE_CUDA_ANY_KERNEL="1")
+    assert out.split() == ["float32", "(40,", "24)", "float32", "int64",
+                           "()"], out
+
+
+def test_optimizer_counts_the_gpu_guard_on_the_device():
+    """The CUDA path's count: each guarded call's i64 result is added to a
+    device-side total (no host sync in step()); nonfinite_skipped reads it
+    and setting it resets it. A stand-in artifact plays the kernels."""
+    torch = pytest.importorskip("torch")
+    from nora.optim import Nora
+
+    class Kernels:
+        def __init__(self, counts):
+            self.counts = list(counts)
+
+        def call_device(self, g, w, m, lr, wd, out):
+            out[0].copy_(w)
+            out[1].copy_(m)
+            out[2].fill_(self.counts.pop(0))
+
+    w = torch.zeros(4, 3)
+    opt = Nora([torch.nn.Parameter(w.clone())], nonfinite="skip_row")
+    group = opt.param_groups[0]
+    m = torch.zeros(4, 3)
+    art = Kernels([2, 0, 3])
+    for _ in range(3):
+        opt._gpu_update("k", art, [torch.zeros(4, 3)], w, m, group)
+    assert opt.nonfinite_skipped == 5
+    assert isinstance(opt._skipped_device[w.device], torch.Tensor)
+    opt.nonfinite_skipped = 1
+    assert opt.nonfinite_skipped == 1 and not opt._skipped_device
+
+
 def test_compile_options_reach_nora_compile(tmp_path):
     """compile_artifact passes its options to nora-compile: with
     --allow-tf32 an f32 fused step takes the tf32 kernel (another cubin),
@@ -358,6 +418,33 @@ def test_optimizer_on_cuda_parameters():
         torch.cuda.synchronize()
         diff = (ws[0] - ws[1]).abs().max().item()
         assert diff <= 1e-5 * ws[1].abs().max().item() + 1e-7, (Opt, diff)
+
+
+def test_guarded_optimizer_on_cuda_parameters():
+    """nonfinite= on CUDA parameters: the GPU kernels' guard against the
+    PyTorch backend's, with NaN and Inf rows, both modes: kept rows bit for
+    bit, the same counts."""
+    torch = torch_on_a_gpu("the CUDA path's nonfinite guard")
+    from nora import optim
+    for mode in ("skip_row", "skip_step"):
+        torch.manual_seed(0)
+        w0 = torch.randn(96, 80, device="cuda") * 0.02
+        ws = [w0.clone().requires_grad_(), w0.clone().requires_grad_()]
+        opts = [optim.Nora([ws[0]], lr=0.02, backend="nora", nonfinite=mode),
+                optim.Nora([ws[1]], lr=0.02, backend="torch",
+                           nonfinite=mode)]
+        for step in range(4):
+            g = torch.randn(96, 80, device="cuda")
+            if step % 2:
+                g[3, 5] = float("nan")
+                g[70, 0] = float("inf")
+            for w, o in zip(ws, opts):
+                w.grad = g.clone()
+                o.step()
+        torch.cuda.synchronize()
+        assert opts[0].nonfinite_skipped == opts[1].nonfinite_skipped, mode
+        diff = (ws[0] - ws[1]).abs().max().item()
+        assert diff <= 1e-5 * ws[1].abs().max().item() + 1e-7, (mode, diff)
 
 
 def test_fused_linear_on_cuda():

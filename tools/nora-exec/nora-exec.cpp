@@ -188,7 +188,7 @@ HostArgument parseScalar(size_t index, const std::string &text,
 /// Writes all outputs, each first to a temporary name and renamed only when
 /// every file is complete: an error leaves no output file behind.
 void writeOutputs(const Options &options, const Plan &plan,
-                  const std::vector<std::vector<float>> &results) {
+                  const std::vector<std::vector<uint8_t>> &results) {
   std::vector<std::string> temporaries;
   auto cleanup = [&]() {
     for (const std::string &temporary : temporaries)
@@ -198,8 +198,14 @@ void writeOutputs(const Options &options, const Plan &plan,
     std::string path = options.outputs[i].substr(1);
     std::string temporary =
         path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(i);
+    // An i64 count is a 0-d int64 .npy, as nora-run writes it.
     std::string error =
-        npy::writeF32(temporary, plan.results[i].shape, results[i].data());
+        plan.results[i].dtype == ElementType::I64
+            ? npy::writeI64(
+                  temporary, {},
+                  reinterpret_cast<const int64_t *>(results[i].data()))
+            : npy::writeF32(temporary, plan.results[i].shape,
+                            reinterpret_cast<const float *>(results[i].data()));
     if (!error.empty()) {
       std::remove(temporary.c_str());
       cleanup();
@@ -275,7 +281,7 @@ int main(int argc, char **argv) {
   if (error.empty())
     error = options.repeat > 0 ? executable->time(options.repeat, timing)
                                : executable->run();
-  std::vector<std::vector<float>> results;
+  std::vector<std::vector<uint8_t>> results;
   if (error.empty())
     error = executable->getResults(results);
   if (!error.empty())

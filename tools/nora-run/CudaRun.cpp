@@ -95,7 +95,7 @@ std::string mlir::nora::runOnCuda(ModuleOp module, StringRef entry,
   runtime::Timing timing;
   if (error.empty())
     error = repeat > 0 ? executable->time(repeat, timing) : executable->run();
-  std::vector<std::vector<float>> results;
+  std::vector<std::vector<uint8_t>> results;
   if (error.empty())
     error = executable->getResults(results);
   if (!error.empty())
@@ -106,8 +106,8 @@ std::string mlir::nora::runOnCuda(ModuleOp module, StringRef entry,
   for (size_t i = 0; i < results.size(); ++i) {
     runtime::Buffer buffer;
     buffer.shape = plan.results[i].shape;
-    buffer.data.resize(results[i].size() * sizeof(float));
-    std::memcpy(buffer.data.data(), results[i].data(), buffer.data.size());
+    buffer.isInteger = plan.results[i].dtype == runtime::ElementType::I64;
+    buffer.data = std::move(results[i]);
     out.results.push_back(std::move(buffer));
   }
   return "";

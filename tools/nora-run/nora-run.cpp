@@ -187,12 +187,14 @@ void checkDevice() {
   }
   if (device != "cuda")
     fail("unknown --device='" + device + "' (expected cpu or cuda)");
-  // The GPU kernel has neither panels nor the guard yet.
+  // The GPU kernel has no panels; it guards the steps the IR guards.
   if (rowsPerPanel.getNumOccurrences())
     fail("--rows-per-panel is an option of --device=cpu");
   if (!nonfinite.empty())
-    fail("--nonfinite is not implemented in the GPU kernel yet "
-         "(docs/nonfinite.md); use --device=cpu");
+    fail("--nonfinite is an option of --device=cpu; with --device=cuda "
+         "guard the steps in the IR (nonfinite = \"skip_row\" or "
+         "\"skip_step\" on a composite step, or nora.skip_nonfinite): the "
+         "GPU kernels guard them and return the count (docs/nonfinite.md)");
 }
 
 /// Writes all outputs, each first to a temporary name and renamed only when

@@ -132,6 +132,12 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     no step fused becomes the same kernel with an epilogue that stores g
     (`nora_wgrad_N`, roles "dy", "x", ["acc",] "g"; not cooperative).
 
+    A step guarded against non-finite gradients (`nonfinite`, or a chain
+    followed by `nora.skip_nonfinite` on its own g, W, M and results) gets
+    the guard in its kernel (a per-row probe, kept rows, a flagged-row
+    count) and a second kernel, `nora_nonfinite_N`, that writes the i64
+    count and with skip_step puts W and M back (docs/nonfinite.md).
+
     `mainloop` picks how a tile of g is computed: `simt` (exact f32 FMAs,
     64 x 64 tiles), `mma-sync` (tensor cores: mma.sync.m16n8k16 with f32
     accumulation fed by ldmatrix from a 4-stage cp.async ring, 128 x 128

@@ -21,14 +21,15 @@ namespace mlir::nora::runtime {
 
 /// The newest "version" this runtime reads (it reads 1 and 2; version 2
 /// adds "tensor_maps").
-constexpr int64_t kArtifactVersion = 2;
+constexpr int64_t kArtifactVersion = 3;
 
 /// The element types an argument may have ("f32", "bf16", "f16").
-enum class ElementType { F32, BF16, F16 };
+/// I64: only a result, the i64 count of a guarded step (version 3).
+enum class ElementType { F32, BF16, F16, I64 };
 
-/// "f32", "bf16" or "f16".
+/// "f32", "bf16", "f16" or "i64".
 const char *elementTypeName(ElementType type);
-/// Bytes per element: 4 or 2.
+/// Bytes per element: 4, 2 or 8.
 size_t elementTypeSize(ElementType type);
 
 /// One argument or result of the step.

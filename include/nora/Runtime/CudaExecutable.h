@@ -78,8 +78,9 @@ public:
                           cuda::CUstream stream);
   /// `repeats` calls, each timed with a pair of events around it.
   std::string time(unsigned repeats, Timing &out);
-  /// Copies every (f32) result back to the host.
-  std::string getResults(std::vector<std::vector<float>> &results);
+  /// Copies every result back to the host: its bytes (f32 elements, or one
+  /// int64 for an i64 count).
+  std::string getResults(std::vector<std::vector<uint8_t>> &results);
 
   const cuda::Device &getDevice() const { return device; }
   /// The grid kernel `index` is launched with.

@@ -93,7 +93,7 @@ def bad(args):
     case("garbage", raw=bytes(range(256)) * 4)
     case("empty", raw=b"")
     case("deep", raw=b"[" * 100000)
-    case("version", setter("version", 3))
+    case("version", setter("version", 4))
     # tensor_maps is a version-2 key (the axpy plan is version 1).
     case("tmapversion", setter("tensor_maps", [
         {"workspace": 0, "argument": 0, "box": [8, 8]}]))
@@ -102,6 +102,18 @@ def bad(args):
     case("dtype", setter("arguments", 0, "dtype", "f8"))
     case("scalardtype", setter("arguments", 2, "dtype", "bf16"))
     case("resultdtype", setter("results", 0, "dtype", "bf16"))
+    # An i64 count (a guarded step's) is a version-3 result, a scalar.
+    def count_result(version, kind="scalar"):
+        def edit(plan):
+            plan["version"] = version
+            plan["results"][0] = {"name": "skipped", "kind": kind,
+                                  "dtype": "i64"}
+            if kind == "tensor":
+                plan["results"][0]["shape"] = [1]
+        return edit
+    case("countversion", count_result(2))
+    case("counttensor", count_result(3, "tensor"))
+    case("countarg", setter("arguments", 0, "dtype", "i64"))
     case("negative", setter("arguments", 1, "shape", [40, -32]))
     case("overflow", setter("arguments", 0, "shape",
                             [2**40, 2**40, 2**40]))
