@@ -59,7 +59,8 @@ def main():
     p.add_argument("--bin", help="directory of nora-compile (default: PATH)")
     p.add_argument("--max-registers", type=int, default=176)
     p.add_argument("--chips", default="sm_80,sm_90a")
-    p.add_argument("--mainloops", default="auto,simt,wgmma,wgmma-ws,tf32",
+    p.add_argument("--mainloops",
+                   default="auto,simt,wgmma,wgmma-ws,wgmma-ws12,tf32",
                    help="nora-compile --mainloop values (auto: tensor cores "
                         "for bf16/f16); tf32: mma-sync with --allow-tf32 at "
                         "the benchmark shapes with f32 activations")
@@ -80,8 +81,8 @@ def main():
                     if mainloop in ("wgmma", "tf32") or (
                         mainloop in ("auto", "mma-sync") and
                         name.startswith("partial_")) else opts.max_registers
-                if mainloop in ("wgmma", "wgmma-ws", "mma-sync") and \
-                        act == "f32":
+                if mainloop in ("wgmma", "wgmma-ws", "wgmma-ws12",
+                                "mma-sync") and act == "f32":
                     continue  # tensor cores take bf16/f16 only
                 if mainloop == "tf32":
                     # The benchmark shapes with f32 dy and x.
@@ -94,7 +95,10 @@ def main():
                     f.write(optim_mlir(name, M, N, step) if T is None else
                             step_mlir(name, T, M, N, act, step, acc))
                 flags = (["--mainloop=mma-sync", "--allow-tf32"]
-                         if mainloop == "tf32" else ["--mainloop=" + mainloop])
+                         if mainloop == "tf32" else
+                         ["--mainloop=wgmma-ws", "--ring-stages=12"]
+                         if mainloop == "wgmma-ws12" else
+                         ["--mainloop=" + mainloop])
                 res = subprocess.run(
                     [compiler, src, "--chip=" + chip, "--emit-ptx=" + ptx]
                     + flags +

@@ -11,6 +11,7 @@
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
 #       (NAME-simt.nora, NAME-wgmma.nora, NAME-wgmma-ws.nora: the same
 #       with the exact-f32, the wgmma and the warp-specialized mainloops;
+#       NAME-wgmma-ws12.nora: warp-specialized with a 12-stage ring;
 #       NAME-optim.nora: the optimizer step alone, on a given gradient;
 #       NAME-wgrad.nora: the gradient alone, our GEMM)
 #   gpu-bundle/cases/tf32/gpu-CHIP/     the f32 tile-edge cases, CASE.tf32.nora
@@ -107,13 +108,15 @@ for T, M, N in BENCH_SHAPES:
     subprocess.run(["nora-compile", wgrad, "--chip=" + chip,
                     "-o", os.path.join(out, name + "-wgrad.nora")],
                    check=True)
-    variants = [("auto", ""), ("simt", "-simt")]
+    variants = [("auto", "", []), ("simt", "-simt", [])]
     if chip == "sm_90a":
-        variants += [("wgmma", "-wgmma"), ("wgmma-ws", "-wgmma-ws")]
-    for mainloop, suffix in variants:
+        # wgmma-ws12: a 12-stage ring (96 KiB of dynamic shared memory).
+        variants += [("wgmma", "-wgmma", []), ("wgmma-ws", "-wgmma-ws", []),
+                     ("wgmma-ws", "-wgmma-ws12", ["--ring-stages=12"])]
+    for mainloop, suffix, flags in variants:
         subprocess.run(["nora-compile", src, "--chip=" + chip,
-                        "--mainloop=" + mainloop,
-                        "-o", os.path.join(out, name + suffix + ".nora")],
+                        "--mainloop=" + mainloop] + flags +
+                       ["-o", os.path.join(out, name + suffix + ".nora")],
                        check=True)
 PYEOF
 # The artifacts python/tests/test_gpu.py's optimizer test needs, in an

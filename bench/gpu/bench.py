@@ -247,7 +247,8 @@ def main():
         row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
                "exact_gemm": exact, "e": None, "e_simt": None, "err": None,
                "dram": None, "d": None, "d_err": None, "e_wgmma": None,
-               "wgmma_err": None, "e_wgmma_ws": None, "wgmma_ws_err": None}
+               "wgmma_err": None, "e_wgmma_ws": None, "wgmma_ws_err": None,
+               "e_wgmma_ws12": None, "wgmma_ws12_err": None}
         artifact = os.path.join(opts.bundle, "bench",
                                 bench_name(T, M, N) + ".nora")
         if device == "cuda" and opts.nora_exec and os.path.isdir(artifact):
@@ -264,7 +265,8 @@ def main():
                 if opts.ncu:
                     row["dram"] = ncu_dram_bytes(cmd)
         # The same step with the wgmma mainloops (sm_90a), for comparison.
-        for key, suffix in (("wgmma", "-wgmma"), ("wgmma_ws", "-wgmma-ws")):
+        for key, suffix in (("wgmma", "-wgmma"), ("wgmma_ws", "-wgmma-ws"),
+                            ("wgmma_ws12", "-wgmma-ws12")):
             wg = artifact[:-len(".nora")] + suffix + ".nora"
             if not (device == "cuda" and opts.nora_exec and
                     os.path.isdir(wg)):
@@ -322,14 +324,15 @@ def main():
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
              "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
-             "(e) wgmma ms | (e) wgmma-ws ms | (d) ours ms |",
+             "(e) wgmma ms | (e) wgmma-ws ms | (e) wgmma-ws, 12 stages ms | "
+             "(d) ours ms |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-             "---|"]
+             "---|---|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s | %s | %s | %s |" % (
+                     "%s | %s | %s | %s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]),
@@ -346,6 +349,9 @@ def main():
                          ms(r["e_wgmma_ws"]) + (
                              "" if r["wgmma_ws_err"] is None else
                              " (diff %.2g)" % r["wgmma_ws_err"]),
+                         ms(r["e_wgmma_ws12"]) + (
+                             "" if r["wgmma_ws12_err"] is None else
+                             " (diff %.2g)" % r["wgmma_ws12_err"]),
                          ms(r.get("d_ours")) + (
                              "" if r.get("d_ours_err") is None else
                              " (g diff %.2g)" % r["d_ours_err"])))

@@ -223,6 +223,14 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
       return launch.emitError("GPU artifact: the block size must be constant");
     block.push_back(*v);
   }
+  int64_t dynamicShared = 0;
+  if (Value size = launch.getDynamicSharedMemorySize()) {
+    std::optional<int64_t> v = getConstantIntValue(size);
+    if (!v || *v < 0)
+      return launch.emitError("GPU artifact: the dynamic shared memory size "
+                              "must be a constant");
+    dynamicShared = *v;
+  }
   json::Array params;
   for (Value operand : launch.getKernelOperands()) {
     FailureOr<json::Value> p = param(launch, operand);
@@ -300,7 +308,7 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
                    {"cubin", kCubinFile},
                    {"block", std::move(block)},
                    {"grid", json::Object{{"persistent", tiles.getInt()}}},
-                   {"dynamic_shared_bytes", 0},
+                   {"dynamic_shared_bytes", dynamicShared},
                    {"cooperative", launch->hasAttr("nora.cooperative")},
                    {"cluster", json::Array{1, 1, 1}},
                    {"params", std::move(params)}});

@@ -40,6 +40,13 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
   if (host == "runtime" && format != "bin")
     return error("nora-gpu-pipeline: host=runtime embeds the cubin and needs "
                  "format=bin");
+  int64_t stages = options.ringStages;
+  if (stages != 0 && mainloop != "wgmma-ws")
+    return error("nora-gpu-pipeline: ring-stages is an option of "
+                 "mainloop=wgmma-ws");
+  if (stages < 0 || stages == 1 || stages > 24)
+    return error("nora-gpu-pipeline: ring-stages=" + Twine(stages) +
+                 " (expected 2 to 24, or 0 for 4)");
   if ((mainloop == "wgmma" || mainloop == "wgmma-ws") && chip != "sm_90a")
     return error("nora-gpu-pipeline: mainloop=" + mainloop +
                  " needs chip=sm_90a (wgmma is a Hopper instruction)");
@@ -57,6 +64,7 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   NoraFusedStepToGPUOptions toGPU;
   toGPU.mainloop = options.mainloop;
   toGPU.allowTf32 = options.allowTf32;
+  toGPU.ringStages = options.ringStages;
   pm.addPass(createNoraFusedStepToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -595,7 +595,8 @@ def _gpu_artifact(case, opts, directory, mlir):
     # Both mainloops' artifacts sit beside the one copy of the inputs.
     tag = ("" if opts.mainloop == "auto" else "." + opts.mainloop) + \
         (".tf32" if opts.allow_tf32 else "") + \
-        (".nofuse" if opts.no_fuse else "")
+        (".nofuse" if opts.no_fuse else "") + \
+        (".ring%d" % opts.ring_stages if opts.ring_stages else "")
     art = os.path.join(directory, case.name + tag + ".nora")
     skip_file = os.path.join(directory, case.name + tag + ".skip")
     if opts.prebuilt:
@@ -610,7 +611,8 @@ def _gpu_artifact(case, opts, directory, mlir):
     cmd = [opts.nora_compile, mlir, "--entry=" + case.name,
            "--chip=" + opts.gpu, "--mainloop=" + opts.mainloop, "-o", art] + \
         (["--allow-tf32"] if opts.allow_tf32 else []) + \
-        (["--no-fuse"] if opts.no_fuse else [])
+        (["--no-fuse"] if opts.no_fuse else []) + \
+        (["--ring-stages=%d" % opts.ring_stages] if opts.ring_stages else [])
     res = _run(cmd)
     if res.returncode == 0:
         if os.path.exists(skip_file):
@@ -659,6 +661,8 @@ def run_case(case, opts, directory, done=()):
                      "--nora-opt=" + opts.nora_opt] + grid + inputs
                     + (["--allow-tf32"] if opts.allow_tf32 else [])
                     + (["--no-fuse"] if opts.no_fuse else [])
+                    + (["--ring-stages=%d" % opts.ring_stages]
+                       if opts.ring_stages else [])
                     + ["--output=@" + p for p in paths])
         if art:
             # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
@@ -785,6 +789,9 @@ def _parser(prog=None):
     p.add_argument("--allow-tf32", action="store_true",
                    help="with --gpu/--gpusim: f32 steps may use tf32 tensor "
                         "cores (the reference rounds dy and x to tf32)")
+    p.add_argument("--ring-stages", type=int, default=0,
+                   help="with --mainloop=wgmma-ws: the TMA ring's stages "
+                        "(nora-compile --ring-stages)")
     p.add_argument("--max-ctas", default=[], metavar="N,N,...",
                    type=lambda text: [int(n) for n in text.split(",") if n],
                    help="with --gpu: also run each case on at most N CTAs "
@@ -848,6 +855,8 @@ def main(cases, argv=None, prog=None):
             mode += " tf32"
         if opts.no_fuse:
             mode += " no-fuse"
+        if opts.ring_stages:
+            mode += " ring %d" % opts.ring_stages
     directory = os.path.join(opts.tmpdir, ("gpu " + opts.gpu if opts.gpu
                                            else mode.split(" ")[0])
                              .replace(" ", "-"))

@@ -284,8 +284,8 @@ class Memory:
         self.next = base
         self.buffers = []  # (start, bytearray as np.uint8)
 
-    def alloc(self, nbytes, fill=0xFF, align=256):
-        start = (self.next + align - 1) // align * align
+    def alloc(self, nbytes, fill=0xFF, align=256, offset=0):
+        start = (self.next + align - 1) // align * align + offset
         data = np.full(max(nbytes, 1), fill, np.uint8)
         self.buffers.append((start, data))
         self.next = start + nbytes + align
@@ -395,7 +395,8 @@ class CTA:
         self.wgmma_pending = []  # committed wgmma groups, oldest first
         self.wgmma_open = []
         self.mbarriers = {}  # shared address -> MBarrier
-        self.waiting = "a spin wait"  # what the CTA last waited for
+        # What the CTA's suspended thread groups wait for (op -> text).
+        self.waits = {}
 
 
 class Machine:
@@ -488,7 +489,10 @@ class Machine:
         pos = seg[0]
         grid = int(env[op.operands[pos]])
         pos += 6
-        pos += seg[7] + seg[8] + seg[9] + seg[10]
+        pos += seg[7] + seg[8] + seg[9]
+        # The dynamic shared memory of each CTA (bytes).
+        dynamic = int(env[op.operands[pos]]) if seg[10] else 0
+        pos += seg[10]
         operands = [env[v] for v in op.operands[pos:pos + seg[11]]]
         maps = re.search(r"nora.tensor_maps = \[((?:\{[^{}]*\},?\s*)*)\]",
                          op.attrs)
@@ -505,10 +509,10 @@ class Machine:
         tiles = re.search(r"nora.persistent_tiles = (\d+)", op.attrs)
         if tiles:
             grid = min(int(tiles.group(1)), self.max_grid or grid)
-        self.run_kernel(kernel, operands, grid)
+        self.run_kernel(kernel, operands, grid, dynamic)
 
     # -- kernel ---------------------------------------------------------
-    def run_kernel(self, kernel, operands, grid):
+    def run_kernel(self, kernel, operands, grid, dynamic=0):
         global NTHREADS
         block = kernel.regions[0][0]
         # The CTA's threads: the kernel's known block size (256, or 384
@@ -537,6 +541,13 @@ class Machine:
                 align = aligns[n] if n < len(aligns) else 16
                 base = shared.alloc(count * SIZE[elem], fill=0xFF, align=align)
                 env[a] = MemRef(shared, base, dims, elem, shared=True)
+            # After the static buffers, 16 bytes past a 1024-byte boundary:
+            # 16-byte alignment is all that the hardware promises, and the
+            # kernel must align what needs more itself.
+            cta.dynamic_shared = MemRef(
+                shared, shared.alloc(dynamic, fill=0xFF, align=1024,
+                                     offset=16) if dynamic
+                else shared.next, [dynamic], "i8", shared=True)
             cta.races = Races(shared.next + 256)
             ctas.append((cta, self.exec_block(block, env, cta, None)))
         # Round robin until every CTA has returned.
@@ -558,7 +569,8 @@ class Machine:
             if idle_rounds > 10000:
                 raise SimError("deadlock: %d CTAs spin and none progresses "
                                "(%s)" % (len(live), "; ".join(
-                                   "CTA %d: %s" % (cta.index, cta.waiting)
+                                   "CTA %d: %s" % (cta.index, " and ".join(
+                                       cta.waits.values()))
                                    for cta, _ in live[:4])))
 
     def exec_block(self, block, env, cta, mask, args=()):
@@ -587,6 +599,7 @@ class Machine:
             # phase completes.
             while not mbarrier_try_wait_parity(self, op, ops, cta, mask):
                 yield "spin"
+            cta.waits.pop(id(op), None)
             return None
         handler = SIMPLE.get(n)
         if handler is not None:
@@ -614,8 +627,9 @@ class Machine:
             return None
         if n == "llvm.load":
             # A spin-wait's atomic load: let the other CTAs run first.
-            cta.waiting = "a spin wait on a global counter"
+            cta.waits[id(op)] = "a spin wait on a global counter"
             yield "spin"
+            cta.waits.pop(id(op), None)
             env[res[0]] = self.global_read(lanes(ops[0]), "i32", mask)
             return None
         raise SimError("kernel op %s is not simulated" % n)
@@ -916,6 +930,27 @@ def op_fma(m, op, ops, cta, mask):
 
 def op_extract_ptr(m, op, ops, cta, mask):
     return np.int64(ops[0].base)
+
+
+def op_dynamic_shared(m, op, ops, cta, mask):
+    return cta.dynamic_shared
+
+
+def op_kernel_view(m, op, ops, cta, mask):
+    """memref.view in a kernel (of dynamic shared memory): a byte shift,
+    uniform over the threads."""
+    src, shift = ops[0], lanes(ops[1])
+    act = full(mask)
+    if (shift[act] != shift[act][0]).any():
+        raise SimError("memref.view with a shift that differs across threads")
+    dims, elem, _ = parse_memref(op.result_types[0])
+    view = MemRef(src.mem, src.base + int(shift[act][0]), dims, elem,
+                  shared=src.shared)
+    if int(shift[act][0]) < 0 or \
+            int(shift[act][0]) + view.count * SIZE[elem] > src.count:
+        raise SimError("memref.view past the end of its %d-byte buffer"
+                       % src.count)
+    return view
 
 
 def op_gpu_id(kind):
@@ -1397,9 +1432,10 @@ def mbarrier_try_wait_parity(m, op, ops, cta, mask):
         raise SimError("mbarrier: the TMA copies moved more bytes than "
                        "arrive.expect_tx announced")
     if bar.pending or moved < bar.tx:
-        cta.waiting = ("mbarrier.try_wait.parity on a phase that does not "
-                       "complete (%d arrivals and %d transaction bytes "
-                       "missing)" % (bar.pending, bar.tx - moved))
+        cta.waits[id(op)] = (
+            "mbarrier.try_wait.parity on a phase that does not complete (%d "
+            "arrivals and %d transaction bytes missing)"
+            % (bar.pending, bar.tx - moved))
         return False
     for addresses, raw, words in bar.copies:
         check_wgmma_overlap(cta, words, "cp.async.bulk.tensor")
@@ -1515,6 +1551,8 @@ SIMPLE = {
     "arith.shli": op_shli, "arith.select": op_select,
     "memref.load": op_load, "memref.store": op_store,
     "memref.extract_aligned_pointer_as_index": op_extract_ptr,
+    "gpu.dynamic_shared_memory": op_dynamic_shared,
+    "memref.view": op_kernel_view,
     "gpu.barrier": op_barrier, "gpu.thread_id": op_gpu_id("thread_id"),
     "gpu.block_id": op_gpu_id("block_id"),
     "gpu.grid_dim": op_gpu_id("grid_dim"), "gpu.shuffle": op_shuffle,
@@ -1550,11 +1588,14 @@ SYNC_POINTS = {"nvvm.mbarrier.arrive"}
 
 # --- command line -------------------------------------------------------------
 
-def lower(path, entry, mainloop, nora_opt, allow_tf32=False, fuse=True):
+def lower(path, entry, mainloop, nora_opt, allow_tf32=False, fuse=True,
+          ring_stages=0):
     cmd = [nora_opt, path, "--nora-decompose"] + \
         (["--nora-fuse-wgrad-epilogue"] if fuse else []) + [
            "--nora-fused-step-to-gpu=mainloop=" + mainloop +
-           (" allow-tf32=1" if allow_tf32 else ""), "--canonicalize",
+           (" allow-tf32=1" if allow_tf32 else "") +
+           (" ring-stages=%d" % ring_stages if ring_stages else ""),
+           "--canonicalize",
            "--cse", "--mlir-print-op-generic"]
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True)
@@ -1627,6 +1668,8 @@ def main(argv=None):
     p.add_argument("--allow-tf32", action="store_true",
                    help="f32 inputs on tf32 tensor cores (nora-opt's "
                         "allow-tf32)")
+    p.add_argument("--ring-stages", type=int, default=0,
+                   help="mainloop=wgmma-ws: the TMA ring's stages")
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "
                         "one a tile)")
@@ -1635,7 +1678,7 @@ def main(argv=None):
     try:
         nora_opt = opts.nora_opt or os.environ.get("NORA_OPT") or "nora-opt"
         text = lower(opts.file, opts.entry, opts.mainloop, nora_opt,
-                     opts.allow_tf32, not opts.no_fuse)
+                     opts.allow_tf32, not opts.no_fuse, opts.ring_stages)
         inputs = []
         for spec in opts.input:
             if spec.startswith("@"):

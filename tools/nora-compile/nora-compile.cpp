@@ -60,6 +60,12 @@ static cl::opt<bool>
               cl::desc("f32 inputs may use tf32 tensor cores (inputs "
                        "rounded to tf32; the default is exact f32)"),
               cl::init(false), cl::cat(category));
+static cl::opt<int64_t>
+    ringStages("ring-stages",
+               cl::desc("--mainloop=wgmma-ws: the TMA ring's 16-token "
+                        "stages, 8 KiB each in dynamic shared memory (2 to "
+                        "24; default 4)"),
+               cl::init(0), cl::cat(category));
 static cl::opt<bool>
     noFuse("no-fuse",
            cl::desc("Do not fuse weight gradients into their steps: the "
@@ -101,6 +107,7 @@ static LogicalResult lower(ModuleOp module, StringRef format) {
   options.chip = chip;
   options.mainloop = mainloop;
   options.allowTf32 = allowTf32;
+  options.ringStages = ringStages;
   options.fuse = !noFuse;
   options.format = format.str();
   options.cudaPath = cudaPath;

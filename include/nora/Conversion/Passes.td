@@ -162,7 +162,10 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
            "wgmma-ws">,
     Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
            "f32 dy and x may use tf32 tensor cores (mma.sync m16n8k8, "
-           "inputs rounded to tf32): with auto and mma-sync">
+           "inputs rounded to tf32): with auto and mma-sync">,
+    Option<"ringStages", "ring-stages", "int64_t", /*default=*/"0",
+           "mainloop=wgmma-ws: the TMA ring's stages of 16 tokens (8 KiB "
+           "each, in dynamic shared memory; 2 to 24, 0: 4)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

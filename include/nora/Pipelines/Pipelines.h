@@ -73,6 +73,11 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
                      "m16n8k8, inputs rounded to tf32) with mainloop=auto "
                      "or mma-sync; the default is exact f32"),
       llvm::cl::init(false)};
+  PassOptions::Option<int64_t> ringStages{
+      *this, "ring-stages",
+      llvm::cl::desc("mainloop=wgmma-ws: the TMA ring's 16-token stages "
+                     "(2 to 24; 0: 4)"),
+      llvm::cl::init(0)};
   PassOptions::Option<std::string> host{
       *this, "host",
       llvm::cl::desc("The host side: launch (gpu.launch_func on buffers, "

@@ -60,7 +60,8 @@ std::string mlir::nora::tf32Ineligibility(const FusedStepShape &shape) {
 
 FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
                                      const RowUpdateChain &chain,
-                                     FusedStepMainloop mainloop) {
+                                     FusedStepMainloop mainloop,
+                                     int64_t ringStages) {
   FusedStepTiling t;
   t.mainloop = mainloop;
   if (mainloop == FusedStepMainloop::MmaSync ||
@@ -70,7 +71,14 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     t.blockRows = 128;
     t.blockCols = 128;
     t.blockTokens = mainloop == FusedStepMainloop::MmaSyncTf32 ? 8 : 16;
-    t.stages = 4;
+    t.stages = kDefaultRingStages;
+    if (mainloop == FusedStepMainloop::WgmmaWarpSpecialized) {
+      if (ringStages > 0)
+        t.stages = ringStages;
+      int64_t elemBytes = 2; // bf16 or f16
+      t.dynamicSharedBytes =
+          2 * t.stages * t.blockTokens * t.blockRows * elemBytes + 1024;
+    }
   } else {
     t.blockRows = 64;
     t.blockCols = 64;
@@ -525,7 +533,28 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   auto smem = func.getWorkgroupAttributions();
   unsigned next = 0;
-  if (tiling.mainloop != FusedStepMainloop::LoadGradient) {
+  if (tiling.dynamicSharedBytes) {
+    // The ring in dynamic shared memory, from the first 1024-byte boundary
+    // (the 128-byte swizzle is a function of the address).
+    auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                                gpu::AddressSpace::Workgroup);
+    Value dynamic = gpu::DynamicSharedMemoryOp::create(
+        b, loc,
+        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                        MemRefLayoutAttrInterface(), workgroup));
+    Value base =
+        memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dynamic);
+    Value shift = remIdx(
+        arith::SubIOp::create(b, loc, idx(1024), remIdx(base, 1024)), 1024);
+    auto stageType =
+        MemRefType::get({tiling.stages, tiling.blockTokens, tiling.blockRows},
+                        shape.dyElem, MemRefLayoutAttrInterface(), workgroup);
+    int64_t bytes = tiling.stages * tiling.blockTokens * tiling.blockRows * 2;
+    smemA =
+        memref::ViewOp::create(b, loc, stageType, dynamic, shift, ValueRange{});
+    smemB = memref::ViewOp::create(b, loc, stageType, dynamic,
+                                   add(shift, idx(bytes)), ValueRange{});
+  } else if (tiling.mainloop != FusedStepMainloop::LoadGradient) {
     smemA = smem[next++];
     smemB = smem[next++];
   }
@@ -656,7 +685,12 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // The operand stages of the mainloop, the row partials of the epilogue
   // ([stat][row][contributor]) and the rows' (a, factor).
   SmallVector<Type> smem;
-  if (tiling.mainloop == FusedStepMainloop::MmaSync || tiling.isWgmma()) {
+  if (tiling.dynamicSharedBytes) {
+    // wgmma-ws: the stages are in dynamic shared memory (emit()).
+    int64_t contributors = 1;
+    smem = {shared({tiling.numStats, tiling.blockRows, contributors}, f64)};
+  } else if (tiling.mainloop == FusedStepMainloop::MmaSync ||
+             tiling.isWgmma()) {
     // One 16-token x 128 stage of dy (and of x): 4096 bytes.
     Type elem = shape.dyElem;
     // The row partials: 4 warps a row with mma.sync; one quad holds a whole

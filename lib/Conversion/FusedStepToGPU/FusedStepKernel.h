@@ -159,9 +159,17 @@ struct FusedStepTiling {
     return kThreads + (warpSpecialized() ? kProducerThreads : 0);
   }
 
+  /// wgmma-ws: the ring's stages live in dynamic shared memory (so that
+  /// the ring may exceed the 48 KiB of static shared memory): both
+  /// operands' stages plus 1 KiB to align them to 1024 bytes.
+  int64_t dynamicSharedBytes = 0;
+  static constexpr int64_t kDefaultRingStages = 4, kMaxRingStages = 24;
+
+  /// `ringStages` (wgmma-ws only; 0: kDefaultRingStages) sets the ring.
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
-                             FusedStepMainloop mainloop);
+                             FusedStepMainloop mainloop,
+                             int64_t ringStages = 0);
 };
 
 /// Why `shape` cannot use the tensor-core mainloops, mma.sync and wgmma (an

@@ -185,10 +185,14 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   auto dim = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
   };
+  Value dynamicShared;
+  if (tiling.dynamicSharedBytes)
+    dynamicShared = arith::ConstantOp::create(
+        b, loc, b.getI32IntegerAttr(int32_t(tiling.dynamicSharedBytes)));
   auto launch = gpu::LaunchFuncOp::create(
       b, loc, kernel, gpu::KernelDim3{dim(tiling.tiles), dim(1), dim(1)},
       gpu::KernelDim3{dim(tiling.blockThreads()), dim(1), dim(1)},
-      /*dynamicSharedMemorySize=*/Value(), operands);
+      dynamicShared, operands);
   launch->setAttr("nora.persistent_tiles", b.getI64IntegerAttr(tiling.tiles));
   // The row-block waits need every CTA resident; a gradient alone does not.
   if (!shape.wgradOnly)
@@ -294,7 +298,7 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
 
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
                         MainloopChoice choice, bool allowTf32,
-                        unsigned &counter) {
+                        int64_t ringStages, unsigned &counter) {
   FailureOr<FusedStepShape> shape = getShape(op);
   if (failed(shape))
     return failure();
@@ -306,7 +310,8 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
       chooseMainloop(op, *shape, choice, allowTf32);
   if (failed(mainloop))
     return failure();
-  FusedStepTiling tiling = FusedStepTiling::get(*shape, *chain, *mainloop);
+  FusedStepTiling tiling =
+      FusedStepTiling::get(*shape, *chain, *mainloop, ringStages);
   if (failed(checkTiles(op, tiling)))
     return failure();
   SmallVector<std::pair<Value, StringRef>> inputs = {{op.getDy(), "dy"},
@@ -329,7 +334,7 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
 /// shapes are left alone.
 LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
                          MainloopChoice choice, bool allowTf32,
-                         unsigned &counter) {
+                         int64_t ringStages, unsigned &counter) {
   auto dyType = dyn_cast<RankedTensorType>(op.getDy().getType());
   auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
   auto gType = dyn_cast<RankedTensorType>(op.getG().getType());
@@ -354,7 +359,7 @@ LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
   if (failed(mainloop))
     return failure();
   FusedStepTiling tiling =
-      FusedStepTiling::get(shape, RowUpdateChain(), *mainloop);
+      FusedStepTiling::get(shape, RowUpdateChain(), *mainloop, ringStages);
   if (failed(checkTiles(op, tiling)))
     return failure();
   SmallVector<std::pair<Value, StringRef>> inputs = {{op.getDy(), "dy"},
@@ -439,6 +444,18 @@ struct NoraFusedStepToGPUPass
           << mainloop << "' (expected auto, simt, mma-sync, wgmma or wgmma-ws)";
       return signalPassFailure();
     }
+    if (ringStages != 0 && *choice != MainloopChoice::WgmmaWs) {
+      module.emitError("nora-fused-step-to-gpu: ring-stages is an option of "
+                       "mainloop=wgmma-ws");
+      return signalPassFailure();
+    }
+    int64_t stages = ringStages;
+    if (stages < 0 || stages == 1 || stages > FusedStepTiling::kMaxRingStages) {
+      module.emitError("nora-fused-step-to-gpu: ring-stages=")
+          << stages << " (expected 2 to " << FusedStepTiling::kMaxRingStages
+          << ", or 0 for " << FusedStepTiling::kDefaultRingStages << ")";
+      return signalPassFailure();
+    }
     SmallVector<FusedWgradStepOp> steps;
     module.walk([&](FusedWgradStepOp op) { steps.push_back(op); });
     // Chains on a given gradient, outside fused steps.
@@ -458,11 +475,13 @@ struct NoraFusedStepToGPUPass
     unsigned counter = 0;
     bool failedAny = false;
     for (FusedWgradStepOp op : steps)
-      failedAny |= failed(lowerStep(op, kernels, *choice, allowTf32, counter));
+      failedAny |= failed(
+          lowerStep(op, kernels, *choice, allowTf32, ringStages, counter));
     for (const FreeRowUpdateChain &found : chains)
       failedAny |= failed(lowerFreeChain(found, kernels, counter));
     for (WgradOp op : wgrads)
-      failedAny |= failed(lowerWgrad(op, kernels, *choice, allowTf32, counter));
+      failedAny |= failed(
+          lowerWgrad(op, kernels, *choice, allowTf32, ringStages, counter));
     if (failedAny)
       signalPassFailure();
   }

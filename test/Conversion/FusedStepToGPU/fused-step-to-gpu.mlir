@@ -2,6 +2,7 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=simt --cse -split-input-file | FileCheck %s --check-prefix=SIMT
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WGMMA
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WSPEC
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=8" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=RING8
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
 
 // A Nora step (momentum with Nesterov, orth_project, row_normalize,
@@ -221,13 +222,24 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // accumulators; each next one is followed by wait_group 1 and lane 0 of
 // each warp releasing the previous block's stage; after wait_group 0 the
 // last stage is released. Their barriers are bar.sync 1, 256.
+// The ring is in dynamic shared memory (2 operands x 4 stages x 4 KiB, plus
+// 1 KiB to start it at a 1024-byte boundary, where the 128-byte swizzle
+// repeats).
 // WSPEC-LABEL: func.func @nora_mma
 // WSPEC: gpu.launch_func @nora_kernels::@nora_fused_step_0
-// WSPEC-SAME: threads in (%c384{{.*}}, %c1{{.*}}, %c1{{.*}})
+// WSPEC-SAME: threads in (%c384{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c33792_i32
 // WSPEC-SAME: nora.tensor_maps = [{box = array<i64: 16, 64>, operand = 10 : i64, swizzle = 128 : i64, tensor = 0 : i64}, {box = array<i64: 16, 64>, operand = 11 : i64, swizzle = 128 : i64, tensor = 1 : i64}]
 // WSPEC: gpu.func @nora_fused_step_0
 // WSPEC-SAME: memref<8xi64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64})
 // WSPEC-SAME: known_block_size = array<i32: 384, 1, 1>, nvvm.maxnreg = 168 : i32, nvvm.maxntid = array<i32: 384, 1, 1>
+// WSPEC: %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// WSPEC: %[[BASE:.*]] = memref.extract_aligned_pointer_as_index %[[DYN]]
+// WSPEC: %[[MOD:.*]] = arith.remui %[[BASE]], %c1024
+// WSPEC: %[[UP:.*]] = arith.subi %c1024, %[[MOD]]
+// WSPEC: %[[SHIFT:.*]] = arith.remui %[[UP]], %c1024
+// WSPEC: memref.view %[[DYN]][%[[SHIFT]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4x16x128xbf16, #gpu.address_space<workgroup>>
+// WSPEC: %[[SHIFTB:.*]] = arith.addi %[[SHIFT]], %c16384
+// WSPEC: memref.view %[[DYN]][%[[SHIFTB]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4x16x128xbf16, #gpu.address_space<workgroup>>
 // WSPEC-COUNT-4: nvvm.mbarrier.init %{{.*}}, %c1_i32 : !llvm.ptr<3>, i32
 // WSPEC: nvvm.fence.mbarrier.init
 // WSPEC: gpu.barrier
@@ -263,6 +275,15 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WSPEC: nvvm.barrier id = %c1_i32 number_of_threads = %c256_i32
 // WSPEC-NOT: gpu.barrier
 // WSPEC: gpu.return
+
+// ring-stages=8: 8 stages (64 KiB of stages, 66,560 bytes with the
+// alignment slack) and 8 pairs of mbarriers.
+// RING8-LABEL: func.func @nora_mma
+// RING8: gpu.launch_func @nora_kernels::@nora_fused_step_0 {{.*}} dynamic_shared_memory_size %c66560_i32
+// RING8: gpu.func @nora_fused_step_0
+// RING8-SAME: memref<16xi64, #gpu.address_space<workgroup>>
+// RING8: memref.view {{.*}} to memref<8x16x128xbf16, #gpu.address_space<workgroup>>
+// RING8: %{{.*}} = arith.addi %{{.*}}, %c32768
 
 // CHECK-LABEL: func.func @nora_mma
 // CHECK: memref.alloc() {nora.workspace} : memref<6400xi8>

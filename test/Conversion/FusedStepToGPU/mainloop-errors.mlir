@@ -13,6 +13,12 @@
 // WGMMA80: nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a (wgmma is a Hopper instruction)
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_80 mainloop=wgmma-ws" 2>&1 | FileCheck %s --check-prefix=WS80
 // WS80: nora-gpu-pipeline: mainloop=wgmma-ws needs chip=sm_90a (wgmma is a Hopper instruction)
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=ring-stages=8" 2>&1 | FileCheck %s --check-prefix=RINGML
+// RINGML: error: nora-fused-step-to-gpu: ring-stages is an option of mainloop=wgmma-ws
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=25" 2>&1 | FileCheck %s --check-prefix=RINGRANGE
+// RINGRANGE: error: nora-fused-step-to-gpu: ring-stages=25 (expected 2 to 24, or 0 for 4)
+// RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_90a ring-stages=1 mainloop=wgmma-ws" 2>&1 | FileCheck %s --check-prefix=RINGPIPE
+// RINGPIPE: nora-gpu-pipeline: ring-stages=1 (expected 2 to 24, or 0 for 4)
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws -split-input-file 2>&1 | FileCheck %s --check-prefix=WSPEC
 // WSPEC: cannot be lowered with mainloop=wgmma-ws: the tensor-core mainloops need bf16 or f16 for both dy and x
 // WSPEC: cannot be lowered with mainloop=wgmma-ws: the tensor-core mainloops need rows and columns that are multiples of 8

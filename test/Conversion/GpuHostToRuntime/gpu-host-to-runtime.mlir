@@ -48,6 +48,23 @@ func.func @nora(%dy: tensor<8x64xbf16>, %x: tensor<8x32xbf16>,
 
 // -----
 
+// A guarded step: its i64 count is one more result pointer (to one int64 in
+// device memory), and the embedded plan is version 3 with an i64 result.
+// CHECK-LABEL: module
+// CHECK-DAG: llvm.mlir.global internal constant @__nora_plan_guarded("{{.*}}\22dtype\22: \22i64\22{{.*}}\22kind\22: \22scalar\22{{.*}}\22version\22: 3{{.*}}\00")
+// CHECK-LABEL: llvm.func @guarded(
+// CHECK-SAME: %[[WN:.*]]: !llvm.ptr, %[[MN:.*]]: !llvm.ptr, %[[K:.*]]: !llvm.ptr, %[[S:.*]]: !llvm.ptr) -> i32
+// CHECK: %[[R:.*]] = llvm.alloca %{{.*}} x !llvm.array<3 x i64>
+// CHECK: llvm.ptrtoint %[[K]]
+// CHECK: llvm.call @nora_embedded_call(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[R]], %[[S]])
+func.func @guarded(%g: tensor<16x32xf32>, %w: tensor<16x32xf32>, %m: tensor<16x32xf32>,
+                   %lr: f32, %wd: f32) -> (tensor<16x32xf32>, tensor<16x32xf32>, i64) {
+  %wn, %mn, %k = nora.rmnp_step %g, %w, %m, %lr, %wd {nonfinite = "skip_step"} : tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32> -> i64
+  return %wn, %mn, %k : tensor<16x32xf32>, tensor<16x32xf32>, i64
+}
+
+// -----
+
 // A step on a given gradient beside a row normalization, which no kernel
 // computes: the pass fails on it and rewrites nothing.
 func.func @mixed(%g: tensor<16x32xf32>, %w: tensor<16x32xf32>, %m: tensor<16x32xf32>,
