@@ -148,7 +148,7 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     tensor maps in the workspace, `nora.tensor_maps` on the launch; the same
     inputs as mma-sync), `wgmma-ws` (sm_90a, opt-in: the wgmma tiles with
     warp specialization, 384 threads: a producer warpgroup issues the TMA
-    copies on "full"/"empty" mbarrier pairs, setmaxnreg 40 for it and 200
+    copies on "full"/"empty" mbarrier pairs, setmaxnreg 56 for it and 184
     for the two consumer warpgroups, whose barriers are named barrier 1 of
     256 threads) or `auto` (mma-sync where it applies, simt
     elsewhere). f32 dy and x take the exact simt mainloop unless

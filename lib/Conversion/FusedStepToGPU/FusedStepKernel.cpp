@@ -119,12 +119,13 @@ namespace {
 using T = FusedStepTiling;
 constexpr int32_t kWgmmaMaxRegisters = 255;
 /// wgmma-ws: 384 threads at launch (168 x 384 <= 64K registers), then
-/// setmaxnreg moves the producer warpgroup to 40 and the consumers to 200.
+/// setmaxnreg moves the producer warpgroup to 56 and the consumers to 184.
 /// ptxas's spills are not monotonic in these: at the benchmark shapes,
-/// 40/232 (CUTLASS's split) spilled 32 bytes, 24/240 28, 56/224 24-56,
-/// 40/200 nothing at any shape checked (bench/RESULTS.md).
+/// 40/232 (CUTLASS's split) spilled 32 bytes, 24/240 28, 56/224 24-56;
+/// 40/200 nothing without a guard but 40-64 bytes with skip_row; 56/184
+/// nothing at any shape checked, guarded or not (bench/RESULTS.md).
 constexpr int32_t kWarpSpecializedStartRegisters = 168;
-constexpr int32_t kProducerRegisters = 40, kConsumerRegisters = 200;
+constexpr int32_t kProducerRegisters = 56, kConsumerRegisters = 184;
 /// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
 /// (one CTA a SM either way), and with partial tiles (136 x 200) since
 /// their loads are predicated instead of clamped (bench/RESULTS.md).
@@ -581,7 +582,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     return;
   }
   // Warp specialization: the producer warpgroup gives its registers to the
-  // consumers (setmaxnreg: 128 x 40 + 256 x 200 <= 64K) and fills the
+  // consumers (setmaxnreg: 128 x 56 + 256 x 184 <= 64K) and fills the
   // ring; the consumers, threads 128-383 seen as 0-255, run the tiles.
   Value rawTid = tid;
   auto roles = scf::IfOp::create(

@@ -94,10 +94,10 @@ enum class FusedStepMainloop {
   /// on a 128 x 128 tile.
   Wgmma,
   /// The same wgmma tiles with warp specialization, opt-in
-  /// (mainloop=wgmma-ws, sm_90a): a third, producer warpgroup (40 registers
+  /// (mainloop=wgmma-ws, sm_90a): a third, producer warpgroup (56 registers
   /// after setmaxnreg) issues the TMA copies into the ring, waiting on one
   /// "empty" mbarrier a stage that the consumer warps arrive on once their
-  /// wgmma has read it; the two consumer warpgroups (200 registers) wait on
+  /// wgmma has read it; the two consumer warpgroups (184 registers) wait on
   /// the "full" mbarriers, compute and run the epilogue. The ring runs
   /// continuously across the CTA's tiles, so the producer fills it with the
   /// next tile's blocks during the epilogue. 384 threads.

@@ -214,11 +214,11 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 
 // mainloop=wgmma-ws: the same launch and tensor maps, 384 threads. Thread 0
 // sets up a full (count 1) and an empty (count 8) mbarrier a stage. The
-// producer warpgroup (threads 0-127, setmaxnreg down to 40) loops over the
+// producer warpgroup (threads 0-127, setmaxnreg down to 56) loops over the
 // CTA's tiles and their 3 token blocks: thread 0 waits on the stage's
 // empty barrier, then issues the stage (expect_tx of 8 KiB, 4 TMA copies);
 // at the end it waits on 4 more empty phases. The consumers (setmaxnreg up
-// to 200) wait on full; the tile's first wgmma has scale-d 0 on undefined
+// to 184) wait on full; the tile's first wgmma has scale-d 0 on undefined
 // accumulators; each next one is followed by wait_group 1 and lane 0 of
 // each warp releasing the previous block's stage; after wait_group 0 the
 // last stage is released. Their barriers are bar.sync 1, 256.
@@ -245,7 +245,7 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WSPEC: gpu.barrier
 // WSPEC: %[[PRODUCER:.*]] = arith.cmpi ult, %{{.*}}, %c128
 // WSPEC-NEXT: scf.if %[[PRODUCER]] {
-// WSPEC-NEXT: nvvm.setmaxregister  decrease 40
+// WSPEC-NEXT: nvvm.setmaxregister  decrease 56
 // WSPEC-NEXT: scf.if
 // WSPEC: scf.for %{{.*}} = %block_id_x to %c2 step %grid_dim_x
 // WSPEC: scf.for %{{.*}} = %c0 to %c3
@@ -254,7 +254,7 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WSPEC-COUNT-4: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // WSPEC-COUNT-4: nvvm.mbarrier.try_wait.parity
 // WSPEC: } else {
-// WSPEC-NEXT: nvvm.setmaxregister  increase 200
+// WSPEC-NEXT: nvvm.setmaxregister  increase 184
 // WSPEC-NOT: gpu.barrier
 // WSPEC: nvvm.mbarrier.try_wait.parity
 // WSPEC-NEXT: llvm.mlir.undef
