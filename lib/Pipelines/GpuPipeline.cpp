@@ -44,6 +44,8 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
   if (stages != 0 && mainloop != "wgmma-ws")
     return error("nora-gpu-pipeline: ring-stages is an option of "
                  "mainloop=wgmma-ws");
+  // The bound of FusedStepTiling::kMaxRingStages (the pass checks it too;
+  // here nora-compile reports it before any IR is built).
   if (stages < 0 || stages == 1 || stages > 24)
     return error("nora-gpu-pipeline: ring-stages=" + Twine(stages) +
                  " (expected 2 to 24, or 0 for 4)");

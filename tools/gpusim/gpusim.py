@@ -975,11 +975,18 @@ def op_atomicrmw(m, op, ops, cta, mask):
     return out
 
 
+def _whole_groups(mask, size, what, unit):
+    """The groups of `size` threads (warps, warpgroups) that `mask` holds,
+    which must hold each group wholly or not at all."""
+    groups = full(mask).reshape(NTHREADS // size, size)
+    if (groups.any(axis=1) != groups.all(axis=1)).any():
+        raise SimError("%s under control flow that splits a %s" % (what, unit))
+    return [int(g) for g in np.nonzero(groups.all(axis=1))[0]]
+
+
 def _whole_warps(mask, what):
     """Warp-level ops: each warp all in or all out."""
-    warps = full(mask).reshape(NTHREADS // 32, 32)
-    if (warps.any(axis=1) != warps.all(axis=1)).any():
-        raise SimError("%s under control flow that splits a warp" % what)
+    _whole_groups(mask, 32, what, "warp")
 
 
 def op_shuffle(m, op, ops, cta, mask):
@@ -1473,11 +1480,7 @@ def op_mbarrier_arrive(m, op, ops, cta, mask):
 
 def _warpgroups(mask, what):
     """The warpgroups of `mask`, which must be whole warpgroups."""
-    groups = full(mask).reshape(NTHREADS // 128, 128)
-    if (groups.any(axis=1) != groups.all(axis=1)).any():
-        raise SimError("%s under control flow that splits a warpgroup"
-                       % what)
-    return [int(g) for g in np.nonzero(groups.all(axis=1))[0]]
+    return _whole_groups(mask, 128, what, "warpgroup")
 
 
 def op_setmaxregister(m, op, ops, cta, mask):

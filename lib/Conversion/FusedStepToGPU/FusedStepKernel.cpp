@@ -75,9 +75,7 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     if (mainloop == FusedStepMainloop::WgmmaWarpSpecialized) {
       if (ringStages > 0)
         t.stages = ringStages;
-      int64_t elemBytes = 2; // bf16 or f16
-      t.dynamicSharedBytes =
-          2 * t.stages * t.blockTokens * t.blockRows * elemBytes + 1024;
+      t.dynamicSharedBytes = 2 * t.ringOperandBytes() + 1024;
     }
   } else {
     t.blockRows = 64;
@@ -88,6 +86,12 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.rowBlocks = llvm::divideCeil(shape.rows, t.blockRows);
   t.colTiles = llvm::divideCeil(shape.cols, t.blockCols);
   t.tiles = t.rowBlocks * t.colTiles;
+  // The threads (or quads) that hold parts of one row of a tile.
+  t.contributors = mainloop == FusedStepMainloop::MmaSync ||
+                           mainloop == FusedStepMainloop::MmaSyncTf32
+                       ? kMmaSyncWarpsN
+                   : t.isWgmma() ? 1
+                                 : kSimtThreadsX;
   if (shape.wgradOnly) {
     // Only the tensor maps (wgmma) in the workspace.
     t.workspaceBytes = t.hasTensorMaps() ? 2 * kTensorMapBytes : 0;
@@ -97,12 +101,6 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.counters = t.rowBlocks + 1 + (chain.guard != NonfiniteGuard::None);
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
   t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
-  // The threads (or quads) that hold parts of one row of a tile.
-  t.contributors = mainloop == FusedStepMainloop::MmaSync ||
-                           mainloop == FusedStepMainloop::MmaSyncTf32
-                       ? kMmaSyncWarpsN
-                   : t.isWgmma() ? 1
-                                 : kSimtThreadsX;
   if (chain.guard != NonfiniteGuard::None) {
     t.probeBase = t.statsCount;
     t.statsCount += t.rowBlocks * t.colTiles * t.blockRows * t.contributors;
@@ -296,6 +294,9 @@ void KernelEmitter::emitStoreGradient(Value rb, Value ct,
 }
 
 void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
+  // The tiling sized the partials' buffers for the mainloop's fragment.
+  assert(frag.contributors == tiling.contributors &&
+         "the fragment's contributors are not the tiling's");
   int64_t kR = frag.rows.size(), kC = frag.cols.size();
   Value i0 = mul(rb, idx(tiling.blockRows));
   Value j0 = mul(ct, idx(tiling.blockCols));
@@ -550,11 +551,11 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     auto stageType =
         MemRefType::get({tiling.stages, tiling.blockTokens, tiling.blockRows},
                         shape.dyElem, MemRefLayoutAttrInterface(), workgroup);
-    int64_t bytes = tiling.stages * tiling.blockTokens * tiling.blockRows * 2;
     smemA =
         memref::ViewOp::create(b, loc, stageType, dynamic, shift, ValueRange{});
     smemB = memref::ViewOp::create(b, loc, stageType, dynamic,
-                                   add(shift, idx(bytes)), ValueRange{});
+                                   add(shift, idx(tiling.ringOperandBytes())),
+                                   ValueRange{});
   } else if (tiling.mainloop != FusedStepMainloop::LoadGradient) {
     smemA = smem[next++];
     smemB = smem[next++];
@@ -683,42 +684,33 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   auto shared = [&](ArrayRef<int64_t> dims, Type elem) -> Type {
     return MemRefType::get(dims, elem, MemRefLayoutAttrInterface(), workgroup);
   };
-  // The operand stages of the mainloop, the row partials of the epilogue
+  // The operand stages of the mainloop (wgmma-ws: in dynamic shared
+  // memory, emit()), the row partials of the epilogue
   // ([stat][row][contributor]) and the rows' (a, factor).
   SmallVector<Type> smem;
-  if (tiling.dynamicSharedBytes) {
-    // wgmma-ws: the stages are in dynamic shared memory (emit()).
-    int64_t contributors = 1;
-    smem = {shared({tiling.numStats, tiling.blockRows, contributors}, f64)};
-  } else if (tiling.mainloop == FusedStepMainloop::MmaSync ||
-             tiling.isWgmma()) {
+  if ((tiling.mainloop == FusedStepMainloop::MmaSync || tiling.isWgmma()) &&
+      !tiling.dynamicSharedBytes) {
     // One 16-token x 128 stage of dy (and of x): 4096 bytes.
     Type elem = shape.dyElem;
-    // The row partials: 4 warps a row with mma.sync; one quad holds a whole
-    // row of a wgmma accumulator.
-    int64_t contributors =
-        tiling.mainloop == FusedStepMainloop::MmaSync ? kMmaSyncWarpsN : 1;
-    smem = {shared({tiling.stages, tiling.blockTokens, tiling.blockRows}, elem),
-            shared({tiling.stages, tiling.blockTokens, tiling.blockCols}, elem),
-            shared({tiling.numStats, tiling.blockRows, contributors}, f64)};
+    smem = {
+        shared({tiling.stages, tiling.blockTokens, tiling.blockRows}, elem),
+        shared({tiling.stages, tiling.blockTokens, tiling.blockCols}, elem)};
   } else if (tiling.mainloop == FusedStepMainloop::MmaSyncTf32) {
     // 8-token stages of f32 rows padded to 136 floats (544 bytes): the
     // scalar fragment loads of a warp hit 32 different banks.
     smem = {shared({tiling.stages, tiling.blockTokens, kTf32RowFloats}, f32),
-            shared({tiling.stages, tiling.blockTokens, kTf32RowFloats}, f32),
-            shared({tiling.numStats, tiling.blockRows, kMmaSyncWarpsN}, f64)};
+            shared({tiling.stages, tiling.blockTokens, kTf32RowFloats}, f32)};
   } else if (tiling.mainloop == FusedStepMainloop::Simt) {
     smem = {shared({tiling.blockTokens, tiling.blockRows}, f32),
-            shared({tiling.blockTokens, tiling.blockCols}, f32),
-            shared({tiling.numStats, tiling.blockRows, kSimtThreadsX}, f64)};
-  } else {
-    smem = {shared({tiling.numStats, tiling.blockRows, kSimtThreadsX}, f64)};
+            shared({tiling.blockTokens, tiling.blockCols}, f32)};
   }
-  // A gradient alone has no row statistics: the operand stages only.
-  if (shape.wgradOnly)
-    smem.pop_back();
-  else
-    smem.push_back(shared({2, tiling.blockRows}, f64));
+  // A gradient alone has no row statistics: the operand stages only. The
+  // partials: 4 warps a row with mma.sync, one quad (a whole row of a
+  // wgmma accumulator) with wgmma, 16 threads with simt.
+  if (!shape.wgradOnly)
+    smem.append(
+        {shared({tiling.numStats, tiling.blockRows, tiling.contributors}, f64),
+         shared({2, tiling.blockRows}, f64)});
   // One mbarrier a stage: the TMA copies of the stage complete on it; with
   // warp specialization, a second one a stage: the consumers release it.
   if (tiling.isWgmma())
@@ -792,7 +784,6 @@ gpu::GPUFuncOp mlir::nora::buildNonfiniteFinishKernel(
     OpBuilder &builder, Location loc, StringRef name,
     const FusedStepShape &shape, const RowUpdateChain &chain,
     const FusedStepTiling &tiling) {
-  MLIRContext *ctx = builder.getContext();
   auto matrix = MemRefType::get({shape.rows, shape.cols}, builder.getF32Type());
   SmallVector<Type> args = {
       MemRefType::get({tiling.counters}, builder.getI32Type()),
@@ -862,6 +853,5 @@ gpu::GPUFuncOp mlir::nora::buildNonfiniteFinishKernel(
                             mNew, ValueRange{i, j});
   }
   gpu::ReturnOp::create(b, loc);
-  (void)ctx;
   return func;
 }

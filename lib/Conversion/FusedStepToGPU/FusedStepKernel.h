@@ -154,6 +154,10 @@ struct FusedStepTiling {
   }
   /// The wgmma mainloops read dy and x through TMA descriptors.
   bool hasTensorMaps() const { return isWgmma(); }
+  /// wgmma-ws: the bytes of one operand's stages (bf16/f16).
+  int64_t ringOperandBytes() const {
+    return stages * blockTokens * blockRows * 2;
+  }
   /// The CTA's threads.
   int64_t blockThreads() const {
     return kThreads + (warpSpecialized() ? kProducerThreads : 0);

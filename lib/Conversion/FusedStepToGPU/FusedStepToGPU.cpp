@@ -296,6 +296,32 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
   return mainloop;
 }
 
+/// The kernel inputs of a gradient dy^T x (+ acc), with their roles.
+SmallVector<std::pair<Value, StringRef>> gradientInputs(Value dy, Value x,
+                                                        Value acc) {
+  SmallVector<std::pair<Value, StringRef>> inputs = {{dy, "dy"}, {x, "x"}};
+  if (acc)
+    inputs.push_back({acc, "acc"});
+  return inputs;
+}
+
+/// The tiling of a step (or a gradient alone) of `shape` under the pass's
+/// options; an error on `op` when no mainloop can take it.
+FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
+                                    const RowUpdateChain &chain,
+                                    MainloopChoice choice, bool allowTf32,
+                                    int64_t ringStages) {
+  FailureOr<FusedStepMainloop> mainloop =
+      chooseMainloop(op, shape, choice, allowTf32);
+  if (failed(mainloop))
+    return failure();
+  FusedStepTiling tiling =
+      FusedStepTiling::get(shape, chain, *mainloop, ringStages);
+  if (failed(checkTiles(op, tiling)))
+    return failure();
+  return tiling;
+}
+
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
                         MainloopChoice choice, bool allowTf32,
                         int64_t ringStages, unsigned &counter) {
@@ -306,23 +332,17 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   if (failed(chain))
     return failure();
   chain->guard = parseNonfiniteGuard(op.getNonfinite());
-  FailureOr<FusedStepMainloop> mainloop =
-      chooseMainloop(op, *shape, choice, allowTf32);
-  if (failed(mainloop))
+  FailureOr<FusedStepTiling> tiling =
+      tileStep(op, *shape, *chain, choice, allowTf32, ringStages);
+  if (failed(tiling))
     return failure();
-  FusedStepTiling tiling =
-      FusedStepTiling::get(*shape, *chain, *mainloop, ringStages);
-  if (failed(checkTiles(op, tiling)))
-    return failure();
-  SmallVector<std::pair<Value, StringRef>> inputs = {{op.getDy(), "dy"},
-                                                     {op.getX(), "x"}};
-  if (Value acc = op.getAcc())
-    inputs.push_back({acc, "acc"});
+  SmallVector<std::pair<Value, StringRef>> inputs =
+      gradientInputs(op.getDy(), op.getX(), op.getAcc());
   inputs.append({{op.getW(), "w"},
                  {op.getM(), "m"},
                  {op.getLr(), "lr"},
                  {op.getWd(), "wd"}});
-  emitLaunch(op, kernels, counter, *shape, *chain, tiling, inputs,
+  emitLaunch(op, kernels, counter, *shape, *chain, *tiling, inputs,
              op.getResults().take_front(2),
              op.getNumResults() > 2 ? op.getResult(2) : Value());
   op->erase();
@@ -354,19 +374,13 @@ LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
   shape.hasAcc = static_cast<bool>(op.getAcc());
   shape.gradScale = op.getScale().convertToDouble();
   shape.wgradOnly = true;
-  FailureOr<FusedStepMainloop> mainloop =
-      chooseMainloop(op, shape, choice, allowTf32);
-  if (failed(mainloop))
+  FailureOr<FusedStepTiling> tiling =
+      tileStep(op, shape, RowUpdateChain(), choice, allowTf32, ringStages);
+  if (failed(tiling))
     return failure();
-  FusedStepTiling tiling =
-      FusedStepTiling::get(shape, RowUpdateChain(), *mainloop, ringStages);
-  if (failed(checkTiles(op, tiling)))
-    return failure();
-  SmallVector<std::pair<Value, StringRef>> inputs = {{op.getDy(), "dy"},
-                                                     {op.getX(), "x"}};
-  if (Value acc = op.getAcc())
-    inputs.push_back({acc, "acc"});
-  emitLaunch(op, kernels, counter, shape, RowUpdateChain(), tiling, inputs,
+  SmallVector<std::pair<Value, StringRef>> inputs =
+      gradientInputs(op.getDy(), op.getX(), op.getAcc());
+  emitLaunch(op, kernels, counter, shape, RowUpdateChain(), *tiling, inputs,
              op->getResults());
   op->erase();
   return success();
