@@ -26,7 +26,13 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpu_steps import optim_mlir, step_mlir  # noqa: E402
+from gpu_steps import WGMMA_VARIANTS, optim_mlir, step_mlir  # noqa: E402
+
+# nora-compile's flags for each --mainloops value: its own --mainloop, or
+# a variant of the benchmark's (wgmma-ws6: 6 stages of 64 tokens,
+# wgmma-ws-t16: 16-token stages), or mma-sync with tf32.
+FLAGS = dict((suffix, flags) for suffix, flags, _ in WGMMA_VARIANTS)
+FLAGS["tf32"] = ["--mainloop=mma-sync", "--allow-tf32"]
 
 # (name, T, M, N, activation dtype, step, accumulator)
 SHAPES = [
@@ -60,10 +66,12 @@ def main():
     p.add_argument("--max-registers", type=int, default=176)
     p.add_argument("--chips", default="sm_80,sm_90a")
     p.add_argument("--mainloops",
-                   default="auto,simt,wgmma,wgmma-ws,wgmma-ws12,tf32",
+                   default="auto,simt,wgmma,wgmma-ws,wgmma-ws-t16,tf32",
                    help="nora-compile --mainloop values (auto: tensor cores "
-                        "for bf16/f16); tf32: mma-sync with --allow-tf32 at "
-                        "the benchmark shapes with f32 activations")
+                        "for bf16/f16) or the benchmark's wgmma variants "
+                        "(wgmma-ws6, wgmma-ws-t16); tf32: mma-sync with "
+                        "--allow-tf32 at the benchmark shapes with f32 "
+                        "activations")
     opts = p.parse_args()
     compiler, ptxas = find("nora-compile", opts.bin), find("ptxas", None)
     if not compiler or not ptxas:
@@ -81,8 +89,8 @@ def main():
                     if mainloop in ("wgmma", "tf32") or (
                         mainloop in ("auto", "mma-sync") and
                         name.startswith("partial_")) else opts.max_registers
-                if mainloop in ("wgmma", "wgmma-ws", "wgmma-ws12",
-                                "mma-sync") and act == "f32":
+                if (mainloop.startswith("wgmma") or
+                        mainloop == "mma-sync") and act == "f32":
                     continue  # tensor cores take bf16/f16 only
                 if mainloop == "tf32":
                     # The benchmark shapes with f32 dy and x.
@@ -94,11 +102,7 @@ def main():
                 with open(src, "w") as f:
                     f.write(optim_mlir(name, M, N, step) if T is None else
                             step_mlir(name, T, M, N, act, step, acc))
-                flags = (["--mainloop=mma-sync", "--allow-tf32"]
-                         if mainloop == "tf32" else
-                         ["--mainloop=wgmma-ws", "--ring-stages=12"]
-                         if mainloop == "wgmma-ws12" else
-                         ["--mainloop=" + mainloop])
+                flags = FLAGS.get(mainloop, ["--mainloop=" + mainloop])
                 res = subprocess.run(
                     [compiler, src, "--chip=" + chip, "--emit-ptx=" + ptx]
                     + flags +

@@ -9,9 +9,11 @@
 #       CASE.simt.nora (CASE.wgmma.nora, CASE.wgmma-ws.nora) the same with
 #       the exact-f32 (the sm_90a wgmma, warp-specialized wgmma) mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
-#       (NAME-simt.nora, NAME-wgmma.nora, NAME-wgmma-ws.nora: the same
-#       with the exact-f32, the wgmma and the warp-specialized mainloops;
-#       NAME-wgmma-ws12.nora: warp-specialized with a 12-stage ring;
+#       (NAME-simt.nora: the same with the exact-f32 mainloop;
+#       NAME-wgmma.nora, NAME-wgmma-ws.nora, NAME-wgmma-ws6.nora,
+#       NAME-wgmma-ws-t16.nora: the sm_90a variants of
+#       scripts/gpu_steps.py's WGMMA_VARIANTS, the wgmma mainloop and
+#       warp-specialized rings of 4 x 64, 6 x 64 and 4 x 16 tokens;
 #       NAME-optim.nora: the optimizer step alone, on a given gradient;
 #       NAME-wgrad.nora: the gradient alone, our GEMM)
 #   gpu-bundle/cases/tf32/gpu-CHIP/     the f32 tile-edge cases, CASE.tf32.nora
@@ -88,7 +90,8 @@ mkdir -p "$BUNDLE/bench"
 import os, subprocess, sys
 root, out, chip = sys.argv[1:]
 sys.path.insert(0, os.path.join(root, "scripts"))
-from gpu_steps import BENCH_SHAPES, bench_name, optim_mlir, step_mlir, wgrad_mlir
+from gpu_steps import (BENCH_SHAPES, WGMMA_VARIANTS, bench_name, optim_mlir,
+                       step_mlir, wgrad_mlir)
 for T, M, N in BENCH_SHAPES:
     name = bench_name(T, M, N)
     src = os.path.join(out, name + ".mlir")
@@ -108,14 +111,12 @@ for T, M, N in BENCH_SHAPES:
     subprocess.run(["nora-compile", wgrad, "--chip=" + chip,
                     "-o", os.path.join(out, name + "-wgrad.nora")],
                    check=True)
-    variants = [("auto", "", []), ("simt", "-simt", [])]
+    variants = [("", ["--mainloop=auto"]), ("-simt", ["--mainloop=simt"])]
     if chip == "sm_90a":
-        # wgmma-ws12: a 12-stage ring (96 KiB of dynamic shared memory).
-        variants += [("wgmma", "-wgmma", []), ("wgmma-ws", "-wgmma-ws", []),
-                     ("wgmma-ws", "-wgmma-ws12", ["--ring-stages=12"])]
-    for mainloop, suffix, flags in variants:
-        subprocess.run(["nora-compile", src, "--chip=" + chip,
-                        "--mainloop=" + mainloop] + flags +
+        variants += [("-" + suffix, flags)
+                     for suffix, flags, _ in WGMMA_VARIANTS]
+    for suffix, flags in variants:
+        subprocess.run(["nora-compile", src, "--chip=" + chip] + flags +
                        ["-o", os.path.join(out, name + suffix + ".nora")],
                        check=True)
 PYEOF

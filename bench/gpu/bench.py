@@ -48,7 +48,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from gpu_steps import BENCH_SHAPES, bench_name  # noqa: E402
+from gpu_steps import BENCH_SHAPES, WGMMA_VARIANTS, bench_name  # noqa: E402
 
 LR, WD, BETA, EPS = 0.005, 0.1, 0.95, 1e-10
 
@@ -246,9 +246,8 @@ def main():
         nora_step(torch, w_ref, m_ref, g, LR, WD)
         row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
                "exact_gemm": exact, "e": None, "e_simt": None, "err": None,
-               "dram": None, "d": None, "d_err": None, "e_wgmma": None,
-               "wgmma_err": None, "e_wgmma_ws": None, "wgmma_ws_err": None,
-               "e_wgmma_ws12": None, "wgmma_ws12_err": None}
+               "dram": None, "d": None, "d_err": None,
+               "variants": {}}
         artifact = os.path.join(opts.bundle, "bench",
                                 bench_name(T, M, N) + ".nora")
         if device == "cuda" and opts.nora_exec and os.path.isdir(artifact):
@@ -264,10 +263,10 @@ def main():
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
                 if opts.ncu:
                     row["dram"] = ncu_dram_bytes(cmd)
-        # The same step with the wgmma mainloops (sm_90a), for comparison.
-        for key, suffix in (("wgmma", "-wgmma"), ("wgmma_ws", "-wgmma-ws"),
-                            ("wgmma_ws12", "-wgmma-ws12")):
-            wg = artifact[:-len(".nora")] + suffix + ".nora"
+        # The same step with the wgmma mainloops (sm_90a), for comparison:
+        # suffix -> (ms, max rel. diff).
+        for suffix, _, _ in WGMMA_VARIANTS:
+            wg = artifact[:-len(".nora")] + "-" + suffix + ".nora"
             if not (device == "cuda" and opts.nora_exec and
                     os.path.isdir(wg)):
                 continue
@@ -275,11 +274,10 @@ def main():
                 e_w, w1, m1, _ = run_nora_exec(opts.nora_exec, wg, tmp,
                                                (dy, x, w0, m0), opts.repeat,
                                                torch)
-                row["e_" + key] = e_w
                 wr, mr = w_ref.cpu().numpy(), m_ref.cpu().numpy()
-                row[key + "_err"] = max(
+                row["variants"][suffix] = (e_w, max(
                     float(np.abs(w1 - wr).max() / (np.abs(wr).max() or 1)),
-                    float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
+                    float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1))))
         # The same step with the exact-f32 (SIMT) mainloop, for comparison.
         simt = artifact[:-len(".nora")] + "-simt.nora"
         if device == "cuda" and opts.nora_exec and os.path.isdir(simt):
@@ -324,15 +322,19 @@ def main():
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
              "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
-             "(e) wgmma ms | (e) wgmma-ws ms | (e) wgmma-ws, 12 stages ms | "
+             + "".join("(e) %s ms | " % title
+                       for _, _, title in WGMMA_VARIANTS) +
              "(d) ours ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-             "---|---|"]
+             "|---" * (15 + len(WGMMA_VARIANTS)) + "|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
+        variants = ["%s (diff %.2g)" % (ms(r["variants"][suffix][0]),
+                                        r["variants"][suffix][1])
+                    if suffix in r["variants"] else "n/a"
+                    for suffix, _, _ in WGMMA_VARIANTS]
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s | %s | %s | %s | %s |" % (
+                     "%s | %s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]),
@@ -343,15 +345,7 @@ def main():
                          ratio(r["c"], r["e"]),
                          "%.2g" % r["err"] if r["err"] is not None else "n/a",
                          dram, ms(r["e_simt"]),
-                         ms(r["e_wgmma"]) + ("" if r["wgmma_err"] is None
-                                             else " (diff %.2g)"
-                                             % r["wgmma_err"]),
-                         ms(r["e_wgmma_ws"]) + (
-                             "" if r["wgmma_ws_err"] is None else
-                             " (diff %.2g)" % r["wgmma_ws_err"]),
-                         ms(r["e_wgmma_ws12"]) + (
-                             "" if r["wgmma_ws12_err"] is None else
-                             " (diff %.2g)" % r["wgmma_ws12_err"]),
+                         " | ".join(variants),
                          ms(r.get("d_ours")) + (
                              "" if r.get("d_ours_err") is None else
                              " (g diff %.2g)" % r["d_ours_err"])))

@@ -40,15 +40,12 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
   if (host == "runtime" && format != "bin")
     return error("nora-gpu-pipeline: host=runtime embeds the cubin and needs "
                  "format=bin");
-  int64_t stages = options.ringStages;
-  if (stages != 0 && mainloop != "wgmma-ws")
-    return error("nora-gpu-pipeline: ring-stages is an option of "
-                 "mainloop=wgmma-ws");
-  // The bound of FusedStepTiling::kMaxRingStages (the pass checks it too;
-  // here nora-compile reports it before any IR is built).
-  if (stages < 0 || stages == 1 || stages > 24)
-    return error("nora-gpu-pipeline: ring-stages=" + Twine(stages) +
-                 " (expected 2 to 24, or 0 for 4)");
+  // The pass checks the ring too; here nora-compile reports it before any
+  // IR is built.
+  std::string ringError = wgmmaRingError(
+      mainloop, WgmmaRingOptions{options.ringStages, options.stageTokens});
+  if (!ringError.empty())
+    return error("nora-gpu-pipeline: " + ringError);
   if ((mainloop == "wgmma" || mainloop == "wgmma-ws") && chip != "sm_90a")
     return error("nora-gpu-pipeline: mainloop=" + mainloop +
                  " needs chip=sm_90a (wgmma is a Hopper instruction)");
@@ -67,6 +64,7 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   toGPU.mainloop = options.mainloop;
   toGPU.allowTf32 = options.allowTf32;
   toGPU.ringStages = options.ringStages;
+  toGPU.stageTokens = options.stageTokens;
   pm.addPass(createNoraFusedStepToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -596,7 +596,8 @@ def _gpu_artifact(case, opts, directory, mlir):
     tag = ("" if opts.mainloop == "auto" else "." + opts.mainloop) + \
         (".tf32" if opts.allow_tf32 else "") + \
         (".nofuse" if opts.no_fuse else "") + \
-        (".ring%d" % opts.ring_stages if opts.ring_stages else "")
+        (".ring%d" % opts.ring_stages if opts.ring_stages else "") + \
+        (".tokens%d" % opts.stage_tokens if opts.stage_tokens else "")
     art = os.path.join(directory, case.name + tag + ".nora")
     skip_file = os.path.join(directory, case.name + tag + ".skip")
     if opts.prebuilt:
@@ -612,7 +613,9 @@ def _gpu_artifact(case, opts, directory, mlir):
            "--chip=" + opts.gpu, "--mainloop=" + opts.mainloop, "-o", art] + \
         (["--allow-tf32"] if opts.allow_tf32 else []) + \
         (["--no-fuse"] if opts.no_fuse else []) + \
-        (["--ring-stages=%d" % opts.ring_stages] if opts.ring_stages else [])
+        (["--ring-stages=%d" % opts.ring_stages] if opts.ring_stages else []) + \
+        (["--stage-tokens=%d" % opts.stage_tokens] if opts.stage_tokens
+         else [])
     res = _run(cmd)
     if res.returncode == 0:
         if os.path.exists(skip_file):
@@ -663,6 +666,8 @@ def run_case(case, opts, directory, done=()):
                     + (["--no-fuse"] if opts.no_fuse else [])
                     + (["--ring-stages=%d" % opts.ring_stages]
                        if opts.ring_stages else [])
+                    + (["--stage-tokens=%d" % opts.stage_tokens]
+                       if opts.stage_tokens else [])
                     + ["--output=@" + p for p in paths])
         if art:
             # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
@@ -792,6 +797,9 @@ def _parser(prog=None):
     p.add_argument("--ring-stages", type=int, default=0,
                    help="with --mainloop=wgmma-ws: the TMA ring's stages "
                         "(nora-compile --ring-stages)")
+    p.add_argument("--stage-tokens", type=int, default=0,
+                   help="with --mainloop=wgmma-ws: the tokens of a ring "
+                        "stage (nora-compile --stage-tokens)")
     p.add_argument("--max-ctas", default=[], metavar="N,N,...",
                    type=lambda text: [int(n) for n in text.split(",") if n],
                    help="with --gpu: also run each case on at most N CTAs "
@@ -857,6 +865,8 @@ def main(cases, argv=None, prog=None):
             mode += " no-fuse"
         if opts.ring_stages:
             mode += " ring %d" % opts.ring_stages
+        if opts.stage_tokens:
+            mode += " tokens %d" % opts.stage_tokens
     directory = os.path.join(opts.tmpdir, ("gpu " + opts.gpu if opts.gpu
                                            else mode.split(" ")[0])
                              .replace(" ", "-"))

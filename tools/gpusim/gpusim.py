@@ -1592,12 +1592,13 @@ SYNC_POINTS = {"nvvm.mbarrier.arrive"}
 # --- command line -------------------------------------------------------------
 
 def lower(path, entry, mainloop, nora_opt, allow_tf32=False, fuse=True,
-          ring_stages=0):
+          ring_stages=0, stage_tokens=0):
     cmd = [nora_opt, path, "--nora-decompose"] + \
         (["--nora-fuse-wgrad-epilogue"] if fuse else []) + [
            "--nora-fused-step-to-gpu=mainloop=" + mainloop +
            (" allow-tf32=1" if allow_tf32 else "") +
-           (" ring-stages=%d" % ring_stages if ring_stages else ""),
+           (" ring-stages=%d" % ring_stages if ring_stages else "") +
+           (" stage-tokens=%d" % stage_tokens if stage_tokens else ""),
            "--canonicalize",
            "--cse", "--mlir-print-op-generic"]
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -1673,6 +1674,8 @@ def main(argv=None):
                         "allow-tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
                    help="mainloop=wgmma-ws: the TMA ring's stages")
+    p.add_argument("--stage-tokens", type=int, default=0,
+                   help="mainloop=wgmma-ws: the tokens of a ring stage")
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "
                         "one a tile)")
@@ -1681,7 +1684,8 @@ def main(argv=None):
     try:
         nora_opt = opts.nora_opt or os.environ.get("NORA_OPT") or "nora-opt"
         text = lower(opts.file, opts.entry, opts.mainloop, nora_opt,
-                     opts.allow_tf32, not opts.no_fuse, opts.ring_stages)
+                     opts.allow_tf32, not opts.no_fuse, opts.ring_stages,
+                     opts.stage_tokens)
         inputs = []
         for spec in opts.input:
             if spec.startswith("@"):

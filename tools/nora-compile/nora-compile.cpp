@@ -62,10 +62,15 @@ static cl::opt<bool>
               cl::init(false), cl::cat(category));
 static cl::opt<int64_t>
     ringStages("ring-stages",
-               cl::desc("--mainloop=wgmma-ws: the TMA ring's 16-token "
-                        "stages, 8 KiB each in dynamic shared memory (2 to "
-                        "24; default 4)"),
+               cl::desc("--mainloop=wgmma-ws: the TMA ring's stages, in "
+                        "dynamic shared memory (from 2; default 4)"),
                cl::init(0), cl::cat(category));
+static cl::opt<int64_t> stageTokens(
+    "stage-tokens",
+    cl::desc("--mainloop=wgmma-ws: the tokens of a ring stage, one k16 "
+             "wgmma each 16 (a multiple of 16 up to 256; default 64); the "
+             "stages take 512 bytes a token, at most 192 KiB"),
+    cl::init(0), cl::cat(category));
 static cl::opt<bool>
     noFuse("no-fuse",
            cl::desc("Do not fuse weight gradients into their steps: the "
@@ -108,6 +113,7 @@ static LogicalResult lower(ModuleOp module, StringRef format) {
   options.mainloop = mainloop;
   options.allowTf32 = allowTf32;
   options.ringStages = ringStages;
+  options.stageTokens = stageTokens;
   options.fuse = !noFuse;
   options.format = format.str();
   options.cudaPath = cudaPath;

@@ -5,9 +5,9 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -15,7 +15,23 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
+#include <string>
+
 namespace mlir::nora {
+
+/// The TMA ring of mainloop=wgmma-ws: `stages` stages of `stageTokens`
+/// tokens each (0: the defaults, 4 stages of 64 tokens).
+struct WgmmaRingOptions {
+  int64_t stages = 0, stageTokens = 0;
+};
+
+/// Why `ring` cannot be the ring of mainloop `mainloop` ("" when it can):
+/// only wgmma-ws takes ring options; stages from 2, stage tokens a multiple
+/// of 16 (one k16 wgmma each) up to 256 (a TMA box), and both operands'
+/// stages in at most 192 KiB of shared memory (24 stages of 16 tokens, 12
+/// of 32, 6 of 64). The pass and nora-gpu-pipeline both check it.
+std::string wgmmaRingError(llvm::StringRef mainloop,
+                           const WgmmaRingOptions &ring);
 
 #define GEN_PASS_DECL
 #include "nora/Conversion/Passes.h.inc"

@@ -164,8 +164,12 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
            "f32 dy and x may use tf32 tensor cores (mma.sync m16n8k8, "
            "inputs rounded to tf32): with auto and mma-sync">,
     Option<"ringStages", "ring-stages", "int64_t", /*default=*/"0",
-           "mainloop=wgmma-ws: the TMA ring's stages of 16 tokens (8 KiB "
-           "each, in dynamic shared memory; 2 to 24, 0: 4)">
+           "mainloop=wgmma-ws: the TMA ring's stages, in dynamic shared "
+           "memory (from 2; 0: 4)">,
+    Option<"stageTokens", "stage-tokens", "int64_t", /*default=*/"0",
+           "mainloop=wgmma-ws: the tokens of a ring stage, a k16 wgmma "
+           "each 16 (a multiple of 16 up to 256; 0: 64); the stages take "
+           "512 bytes a token, at most 192 KiB">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -75,8 +75,14 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<int64_t> ringStages{
       *this, "ring-stages",
-      llvm::cl::desc("mainloop=wgmma-ws: the TMA ring's 16-token stages "
-                     "(2 to 24; 0: 4)"),
+      llvm::cl::desc("mainloop=wgmma-ws: the TMA ring's stages (from 2; "
+                     "0: 4)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> stageTokens{
+      *this, "stage-tokens",
+      llvm::cl::desc("mainloop=wgmma-ws: the tokens of a ring stage (a "
+                     "multiple of 16 up to 256; 0: 64); the ring takes 512 "
+                     "bytes a token and stage, at most 192 KiB"),
       llvm::cl::init(0)};
   PassOptions::Option<std::string> host{
       *this, "host",

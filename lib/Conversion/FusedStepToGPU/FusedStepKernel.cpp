@@ -61,7 +61,7 @@ std::string mlir::nora::tf32Ineligibility(const FusedStepShape &shape) {
 FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
                                      const RowUpdateChain &chain,
                                      FusedStepMainloop mainloop,
-                                     int64_t ringStages) {
+                                     const WgmmaRingOptions &ring) {
   FusedStepTiling t;
   t.mainloop = mainloop;
   if (mainloop == FusedStepMainloop::MmaSync ||
@@ -73,8 +73,15 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     t.blockTokens = mainloop == FusedStepMainloop::MmaSyncTf32 ? 8 : 16;
     t.stages = kDefaultRingStages;
     if (mainloop == FusedStepMainloop::WgmmaWarpSpecialized) {
-      if (ringStages > 0)
-        t.stages = ringStages;
+      t.stages = ring.stages > 0 ? ring.stages : kDefaultRingStages;
+      // By default a stage is 64 tokens, or the step's tokens rounded up
+      // to a k16 wgmma when they are fewer.
+      t.blockTokens =
+          ring.stageTokens > 0
+              ? ring.stageTokens
+              : std::min<int64_t>(
+                    kDefaultStageTokens,
+                    llvm::alignTo(std::max<int64_t>(shape.tokens, 1), 16));
       t.dynamicSharedBytes = 2 * t.ringOperandBytes() + 1024;
     }
   } else {
@@ -690,7 +697,8 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   SmallVector<Type> smem;
   if ((tiling.mainloop == FusedStepMainloop::MmaSync || tiling.isWgmma()) &&
       !tiling.dynamicSharedBytes) {
-    // One 16-token x 128 stage of dy (and of x): 4096 bytes.
+    // One 16-token x 128 stage of dy (and of x): 4096 bytes (mma-sync,
+    // wgmma).
     Type elem = shape.dyElem;
     smem = {
         shared({tiling.stages, tiling.blockTokens, tiling.blockRows}, elem),

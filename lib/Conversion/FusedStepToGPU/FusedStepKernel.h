@@ -9,6 +9,7 @@
 #ifndef NORA_LIB_CONVERSION_FUSEDSTEPTOGPU_FUSEDSTEPKERNEL_H
 #define NORA_LIB_CONVERSION_FUSEDSTEPTOGPU_FUSEDSTEPKERNEL_H
 
+#include "nora/Conversion/Passes.h"
 #include "nora/Dialect/Nora/IR/NoraOps.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -94,7 +95,8 @@ enum class FusedStepMainloop {
   /// on a 128 x 128 tile.
   Wgmma,
   /// The same wgmma tiles with warp specialization, opt-in
-  /// (mainloop=wgmma-ws, sm_90a): a third, producer warpgroup (56 registers
+  /// (mainloop=wgmma-ws, sm_90a), on 64-token stages (4 k16 wgmmas a
+  /// stage; WgmmaRingOptions): a third, producer warpgroup (56 registers
   /// after setmaxnreg) issues the TMA copies into the ring, waiting on one
   /// "empty" mbarrier a stage that the consumer warps arrive on once their
   /// wgmma has read it; the two consumer warpgroups (184 registers) wait on
@@ -140,9 +142,11 @@ struct FusedStepTiling {
   int64_t contributors = 0, probeBase = 0;
   int64_t tensorMapOffset = 0;
   static constexpr int64_t kTensorMapBytes = 128;
-  /// The box one TMA copy moves: 16 token rows x 64 elements (128 bytes, one
-  /// row of the 128-byte swizzle), in the tensors' row-major order.
-  static constexpr int64_t kTmaBoxRows = 16, kTmaBoxCols = 64;
+  /// The box one TMA copy moves: a stage's token rows (blockTokens) x 64
+  /// elements (128 bytes, one row of the 128-byte swizzle), in the tensors'
+  /// row-major order: one MN atom of a stage (tmaAtomBytes()).
+  static constexpr int64_t kTmaBoxCols = 64;
+  int64_t tmaAtomBytes() const { return blockTokens * kTmaBoxCols * 2; }
 
   /// Both wgmma mainloops: TMA into a ring with one mbarrier a stage.
   bool isWgmma() const {
@@ -167,13 +171,19 @@ struct FusedStepTiling {
   /// the ring may exceed the 48 KiB of static shared memory): both
   /// operands' stages plus 1 KiB to align them to 1024 bytes.
   int64_t dynamicSharedBytes = 0;
-  static constexpr int64_t kDefaultRingStages = 4, kMaxRingStages = 24;
+  /// wgmma-ws's ring (WgmmaRingOptions): 4 stages of 64 tokens (4 k16
+  /// wgmmas a stage, 32 KiB; fewer tokens, in steps of 16, when the step
+  /// has fewer) unless set.
+  static constexpr int64_t kDefaultRingStages = 4, kDefaultStageTokens = 64;
+  /// The ring's bound: with the kernel's static shared memory (6-7 KiB) and
+  /// the alignment slack it stays under the 227 KiB a CTA may have.
+  static constexpr int64_t kMaxRingBytes = 192 * 1024;
 
-  /// `ringStages` (wgmma-ws only; 0: kDefaultRingStages) sets the ring.
+  /// `ring` (wgmma-ws only; its zeros: the defaults) sets the ring.
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
                              FusedStepMainloop mainloop,
-                             int64_t ringStages = 0);
+                             const WgmmaRingOptions &ring = {});
 };
 
 /// Why `shape` cannot use the tensor-core mainloops, mma.sync and wgmma (an

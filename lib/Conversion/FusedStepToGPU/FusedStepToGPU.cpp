@@ -170,8 +170,8 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
                          b.getI64IntegerAttr(int64_t(operands.size()) - 1)),
           b.getNamedAttr("tensor", b.getI64IntegerAttr(tensor)),
           b.getNamedAttr(
-              "box", b.getDenseI64ArrayAttr({FusedStepTiling::kTmaBoxRows,
-                                             FusedStepTiling::kTmaBoxCols})),
+              "box", b.getDenseI64ArrayAttr(
+                         {tiling.blockTokens, FusedStepTiling::kTmaBoxCols})),
           b.getNamedAttr("swizzle", b.getI64IntegerAttr(128)),
       }));
     }
@@ -310,13 +310,12 @@ SmallVector<std::pair<Value, StringRef>> gradientInputs(Value dy, Value x,
 FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
                                     const RowUpdateChain &chain,
                                     MainloopChoice choice, bool allowTf32,
-                                    int64_t ringStages) {
+                                    const WgmmaRingOptions &ring) {
   FailureOr<FusedStepMainloop> mainloop =
       chooseMainloop(op, shape, choice, allowTf32);
   if (failed(mainloop))
     return failure();
-  FusedStepTiling tiling =
-      FusedStepTiling::get(shape, chain, *mainloop, ringStages);
+  FusedStepTiling tiling = FusedStepTiling::get(shape, chain, *mainloop, ring);
   if (failed(checkTiles(op, tiling)))
     return failure();
   return tiling;
@@ -324,7 +323,7 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
 
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
                         MainloopChoice choice, bool allowTf32,
-                        int64_t ringStages, unsigned &counter) {
+                        const WgmmaRingOptions &ring, unsigned &counter) {
   FailureOr<FusedStepShape> shape = getShape(op);
   if (failed(shape))
     return failure();
@@ -333,7 +332,7 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
     return failure();
   chain->guard = parseNonfiniteGuard(op.getNonfinite());
   FailureOr<FusedStepTiling> tiling =
-      tileStep(op, *shape, *chain, choice, allowTf32, ringStages);
+      tileStep(op, *shape, *chain, choice, allowTf32, ring);
   if (failed(tiling))
     return failure();
   SmallVector<std::pair<Value, StringRef>> inputs =
@@ -354,7 +353,7 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
 /// shapes are left alone.
 LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
                          MainloopChoice choice, bool allowTf32,
-                         int64_t ringStages, unsigned &counter) {
+                         const WgmmaRingOptions &ring, unsigned &counter) {
   auto dyType = dyn_cast<RankedTensorType>(op.getDy().getType());
   auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
   auto gType = dyn_cast<RankedTensorType>(op.getG().getType());
@@ -375,7 +374,7 @@ LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
   shape.gradScale = op.getScale().convertToDouble();
   shape.wgradOnly = true;
   FailureOr<FusedStepTiling> tiling =
-      tileStep(op, shape, RowUpdateChain(), choice, allowTf32, ringStages);
+      tileStep(op, shape, RowUpdateChain(), choice, allowTf32, ring);
   if (failed(tiling))
     return failure();
   SmallVector<std::pair<Value, StringRef>> inputs =
@@ -458,16 +457,10 @@ struct NoraFusedStepToGPUPass
           << mainloop << "' (expected auto, simt, mma-sync, wgmma or wgmma-ws)";
       return signalPassFailure();
     }
-    if (ringStages != 0 && *choice != MainloopChoice::WgmmaWs) {
-      module.emitError("nora-fused-step-to-gpu: ring-stages is an option of "
-                       "mainloop=wgmma-ws");
-      return signalPassFailure();
-    }
-    int64_t stages = ringStages;
-    if (stages < 0 || stages == 1 || stages > FusedStepTiling::kMaxRingStages) {
-      module.emitError("nora-fused-step-to-gpu: ring-stages=")
-          << stages << " (expected 2 to " << FusedStepTiling::kMaxRingStages
-          << ", or 0 for " << FusedStepTiling::kDefaultRingStages << ")";
+    WgmmaRingOptions ring{ringStages, stageTokens};
+    std::string ringError = wgmmaRingError(mainloop, ring);
+    if (!ringError.empty()) {
+      module.emitError("nora-fused-step-to-gpu: ") << ringError;
       return signalPassFailure();
     }
     SmallVector<FusedWgradStepOp> steps;
@@ -489,16 +482,48 @@ struct NoraFusedStepToGPUPass
     unsigned counter = 0;
     bool failedAny = false;
     for (FusedWgradStepOp op : steps)
-      failedAny |= failed(
-          lowerStep(op, kernels, *choice, allowTf32, ringStages, counter));
+      failedAny |=
+          failed(lowerStep(op, kernels, *choice, allowTf32, ring, counter));
     for (const FreeRowUpdateChain &found : chains)
       failedAny |= failed(lowerFreeChain(found, kernels, counter));
     for (WgradOp op : wgrads)
-      failedAny |= failed(
-          lowerWgrad(op, kernels, *choice, allowTf32, ringStages, counter));
+      failedAny |=
+          failed(lowerWgrad(op, kernels, *choice, allowTf32, ring, counter));
     if (failedAny)
       signalPassFailure();
   }
 };
 
 } // namespace
+
+std::string mlir::nora::wgmmaRingError(StringRef mainloop,
+                                       const WgmmaRingOptions &ring) {
+  if (mainloop != "wgmma-ws") {
+    if (ring.stages != 0)
+      return "ring-stages is an option of mainloop=wgmma-ws";
+    if (ring.stageTokens != 0)
+      return "stage-tokens is an option of mainloop=wgmma-ws";
+    return "";
+  }
+  using T = FusedStepTiling;
+  if (ring.stages < 0 || ring.stages == 1)
+    return "ring-stages=" + std::to_string(ring.stages) +
+           " (expected 2 or more, or 0 for " +
+           std::to_string(T::kDefaultRingStages) + ")";
+  if (ring.stageTokens < 0 || ring.stageTokens % 16 != 0 ||
+      ring.stageTokens > 256)
+    return "stage-tokens=" + std::to_string(ring.stageTokens) +
+           " (expected a multiple of 16 up to 256, or 0 for " +
+           std::to_string(T::kDefaultStageTokens) + ")";
+  int64_t stages = ring.stages ? ring.stages : T::kDefaultRingStages;
+  int64_t tokens = ring.stageTokens ? ring.stageTokens : T::kDefaultStageTokens;
+  // Both operands: 128 rows (or columns) of 2-byte elements a token.
+  int64_t bytes = stages * tokens * 2 * 128 * 2;
+  if (bytes > T::kMaxRingBytes)
+    return std::to_string(stages) + " stages of " + std::to_string(tokens) +
+           " tokens take " + std::to_string(bytes / 1024) +
+           " KiB of shared memory (at most " +
+           std::to_string(T::kMaxRingBytes / 1024) +
+           " KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)";
+  return "";
+}

@@ -3,22 +3,26 @@
 // A 128 x 128 tile of g = dy^T x with wgmma.mma_async (opt-in:
 // mainloop=wgmma, sm_90a), bf16 or f16 inputs, f32 accumulation. Two
 // warpgroups each compute 64 rows x 128 columns with one m64n128k16 per
-// 16-token stage, reading both operands from shared memory through matrix
-// descriptors; TMA fills the stages.
+// 16 tokens of a stage (mainloop=wgmma: 16-token stages; wgmma-ws: 64 by
+// default, 4 wgmmas in one commit group), reading both operands from
+// shared memory through matrix descriptors; TMA fills the stages.
 //
 // Both operands are MN-major (dy^T's rows and x's columns are contiguous in
 // global memory): A with imm-trans-a (layout col), B with imm-trans-b
 // (layout row). The stage of one operand is the canonical MN-major 128-byte
 // swizzle layout of the PTX ISA, ((8,8,2),(8,2)):((1,8,LBO),(64,SBO)) in
-// elements: two 64-element atoms along MN (LBO = 2048 bytes apart), each of
-// 16 token rows of 128 bytes in two 8-row groups (SBO = 1024 bytes); chunk
-// c of row k sits at chunk c ^ (k & 7) (Swizzle<3,4,3> on the byte
-// address, from a 1024-byte aligned base). One atom is exactly what one
-// cp.async.bulk.tensor of a 16 x 64 box writes with the 128-byte swizzle,
-// so a stage is 4 TMA copies (2 of dy, 2 of x; 8 KiB), issued by thread 0
-// on the stage's mbarrier (arrive.expect_tx of the 8 KiB, then the copies
-// complete the transaction). Out-of-bounds rows, columns and tokens read
-// zeros: no predicates, no clamping.
+// elements: two 64-element atoms along MN (LBO = a stage's token rows x
+// 128 bytes apart: 2048 at 16 tokens), each of the stage's token rows of
+// 128 bytes in 8-row groups (SBO = 1024 bytes); chunk c of row k sits at
+// chunk c ^ (k & 7) (Swizzle<3,4,3> on the byte address, from a 1024-byte
+// aligned base). One atom is exactly what one cp.async.bulk.tensor of a
+// (stage tokens) x 64 box writes with the 128-byte swizzle, so a stage is
+// 4 TMA copies (2 of dy, 2 of x; 8 KiB at 16 tokens, 32 KiB at 64),
+// issued by thread 0 on the stage's mbarrier (arrive.expect_tx of the
+// stage's bytes, then the copies complete the transaction). The k-th
+// wgmma of a stage reads token rows 16k..16k+15: its descriptors start
+// 2048 k bytes on, on the swizzle's period. Out-of-bounds rows, columns
+// and tokens read zeros: no predicates, no clamping.
 //
 // The ring prefetches 2 token blocks ahead into 4 stages; the first 2
 // blocks of the CTA's next tile are issued as soon as this tile's last
@@ -65,14 +69,11 @@ using namespace mlir;
 using namespace mlir::nora;
 
 namespace {
-constexpr int64_t kAtomBytes = 2048;  // 16 token rows of one MN atom
 constexpr int64_t kGroupBytes = 1024; // 8 token rows: the swizzle period
+constexpr int64_t kWgmmaK = 16;       // the tokens of one wgmma
+constexpr int64_t kWgmmaKBytes = kWgmmaK * 128;
 constexpr int64_t kWarpgroupRows = 64;
 constexpr int64_t kAccumulators = 64; // m64n128 f32 over 128 threads
-/// A ring stage of one operand (2 atoms) and what TMA moves into a stage
-/// (both operands).
-constexpr int64_t kOperandStageBytes = 2 * kAtomBytes;
-constexpr int64_t kStageBytes = 2 * kOperandStageBytes;
 constexpr int64_t kConsumerWarps = FusedStepTiling::kThreads / 32;
 /// The suspend-time hint of mbarrier.try_wait (ns), as upstream's nvgpu.
 constexpr int32_t kTryWaitTicks = 10000000;
@@ -137,12 +138,15 @@ void KernelEmitter::emitTmaStageLoad(Value stage, Value kblock, Value i0,
     return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx),
                                     address);
   };
+  // A stage of one operand is 2 MN atoms; TMA moves both operands'.
+  const int64_t atomBytes = tiling.tmaAtomBytes();
+  const int64_t operandStageBytes = 2 * atomBytes;
   Value bar = stageBarrier(stage);
   NVVM::MBarrierArriveExpectTxOp::create(
-      b, loc, /*res=*/Type(), bar, i32(int32_t(kStageBytes)),
+      b, loc, /*res=*/Type(), bar, i32(int32_t(2 * operandStageBytes)),
       NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
   Value token = toI32(mul(kblock, idx(tiling.blockTokens)));
-  Value stageBytes64 = i64(mul(stage, idx(kOperandStageBytes)));
+  Value stageBytes64 = i64(mul(stage, idx(operandStageBytes)));
   for (auto [buffer, map, c0] :
        {std::tuple{smemA, dyMap, i0}, {smemB, xMap, j0}}) {
     Value base = baseAddress(buffer);
@@ -152,8 +156,7 @@ void KernelEmitter::emitTmaStageLoad(Value stage, Value kblock, Value i0,
       // own shared addresses are valid there.
       Value dst = LLVM::AddrSpaceCastOp::create(
           b, loc, LLVM::LLVMPointerType::get(ctx, /*shared_cluster*/ 7),
-          sharedPointer(
-              add(add(base, stageBytes64), i64(idx(a * kAtomBytes)))));
+          sharedPointer(add(add(base, stageBytes64), i64(idx(a * atomBytes)))));
       Value column = toI32(add(c0, idx(a * FusedStepTiling::kTmaBoxCols)));
       NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
           b, loc, dst, descriptor, ValueRange{column, token}, bar,
@@ -177,7 +180,8 @@ Value KernelEmitter::emitWgmmaBlock(Value acc, Value stage) {
   auto i64c = [&](int64_t v) -> Value {
     return arith::ConstantOp::create(b, loc, i64Type, b.getI64IntegerAttr(v));
   };
-  const int64_t fields = ((kAtomBytes >> 4) << 16) |
+  const int64_t atomBytes = tiling.tmaAtomBytes();
+  const int64_t fields = ((atomBytes >> 4) << 16) |
                          (int64_t(kGroupBytes >> 4) << 32) | (int64_t(1) << 62);
   auto descriptor = [&](Value address) -> Value {
     Value start = arith::ShRUIOp::create(
@@ -185,27 +189,42 @@ Value KernelEmitter::emitWgmmaBlock(Value acc, Value stage) {
     return arith::OrIOp::create(b, loc, start, i64c(fields));
   };
   Value warpgroup = divIdx(tid, 128);
-  Value stageOffsetBytes = i64(mul(stage, idx(kOperandStageBytes)));
-  Value descA = descriptor(add(add(baseAddress(smemA), stageOffsetBytes),
-                               i64(mul(warpgroup, idx(kAtomBytes)))));
-  Value descB = descriptor(add(baseAddress(smemB), stageOffsetBytes));
+  Value stageOffsetBytes = i64(mul(stage, idx(2 * atomBytes)));
+  Value baseA = add(add(baseAddress(smemA), stageOffsetBytes),
+                    i64(mul(warpgroup, idx(atomBytes))));
+  Value baseB = add(baseAddress(smemB), stageOffsetBytes);
   auto elemType = NVVM::WGMMATypesAttr::get(ctx, shape.dyElem.isBF16()
                                                      ? NVVM::WGMMATypes::bf16
                                                      : NVVM::WGMMATypes::f16);
+  // The descriptors first, then one fence, the stage's k16 wgmmas on one
+  // accumulator chain (the k-th reads the stage's token rows 16k..16k+15:
+  // 2048 bytes on, a multiple of the swizzle's 1024-byte period, so the
+  // base offset stays 0) and one commit group.
+  SmallVector<std::pair<Value, Value>> descriptors;
+  for (int64_t k = 0; k < tiling.blockTokens / kWgmmaK; ++k) {
+    auto at = [&](Value base) {
+      return k ? arith::AddIOp::create(b, loc, base, i64c(k * kWgmmaKBytes))
+               : base;
+    };
+    descriptors.push_back({descriptor(at(baseA)), descriptor(at(baseB))});
+  }
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  Value updated = NVVM::WgmmaMmaAsyncOp::create(
-      b, loc, acc.getType(), acc, descA, descB,
-      NVVM::MMAShapeAttr::get(ctx, 64, 128, 16), elemType, elemType,
-      NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
-      NVVM::WGMMAScaleOutAttr::get(ctx, fresh ? NVVM::WGMMAScaleOut::zero
-                                              : NVVM::WGMMAScaleOut::one),
-      NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-      NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-      NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
-      NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
-      NVVM::MMAIntOverflowAttr());
+  for (auto [k, desc] : llvm::enumerate(descriptors)) {
+    bool zero = fresh && k == 0;
+    acc = NVVM::WgmmaMmaAsyncOp::create(
+        b, loc, acc.getType(), acc, desc.first, desc.second,
+        NVVM::MMAShapeAttr::get(ctx, 64, 128, kWgmmaK), elemType, elemType,
+        NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(ctx, zero ? NVVM::WGMMAScaleOut::zero
+                                               : NVVM::WGMMAScaleOut::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+        NVVM::MMAIntOverflowAttr());
+  }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  return updated;
+  return acc;
 }
 
 Type KernelEmitter::accumulatorType() {

@@ -1,8 +1,9 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu --cse -split-input-file | FileCheck %s
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=simt --cse -split-input-file | FileCheck %s --check-prefix=SIMT
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WGMMA
-// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WSPEC
-// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=8" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=RING8
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WSPEC
+// RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WS48
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=8 stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=RING8
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
 
 // A Nora step (momentum with Nesterov, orth_project, row_normalize,
@@ -212,7 +213,8 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WGMMA-NOT: nvvm.cp.async.wait.group
 // WGMMA: gpu.shuffle xor
 
-// mainloop=wgmma-ws: the same launch and tensor maps, 384 threads. Thread 0
+// mainloop=wgmma-ws stage-tokens=16: the same launch and tensor maps, 384
+// threads. Thread 0
 // sets up a full (count 1) and an empty (count 8) mbarrier a stage. The
 // producer warpgroup (threads 0-127, setmaxnreg down to 56) loops over the
 // CTA's tiles and their 3 token blocks: thread 0 waits on the stage's
@@ -276,8 +278,40 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WSPEC-NOT: gpu.barrier
 // WSPEC: gpu.return
 
-// ring-stages=8: 8 stages (64 KiB of stages, 66,560 bytes with the
+// ring-stages=8 stage-tokens=16: 8 stages (64 KiB of stages, 66,560 bytes with the
 // alignment slack) and 8 pairs of mbarriers.
+// mainloop=wgmma-ws with its default stages: 64 tokens, or fewer in steps
+// of 16 when the step has fewer (40 here: one stage of 48 tokens). The TMA
+// boxes are 48 x 64, a stage 4 boxes of 6 KiB (expect_tx of 24 KiB), the
+// ring 4 x 2 x 12 KiB + 1 KiB; one fence, the stage's 3 k16 wgmmas (the
+// tile's first with scale-d 0, each next 2048 bytes on in both operands,
+// one MN atom of A and two of B apart by 6 KiB), one commit group.
+// WS48-LABEL: func.func @nora_mma
+// WS48: gpu.launch_func @nora_kernels::@nora_fused_step_0
+// WS48-SAME: dynamic_shared_memory_size %c99328_i32
+// WS48-SAME: nora.tensor_maps = [{box = array<i64: 48, 64>, operand = 10 : i64, swizzle = 128 : i64, tensor = 0 : i64}, {box = array<i64: 48, 64>, operand = 11 : i64, swizzle = 128 : i64, tensor = 1 : i64}]
+// WS48: memref.view {{.*}} to memref<4x48x128xbf16, #gpu.address_space<workgroup>>
+// WS48: arith.addi %{{.*}}, %c49152
+// WS48: memref.view {{.*}} to memref<4x48x128xbf16, #gpu.address_space<workgroup>>
+// WS48: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c24576_i32
+// WS48-COUNT-4: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WS48: nvvm.setmaxregister  increase 184
+// WS48: %[[A1:.*]] = arith.addi %[[A0:.*]], %c2048_i64
+// WS48: %[[B1:.*]] = arith.addi %[[B0:.*]], %c2048_i64
+// WS48: %[[A2:.*]] = arith.addi %[[A0]], %c4096_i64
+// WS48: %[[B2:.*]] = arith.addi %[[B0]], %c4096_i64
+// WS48: nvvm.wgmma.fence.aligned
+// WS48-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
+// WS48-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// WS48-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// WS48-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WS48-NEXT: scf.for %{{.*}} = %c1 to %c1
+// WS48: nvvm.wgmma.fence.aligned
+// WS48-NEXT: nvvm.wgmma.mma_async
+// WS48-COUNT-2: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// WS48-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WS48-NEXT: nvvm.wgmma.wait.group.sync.aligned 1
+
 // RING8-LABEL: func.func @nora_mma
 // RING8: gpu.launch_func @nora_kernels::@nora_fused_step_0 {{.*}} dynamic_shared_memory_size %c66560_i32
 // RING8: gpu.func @nora_fused_step_0

@@ -15,10 +15,20 @@
 // WS80: nora-gpu-pipeline: mainloop=wgmma-ws needs chip=sm_90a (wgmma is a Hopper instruction)
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=ring-stages=8" 2>&1 | FileCheck %s --check-prefix=RINGML
 // RINGML: error: nora-fused-step-to-gpu: ring-stages is an option of mainloop=wgmma-ws
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=stage-tokens=32" 2>&1 | FileCheck %s --check-prefix=TOKML
+// TOKML: error: nora-fused-step-to-gpu: stage-tokens is an option of mainloop=wgmma-ws
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=25" 2>&1 | FileCheck %s --check-prefix=RINGRANGE
-// RINGRANGE: error: nora-fused-step-to-gpu: ring-stages=25 (expected 2 to 24, or 0 for 4)
+// RINGRANGE: error: nora-fused-step-to-gpu: 25 stages of 64 tokens take 800 KiB of shared memory (at most 192 KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=7" 2>&1 | FileCheck %s --check-prefix=RING7
+// RING7: error: nora-fused-step-to-gpu: 7 stages of 64 tokens take 224 KiB of shared memory (at most 192 KiB
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=13 stage-tokens=32" 2>&1 | FileCheck %s --check-prefix=RING13
+// RING13: error: nora-fused-step-to-gpu: 13 stages of 32 tokens take 208 KiB of shared memory
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws stage-tokens=24" 2>&1 | FileCheck %s --check-prefix=TOK24
+// TOK24: error: nora-fused-step-to-gpu: stage-tokens=24 (expected a multiple of 16 up to 256, or 0 for 64)
+// RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_90a mainloop=wgmma-ws stage-tokens=272" 2>&1 | FileCheck %s --check-prefix=TOKPIPE
+// TOKPIPE: nora-gpu-pipeline: stage-tokens=272 (expected a multiple of 16 up to 256, or 0 for 64)
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_90a ring-stages=1 mainloop=wgmma-ws" 2>&1 | FileCheck %s --check-prefix=RINGPIPE
-// RINGPIPE: nora-gpu-pipeline: ring-stages=1 (expected 2 to 24, or 0 for 4)
+// RINGPIPE: nora-gpu-pipeline: ring-stages=1 (expected 2 or more, or 0 for 4)
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws -split-input-file 2>&1 | FileCheck %s --check-prefix=WSPEC
 // WSPEC: cannot be lowered with mainloop=wgmma-ws: the tensor-core mainloops need bf16 or f16 for both dy and x
 // WSPEC: cannot be lowered with mainloop=wgmma-ws: the tensor-core mainloops need rows and columns that are multiples of 8

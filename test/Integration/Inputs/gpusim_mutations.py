@@ -16,6 +16,7 @@ registers swapped.
     gpusim_mutations.py NORA_OPT
 """
 
+import functools
 import os
 import re
 import sys
@@ -131,8 +132,9 @@ def main():
     bad += run_mutations(error, wtext, wmut)
 
     # Warp specialization (wgmma-ws): the producer warpgroup and the
-    # consumers on full/empty mbarrier pairs.
-    stext = lower_step("bf16", "wgmma-ws")
+    # consumers on full/empty mbarrier pairs, on 16-token stages (6 blocks,
+    # so that the ring reuses its stages).
+    stext = lower_step("bf16", "wgmma-ws", stage_tokens=16)
     check_clean("wgmma-ws", stext, gpusim.bf16_round)
     waits = list(re.finditer(r'[^\n]*"nvvm.mbarrier.try_wait.parity"\((%[\w#]+), '
                              r'(%[\w#]+), (%[\w#]+)\)[^\n]*\n', stext))
@@ -166,6 +168,32 @@ def main():
             '"gpu.barrier"() : () -> ()', stext, count=1),
     }
     bad += run_mutations(error, stext, smut)
+
+    # wgmma-ws's default stages of 64 tokens (2 blocks here, the second
+    # half past the 96 tokens): 4 k16 wgmmas a stage, each 2048 bytes on
+    # in both operands, whose MN atoms are 8 KiB apart (the descriptors'
+    # LBO).
+    ltext = lower_step("bf16", "wgmma-ws")
+    check_clean("wgmma-ws 64-token", ltext, gpusim.bf16_round)
+
+    def fields(atom_bytes):
+        return '<{value = %d : i64}>' % (
+            ((atom_bytes >> 4) << 16) | ((1024 >> 4) << 32) | (1 << 62))
+    k_steps = ['<{value = %d : i64}>' % (2048 * k) for k in (1, 2, 3)]
+    if any(ltext.count(k) != 1 for k in k_steps):
+        sys.exit("FAIL: expected one constant a k16 step")
+    lmut = {
+        # Every wgmma of a stage reads its first 16 tokens.
+        "the k16 wgmmas at the stage's start": functools.reduce(
+            lambda t, k: t.replace(k, '<{value = 0 : i64}>'), k_steps, ltext),
+        # The descriptors' LBO of a 16-token stage: B's second MN atom is
+        # read from inside the first.
+        "LBO of a 16-token stage": ltext.replace(fields(8192),
+                                                 fields(2048)),
+        "expect_tx of a 16-token stage": ltext.replace(
+            '<{value = 32768 : i32}>', '<{value = 8192 : i32}>'),
+    }
+    bad += run_mutations(error, ltext, lmut)
 
     # The tf32 kernel (allow-tf32) on f32 inputs: its A fragment with
     # registers a1 and a2 swapped (rows g + 8 and columns t + 4 exchanged).
