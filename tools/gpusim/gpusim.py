@@ -418,6 +418,8 @@ class Machine:
         # Global address of a workspace descriptor -> TensorMap (what the
         # runtime encodes there before the launch).
         self.tensor_maps = {}
+        self.prefetches = 0  # nvvm.prefetch lines (for tests)
+        self.prefetchable = []  # (base, bytes) of the launch's W and M
 
     # -- host -----------------------------------------------------------
     def run_host(self, name, args):
@@ -506,6 +508,12 @@ class Machine:
                              .base] = TensorMap(
                 operands[int(field["tensor"].split(":")[0])], box,
                 int(field["swizzle"].split(":")[0]))
+        # What the kernel may prefetch: the step's W and M.
+        roles = re.search(r"nora.operand_roles = \[([^\]]*)\]", op.attrs)
+        roles = re.findall(r'"(\w+)"', roles.group(1)) if roles else []
+        self.prefetchable = [
+            (operands[k].base, operands[k].count * SIZE[operands[k].elem])
+            for k, role in enumerate(roles) if role in ("w", "m")]
         tiles = re.search(r"nora.persistent_tiles = (\d+)", op.attrs)
         if tiles:
             grid = min(int(tiles.group(1)), self.max_grid or grid)
@@ -1505,6 +1513,29 @@ def op_named_barrier(m, op, ops, cta, mask):
     cta.races.epoch += 1
 
 
+def op_inline_asm(m, op, ops, cta, mask):
+    """The kernel's inline PTX: an opaque copy (mov.b32) or an L2 prefetch."""
+    asm = re.search(r'asm_string = "([^"]*)"', op.props)
+    asm = asm.group(1) if asm else ""
+    if asm == "mov.b32 $0, $1;":
+        return lanes(ops[0]).copy()
+    if asm == "prefetch.global.L2 [$0];":
+        return op_prefetch(m, op, ops, cta, mask)
+    raise SimError("inline PTX '%s' is not simulated" % asm)
+
+
+def op_prefetch(m, op, ops, cta, mask):
+    """prefetch.global.L2: no effect on any value, but its address must lie
+    in the launch's W or M (the kernel clamps the lines past the matrix)."""
+    addr = lanes(ops[0])
+    for t in np.nonzero(full(mask))[0]:
+        a = int(addr[t])
+        if not any(base <= a < base + n for base, n in m.prefetchable):
+            raise SimError("prefetch.global.L2 of address 0x%x, outside the "
+                           "step's W and M" % a)
+    m.prefetches += int(full(mask).sum())
+
+
 def op_inttoptr(m, op, ops, cta, mask):
     return np.asarray(ops[0]).astype(np.int64)
 
@@ -1563,7 +1594,7 @@ SIMPLE = {
     "llvm.atomicrmw": op_atomicrmw, "llvm.inttoptr": op_inttoptr,
     "llvm.addrspacecast": op_inttoptr, "llvm.bitcast": op_llvm_bitcast,
     "llvm.extractvalue": op_extractvalue,
-    "llvm.inline_asm": lambda m, op, ops, cta, mask: lanes(ops[0]).copy(),
+    "llvm.inline_asm": op_inline_asm,
     "nvvm.cp.async.shared.global": op_cp_async,
     "nvvm.cp.async.commit.group": op_commit,
     "nvvm.cp.async.wait.group": op_wait,
@@ -1610,10 +1641,12 @@ def lower(path, entry, mainloop, nora_opt, allow_tf32=False, fuse=True,
     return res.stdout
 
 
-def simulate(text, entry, inputs, max_grid=None):
+def simulate(text, entry, inputs, max_grid=None, counters=None):
     """Runs @entry of the generic IR `text` on `inputs` (numpy arrays for
     tensors, floats for scalars, already in the argument's element type:
-    bf16 as rounded float32). Returns the results as float32 arrays."""
+    bf16 as rounded float32). Returns the results as float32 arrays; a
+    `counters` dict gets what the kernels did that no result shows
+    ("prefetches": the L2 prefetch lines issued)."""
     module = Parser(text).op()
     machine = Machine(module)
     machine.max_grid = max_grid
@@ -1646,6 +1679,8 @@ def simulate(text, entry, inputs, max_grid=None):
         else:
             args.append(np.float32(value))
     results = machine.run_host(entry, args)
+    if counters is not None:
+        counters["prefetches"] = machine.prefetches
     out = []
     for r in results:
         if not isinstance(r, MemRef):

@@ -191,7 +191,8 @@ Value KernelEmitter::emitUpdatedWeight(Value u, Value wv, Value a,
 Value KernelEmitter::emitOpaqueCopy(Value v) {
   return LLVM::InlineAsmOp::create(
              b, loc, v.getType(), ValueRange{v},
-             b.getStringAttr("mov.b32 $0, $1;"), b.getStringAttr("=f,f"),
+             b.getStringAttr("mov.b32 $0, $1;"),
+             b.getStringAttr(v.getType().isF32() ? "=f,f" : "=r,r"),
              /*has_side_effects=*/b.getUnitAttr(),
              /*is_align_stack=*/UnitAttr(),
              LLVM::TailCallKindAttr::get(b.getContext(),
@@ -658,6 +659,78 @@ void KernelEmitter::emitTiles() {
                                             gridSize, idx(tiling.colTiles));
     ifThen(twoPhases, [&] { emitStreamingPhase(); });
   }
+}
+
+void KernelEmitter::emitStatePrefetch(Value firstToken, Value i0, Value j0) {
+  // The gradient alone has no W and M; a given gradient has no mainloop
+  // for the loads to hide behind.
+  if (shape.wgradOnly || shape.gradGiven)
+    return;
+  // The epilogue reads the tile's W and M (2 x 64 KiB at 128 x 128) once.
+  // Fetched into L2 this far ahead they arrive while the tensor cores
+  // still work on the tile (about 9 us at 2048 tokens of a 128 x 128 tile
+  // on an H100 SM), and are not yet evicted by the operands that stream
+  // through L2 meanwhile (x of a 4096-column step is 64 MiB). Not tuned on
+  // a GPU yet.
+  constexpr int64_t kPrefetchLeadTokens = 2048;
+  constexpr int64_t kLineBytes = 128;
+  const int64_t blockTokens = tiling.blockTokens;
+  const int64_t blocks = llvm::divideCeil(shape.tokens, blockTokens);
+  const int64_t at =
+      std::max<int64_t>(
+          0, blocks - llvm::divideCeil(kPrefetchLeadTokens, blockTokens)) *
+      blockTokens;
+  const int64_t linesPerRow =
+      llvm::divideCeil(tiling.blockCols * 4, kLineBytes);
+  const int64_t tensorLines = tiling.blockRows * linesPerRow;
+  assert((2 * tensorLines) % FusedStepTiling::kThreads == 0 &&
+         "each thread prefetches the same number of lines");
+  // At token 0 the mainloops call this before their loop, with a
+  // constant: a branch on the loop's first iteration would have LLVM peel
+  // it, and the peeled wgmma's accumulators then make ptxas serialize it.
+  std::optional<int64_t> constant = getConstantIntValue(firstToken);
+  if (constant ? *constant != at : at == 0)
+    return;
+  auto prefetch = [&] {
+    Value wBase = baseAddress(w), mBase = baseAddress(m);
+    // In a loop, the lines' addresses from an opaque copy of the thread
+    // index: LLVM would otherwise hoist them out of the loop, and 8 more
+    // registers live across the mainloop spill in the wgmma kernel.
+    Value thread = tid;
+    if (!constant)
+      thread =
+          arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                     emitOpaqueCopy(arith::IndexCastOp::create(
+                                         b, loc, b.getI32Type(), tid)));
+    for (int64_t i = 0; i < 2 * tensorLines / FusedStepTiling::kThreads; ++i) {
+      Value q = add(thread, idx(i * FusedStepTiling::kThreads));
+      Value isM = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, q,
+                                        idx(tensorLines));
+      Value inTensor = remIdx(q, tensorLines);
+      // Rows and columns past the matrix prefetch its last line instead.
+      Value row =
+          minIdx(add(i0, divIdx(inTensor, linesPerRow)), idx(shape.rows - 1));
+      Value col = minIdx(
+          add(j0, mul(remIdx(inTensor, linesPerRow), idx(kLineBytes / 4))),
+          idx(shape.cols - 1));
+      Value offset = i64(mul(add(mul(row, idx(shape.cols)), col), idx(4)));
+      Value base = arith::SelectOp::create(b, loc, isM, mBase, wBase);
+      // Inline PTX: LLVM 22's NVPTX selects llvm.nvvm.prefetch.global.L2
+      // (nvvm.prefetch) only from sm_90, though PTX has it on every chip.
+      LLVM::InlineAsmOp::create(
+          b, loc, /*res=*/Type(), ValueRange{globalPointer(add(base, offset))},
+          b.getStringAttr("prefetch.global.L2 [$0];"), b.getStringAttr("l"),
+          /*has_side_effects=*/b.getUnitAttr(),
+          /*is_align_stack=*/UnitAttr(),
+          LLVM::TailCallKindAttr::get(b.getContext(), LLVM::TailCallKind::None),
+          /*asm_dialect=*/LLVM::AsmDialectAttr(),
+          /*operand_attrs=*/ArrayAttr());
+    }
+  };
+  if (constant)
+    prefetch();
+  else
+    ifThen(eqIdx(firstToken, at), prefetch);
 }
 
 gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,

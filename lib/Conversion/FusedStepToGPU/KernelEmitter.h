@@ -240,6 +240,12 @@ private:
   void emitWgmmaProducer();
   /// Emits the persistent tile loop and the streaming phase.
   void emitTiles();
+  /// Called by each mainloop at the token block that starts at token
+  /// `firstToken` of the tile at (i0, j0), and before its loop with token
+  /// 0 (a constant): at the block kPrefetchLeadTokens before the end (or
+  /// the first), the threads prefetch the lines of the tile's W and M into
+  /// L2 for the epilogue (fused steps only).
+  void emitStatePrefetch(Value firstToken, Value i0, Value j0);
   /// cp.async of token block `kblock` of `src` (columns from c0, 128 of
   /// them, `elemBytes` each) into stage `stage` (`stageBytes` apart): one
   /// 16-byte chunk a thread; chunk `chunk` of token row k goes to byte
@@ -256,10 +262,10 @@ private:
   /// The f64 `v` summed over the 4 lanes of a quad (xor 1, then 2): every
   /// lane of the quad gets the same bits.
   Value emitQuadSum(Value v);
-  /// A copy of the f32 `v` that no compiler can see through (an inline-asm
-  /// mov). U is kept across the row block's wait as f32; without this,
-  /// CSE merges the W' formula's extf of U with the statistics' one before
-  /// the wait, and twice the registers stay live across it.
+  /// A copy of the f32 (or i32) `v` that no compiler can see through (an
+  /// inline-asm mov). U is kept across the row block's wait as f32; without
+  /// this, CSE merges the W' formula's extf of U with the statistics' one
+  /// before the wait, and twice the registers stay live across it.
   Value emitOpaqueCopy(Value v);
 
   void emitEpilogue(Value rb, Value ct, const TileFragment &frag);

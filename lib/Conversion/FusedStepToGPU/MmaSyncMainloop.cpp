@@ -262,6 +262,7 @@ SmallVector<Value> KernelEmitter::emitCpAsyncRing(
       loadStage(idx(s), idx(s));
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
   }
+  emitStatePrefetch(idx(0), i0, j0);
   SmallVector<Value> result = forLoop(
       idx(0), idx(numK), idx(1), init, [&](Value kb, ValueRange carried) {
         NVVM::CpAsyncWaitGroupOp::create(b, loc, stages - 2);
@@ -270,6 +271,7 @@ SmallVector<Value> KernelEmitter::emitCpAsyncRing(
         ifThen(lt(next, idx(numK)),
                [&] { loadStage(remIdx(next, stages), next); });
         NVVM::CpAsyncCommitGroupOp::create(b, loc);
+        emitStatePrefetch(mul(kb, idx(tiling.blockTokens)), i0, j0);
         return step(kb, remIdx(kb, stages), carried);
       });
   // Every copy has landed and every warp has left the ring before the next

@@ -73,10 +73,12 @@ TileFragment KernelEmitter::emitSimtMainloop(Value i0, Value j0) {
   TileFragment frag = emitSimtFragment();
 
   SmallVector<Value> init(kR * kC, f32(0.0));
+  emitStatePrefetch(idx(0), i0, j0);
   frag.acc = forLoop(idx(0), idx(shape.tokens), idx(tiling.blockTokens), init,
                      [&](Value t0, ValueRange carried) {
                        emitSimtStageLoad(dy, shape.rows, t0, i0, smemA);
                        emitSimtStageLoad(x, shape.cols, t0, j0, smemB);
+                       emitStatePrefetch(t0, i0, j0);
                        barrier();
                        SmallVector<Value> acc(carried);
                        for (int64_t k = 0; k < tiling.blockTokens; ++k) {

@@ -269,6 +269,7 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
     return remIdx(before, 2);
   };
 
+  emitStatePrefetch(idx(0), i0, j0);
   SmallVector<Value> result = forLoop(
       idx(0), idx(numK), idx(1), ValueRange{zeroAccumulators()},
       [&](Value kb, ValueRange acc) -> SmallVector<Value> {
@@ -280,7 +281,9 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
         ifThen(andI(leader, lt(next, idx(numK))),
                [&] { emitTmaStageLoad(remIdx(next, stages), next, i0, j0); });
         emitWaitParity(stageBarrier(remIdx(kb, stages)), phaseParity(kb));
-        return {emitWgmmaBlock(acc[0], remIdx(kb, stages))};
+        Value updated = emitWgmmaBlock(acc[0], remIdx(kb, stages));
+        emitStatePrefetch(mul(kb, idx(tiling.blockTokens)), i0, j0);
+        return {updated};
       });
   // Every wgmma is done (every copy was waited for), and every warp has
   // left the ring, before the accumulators are read and the next tile
@@ -328,12 +331,14 @@ TileFragment KernelEmitter::emitWgmmaConsumerMainloop(Value i0, Value j0) {
   Value first = mul(tileIteration, idx(numK));
   wait(first);
   Value acc = emitWgmmaBlock(Value(), remIdx(first, stages));
+  emitStatePrefetch(idx(0), i0, j0);
   SmallVector<Value> result =
       forLoop(idx(1), idx(numK), idx(1), ValueRange{acc},
               [&](Value kb, ValueRange acc) -> SmallVector<Value> {
                 Value block = add(first, kb);
                 wait(block);
                 Value updated = emitWgmmaBlock(acc[0], remIdx(block, stages));
+                emitStatePrefetch(mul(kb, idx(tiling.blockTokens)), i0, j0);
                 // The wgmma of block - 1 has read its stage: the producer may
                 // refill it.
                 NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);

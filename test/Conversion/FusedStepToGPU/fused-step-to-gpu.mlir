@@ -263,6 +263,8 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WSPEC: nvvm.wgmma.fence.aligned
 // WSPEC-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <col>], B[<bf16>, <one>, <row>]
 // WSPEC-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// While the first wgmma runs, the consumers prefetch the tile's W and M.
+// WSPEC-COUNT-4: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];"
 // WSPEC-NEXT: scf.for %{{.*}} = %c1 to %c3
 // WSPEC: nvvm.mbarrier.try_wait.parity
 // WSPEC: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
@@ -305,7 +307,8 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WS48-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
 // WS48-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
 // WS48-NEXT: nvvm.wgmma.commit.group.sync.aligned
-// WS48-NEXT: scf.for %{{.*}} = %c1 to %c1
+// WS48: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];"
+// WS48: scf.for %{{.*}} = %c1 to %c1
 // WS48: nvvm.wgmma.fence.aligned
 // WS48-NEXT: nvvm.wgmma.mma_async
 // WS48-COUNT-2: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
@@ -338,6 +341,22 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // CHECK-NEXT: nvvm.cp.async.commit.group
 // CHECK-COUNT-2: nvvm.cp.async.shared.global
 // CHECK-NEXT: nvvm.cp.async.commit.group
+// With at most 2048 tokens the tile's W and M go to L2 before its
+// mainloop: 2 x 128 rows x 4 lines of 128 bytes, 4 a thread (line q =
+// tid, tid + 256 of W, tid + 512, tid + 768 of M: row (q % 512) / 4,
+// columns 32 (q % 4) on), rows and columns clamped into the matrix.
+// CHECK: %[[Q:.*]] = arith.addi %thread_id_x, %c0 : index
+// CHECK: %[[ISM:.*]] = arith.cmpi uge, %[[Q]], %c512 : index
+// CHECK: %[[IN:.*]] = arith.remui %[[Q]], %c512 : index
+// CHECK: arith.divui %[[IN]], %c4 : index
+// CHECK: arith.minui %{{.*}}, %c127 : index
+// CHECK: arith.remui %[[IN]], %c4 : index
+// CHECK: arith.minui %{{.*}}, %c255 : index
+// CHECK: arith.select %[[ISM]], %{{.*}}, %{{.*}} : i64
+// CHECK: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];", "l" %{{.*}} : (!llvm.ptr<1>) -> ()
+// CHECK: arith.addi %thread_id_x, %c256 : index
+// CHECK-COUNT-3: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];"
+// CHECK-NOT: prefetch.global.L2
 // The ring: wait for block kb, refill the stage block kb-1 used, compute.
 // CHECK: scf.for %{{.*}} = %c0 to %c3 step %c1 iter_args({{.*}}) -> (f32, f32,
 // CHECK-NEXT: nvvm.cp.async.wait.group 2

@@ -61,6 +61,18 @@ def main():
 
     barrier = '"gpu.barrier"() : () -> ()'
     first = text.index(barrier)
+    # The L2 prefetch of the tile's W and M lines (96 columns of a 128-wide
+    # tile: its last lines are clamped into the matrix).
+    # The clamps are the arith.minui ops among the address computation
+    # just before each prefetch.
+    prefetch = '"prefetch.global.L2 [$0];"'
+    lines = text.split("\n")
+    for n, line in enumerate(lines):
+        if prefetch in line:
+            for k in range(max(0, n - 16), n):
+                lines[k] = re.sub(r'"arith.minui"\((%[\w#]+), (%[\w#]+)\)',
+                                  r'"arith.minui"(\1, \1)', lines[k])
+    unclamped = "\n".join(lines)
     mutations = {
         "ldmatrix without .trans": text.replace("mma_layout<col>, num",
                                                 "mma_layout<row>, num"),
@@ -69,6 +81,7 @@ def main():
             '"nvvm.cp.async.wait.group"() <{n = 3 : i32}>'),
         "no barrier before the stage is read":
             text[:first] + text[first + len(barrier):],
+        "prefetch lines past the matrix": unclamped,
     }
     bad = run_mutations(error, text, mutations)
 
@@ -194,6 +207,38 @@ def main():
             '<{value = 32768 : i32}>', '<{value = 8192 : i32}>'),
     }
     bad += run_mutations(error, ltext, lmut)
+
+    # The L2 prefetch of W and M 2048 tokens before a tile's epilogue: with
+    # 2080 tokens it is in the mainloop's loop (at token 32, or 64 with
+    # wgmma-ws's 64-token stages); each mainloop's kernel matches the
+    # reference and issues each of the tiles' lines once (2 x 128 rows x 4
+    # lines a 128 x 128 tile, 2 x 64 x 2 a 64 x 64 one, 1024 either way).
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(step_mlir("nora_step", 2080, 128, 96))
+    gen_long = np.random.default_rng(11)
+    long_inputs = [gen_long.standard_normal(s).astype(np.float32)
+                   for s in ((2080, 128), (2080, 96), (128, 96), (128, 96))]
+    try:
+        for mainloop in ("mma-sync", "simt", "wgmma", "wgmma-ws"):
+            ptext = gpusim.lower(f.name, "nora_step", mainloop, nora_opt)
+            # bf16 dy and x (simt extends them exactly).
+            g = ref.wgrad(gpusim.bf16_round(long_inputs[0]).astype(np.float64),
+                          gpusim.bf16_round(long_inputs[1]).astype(np.float64))
+            ref_w, ref_m = ref.nora_step(
+                g, long_inputs[2].astype(np.float64),
+                long_inputs[3].astype(np.float64), lr, wd)
+            counters = {}
+            w1, m1 = gpusim.simulate(ptext, "nora_step",
+                                     long_inputs + [lr, wd],
+                                     counters=counters)
+            err = max(float(np.abs(w1 - ref_w).max()),
+                      float(np.abs(m1 - ref_m).max()))
+            print("prefetch in the loop, %s: %d lines, error %.3g"
+                  % (mainloop, counters["prefetches"], err))
+            if counters["prefetches"] != 1024 or err > 1e-3:
+                bad += 1
+    finally:
+        os.unlink(f.name)
 
     # The tf32 kernel (allow-tf32) on f32 inputs: its A fragment with
     # registers a1 and a2 swapped (rows g + 8 and columns t + 4 exchanged).
