@@ -26,12 +26,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpu_steps import WGMMA_VARIANTS, optim_mlir, step_mlir  # noqa: E402
+from gpu_steps import BENCH_VARIANTS, optim_mlir, step_mlir  # noqa: E402
 
 # nora-compile's flags for each --mainloops value: its own --mainloop, or
 # a variant of the benchmark's (wgmma-ws6: 6 stages of 64 tokens,
 # wgmma-ws-t16: 16-token stages), or mma-sync with tf32.
-FLAGS = dict((suffix, flags) for suffix, flags, _ in WGMMA_VARIANTS)
+FLAGS = dict((suffix, flags) for suffix, flags, _, _ in BENCH_VARIANTS)
 FLAGS["tf32"] = ["--mainloop=mma-sync", "--allow-tf32"]
 
 # (name, T, M, N, activation dtype, step, accumulator)

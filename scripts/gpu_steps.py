@@ -7,18 +7,21 @@ benchmark shapes of the GPU issue (bf16, T = 8192 and 2048, (M, N) in
 BENCH_SHAPES = [(T, M, N) for T in (8192, 2048)
                 for (M, N) in ((4096, 4096), (11008, 4096), (4096, 11008))]
 
-# The opt-in sm_90a mainloops the benchmark compares with the default
-# (mma-sync): the artifact's suffix (NAME-SUFFIX.nora), nora-compile's flags
-# and the column's title. wgmma-ws's ring: 4 stages of 64 tokens (128 KiB)
-# by default; 6 of them is the deepest (192 KiB); 4 of 16 tokens is the
-# ring it had before, one k16 wgmma a stage.
-WGMMA_VARIANTS = [
-    ("wgmma", ["--mainloop=wgmma"], "wgmma"),
-    ("wgmma-ws", ["--mainloop=wgmma-ws"], "wgmma-ws 4x64"),
+# The variants of the fused step the benchmark times beside the default
+# (mma-sync): the artifact's suffix (NAME-SUFFIX.nora), nora-compile's
+# flags, the column's title and whether only sm_90a has it. The default
+# without its L2 prefetch of W and M; the opt-in wgmma mainloops, with
+# wgmma-ws's ring at 4 stages of 64 tokens (128 KiB, the default), 6 of them
+# (192 KiB, the deepest) and 4 of 16 tokens (the ring before, one k16
+# wgmma a stage).
+BENCH_VARIANTS = [
+    ("noprefetch", ["--l2-prefetch-tokens=0"], "no L2 prefetch", False),
+    ("wgmma", ["--mainloop=wgmma"], "wgmma", True),
+    ("wgmma-ws", ["--mainloop=wgmma-ws"], "wgmma-ws 4x64", True),
     ("wgmma-ws6", ["--mainloop=wgmma-ws", "--ring-stages=6"],
-     "wgmma-ws 6x64"),
+     "wgmma-ws 6x64", True),
     ("wgmma-ws-t16", ["--mainloop=wgmma-ws", "--stage-tokens=16"],
-     "wgmma-ws 4x16"),
+     "wgmma-ws 4x16", True),
 ]
 
 

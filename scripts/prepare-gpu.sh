@@ -12,8 +12,9 @@
 #       (NAME-simt.nora: the same with the exact-f32 mainloop;
 #       NAME-wgmma.nora, NAME-wgmma-ws.nora, NAME-wgmma-ws6.nora,
 #       NAME-wgmma-ws-t16.nora: the sm_90a variants of
-#       scripts/gpu_steps.py's WGMMA_VARIANTS, the wgmma mainloop and
-#       warp-specialized rings of 4 x 64, 6 x 64 and 4 x 16 tokens;
+#       NAME-noprefetch.nora: scripts/gpu_steps.py's BENCH_VARIANTS, the
+#       wgmma mainloop, warp-specialized rings of 4 x 64, 6 x 64 and 4 x 16
+#       tokens, and the default without its L2 prefetch of W and M;
 #       NAME-optim.nora: the optimizer step alone, on a given gradient;
 #       NAME-wgrad.nora: the gradient alone, our GEMM)
 #   gpu-bundle/cases/tf32/gpu-CHIP/     the f32 tile-edge cases, CASE.tf32.nora
@@ -90,7 +91,7 @@ mkdir -p "$BUNDLE/bench"
 import os, subprocess, sys
 root, out, chip = sys.argv[1:]
 sys.path.insert(0, os.path.join(root, "scripts"))
-from gpu_steps import (BENCH_SHAPES, WGMMA_VARIANTS, bench_name, optim_mlir,
+from gpu_steps import (BENCH_SHAPES, BENCH_VARIANTS, bench_name, optim_mlir,
                        step_mlir, wgrad_mlir)
 for T, M, N in BENCH_SHAPES:
     name = bench_name(T, M, N)
@@ -112,9 +113,9 @@ for T, M, N in BENCH_SHAPES:
                     "-o", os.path.join(out, name + "-wgrad.nora")],
                    check=True)
     variants = [("", ["--mainloop=auto"]), ("-simt", ["--mainloop=simt"])]
-    if chip == "sm_90a":
-        variants += [("-" + suffix, flags)
-                     for suffix, flags, _ in WGMMA_VARIANTS]
+    variants += [("-" + suffix, flags)
+                 for suffix, flags, _, sm90 in BENCH_VARIANTS
+                 if chip == "sm_90a" or not sm90]
     for suffix, flags in variants:
         subprocess.run(["nora-compile", src, "--chip=" + chip] + flags +
                        ["-o", os.path.join(out, name + suffix + ".nora")],

@@ -48,7 +48,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from gpu_steps import BENCH_SHAPES, WGMMA_VARIANTS, bench_name  # noqa: E402
+from gpu_steps import BENCH_SHAPES, BENCH_VARIANTS, bench_name  # noqa: E402
 
 LR, WD, BETA, EPS = 0.005, 0.1, 0.95, 1e-10
 
@@ -263,9 +263,9 @@ def main():
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
                 if opts.ncu:
                     row["dram"] = ncu_dram_bytes(cmd)
-        # The same step with the wgmma mainloops (sm_90a), for comparison:
-        # suffix -> (ms, max rel. diff).
-        for suffix, _, _ in WGMMA_VARIANTS:
+        # The same step's variants (the wgmma mainloops on sm_90a; no L2
+        # prefetch), for comparison: suffix -> (ms, max rel. diff).
+        for suffix, _, _, _ in BENCH_VARIANTS:
             wg = artifact[:-len(".nora")] + "-" + suffix + ".nora"
             if not (device == "cuda" and opts.nora_exec and
                     os.path.isdir(wg)):
@@ -323,16 +323,16 @@ def main():
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
              "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
              + "".join("(e) %s ms | " % title
-                       for _, _, title in WGMMA_VARIANTS) +
+                       for _, _, title, _ in BENCH_VARIANTS) +
              "(d) ours ms |",
-             "|---" * (15 + len(WGMMA_VARIANTS)) + "|"]
+             "|---" * (15 + len(BENCH_VARIANTS)) + "|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
         variants = ["%s (diff %.2g)" % (ms(r["variants"][suffix][0]),
                                         r["variants"][suffix][1])
                     if suffix in r["variants"] else "n/a"
-                    for suffix, _, _ in WGMMA_VARIANTS]
+                    for suffix, _, _, _ in BENCH_VARIANTS]
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
                      "%s | %s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),

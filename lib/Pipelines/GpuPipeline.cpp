@@ -46,6 +46,10 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
       mainloop, WgmmaRingOptions{options.ringStages, options.stageTokens});
   if (!ringError.empty())
     return error("nora-gpu-pipeline: " + ringError);
+  if (options.l2PrefetchTokens < 0)
+    return error("nora-gpu-pipeline: l2-prefetch-tokens=" +
+                 Twine(int64_t(options.l2PrefetchTokens)) +
+                 " (expected 0, no prefetch, or more)");
   if ((mainloop == "wgmma" || mainloop == "wgmma-ws") && chip != "sm_90a")
     return error("nora-gpu-pipeline: mainloop=" + mainloop +
                  " needs chip=sm_90a (wgmma is a Hopper instruction)");
@@ -65,6 +69,7 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   toGPU.allowTf32 = options.allowTf32;
   toGPU.ringStages = options.ringStages;
   toGPU.stageTokens = options.stageTokens;
+  toGPU.l2PrefetchTokens = options.l2PrefetchTokens;
   pm.addPass(createNoraFusedStepToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -71,6 +71,11 @@ static cl::opt<int64_t> stageTokens(
              "wgmma each 16 (a multiple of 16 up to 256; default 64); the "
              "stages take 512 bytes a token, at most 192 KiB"),
     cl::init(0), cl::cat(category));
+static cl::opt<int64_t> l2PrefetchTokens(
+    "l2-prefetch-tokens",
+    cl::desc("The kernels prefetch a tile's W and M into L2 this many "
+             "tokens before its epilogue (0: no prefetch; default 2048)"),
+    cl::init(2048), cl::cat(category));
 static cl::opt<bool>
     noFuse("no-fuse",
            cl::desc("Do not fuse weight gradients into their steps: the "
@@ -114,6 +119,7 @@ static LogicalResult lower(ModuleOp module, StringRef format) {
   options.allowTf32 = allowTf32;
   options.ringStages = ringStages;
   options.stageTokens = stageTokens;
+  options.l2PrefetchTokens = l2PrefetchTokens;
   options.fuse = !noFuse;
   options.format = format.str();
   options.cudaPath = cudaPath;

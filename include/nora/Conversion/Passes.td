@@ -169,7 +169,11 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     Option<"stageTokens", "stage-tokens", "int64_t", /*default=*/"0",
            "mainloop=wgmma-ws: the tokens of a ring stage, a k16 wgmma "
            "each 16 (a multiple of 16 up to 256; 0: 64); the stages take "
-           "512 bytes a token, at most 192 KiB">
+           "512 bytes a token, at most 192 KiB">,
+    Option<"l2PrefetchTokens", "l2-prefetch-tokens", "int64_t",
+           /*default=*/"2048",
+           "The kernels prefetch a tile's W and M into L2 this many tokens "
+           "before its epilogue (0: no prefetch)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

@@ -84,6 +84,11 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
                      "multiple of 16 up to 256; 0: 64); the ring takes 512 "
                      "bytes a token and stage, at most 192 KiB"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> l2PrefetchTokens{
+      *this, "l2-prefetch-tokens",
+      llvm::cl::desc("The kernels prefetch a tile's W and M into L2 this "
+                     "many tokens before its epilogue (0: no prefetch)"),
+      llvm::cl::init(2048)};
   PassOptions::Option<std::string> host{
       *this, "host",
       llvm::cl::desc("The host side: launch (gpu.launch_func on buffers, "

@@ -664,21 +664,20 @@ void KernelEmitter::emitTiles() {
 void KernelEmitter::emitStatePrefetch(Value firstToken, Value i0, Value j0) {
   // The gradient alone has no W and M; a given gradient has no mainloop
   // for the loads to hide behind.
-  if (shape.wgradOnly || shape.gradGiven)
+  if (shape.wgradOnly || shape.gradGiven || tiling.l2PrefetchTokens == 0)
     return;
   // The epilogue reads the tile's W and M (2 x 64 KiB at 128 x 128) once.
   // Fetched into L2 this far ahead they arrive while the tensor cores
   // still work on the tile (about 9 us at 2048 tokens of a 128 x 128 tile
   // on an H100 SM), and are not yet evicted by the operands that stream
   // through L2 meanwhile (x of a 4096-column step is 64 MiB). Not tuned on
-  // a GPU yet.
-  constexpr int64_t kPrefetchLeadTokens = 2048;
+  // a GPU yet (l2-prefetch-tokens sets it).
+  const int64_t leadTokens = tiling.l2PrefetchTokens;
   constexpr int64_t kLineBytes = 128;
   const int64_t blockTokens = tiling.blockTokens;
   const int64_t blocks = llvm::divideCeil(shape.tokens, blockTokens);
   const int64_t at =
-      std::max<int64_t>(
-          0, blocks - llvm::divideCeil(kPrefetchLeadTokens, blockTokens)) *
+      std::max<int64_t>(0, blocks - llvm::divideCeil(leadTokens, blockTokens)) *
       blockTokens;
   const int64_t linesPerRow =
       llvm::divideCeil(tiling.blockCols * 4, kLineBytes);

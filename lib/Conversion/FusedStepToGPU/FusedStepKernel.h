@@ -175,6 +175,10 @@ struct FusedStepTiling {
   /// wgmmas a stage, 32 KiB; fewer tokens, in steps of 16, when the step
   /// has fewer) unless set.
   static constexpr int64_t kDefaultRingStages = 4, kDefaultStageTokens = 64;
+  /// The epilogue's W and M go to L2 this many tokens before the end of
+  /// the tile's mainloop (0: no prefetch; KernelEmitter::emitStatePrefetch).
+  int64_t l2PrefetchTokens = kDefaultL2PrefetchTokens;
+  static constexpr int64_t kDefaultL2PrefetchTokens = 2048;
   /// The ring's bound: with the kernel's static shared memory (6-7 KiB) and
   /// the alignment slack it stays under the 227 KiB a CTA may have.
   static constexpr int64_t kMaxRingBytes = 192 * 1024;

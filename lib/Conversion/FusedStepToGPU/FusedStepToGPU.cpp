@@ -88,6 +88,14 @@ gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
 /// The option value of `--nora-fused-step-to-gpu=mainloop=...`.
 enum class MainloopChoice { Auto, Simt, MmaSync, Wgmma, WgmmaWs };
 
+/// The pass's options, as the steps' lowering uses them.
+struct KernelOptions {
+  MainloopChoice choice = MainloopChoice::Auto;
+  bool allowTf32 = false;
+  WgmmaRingOptions ring;
+  int64_t l2PrefetchTokens = FusedStepTiling::kDefaultL2PrefetchTokens;
+};
+
 /// The kernel of one step and its launch, in place of `op` (whose two
 /// first results are W' and M'). `inputs` are the kernel's tensor and scalar
 /// operands before the results, with their roles.
@@ -309,21 +317,21 @@ SmallVector<std::pair<Value, StringRef>> gradientInputs(Value dy, Value x,
 /// options; an error on `op` when no mainloop can take it.
 FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
                                     const RowUpdateChain &chain,
-                                    MainloopChoice choice, bool allowTf32,
-                                    const WgmmaRingOptions &ring) {
+                                    const KernelOptions &options) {
   FailureOr<FusedStepMainloop> mainloop =
-      chooseMainloop(op, shape, choice, allowTf32);
+      chooseMainloop(op, shape, options.choice, options.allowTf32);
   if (failed(mainloop))
     return failure();
-  FusedStepTiling tiling = FusedStepTiling::get(shape, chain, *mainloop, ring);
+  FusedStepTiling tiling =
+      FusedStepTiling::get(shape, chain, *mainloop, options.ring);
+  tiling.l2PrefetchTokens = options.l2PrefetchTokens;
   if (failed(checkTiles(op, tiling)))
     return failure();
   return tiling;
 }
 
 LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
-                        MainloopChoice choice, bool allowTf32,
-                        const WgmmaRingOptions &ring, unsigned &counter) {
+                        const KernelOptions &options, unsigned &counter) {
   FailureOr<FusedStepShape> shape = getShape(op);
   if (failed(shape))
     return failure();
@@ -331,8 +339,7 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
   if (failed(chain))
     return failure();
   chain->guard = parseNonfiniteGuard(op.getNonfinite());
-  FailureOr<FusedStepTiling> tiling =
-      tileStep(op, *shape, *chain, choice, allowTf32, ring);
+  FailureOr<FusedStepTiling> tiling = tileStep(op, *shape, *chain, options);
   if (failed(tiling))
     return failure();
   SmallVector<std::pair<Value, StringRef>> inputs =
@@ -352,8 +359,7 @@ LogicalResult lowerStep(FusedWgradStepOp op, gpu::GPUModuleOp kernels,
 /// mainloops with an epilogue that stores g. Dynamic, empty or too large
 /// shapes are left alone.
 LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
-                         MainloopChoice choice, bool allowTf32,
-                         const WgmmaRingOptions &ring, unsigned &counter) {
+                         const KernelOptions &options, unsigned &counter) {
   auto dyType = dyn_cast<RankedTensorType>(op.getDy().getType());
   auto xType = dyn_cast<RankedTensorType>(op.getX().getType());
   auto gType = dyn_cast<RankedTensorType>(op.getG().getType());
@@ -374,7 +380,7 @@ LogicalResult lowerWgrad(WgradOp op, gpu::GPUModuleOp kernels,
   shape.gradScale = op.getScale().convertToDouble();
   shape.wgradOnly = true;
   FailureOr<FusedStepTiling> tiling =
-      tileStep(op, shape, RowUpdateChain(), choice, allowTf32, ring);
+      tileStep(op, shape, RowUpdateChain(), options);
   if (failed(tiling))
     return failure();
   SmallVector<std::pair<Value, StringRef>> inputs =
@@ -457,12 +463,21 @@ struct NoraFusedStepToGPUPass
           << mainloop << "' (expected auto, simt, mma-sync, wgmma or wgmma-ws)";
       return signalPassFailure();
     }
-    WgmmaRingOptions ring{ringStages, stageTokens};
-    std::string ringError = wgmmaRingError(mainloop, ring);
+    KernelOptions options;
+    options.choice = *choice;
+    options.allowTf32 = allowTf32;
+    options.ring = WgmmaRingOptions{ringStages, stageTokens};
+    std::string ringError = wgmmaRingError(mainloop, options.ring);
     if (!ringError.empty()) {
       module.emitError("nora-fused-step-to-gpu: ") << ringError;
       return signalPassFailure();
     }
+    if (l2PrefetchTokens < 0) {
+      module.emitError("nora-fused-step-to-gpu: l2-prefetch-tokens=")
+          << int64_t(l2PrefetchTokens) << " (expected 0, no prefetch, or more)";
+      return signalPassFailure();
+    }
+    options.l2PrefetchTokens = l2PrefetchTokens;
     SmallVector<FusedWgradStepOp> steps;
     module.walk([&](FusedWgradStepOp op) { steps.push_back(op); });
     // Chains on a given gradient, outside fused steps.
@@ -482,13 +497,11 @@ struct NoraFusedStepToGPUPass
     unsigned counter = 0;
     bool failedAny = false;
     for (FusedWgradStepOp op : steps)
-      failedAny |=
-          failed(lowerStep(op, kernels, *choice, allowTf32, ring, counter));
+      failedAny |= failed(lowerStep(op, kernels, options, counter));
     for (const FreeRowUpdateChain &found : chains)
       failedAny |= failed(lowerFreeChain(found, kernels, counter));
     for (WgradOp op : wgrads)
-      failedAny |=
-          failed(lowerWgrad(op, kernels, *choice, allowTf32, ring, counter));
+      failedAny |= failed(lowerWgrad(op, kernels, options, counter));
     if (failedAny)
       signalPassFailure();
   }

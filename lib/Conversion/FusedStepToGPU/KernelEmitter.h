@@ -242,9 +242,9 @@ private:
   void emitTiles();
   /// Called by each mainloop at the token block that starts at token
   /// `firstToken` of the tile at (i0, j0), and before its loop with token
-  /// 0 (a constant): at the block kPrefetchLeadTokens before the end (or
-  /// the first), the threads prefetch the lines of the tile's W and M into
-  /// L2 for the epilogue (fused steps only).
+  /// 0 (a constant): at the block tiling.l2PrefetchTokens before the end
+  /// (or the first), the threads prefetch the lines of the tile's W and M
+  /// into L2 for the epilogue (fused steps only).
   void emitStatePrefetch(Value firstToken, Value i0, Value j0);
   /// cp.async of token block `kblock` of `src` (columns from c0, 128 of
   /// them, `elemBytes` each) into stage `stage` (`stageBytes` apart): one

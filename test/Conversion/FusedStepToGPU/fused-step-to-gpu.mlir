@@ -5,6 +5,9 @@
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WS48
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=8 stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=RING8
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
+// RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=16" --cse -split-input-file | FileCheck %s --check-prefix=PF16
+// RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=0" --cse -split-input-file | FileCheck %s --check-prefix=NOPF
+// NOPF-NOT: prefetch.global.L2
 
 // A Nora step (momentum with Nesterov, orth_project, row_normalize,
 // apply_update) on a 70 x 100 weight: 2 row blocks x 2 column tiles of 64.
@@ -357,6 +360,17 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // CHECK: arith.addi %thread_id_x, %c256 : index
 // CHECK-COUNT-3: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];"
 // CHECK-NOT: prefetch.global.L2
+// With l2-prefetch-tokens=16 the prefetch is in the ring's loop, at its
+// last block (token 32 of 40), on an opaque copy of the thread index.
+// PF16-LABEL: func.func @nora_mma
+// PF16: gpu.func @nora_fused_step_0
+// PF16: scf.for %{{.*}} = %c0 to %c3 step %c1
+// PF16: nvvm.cp.async.commit.group
+// PF16: %[[AT:.*]] = arith.cmpi eq, %{{.*}}, %c32 : index
+// PF16-NEXT: scf.if %[[AT]] {
+// PF16: llvm.inline_asm has_side_effects "mov.b32 $0, $1;", "=r,r"
+// PF16-COUNT-4: llvm.inline_asm has_side_effects "prefetch.global.L2 [$0];"
+// PF16: nvvm.ldmatrix
 // The ring: wait for block kb, refill the stage block kb-1 used, compute.
 // CHECK: scf.for %{{.*}} = %c0 to %c3 step %c1 iter_args({{.*}}) -> (f32, f32,
 // CHECK-NEXT: nvvm.cp.async.wait.group 2

@@ -27,6 +27,10 @@
 // TOK24: error: nora-fused-step-to-gpu: stage-tokens=24 (expected a multiple of 16 up to 256, or 0 for 64)
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_90a mainloop=wgmma-ws stage-tokens=272" 2>&1 | FileCheck %s --check-prefix=TOKPIPE
 // TOKPIPE: nora-gpu-pipeline: stage-tokens=272 (expected a multiple of 16 up to 256, or 0 for 64)
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=-16" 2>&1 | FileCheck %s --check-prefix=PREFETCH
+// PREFETCH: error: nora-fused-step-to-gpu: l2-prefetch-tokens=-16 (expected 0, no prefetch, or more)
+// RUN: not nora-opt %s --nora-gpu-pipeline="l2-prefetch-tokens=-1" 2>&1 | FileCheck %s --check-prefix=PREFETCHPIPE
+// PREFETCHPIPE: nora-gpu-pipeline: l2-prefetch-tokens=-1 (expected 0, no prefetch, or more)
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_90a ring-stages=1 mainloop=wgmma-ws" 2>&1 | FileCheck %s --check-prefix=RINGPIPE
 // RINGPIPE: nora-gpu-pipeline: ring-stages=1 (expected 2 or more, or 0 for 4)
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws -split-input-file 2>&1 | FileCheck %s --check-prefix=WSPEC
