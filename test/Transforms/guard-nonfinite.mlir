@@ -1,5 +1,9 @@
 // RUN: nora-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(nora-guard-nonfinite{mode=skip_row}))' | FileCheck %s
 // RUN: nora-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(nora-guard-nonfinite{mode=skip_step append-count=1}))' | FileCheck %s --check-prefix=COUNT
+// RUN: not nora-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(nora-guard-nonfinite{mode=skip_row append-single-count=1}))' 2>/dev/null | FileCheck %s --check-prefix=SINGLE
+// RUN: not nora-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(nora-guard-nonfinite{mode=skip_row append-single-count=1}))' 2>&1 >/dev/null | FileCheck %s --check-prefix=SINGLEERR
+// RUN: not nora-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(nora-guard-nonfinite{mode=skip_row append-count=1 append-single-count=1}))' 2>&1 | FileCheck %s --check-prefix=BOTH
+// BOTH: nora-guard-nonfinite: append-count and append-single-count exclude each other
 // RUN: not nora-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(nora-guard-nonfinite{mode=skip}))' 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: nora-guard-nonfinite: mode must be "skip_row" or "skip_step", got "skip"
 
@@ -16,6 +20,12 @@
 // COUNT: %[[T:.*]] = arith.addi %{{.*}}, %[[S]] : i64
 // COUNT: %[[R:.*]] = tensor.from_elements %[[T]] : tensor<1xi64>
 // COUNT: return %{{.*}}, %{{.*}}, %[[R]]
+// append-single-count: the one new guard's count itself, an i64.
+// SINGLE-LABEL: func.func @chain
+// SINGLE-SAME: -> (tensor<6x5xf32>, tensor<6x5xf32>, i64)
+// SINGLE: %[[W1:.*]], %[[M1:.*]], %[[S:.*]] = nora.skip_nonfinite {{.*}} {mode = "skip_row"}
+// SINGLE-NOT: arith.addi
+// SINGLE: return %[[W1]], %[[M1]], %[[S]] : tensor<6x5xf32>, tensor<6x5xf32>, i64
 func.func @chain(%g: tensor<6x5xf32>, %w: tensor<6x5xf32>, %m: tensor<6x5xf32>, %lr: f32, %wd: f32) -> (tensor<6x5xf32>, tensor<6x5xf32>) {
   %mn, %u = nora.momentum %m, %g {beta = 0.9 : f32} : tensor<6x5xf32>, tensor<6x5xf32>
   %v = nora.orth_project %u, %w : tensor<6x5xf32>, tensor<6x5xf32>
@@ -38,6 +48,8 @@ func.func @chain(%g: tensor<6x5xf32>, %w: tensor<6x5xf32>, %m: tensor<6x5xf32>, 
 // COUNT: %{{.*}}, %{{.*}}, %[[S3:.*]] = nora.fused_wgrad_step {{.*}} attributes {nonfinite = "skip_step"}
 // COUNT: %[[A:.*]] = arith.addi %{{.*}}, %[[S1]] : i64
 // COUNT: arith.addi %[[A]], %[[S3]] : i64
+// Two new guards have no single count.
+// SINGLEERR: error: nora-guard-nonfinite: append-single-count needs one unguarded optimizer step; @steps has 2
 func.func @steps(%g: tensor<4x5xf32>, %w: tensor<4x5xf32>, %m: tensor<4x5xf32>, %lr: f32, %wd: f32, %dy: tensor<3x4xf32>, %x: tensor<3x5xf32>) -> (tensor<4x5xf32>, tensor<4x5xf32>, i64) {
   %w1, %m1 = nora.nora_step %g, %w, %m, %lr, %wd : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32>
   %w2, %m2, %s = nora.rmnp_step %g, %w1, %m1, %lr, %wd {nonfinite = "skip_step"} : tensor<4x5xf32>, tensor<4x5xf32>, tensor<4x5xf32> -> i64

@@ -21,6 +21,7 @@
 
 #include "CudaRun.h"
 
+#include "nora/Dialect/Nora/Transforms/Passes.h"
 #include "nora/Runtime/CpuJit.h"
 #include "nora/Runtime/Npy.h"
 
@@ -29,6 +30,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -86,7 +88,8 @@ static cl::opt<std::string> nonfinite(
     cl::desc("Guard every step against a non-finite gradient: skip_step (W "
              "and M stay bit for bit unchanged) or skip_row (only those "
              "rows); prints 'nonfinite skipped_steps=K' or "
-             "'nonfinite skipped_rows=K'"),
+             "'nonfinite skipped_rows=K' (--device=cuda: one step, whose "
+             "kernels count)"),
     cl::init(""), cl::cat(category));
 static cl::opt<unsigned>
     repeat("repeat",
@@ -190,11 +193,34 @@ void checkDevice() {
   // The GPU kernel has no panels; it guards the steps the IR guards.
   if (rowsPerPanel.getNumOccurrences())
     fail("--rows-per-panel is an option of --device=cpu");
-  if (!nonfinite.empty())
-    fail("--nonfinite is an option of --device=cpu; with --device=cuda "
-         "guard the steps in the IR (nonfinite = \"skip_row\" or "
-         "\"skip_step\" on a composite step, or nora.skip_nonfinite): the "
-         "GPU kernels guard them and return the count (docs/nonfinite.md)");
+}
+
+/// --device=cuda --nonfinite: guards the one unguarded step of `func`,
+/// which then also returns the step's count (an i64: a GPU artifact has no
+/// host arithmetic to sum the counts of several steps).
+void guardForCuda(func::FuncOp func) {
+  PassManager pm(func.getContext(), func::FuncOp::getOperationName());
+  NoraGuardNonfiniteOptions options;
+  options.mode = nonfinite;
+  options.appendSingleCount = true;
+  pm.addPass(createNoraGuardNonfinite(options));
+  if (failed(pm.run(func)))
+    fail("--device=cuda --nonfinite guards one optimizer step and returns "
+         "its count (see the diagnostics above); to guard several, guard "
+         "them in the IR (nonfinite = \"skip_row\" or \"skip_step\", "
+         "docs/nonfinite.md): the function returns each count");
+}
+
+/// Prints the count of a run with --nonfinite (its last result, an i64)
+/// and drops it from `results`.
+void printSkipped(std::vector<nora::runtime::Buffer> &results) {
+  const nora::runtime::Buffer &count = results.back();
+  int64_t skipped = 0;
+  std::memcpy(&skipped, count.data.data(), sizeof(skipped));
+  results.pop_back();
+  std::printf("nonfinite skipped_%s=%lld\n",
+              nonfinite == "skip_row" ? "rows" : "steps",
+              static_cast<long long>(skipped));
 }
 
 /// Writes all outputs, each first to a temporary name and renamed only when
@@ -313,11 +339,15 @@ int main(int argc, char **argv) {
   }
 
   if (device == "cuda") {
+    if (!nonfinite.empty())
+      guardForCuda(func);
     CudaRunResult run;
     std::string error = runOnCuda(*module, entry, arguments, mainloop,
                                   allowTf32, !noFuse, repeat, run);
     if (!error.empty())
       fail(error);
+    if (!nonfinite.empty())
+      printSkipped(run.results);
     writeOutputs(run.results);
     if (repeat > 0)
       std::printf("time_ms median=%.4f min=%.4f runs=%u\n", run.medianMs,
@@ -346,16 +376,9 @@ int main(int argc, char **argv) {
     times.push_back(
         std::chrono::duration<double, std::milli>(stop - start).count());
   }
-  if (!nonfinite.empty()) {
-    // The guard's count is the one result past the function's own.
-    const nora::runtime::Buffer &count = results.back();
-    int64_t skipped = 0;
-    std::memcpy(&skipped, count.data.data(), sizeof(skipped));
-    results.pop_back();
-    std::printf("nonfinite skipped_%s=%lld\n",
-                nonfinite == "skip_row" ? "rows" : "steps",
-                static_cast<long long>(skipped));
-  }
+  // The guard's count is the one result past the function's own.
+  if (!nonfinite.empty())
+    printSkipped(results);
   writeOutputs(results);
   if (repeat > 0) {
     std::sort(times.begin(), times.end());

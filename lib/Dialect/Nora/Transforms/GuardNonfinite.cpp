@@ -104,6 +104,11 @@ struct NoraGuardNonfinitePass
                        << "\"";
       return signalPassFailure();
     }
+    if (appendCount && appendSingleCount) {
+      func.emitError() << "nora-guard-nonfinite: append-count and "
+                          "append-single-count exclude each other";
+      return signalPassFailure();
+    }
     if (func.isExternal())
       return; // a declaration: no step to guard, no return to extend
     IRRewriter rewriter(&getContext());
@@ -123,33 +128,62 @@ struct NoraGuardNonfinitePass
       if (skipped)
         counts.push_back(skipped);
     }
-    if (appendCount)
+    if (appendCount) {
       appendTotal(func, counts, rewriter);
+    } else if (appendSingleCount) {
+      if (counts.size() != 1) {
+        func.emitError() << "nora-guard-nonfinite: append-single-count needs "
+                            "one unguarded optimizer step; @"
+                         << func.getSymName() << " has " << counts.size();
+        return signalPassFailure();
+      }
+      if (func::ReturnOp ret = singleReturn(func, "append-single-count"))
+        appendResult(func, ret, counts.front(), rewriter);
+    }
+  }
+
+  /// The function's one func.return, or null after an error that names
+  /// `option`.
+  func::ReturnOp singleReturn(func::FuncOp func, StringRef option) {
+    auto ret = dyn_cast<func::ReturnOp>(func.getBody().back().getTerminator());
+    if (!ret || !func.getBody().hasOneBlock()) {
+      func.emitError() << "nora-guard-nonfinite: " << option
+                       << " needs a function with one block that ends in "
+                          "func.return";
+      signalPassFailure();
+      return nullptr;
+    }
+    return ret;
+  }
+
+  /// Returns `value` after the existing results of `ret`'s function.
+  void appendResult(func::FuncOp func, func::ReturnOp ret, Value value,
+                    RewriterBase &rewriter) {
+    SmallVector<Value> operands(ret.getOperands());
+    operands.push_back(value);
+    rewriter.setInsertionPoint(ret);
+    func::ReturnOp::create(rewriter, ret.getLoc(), operands);
+    rewriter.eraseOp(ret);
+    SmallVector<Type> results(func.getResultTypes());
+    results.push_back(value.getType());
+    func.setFunctionType(
+        rewriter.getFunctionType(func.getArgumentTypes(), results));
   }
 
   /// Returns sum(counts) as a tensor<1xi64> after the existing results.
   void appendTotal(func::FuncOp func, ArrayRef<Value> counts,
                    RewriterBase &rewriter) {
-    auto ret = dyn_cast<func::ReturnOp>(func.getBody().back().getTerminator());
-    if (!ret || !func.getBody().hasOneBlock()) {
-      func.emitError() << "nora-guard-nonfinite: append-count needs a "
-                          "function with one block that ends in func.return";
-      return signalPassFailure();
-    }
+    func::ReturnOp ret = singleReturn(func, "append-count");
+    if (!ret)
+      return;
     rewriter.setInsertionPoint(ret);
     Location loc = func.getLoc();
     Value total = arith::ConstantIntOp::create(rewriter, loc, 0, 64);
     for (Value count : counts)
       total = arith::AddIOp::create(rewriter, loc, total, count);
-    Value result = tensor::FromElementsOp::create(rewriter, loc, total);
-    SmallVector<Value> operands(ret.getOperands());
-    operands.push_back(result);
-    func::ReturnOp::create(rewriter, ret.getLoc(), operands);
-    rewriter.eraseOp(ret);
-    SmallVector<Type> results(func.getResultTypes());
-    results.push_back(result.getType());
-    func.setFunctionType(
-        rewriter.getFunctionType(func.getArgumentTypes(), results));
+    appendResult(func, ret,
+                 tensor::FromElementsOp::create(rewriter, loc, total),
+                 rewriter);
   }
 };
 

@@ -72,7 +72,10 @@ def NoraGuardNonfinite : Pass<"nora-guard-nonfinite", "::mlir::func::FuncOp"> {
     after it, and the uses of its `(w_new, m_new)` read the guarded values.
     With `append-count`, the function also returns the sum of the new guards'
     `skipped` counts as one more result, a `tensor<1xi64>` (what
-    `nora-run --nonfinite` prints). Steps that already have a guard keep it.
+    `nora-run --nonfinite` prints). With `append-single-count` it returns
+    the one new guard's `skipped` itself, an `i64` (what a GPU artifact can
+    return: it has no host arithmetic); a function with another number of
+    unguarded steps is an error. Steps that already have a guard keep it.
 
     Before (`mode=skip_row`):
     ```mlir
@@ -93,6 +96,10 @@ def NoraGuardNonfinite : Pass<"nora-guard-nonfinite", "::mlir::func::FuncOp"> {
     Option<"appendCount", "append-count", "bool", /*default=*/"false",
            "Return the total number of skipped rows (skip_row) or steps "
            "(skip_step) as one more result, a tensor<1xi64>">,
+    Option<"appendSingleCount", "append-single-count", "bool",
+           /*default=*/"false",
+           "Return the one new guard's count as one more result, an i64 "
+           "(an error unless the function has one unguarded step)">,
   ];
   let dependentDialects = ["::mlir::nora::NoraDialect",
                            "::mlir::arith::ArithDialect",
