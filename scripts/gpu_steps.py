@@ -29,18 +29,23 @@ def bench_name(T, M, N, step="nora_step"):
     return "%s_T%d_M%d_N%d" % (step.replace("_step", ""), T, M, N)
 
 
-def step_mlir(name, T, M, N, act="bf16", step="nora_step", acc=False):
+def step_mlir(name, T, M, N, act="bf16", step="nora_step", acc=False,
+              nonfinite=None):
     """A function @name(dy: T x M, x: T x N, [acc], w, m: M x N f32, lr, wd)
-    -> (w_new, m_new): nora.wgrad then nora.<step> with its defaults."""
+    -> (w_new, m_new): nora.wgrad then nora.<step> with its defaults; with
+    `nonfinite` (skip_row or skip_step) the step is guarded and the function
+    also returns its count (i64)."""
     g = "tensor<%dx%dxf32>" % (M, N)
     dy, x = "tensor<%dx%dx%s>" % (T, M, act), "tensor<%dx%dx%s>" % (T, N, act)
     acc_arg = ", %%acc: %s" % g if acc else ""
     acc_use = " acc(%%acc : %s)" % g if acc else ""
+    guard = ' {nonfinite = "%s"}' % nonfinite if nonfinite else ""
+    count, count_type = (", %skipped", ", i64") if nonfinite else ("", "")
     return f"""func.func @{name}(%dy: {dy}, %x: {x}{acc_arg}, %w: {g}, %m: {g},
-    %lr: f32, %wd: f32) -> ({g}, {g}) {{
+    %lr: f32, %wd: f32) -> ({g}, {g}{count_type}) {{
   %g = nora.wgrad %dy, %x{acc_use} : {dy}, {x} -> {g}
-  %wn, %mn = nora.{step} %g, %w, %m, %lr, %wd : {g}, {g}, {g}
-  return %wn, %mn : {g}, {g}
+  %wn, %mn{count} = nora.{step} %g, %w, %m, %lr, %wd{guard} : {g}, {g}, {g}{" -> i64" if nonfinite else ""}
+  return %wn, %mn{count} : {g}, {g}{count_type}
 }}
 """
 
