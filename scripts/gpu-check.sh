@@ -4,32 +4,47 @@
 #
 #   1. builds the LLVM-free runtime and nora-exec (scripts/build-runtime.sh);
 #   2. every prepared case, for each mainloop (auto: mma.sync tensor cores
-#      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma and wgmma-ws): nora-exec on the artifact, compared
-#      with the float64 reference at the tolerances of SEMANTICS.md, run
-#      twice and on grids of 1 and 3 CTAs, each compared bit for bit with
-#      the first run;
+#      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma and
+#      wgmma-ws): nora-exec on the artifact, compared with the float64
+#      reference at the tolerances of SEMANTICS.md, run twice and on grids
+#      of 1 and 3 CTAs, each compared bit for bit with the first run;
 #   3. the composite and tiles cases again under compute-sanitizer memcheck,
-#      racecheck, synccheck and initcheck (when compute-sanitizer is found).
-#
+#      racecheck, synccheck and initcheck (when compute-sanitizer is found);
 #   4. with --bench: bench/gpu/bench.py (cuBLAS, eager and compiled PyTorch,
-#      our fused kernel; --ncu for DRAM bytes), its table in
-#      $OUT/bench.md when $OUT is set (the device tool's output folder).
+#      our fused kernel and its variants; --ncu for DRAM bytes), its table
+#      in $OUT/bench.md when $OUT is set (the device tool's output folder),
+#      rewritten after each shape.
 #
-#   scripts/gpu-check.sh [--bench] [--ncu] [BUNDLE]   (default: gpu-bundle)
+# The order fits a short lease: the default and wgmma-ws cases (sm_90a),
+# then the benchmark, then the other mainloops, the Python tests and the
+# sanitizers. With --budget=SECONDS no stage starts once that many seconds
+# have passed (each one skipped is named, and the run fails). With $OUT
+# set, everything printed also goes to $OUT/gpu-check.log as it comes.
 #
-# Prints a line per case and "N passed, N failed"; exits 1 on any failure.
+#   scripts/gpu-check.sh [--bench] [--ncu] [--budget=SECONDS] [BUNDLE]
+#                                                   (default: gpu-bundle)
+#
+# Prints a line per case and "N passed, N failed, N skipped"; exits 1 on any
+# failure or skipped stage.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bench=0 ncu=()
+bench=0 ncu=() budget=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --bench) bench=1 ;;
     --ncu) ncu=(--ncu) ;;
+    --budget=*) budget="${1#--budget=}" ;;
+    --*) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
   shift
 done
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT"
+  exec > >(tee -a "$OUT/gpu-check.log") 2>&1
+fi
+start=$SECONDS
 BUNDLE="${1:-$ROOT/gpu-bundle}"
 CHIP="$(cat "$BUNDLE/chip")"
 export PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}"
@@ -39,10 +54,19 @@ export PATH="$ROOT/build-runtime/bin:$PATH"
 nora-exec --probe || exit 1
 cat "$BUNDLE/resources.txt" 2>/dev/null
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0
+# Whether a stage may start: with --budget, not once the budget is spent.
+in_budget() { # in_budget WHAT
+  if [ "$budget" -gt 0 ] && [ $((SECONDS - start)) -ge "$budget" ]; then
+    echo "SKIPPED (budget of ${budget} s spent): $1"
+    skipped=$((skipped + 1))
+    return 1
+  fi
+}
 run_group() { # run_group GROUP MAINLOOP [label] [harness options]
   local group="$1" mainloop="$2" label="${3:-}"
   shift 3 2>/dev/null || shift $#
+  in_budget "$group (mainloop $mainloop) $label" || return 0
   if python3 "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
        --gpu="$CHIP" --mainloop="$mainloop" --prebuilt "$@"; then
     echo "PASS: $group (mainloop $mainloop) $label"
@@ -52,18 +76,59 @@ run_group() { # run_group GROUP MAINLOOP [label] [harness options]
     failed=$((failed + 1))
   fi
 }
-mainloops="auto simt"
-[ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma wgmma-ws"
-for mainloop in $mainloops; do
-  while read -r group; do
-    [ -n "$group" ] &&
-      run_group "$group" "$mainloop" "" --check-determinism --max-ctas=1,3
-  done < "$ROOT/scripts/gpu-groups.txt"
-done
+run_groups() { # run_groups MAINLOOP...: every group of gpu-groups.txt
+  for mainloop in "$@"; do
+    while read -r group; do
+      [ -n "$group" ] &&
+        run_group "$group" "$mainloop" "" --check-determinism --max-ctas=1,3
+    done < "$ROOT/scripts/gpu-groups.txt"
+  done
+}
+# First what the benchmark times first: the default, and on sm_90a the
+# warp-specialized wgmma.
+if [ "$CHIP" = sm_90a ]; then
+  run_groups auto wgmma-ws
+else
+  run_groups auto
+fi
+if [ "$bench" = 1 ] && in_budget "bench/gpu/bench.py"; then
+  if python3 "$ROOT/bench/gpu/bench.py" "$BUNDLE" "${ncu[@]}" \
+       --nora-exec "$ROOT/build-runtime/bin/nora-exec" \
+       ${OUT:+--out "$OUT/bench.md"}; then
+    echo "PASS: bench/gpu/bench.py"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: bench/gpu/bench.py"
+    failed=$((failed + 1))
+  fi
+fi
+if [ "$CHIP" = sm_90a ]; then
+  run_groups simt wgmma
+else
+  run_groups simt
+fi
 run_group tf32 auto "(allow-tf32)" --allow-tf32 --check-determinism \
   --max-ctas=1,3
 run_group tiles auto "(no-fuse)" --no-fuse --check-determinism --max-ctas=1,3
 
+# The Python GPU tests (the optimizers on CUDA parameters) with the
+# artifacts prepared in the bundle's cache.
+if ! in_budget "python/tests/test_gpu.py"; then
+  :
+elif python3 -c "import pytest, torch" 2>/dev/null; then
+  if NORA_ARTIFACT_CACHE="$BUNDLE/artifact-cache" \
+       NORA_HOST_STEP="$BUNDLE/host" \
+       python3 -m pytest -q -p no:cacheprovider -rs \
+         "$ROOT/python/tests/test_gpu.py"; then
+    echo "PASS: python/tests/test_gpu.py"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: python/tests/test_gpu.py"
+    failed=$((failed + 1))
+  fi
+else
+  echo "note: no pytest or torch here; the Python GPU tests are skipped"
+fi
 SANITIZER="$(command -v compute-sanitizer ||
              ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
 if [ -n "$SANITIZER" ]; then
@@ -84,32 +149,5 @@ if [ -n "$SANITIZER" ]; then
 else
   echo "note: compute-sanitizer not found; sanitizer runs skipped"
 fi
-# The Python GPU tests (the optimizers on CUDA parameters) with the
-# artifacts prepared in the bundle's cache.
-if python3 -c "import pytest, torch" 2>/dev/null; then
-  if NORA_ARTIFACT_CACHE="$BUNDLE/artifact-cache" \
-       NORA_HOST_STEP="$BUNDLE/host" \
-       python3 -m pytest -q -p no:cacheprovider -rs \
-         "$ROOT/python/tests/test_gpu.py"; then
-    echo "PASS: python/tests/test_gpu.py"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: python/tests/test_gpu.py"
-    failed=$((failed + 1))
-  fi
-else
-  echo "note: no pytest or torch here; the Python GPU tests are skipped"
-fi
-if [ "$bench" = 1 ]; then
-  if python3 "$ROOT/bench/gpu/bench.py" "$BUNDLE" "${ncu[@]}" \
-       --nora-exec "$ROOT/build-runtime/bin/nora-exec" \
-       ${OUT:+--out "$OUT/bench.md"}; then
-    echo "PASS: bench/gpu/bench.py"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: bench/gpu/bench.py"
-    failed=$((failed + 1))
-  fi
-fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "$passed passed, $failed failed, $skipped skipped ($((SECONDS - start)) s)"
+[ "$failed" -eq 0 ] && [ "$skipped" -eq 0 ]

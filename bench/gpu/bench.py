@@ -179,6 +179,59 @@ def ncu_dram_bytes(cmd):
     return total or None
 
 
+def render(rows, name, torch_version, repeat):
+    """The markdown table of the rows measured so far."""
+    def ms(v):
+        return "%.3f" % v if v is not None else "n/a"
+
+    def ratio(num, den):
+        return "%.2fx" % (num / den) if num and den else "n/a"
+    lines = ["GPU benchmark, %s, %s, torch %s, median of %d runs (CUDA "
+             "events)." % (name, datetime.date.today().isoformat(),
+                           torch_version, repeat),
+             "",
+             "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
+             "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
+             "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
+             + "".join("(e) %s ms | " % title
+                       for _, _, title, _ in BENCH_VARIANTS) +
+             "(d) ours ms |",
+             "|---" * (15 + len(BENCH_VARIANTS)) + "|"]
+    for r in rows:
+        dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
+                if r["dram"] else "n/a")
+        variants = ["%s (diff %.2g)" % (ms(r["variants"][suffix][0]),
+                                        r["variants"][suffix][1])
+                    if suffix in r["variants"] else "n/a"
+                    for suffix, _, _, _ in BENCH_VARIANTS]
+        lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
+                     "%s | %s | %s | %s | %s | %s |" % (
+                         r["T"], r["M"], r["N"], ms(r["a"]),
+                         "" if r["exact_gemm"] else " (bf16 out)",
+                         ms(r["b"]), ms(r["c"]),
+                         ms(r["d"]) + ("" if r["d_err"] is None else
+                                       " (diff %.2g)" % r["d_err"]),
+                         ms(r["e"]),
+                         ratio(r["e"], r["a"]), ratio(r["b"], r["e"]),
+                         ratio(r["c"], r["e"]),
+                         "%.2g" % r["err"] if r["err"] is not None else "n/a",
+                         dram, ms(r["e_simt"]),
+                         " | ".join(variants),
+                         ms(r.get("d_ours")) + (
+                             "" if r.get("d_ours_err") is None else
+                             " (g diff %.2g)" % r["d_ours_err"])))
+    return "\n".join(lines) + "\n"
+
+
+def write_table(path, table):
+    """Writes `table` to `path` (if set) whole: a temporary, then renamed."""
+    if not path:
+        return
+    with open(path + ".tmp", "w") as f:
+        f.write(table)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("bundle", nargs="?", default=os.path.join(ROOT,
@@ -309,51 +362,13 @@ def main():
                                           (np.abs(gr).max() or 1))
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
+        # The table so far, so that a run cut short still leaves its rows.
+        write_table(opts.out, render(rows, name, torch.__version__,
+                                     opts.repeat))
 
-    def ms(v):
-        return "%.3f" % v if v is not None else "n/a"
-
-    def ratio(num, den):
-        return "%.2fx" % (num / den) if num and den else "n/a"
-    lines = ["GPU benchmark, %s, %s, torch %s, median of %d runs (CUDA "
-             "events)." % (name, datetime.date.today().isoformat(),
-                           torch.__version__, opts.repeat),
-             "",
-             "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
-             "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
-             "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
-             + "".join("(e) %s ms | " % title
-                       for _, _, title, _ in BENCH_VARIANTS) +
-             "(d) ours ms |",
-             "|---" * (15 + len(BENCH_VARIANTS)) + "|"]
-    for r in rows:
-        dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
-                if r["dram"] else "n/a")
-        variants = ["%s (diff %.2g)" % (ms(r["variants"][suffix][0]),
-                                        r["variants"][suffix][1])
-                    if suffix in r["variants"] else "n/a"
-                    for suffix, _, _, _ in BENCH_VARIANTS]
-        lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s | %s | %s |" % (
-                         r["T"], r["M"], r["N"], ms(r["a"]),
-                         "" if r["exact_gemm"] else " (bf16 out)",
-                         ms(r["b"]), ms(r["c"]),
-                         ms(r["d"]) + ("" if r["d_err"] is None else
-                                       " (diff %.2g)" % r["d_err"]),
-                         ms(r["e"]),
-                         ratio(r["e"], r["a"]), ratio(r["b"], r["e"]),
-                         ratio(r["c"], r["e"]),
-                         "%.2g" % r["err"] if r["err"] is not None else "n/a",
-                         dram, ms(r["e_simt"]),
-                         " | ".join(variants),
-                         ms(r.get("d_ours")) + (
-                             "" if r.get("d_ours_err") is None else
-                             " (g diff %.2g)" % r["d_ours_err"])))
-    table = "\n".join(lines) + "\n"
+    table = render(rows, name, torch.__version__, opts.repeat)
     print(table)
-    if opts.out:
-        with open(opts.out, "w") as f:
-            f.write(table)
+    write_table(opts.out, table)
     return 0
 
 
