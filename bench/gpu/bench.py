@@ -21,7 +21,11 @@ median of N runs after warm-up:
       and added); "(d) ours": our own GEMM kernel (NAME-wgrad.nora, the
       mainloop with an epilogue that stores g) instead of cuBLAS's;
 
-It checks that
+Beside them, the variants of gpu_steps.BENCH_VARIANTS (the default
+without its L2 prefetch; on sm_90a wgmma and wgmma-ws rings), each with
+its difference from (b); and the device-to-device copy rate, with the time
+the state traffic (16 B an element) takes at it ("state ms", a floor of
+(e) beside (a)). The table is rewritten after each shape. It checks that
 (e)'s W' and M' agree with (b)'s (SEMANTICS.md tolerance, the bf16 GEMM
 allowance included) and, with --ncu, reads (e)'s DRAM bytes with Nsight
 Compute. Prints a markdown table (also written to --out) with the device
@@ -114,6 +118,16 @@ def timed(torch, device, fn, repeat):
     return statistics.median(times), min(times)
 
 
+def copy_rate(torch, device, small, repeat):
+    """The device's copy bandwidth (GB/s, bytes read plus bytes written) on
+    a large device-to-device copy: the ceiling of the state traffic."""
+    n = (4 << 20) if small else (256 << 20)  # floats: 16 MiB or 1 GiB
+    src = torch.randn(n, device=device)
+    dst = torch.empty_like(src)
+    ms_, _ = timed(torch, device, lambda: dst.copy_(src), repeat)
+    return 2 * 4 * n / (ms_ * 1e6)
+
+
 def run_wgrad(nora_exec, artifact, tmp, dy, x, repeat, torch):
     """nora-exec --repeat on a gradient-only artifact: (median ms, g)."""
     inputs = []
@@ -179,8 +193,9 @@ def ncu_dram_bytes(cmd):
     return total or None
 
 
-def render(rows, name, torch_version, repeat):
-    """The markdown table of the rows measured so far."""
+def render(rows, name, torch_version, repeat, copy_gbs):
+    """The markdown table of the rows measured so far; `copy_gbs` gives the
+    time the state traffic (16 B an element) takes at the copy rate."""
     def ms(v):
         return "%.3f" % v if v is not None else "n/a"
 
@@ -190,13 +205,17 @@ def render(rows, name, torch_version, repeat):
              "events)." % (name, datetime.date.today().isoformat(),
                            torch_version, repeat),
              "",
+             "Device-to-device copy: %.0f GB/s (read + write); \"state "
+             "ms\" is 16 B an element of W, M, W' and M' at that rate, a "
+             "floor of (e) beside (a)." % copy_gbs,
+             "",
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
              "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
              + "".join("(e) %s ms | " % title
                        for _, _, title, _ in BENCH_VARIANTS) +
-             "(d) ours ms |",
-             "|---" * (15 + len(BENCH_VARIANTS)) + "|"]
+             "(d) ours ms | state ms |",
+             "|---" * (16 + len(BENCH_VARIANTS)) + "|"]
     for r in rows:
         dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
                 if r["dram"] else "n/a")
@@ -205,7 +224,7 @@ def render(rows, name, torch_version, repeat):
                     if suffix in r["variants"] else "n/a"
                     for suffix, _, _, _ in BENCH_VARIANTS]
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s | %s | %s |" % (
+                     "%s | %s | %s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]),
@@ -219,7 +238,8 @@ def render(rows, name, torch_version, repeat):
                          " | ".join(variants),
                          ms(r.get("d_ours")) + (
                              "" if r.get("d_ours_err") is None else
-                             " (g diff %.2g)" % r["d_ours_err"])))
+                             " (g diff %.2g)" % r["d_ours_err"]),
+                         ms(16.0 * r["M"] * r["N"] / (copy_gbs * 1e6))))
     return "\n".join(lines) + "\n"
 
 
@@ -259,6 +279,8 @@ def main():
     compiled = None if opts.no_compile else torch.compile(
         lambda w, m, g: nora_step_functional(torch, w, m, g, LR, WD))
 
+    copy_gbs = copy_rate(torch, device, opts.small, opts.repeat)
+    print("device-to-device copy: %.0f GB/s" % copy_gbs, file=sys.stderr)
     rows = []
     gen = torch.Generator(device=device).manual_seed(0)
     for T, M, N in shapes:
@@ -364,9 +386,9 @@ def main():
         print(json.dumps(row), file=sys.stderr)
         # The table so far, so that a run cut short still leaves its rows.
         write_table(opts.out, render(rows, name, torch.__version__,
-                                     opts.repeat))
+                                     opts.repeat, copy_gbs))
 
-    table = render(rows, name, torch.__version__, opts.repeat)
+    table = render(rows, name, torch.__version__, opts.repeat, copy_gbs)
     print(table)
     write_table(opts.out, table)
     return 0
