@@ -220,9 +220,9 @@ private:
   void emitWgmmaBarrierInit();
   /// The pieces both wgmma mainloops share: the accumulator layout, the
   /// TMA copies of token block `kblock` of the tile at (i0, j0) into ring
-  /// stage `stage` on its (full) mbarrier, one wgmma on a stage (fence,
-  /// mma_async, commit; with a null `acc`, D = A B on no accumulators),
-  /// the accumulators' type, zeros and extraction.
+  /// stage `stage` on its (full) mbarrier, a stage's wgmmas (fence, one
+  /// mma_async a 16 tokens, commit; with a null `acc`, the first is D = A B
+  /// on no accumulators), the accumulators' type, zeros and extraction.
   TileFragment emitWgmmaFragment();
   void emitTmaStageLoad(Value stage, Value kblock, Value i0, Value j0);
   Value emitWgmmaBlock(Value acc, Value stage);
