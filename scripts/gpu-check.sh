@@ -18,7 +18,8 @@
 # The order fits a short lease: the default and wgmma-ws cases (sm_90a),
 # then the benchmark, then the other mainloops, the Python tests and the
 # sanitizers. With --budget=SECONDS no stage starts once that many seconds
-# have passed (each one skipped is named, and the run fails). With $OUT
+# have passed (each one skipped is named, and the run fails), and the
+# benchmark starts no shape past it. With $OUT
 # set, everything printed also goes to $OUT/gpu-check.log as it comes.
 #
 #   scripts/gpu-check.sh [--bench] [--ncu] [--budget=SECONDS] [BUNDLE]
@@ -103,8 +104,11 @@ else
   run_groups auto
 fi
 if [ "$bench" = 1 ] && in_budget "bench/gpu/bench.py"; then
+  # The shapes start while the budget lasts (the table keeps what ran).
+  bench_budget=()
+  [ "$budget" -gt 0 ] && bench_budget=(--budget=$((budget - (SECONDS - start))))
   if python3 "$ROOT/bench/gpu/bench.py" "$BUNDLE" "${ncu[@]}" \
-       --nora-exec "$ROOT/build-runtime/bin/nora-exec" \
+       "${bench_budget[@]}" --nora-exec "$ROOT/build-runtime/bin/nora-exec" \
        ${OUT:+--out "$OUT/bench.md"}; then
     echo "PASS: bench/gpu/bench.py"
     passed=$((passed + 1))

@@ -266,6 +266,9 @@ def main():
                    help="DRAM bytes of (e) with Nsight Compute")
     p.add_argument("--nora-exec", default=shutil.which("nora-exec"))
     p.add_argument("--out", help="also write the table here")
+    p.add_argument("--budget", type=float, default=0,
+                   help="start no shape after this many seconds (0: no "
+                        "limit); it prints which shapes it left out")
     opts = p.parse_args()
 
     import torch
@@ -283,7 +286,15 @@ def main():
     print("device-to-device copy: %.0f GB/s" % copy_gbs, file=sys.stderr)
     rows = []
     gen = torch.Generator(device=device).manual_seed(0)
+    import time
+    started = time.monotonic()
     for T, M, N in shapes:
+        if opts.budget and time.monotonic() - started > opts.budget:
+            left = shapes[shapes.index((T, M, N)):]
+            print("bench: budget of %.0f s spent; not run: %s" % (
+                opts.budget, ", ".join("T=%d %dx%d" % s for s in left)),
+                file=sys.stderr)
+            break
         def rand(*shape, dtype=torch.float32):
             return torch.randn(*shape, generator=gen, device=device,
                                dtype=torch.float32).to(dtype)
