@@ -36,7 +36,12 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --bench) bench=1 ;;
     --ncu) ncu=(--ncu) ;;
-    --budget=*) budget="${1#--budget=}" ;;
+    --budget=*)
+      budget="${1#--budget=}"
+      case "$budget" in
+        ''|*[!0-9]*) echo "gpu-check: --budget takes seconds, got '$budget'" >&2
+                    exit 2 ;;
+      esac ;;
     --*) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -57,6 +62,16 @@ nora-exec --probe || exit 1
 cat "$BUNDLE/resources.txt" 2>/dev/null
 
 passed=0 failed=0 skipped=0 none=0
+# Counts and prints a check's outcome: tally STATUS WHAT (STATUS 0: pass).
+tally() {
+  if [ "$1" -eq 0 ]; then
+    echo "PASS: $2"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $2"
+    failed=$((failed + 1))
+  fi
+}
 # Whether a stage may start: with --budget, not once the budget is spent.
 in_budget() { # in_budget WHAT
   if [ "$budget" -gt 0 ] && [ $((SECONDS - start)) -ge "$budget" ]; then
@@ -71,20 +86,15 @@ run_group() { # run_group GROUP MAINLOOP [label] [harness options]
   in_budget "$group (mainloop $mainloop) $label" || return 0
   local log
   log="$(mktemp)"
-  if python3 "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
-       --gpu="$CHIP" --mainloop="$mainloop" --prebuilt "$@" 2>&1 |
-       tee "$log"; then
-    # A tensor-core mainloop may take no case of a group: not a pass.
-    if grep -q "^NONE RAN" "$log"; then
-      echo "NONE: $group (mainloop $mainloop)${label:+ $label}: no case is such a step"
-      none=$((none + 1))
-    else
-      echo "PASS: $group (mainloop $mainloop) $label"
-      passed=$((passed + 1))
-    fi
+  python3 "$ROOT/test/Integration/$group.py" "$BUNDLE/cases/$group" \
+    --gpu="$CHIP" --mainloop="$mainloop" --prebuilt "$@" 2>&1 | tee "$log"
+  local status=$?
+  # A tensor-core mainloop may take no case of a group: not a pass.
+  if [ "$status" -eq 0 ] && grep -q "^NONE RAN" "$log"; then
+    echo "NONE: $group (mainloop $mainloop)${label:+ $label}: no case is such a step"
+    none=$((none + 1))
   else
-    echo "FAIL: $group (mainloop $mainloop) $label"
-    failed=$((failed + 1))
+    tally "$status" "$group (mainloop $mainloop) $label"
   fi
   rm -f "$log"
 }
@@ -107,15 +117,10 @@ if [ "$bench" = 1 ] && in_budget "bench/gpu/bench.py"; then
   # The shapes start while the budget lasts (the table keeps what ran).
   bench_budget=()
   [ "$budget" -gt 0 ] && bench_budget=(--budget=$((budget - (SECONDS - start))))
-  if python3 "$ROOT/bench/gpu/bench.py" "$BUNDLE" "${ncu[@]}" \
-       "${bench_budget[@]}" --nora-exec "$ROOT/build-runtime/bin/nora-exec" \
-       ${OUT:+--out "$OUT/bench.md"}; then
-    echo "PASS: bench/gpu/bench.py"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: bench/gpu/bench.py"
-    failed=$((failed + 1))
-  fi
+  python3 "$ROOT/bench/gpu/bench.py" "$BUNDLE" "${ncu[@]}" \
+    "${bench_budget[@]}" --nora-exec "$ROOT/build-runtime/bin/nora-exec" \
+    ${OUT:+--out "$OUT/bench.md"}
+  tally $? "bench/gpu/bench.py"
 fi
 if [ "$CHIP" = sm_90a ]; then
   run_groups simt wgmma
@@ -131,16 +136,11 @@ run_group tiles auto "(no-fuse)" --no-fuse --check-determinism --max-ctas=1,3
 if ! in_budget "python/tests/test_gpu.py"; then
   :
 elif python3 -c "import pytest, torch" 2>/dev/null; then
-  if NORA_ARTIFACT_CACHE="$BUNDLE/artifact-cache" \
-       NORA_HOST_STEP="$BUNDLE/host" \
-       python3 -m pytest -q -p no:cacheprovider -rs \
-         "$ROOT/python/tests/test_gpu.py"; then
-    echo "PASS: python/tests/test_gpu.py"
-    passed=$((passed + 1))
-  else
-    echo "FAIL: python/tests/test_gpu.py"
-    failed=$((failed + 1))
-  fi
+  NORA_ARTIFACT_CACHE="$BUNDLE/artifact-cache" \
+    NORA_HOST_STEP="$BUNDLE/host" \
+    python3 -m pytest -q -p no:cacheprovider -rs \
+      "$ROOT/python/tests/test_gpu.py"
+  tally $? "python/tests/test_gpu.py"
 else
   echo "note: no pytest or torch here; the Python GPU tests are skipped"
 fi

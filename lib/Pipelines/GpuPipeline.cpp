@@ -42,14 +42,11 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
                  "format=bin");
   // The pass checks the ring too; here nora-compile reports it before any
   // IR is built.
-  std::string ringError = wgmmaRingError(
-      mainloop, WgmmaRingOptions{options.ringStages, options.stageTokens});
-  if (!ringError.empty())
-    return error("nora-gpu-pipeline: " + ringError);
-  if (options.l2PrefetchTokens < 0)
-    return error("nora-gpu-pipeline: l2-prefetch-tokens=" +
-                 Twine(int64_t(options.l2PrefetchTokens)) +
-                 " (expected 0, no prefetch, or more)");
+  std::string optionsError = kernelOptionsError(
+      mainloop, WgmmaRingOptions{options.ringStages, options.stageTokens},
+      options.l2PrefetchTokens);
+  if (!optionsError.empty())
+    return error("nora-gpu-pipeline: " + optionsError);
   if ((mainloop == "wgmma" || mainloop == "wgmma-ws") && chip != "sm_90a")
     return error("nora-gpu-pipeline: mainloop=" + mainloop +
                  " needs chip=sm_90a (wgmma is a Hopper instruction)");

@@ -25,13 +25,15 @@ struct WgmmaRingOptions {
   int64_t stages = 0, stageTokens = 0;
 };
 
-/// Why `ring` cannot be the ring of mainloop `mainloop` ("" when it can):
-/// only wgmma-ws takes ring options; stages from 2, stage tokens a multiple
-/// of 16 (one k16 wgmma each) up to 256 (a TMA box), and both operands'
-/// stages in at most 192 KiB of shared memory (24 stages of 16 tokens, 12
-/// of 32, 6 of 64). The pass and nora-gpu-pipeline both check it.
-std::string wgmmaRingError(llvm::StringRef mainloop,
-                           const WgmmaRingOptions &ring);
+/// Why the kernel options that the pass and nora-gpu-pipeline share cannot
+/// go together ("" when they can): only wgmma-ws takes ring options; stages
+/// from 2, stage tokens a multiple of 16 (one k16 wgmma each) up to 256 (a
+/// TMA box), and both operands' stages in at most 192 KiB of shared memory
+/// (24 stages of 16 tokens, 12 of 32, 6 of 64); l2-prefetch-tokens from 0.
+/// Both check them (the pipeline before any IR is built).
+std::string kernelOptionsError(llvm::StringRef mainloop,
+                               const WgmmaRingOptions &ring,
+                               int64_t l2PrefetchTokens);
 
 #define GEN_PASS_DECL
 #include "nora/Conversion/Passes.h.inc"

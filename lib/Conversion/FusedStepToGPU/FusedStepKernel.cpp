@@ -68,8 +68,8 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
       mainloop == FusedStepMainloop::Wgmma ||
       mainloop == FusedStepMainloop::WgmmaWarpSpecialized ||
       mainloop == FusedStepMainloop::MmaSyncTf32) {
-    t.blockRows = 128;
-    t.blockCols = 128;
+    t.blockRows = kTensorCoreTile;
+    t.blockCols = kTensorCoreTile;
     t.blockTokens = mainloop == FusedStepMainloop::MmaSyncTf32 ? 8 : 16;
     t.stages = kDefaultRingStages;
     if (mainloop == FusedStepMainloop::WgmmaWarpSpecialized) {

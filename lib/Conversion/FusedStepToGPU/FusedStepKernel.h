@@ -158,9 +158,15 @@ struct FusedStepTiling {
   }
   /// The wgmma mainloops read dy and x through TMA descriptors.
   bool hasTensorMaps() const { return isWgmma(); }
-  /// wgmma-ws: the bytes of one operand's stages (bf16/f16).
+  /// The rows and columns of a tensor-core tile.
+  static constexpr int64_t kTensorCoreTile = 128;
+  /// wgmma-ws: the bytes of one operand's `stages` stages of `tokens`
+  /// tokens (bf16/f16), and those of this tiling's ring.
+  static int64_t ringOperandBytes(int64_t stages, int64_t tokens) {
+    return stages * tokens * kTensorCoreTile * 2;
+  }
   int64_t ringOperandBytes() const {
-    return stages * blockTokens * blockRows * 2;
+    return ringOperandBytes(stages, blockTokens);
   }
   /// The CTA's threads.
   int64_t blockThreads() const {

@@ -467,17 +467,13 @@ struct NoraFusedStepToGPUPass
     options.choice = *choice;
     options.allowTf32 = allowTf32;
     options.ring = WgmmaRingOptions{ringStages, stageTokens};
-    std::string ringError = wgmmaRingError(mainloop, options.ring);
-    if (!ringError.empty()) {
-      module.emitError("nora-fused-step-to-gpu: ") << ringError;
-      return signalPassFailure();
-    }
-    if (l2PrefetchTokens < 0) {
-      module.emitError("nora-fused-step-to-gpu: l2-prefetch-tokens=")
-          << int64_t(l2PrefetchTokens) << " (expected 0, no prefetch, or more)";
-      return signalPassFailure();
-    }
     options.l2PrefetchTokens = l2PrefetchTokens;
+    std::string optionsError =
+        kernelOptionsError(mainloop, options.ring, options.l2PrefetchTokens);
+    if (!optionsError.empty()) {
+      module.emitError("nora-fused-step-to-gpu: ") << optionsError;
+      return signalPassFailure();
+    }
     SmallVector<FusedWgradStepOp> steps;
     module.walk([&](FusedWgradStepOp op) { steps.push_back(op); });
     // Chains on a given gradient, outside fused steps.
@@ -509,8 +505,12 @@ struct NoraFusedStepToGPUPass
 
 } // namespace
 
-std::string mlir::nora::wgmmaRingError(StringRef mainloop,
-                                       const WgmmaRingOptions &ring) {
+std::string mlir::nora::kernelOptionsError(StringRef mainloop,
+                                           const WgmmaRingOptions &ring,
+                                           int64_t l2PrefetchTokens) {
+  if (l2PrefetchTokens < 0)
+    return "l2-prefetch-tokens=" + std::to_string(l2PrefetchTokens) +
+           " (expected 0, no prefetch, or more)";
   if (mainloop != "wgmma-ws") {
     if (ring.stages != 0)
       return "ring-stages is an option of mainloop=wgmma-ws";
@@ -530,8 +530,7 @@ std::string mlir::nora::wgmmaRingError(StringRef mainloop,
            std::to_string(T::kDefaultStageTokens) + ")";
   int64_t stages = ring.stages ? ring.stages : T::kDefaultRingStages;
   int64_t tokens = ring.stageTokens ? ring.stageTokens : T::kDefaultStageTokens;
-  // Both operands: 128 rows (or columns) of 2-byte elements a token.
-  int64_t bytes = stages * tokens * 2 * 128 * 2;
+  int64_t bytes = 2 * T::ringOperandBytes(stages, tokens);
   if (bytes > T::kMaxRingBytes)
     return std::to_string(stages) + " stages of " + std::to_string(tokens) +
            " tokens take " + std::to_string(bytes / 1024) +
