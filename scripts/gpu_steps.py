@@ -13,7 +13,8 @@ BENCH_SHAPES = [(T, M, N) for T in (8192, 2048)
 # without its L2 prefetch of W and M; the opt-in wgmma mainloops, with
 # wgmma-ws's ring at 4 stages of 64 tokens (128 KiB, the default), 6 of them
 # (192 KiB, the deepest) and 4 of 16 tokens (the ring before, one k16
-# wgmma a stage).
+# wgmma a stage); and wgmma-pingpong, the same ring with a tile a consumer
+# warpgroup (one's epilogue under the other's wgmmas).
 BENCH_VARIANTS = [
     ("noprefetch", ["--l2-prefetch-tokens=0"], "no L2 prefetch", False),
     ("wgmma", ["--mainloop=wgmma"], "wgmma", True),
@@ -22,6 +23,8 @@ BENCH_VARIANTS = [
      "wgmma-ws 6x64", True),
     ("wgmma-ws-t16", ["--mainloop=wgmma-ws", "--stage-tokens=16"],
      "wgmma-ws 4x16", True),
+    ("wgmma-pingpong", ["--mainloop=wgmma-pingpong"], "wgmma-pingpong",
+     True),
 ]
 
 

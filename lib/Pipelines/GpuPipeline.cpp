@@ -30,9 +30,11 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
                  "' (bin: cubin, isa: PTX, fatbin, none: stop at NVVM)");
   const std::string &mainloop = options.mainloop;
   if (mainloop != "auto" && mainloop != "simt" && mainloop != "mma-sync" &&
-      mainloop != "wgmma" && mainloop != "wgmma-ws")
+      mainloop != "wgmma" && mainloop != "wgmma-ws" &&
+      mainloop != "wgmma-pingpong")
     return error("nora-gpu-pipeline: unsupported mainloop '" + mainloop +
-                 "' (auto, simt, mma-sync, wgmma or wgmma-ws)");
+                 "' (auto, simt, mma-sync, wgmma, wgmma-ws or "
+                 "wgmma-pingpong)");
   const std::string &host = options.host;
   if (host != "launch" && host != "runtime")
     return error("nora-gpu-pipeline: unsupported host '" + host +
@@ -47,7 +49,7 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
       options.l2PrefetchTokens);
   if (!optionsError.empty())
     return error("nora-gpu-pipeline: " + optionsError);
-  if ((mainloop == "wgmma" || mainloop == "wgmma-ws") && chip != "sm_90a")
+  if (mainloop.rfind("wgmma", 0) == 0 && chip != "sm_90a")
     return error("nora-gpu-pipeline: mainloop=" + mainloop +
                  " needs chip=sm_90a (wgmma is a Hopper instruction)");
   return success();

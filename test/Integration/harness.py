@@ -788,14 +788,16 @@ def _parser(prog=None):
                         "interpreted on the CPU, as a GPU runs it) instead "
                         "of nora-run; other cases are skipped")
     p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws"),
+                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
+                            "wgmma-pingpong"),
                    help="with --gpu: nora-compile's --mainloop (auto: "
                         "tensor cores for bf16/f16 steps)")
     p.add_argument("--allow-tf32", action="store_true",
                    help="with --gpu/--gpusim: f32 steps may use tf32 tensor "
                         "cores (the reference rounds dy and x to tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="with --mainloop=wgmma-ws: the TMA ring's stages "
+                   help="with --mainloop=wgmma-ws or wgmma-pingpong: the TMA "
+                        "ring's stages "
                         "(nora-compile --ring-stages)")
     p.add_argument("--stage-tokens", type=int, default=0,
                    help="with --mainloop=wgmma-ws: the tokens of a ring "
@@ -898,7 +900,8 @@ def main(cases, argv=None, prog=None):
         sys.exit(1)
     ran = len(case_list) - skipped
     if (opts.gpu or opts.gpusim) and ran == 0:
-        if opts.mainloop in ("mma-sync", "wgmma", "wgmma-ws"):
+        if opts.mainloop in ("mma-sync", "wgmma", "wgmma-ws",
+                             "wgmma-pingpong"):
             # A tensor-core mainloop takes bf16/f16 steps only; a group may
             # have none.
             print("NONE RAN: no case of this group is a %s step [%s]"

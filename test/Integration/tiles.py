@@ -29,6 +29,12 @@ def cases():
     step("nora_bf16_8x8_T1", "nora_step", 8, 8, 1, "bf16", 403)
     # 13 token blocks: the 4-stage ring wraps around three times.
     step("rmnp_bf16_128x384_T200", "rmnp_step", 128, 384, 200, "bf16", 404)
+    # 2 x 8 whole tiles of 128 (mainloop=wgmma-pingpong takes whole tiles
+    # only): with ping-pong each CTA's two consumer warpgroups are workers,
+    # so on 4 to 7 CTAs a row block's 8 column tiles are in flight at once
+    # (one phase) though there are fewer CTAs than column tiles; on 1 to 3,
+    # two phases.
+    step("nora_bf16_256x1024_T80", "nora_step", 256, 1024, 80, "bf16", 407)
     # The exact-f32 mainloop: 3 x 2 tiles of 64, partial.
     step("nora_f32_130x70_T17", "nora_step", 130, 70, 17, "f32", 405)
 

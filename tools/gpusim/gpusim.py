@@ -4,7 +4,7 @@ where no GPU is lent.
 
     gpusim.py FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
               --output=@out.npy ...
-              [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws]
+              [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws|wgmma-pingpong]
               [--allow-tf32]
               [--grid=N] [--nora-opt=PATH]
 
@@ -392,8 +392,10 @@ class CTA:
         self.races = Races(shared.next + 256)
         self.pending = []  # per committed group: list of (dst, bytes)
         self.open_group = []
-        self.wgmma_pending = []  # committed wgmma groups, oldest first
-        self.wgmma_open = []
+        # Per warpgroup set (the warpgroups that issue them together):
+        # committed wgmma groups, oldest first, and the open one.
+        self.wgmma_pending = {}
+        self.wgmma_open = {}
         self.mbarriers = {}  # shared address -> MBarrier
         # What the CTA's suspended thread groups wait for (op -> text).
         self.waits = {}
@@ -671,11 +673,26 @@ class Machine:
         active = full(mask)
         results = [None] * len(op.results)
         branches = []
+        # nora.independent_warpgroups (ping-pong): each warpgroup of a
+        # branch is a thread group of its own, with its own values, as the
+        # hardware runs them (they wait on different mbarriers at once).
+        apart = "nora.independent_warpgroups" in op.attrs
+        if apart and op.results:
+            raise SimError("nora.independent_warpgroups on an scf.if with "
+                           "results is not simulated")
         for k, region in enumerate(op.regions):
             sub = active & (cond if k == 0 else ~cond)
             if not sub.any() or not region or not region[0].ops:
                 continue
-            branches.append((sub, self.exec_region(region, env, cta, sub)))
+            if not apart:
+                branches.append((sub, self.exec_region(region, env, cta,
+                                                       sub)))
+                continue
+            for wg in _warpgroups(sub, "nora.independent_warpgroups"):
+                group = np.zeros(NTHREADS, bool)
+                group[128 * wg:128 * wg + 128] = True
+                branches.append((group, self.exec_region(
+                    region, dict(env), cta, group)))
         # Both branches taken: the two groups of threads run concurrently
         # (a producer warpgroup and its consumers wait on each other).
         outs = yield from interleave([gen for _, gen in branches])
@@ -1248,8 +1265,9 @@ def _footprint(desc, mn, k):
 
 def check_wgmma_overlap(cta, words, what):
     """A write to shared words that an unretired wgmma may still read."""
-    pending = [p for group in cta.wgmma_pending for p in group] + \
-        list(cta.wgmma_open)
+    pending = [p for groups in cta.wgmma_pending.values() for group in groups
+               for p in group] + \
+        [p for group in cta.wgmma_open.values() for p in group]
     for p in pending:
         if p.result is None and np.isin(words, p.words).any():
             raise SimError("%s writes shared memory that a wgmma not yet "
@@ -1323,17 +1341,20 @@ def op_wgmma(m, op, ops, cta, mask):
         [_footprint(int(d), mn, 16) for descs, mn in ((p.desc_a, 64),
                                                      (p.desc_b, 128))
          for d in set(descs[act])]))
-    cta.wgmma_open.append(p)
+    cta.wgmma_open.setdefault(tuple(p.warpgroups), []).append(p)
     return p
 
 
 def op_wgmma_commit(m, op, ops, cta, mask):
-    cta.wgmma_pending.append(cta.wgmma_open)
-    cta.wgmma_open = []
+    key = tuple(_warpgroups(mask, "nvvm.wgmma.commit.group"))
+    cta.wgmma_pending.setdefault(key, []).append(
+        cta.wgmma_open.pop(key, []))
 
 
 def op_wgmma_wait(m, op, ops, cta, mask):
-    _retire(cta.wgmma_pending, int_prop(op, "group"), _resolve)
+    key = tuple(_warpgroups(mask, "nvvm.wgmma.wait.group"))
+    _retire(cta.wgmma_pending.setdefault(key, []), int_prop(op, "group"),
+            _resolve)
 
 
 class TensorMap:
@@ -1519,6 +1540,12 @@ def op_inline_asm(m, op, ops, cta, mask):
     asm = asm.group(1) if asm else ""
     if asm == "mov.b32 $0, $1;":
         return lanes(ops[0]).copy()
+    if asm == "mov.u32 $0, %tid.x;":
+        return cta.tid.astype(np.int32)
+    if asm == "mov.u32 $0, %ctaid.x;":
+        return np.full(NTHREADS, cta.index, np.int32)
+    if asm == "mov.u32 $0, %nctaid.x;":
+        return np.full(NTHREADS, cta.grid, np.int32)
     if asm == "prefetch.global.L2 [$0];":
         return op_prefetch(m, op, ops, cta, mask)
     raise SimError("inline PTX '%s' is not simulated" % asm)
@@ -1534,6 +1561,22 @@ def op_prefetch(m, op, ops, cta, mask):
             raise SimError("prefetch.global.L2 of address 0x%x, outside the "
                            "step's W and M" % a)
     m.prefetches += int(full(mask).sum())
+
+
+def op_bulk_prefetch(m, op, ops, cta, mask):
+    """cp.async.bulk.prefetch.L2 (the ping-pong producer's): its bytes must
+    lie in the launch's W or M; counted in 128-byte lines."""
+    addr, size = lanes(ops[0]), lanes(ops[1])
+    for t in np.nonzero(full(mask))[0]:
+        a, n = int(addr[t]), int(size[t])
+        if n <= 0 or n % 16 or a % 16:
+            raise SimError("cp.async.bulk.prefetch of %d bytes at 0x%x (16-byte "
+                           "multiples and alignment)" % (n, a))
+        if not any(base <= a and a + n <= base + size_ for base, size_ in
+                   m.prefetchable):
+            raise SimError("cp.async.bulk.prefetch of 0x%x..0x%x, outside the "
+                           "step's W and M" % (a, a + n))
+        m.prefetches += (n + 127) // 128
 
 
 def op_inttoptr(m, op, ops, cta, mask):
@@ -1611,6 +1654,7 @@ SIMPLE = {
     "nvvm.mbarrier.arrive": op_mbarrier_arrive,
     "nvvm.setmaxregister": op_setmaxregister,
     "nvvm.barrier": op_named_barrier,
+    "nvvm.cp.async.bulk.prefetch": op_bulk_prefetch,
 }
 
 # Ops after which the CTA's other thread groups (and CTAs) get to run: a
@@ -1700,7 +1744,8 @@ def main(argv=None):
     p.add_argument("--input", action="append", default=[])
     p.add_argument("--output", action="append", default=[])
     p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws"))
+                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
+                            "wgmma-pingpong"))
     p.add_argument("--no-fuse", action="store_true",
                    help="do not fuse weight gradients into their steps "
                         "(the gradient kernel, then the step's)")
@@ -1708,9 +1753,11 @@ def main(argv=None):
                    help="f32 inputs on tf32 tensor cores (nora-opt's "
                         "allow-tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="mainloop=wgmma-ws: the TMA ring's stages")
+                   help="mainloop=wgmma-ws, wgmma-pingpong: the TMA ring's "
+                        "stages")
     p.add_argument("--stage-tokens", type=int, default=0,
-                   help="mainloop=wgmma-ws: the tokens of a ring stage")
+                   help="mainloop=wgmma-ws, wgmma-pingpong: the tokens of a "
+                        "ring stage")
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "
                         "one a tile)")

@@ -52,23 +52,26 @@ static cl::opt<std::string>
              cl::desc("How the kernel computes a tile of the gradient: auto "
                       "(default: tensor cores for bf16/f16 inputs), simt "
                       "(exact f32 FMAs), mma-sync (tensor cores), wgmma "
-                      "(sm_90a tensor cores, opt-in) or wgmma-ws (wgmma "
-                      "with a TMA producer warpgroup, opt-in)"),
+                      "(sm_90a tensor cores, opt-in), wgmma-ws (wgmma "
+                      "with a TMA producer warpgroup, opt-in) or "
+                      "wgmma-pingpong (wgmma-ws with a tile a consumer "
+                      "warpgroup, opt-in)"),
              cl::init("auto"), cl::cat(category));
 static cl::opt<bool>
     allowTf32("allow-tf32",
               cl::desc("f32 inputs may use tf32 tensor cores (inputs "
                        "rounded to tf32; the default is exact f32)"),
               cl::init(false), cl::cat(category));
-static cl::opt<int64_t>
-    ringStages("ring-stages",
-               cl::desc("--mainloop=wgmma-ws: the TMA ring's stages, in "
-                        "dynamic shared memory (from 2; default 4)"),
-               cl::init(0), cl::cat(category));
+static cl::opt<int64_t> ringStages(
+    "ring-stages",
+    cl::desc("--mainloop=wgmma-ws or wgmma-pingpong: the TMA "
+             "ring's stages, in dynamic shared memory (from 2; default 4)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<int64_t> stageTokens(
     "stage-tokens",
-    cl::desc("--mainloop=wgmma-ws: the tokens of a ring stage, one k16 "
-             "wgmma each 16 (a multiple of 16 up to 256; default 64); the "
+    cl::desc("--mainloop=wgmma-ws or wgmma-pingpong: the tokens of a ring "
+             "stage, one k16 wgmma each 16 (a multiple of 16 up to 256; "
+             "default 64); the "
              "stages take 512 bytes a token, at most 192 KiB"),
     cl::init(0), cl::cat(category));
 static cl::opt<int64_t> l2PrefetchTokens(

@@ -3,7 +3,8 @@
 //   nora-run FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
 //            --output=@out.npy ... [--no-fuse] [--device=cpu|cuda]
 //            [--repeat=N] [--nonfinite=skip_step|skip_row]
-//            [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws] [--allow-tf32]
+//            [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws|wgmma-pingpong]
+//            [--allow-tf32]
 //                                              (--device=cuda)
 //
 // Inputs in argument order: .npy files for tensors (f32 files are rounded to
@@ -75,8 +76,8 @@ static cl::opt<std::string> device("device", cl::desc("cpu (default) or cuda"),
 static cl::opt<std::string> mainloop(
     "mainloop",
     cl::desc("--device=cuda: how the kernel computes a tile of the gradient: "
-             "auto (tensor cores for bf16/f16), simt, mma-sync, wgmma or "
-             "wgmma-ws (sm_90a)"),
+             "auto (tensor cores for bf16/f16), simt, mma-sync, wgmma, "
+             "wgmma-ws or wgmma-pingpong (sm_90a)"),
     cl::init("auto"), cl::cat(category));
 static cl::opt<bool> allowTf32(
     "allow-tf32",

@@ -19,18 +19,19 @@
 
 namespace mlir::nora {
 
-/// The TMA ring of mainloop=wgmma-ws: `stages` stages of `stageTokens`
-/// tokens each (0: the defaults, 4 stages of 64 tokens).
+/// The TMA ring of mainloop=wgmma-ws and wgmma-pingpong: `stages` stages
+/// of `stageTokens` tokens each (0: the defaults, 4 stages of 64 tokens).
 struct WgmmaRingOptions {
   int64_t stages = 0, stageTokens = 0;
 };
 
 /// Why the kernel options that the pass and nora-gpu-pipeline share cannot
-/// go together ("" when they can): only wgmma-ws takes ring options; stages
-/// from 2, stage tokens a multiple of 16 (one k16 wgmma each) up to 256 (a
-/// TMA box), and both operands' stages in at most 192 KiB of shared memory
-/// (24 stages of 16 tokens, 12 of 32, 6 of 64); l2-prefetch-tokens from 0.
-/// Both check them (the pipeline before any IR is built).
+/// go together ("" when they can): only wgmma-ws and wgmma-pingpong take
+/// ring options; stages from 2, stage tokens a multiple of 16 (one k16
+/// wgmma each) up to 256 (a TMA box), and both operands' stages in at most 192
+/// KiB of shared memory (24 stages of 16 tokens, 12 of 32, 6 of 64);
+/// l2-prefetch-tokens from 0. Both check them (the pipeline before any IR is
+/// built).
 std::string kernelOptionsError(llvm::StringRef mainloop,
                                const WgmmaRingOptions &ring,
                                int64_t l2PrefetchTokens);

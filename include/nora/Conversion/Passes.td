@@ -150,7 +150,11 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     warp specialization, 384 threads: a producer warpgroup issues the TMA
     copies on "full"/"empty" mbarrier pairs, setmaxnreg 56 for it and 184
     for the two consumer warpgroups, whose barriers are named barrier 1 of
-    256 threads) or `auto` (mma-sync where it applies, simt
+    256 threads), `wgmma-pingpong` (sm_90a, opt-in: wgmma-ws's producer and
+    ring with ping-pong consumers: each consumer warpgroup computes a whole
+    128 x 128 tile, 128 accumulators a thread, setmaxnreg 88 and 200, and
+    runs its epilogue on named barrier 1 + w of 128 threads while the other
+    one's wgmmas run) or `auto` (mma-sync where it applies, simt
     elsewhere). f32 dy and x take the exact simt mainloop unless
     `allow-tf32` is set: then `auto` and `mma-sync` use tf32 tensor cores
     (mma.sync m16n8k8, inputs rounded to nearest tf32, f32 accumulation;
@@ -158,17 +162,17 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
-           "How a tile of g is computed: auto, simt, mma-sync, wgmma or "
-           "wgmma-ws">,
+           "How a tile of g is computed: auto, simt, mma-sync, wgmma, "
+           "wgmma-ws or wgmma-pingpong">,
     Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
            "f32 dy and x may use tf32 tensor cores (mma.sync m16n8k8, "
            "inputs rounded to tf32): with auto and mma-sync">,
     Option<"ringStages", "ring-stages", "int64_t", /*default=*/"0",
-           "mainloop=wgmma-ws: the TMA ring's stages, in dynamic shared "
-           "memory (from 2; 0: 4)">,
+           "mainloop=wgmma-ws or wgmma-pingpong: the TMA ring's stages, in "
+           "dynamic shared memory (from 2; 0: 4)">,
     Option<"stageTokens", "stage-tokens", "int64_t", /*default=*/"0",
-           "mainloop=wgmma-ws: the tokens of a ring stage, a k16 wgmma "
-           "each 16 (a multiple of 16 up to 256; 0: 64); the stages take "
+           "mainloop=wgmma-ws or wgmma-pingpong: the tokens of a ring stage, "
+           "a k16 wgmma each 16 (a multiple of 16 up to 256; 0: 64); the stages take "
            "512 bytes a token, at most 192 KiB">,
     Option<"l2PrefetchTokens", "l2-prefetch-tokens", "int64_t",
            /*default=*/"2048",

@@ -58,8 +58,10 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::desc("How a tile of g is computed: auto (mma-sync for bf16 "
                      "and f16 inputs, simt for the rest), simt (exact f32 "
                      "FMAs), mma-sync (tensor cores), wgmma (sm_90a tensor "
-                     "cores through descriptors, opt-in) or wgmma-ws (wgmma "
-                     "with a TMA producer warpgroup, opt-in)"),
+                     "cores through descriptors, opt-in), wgmma-ws (wgmma "
+                     "with a TMA producer warpgroup, opt-in) or "
+                     "wgmma-pingpong (wgmma-ws with a tile a consumer "
+                     "warpgroup, opt-in)"),
       llvm::cl::init("auto")};
   PassOptions::Option<bool> fuse{
       *this, "fuse",
@@ -75,14 +77,15 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<int64_t> ringStages{
       *this, "ring-stages",
-      llvm::cl::desc("mainloop=wgmma-ws: the TMA ring's stages (from 2; "
-                     "0: 4)"),
+      llvm::cl::desc("mainloop=wgmma-ws or wgmma-pingpong: the TMA ring's "
+                     "stages (from 2; 0: 4)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> stageTokens{
       *this, "stage-tokens",
-      llvm::cl::desc("mainloop=wgmma-ws: the tokens of a ring stage (a "
-                     "multiple of 16 up to 256; 0: 64); the ring takes 512 "
-                     "bytes a token and stage, at most 192 KiB"),
+      llvm::cl::desc(
+          "mainloop=wgmma-ws or wgmma-pingpong: the tokens of a "
+          "ring stage (a multiple of 16 up to 256; 0: 64); the ring takes 512 "
+          "bytes a token and stage, at most 192 KiB"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> l2PrefetchTokens{
       *this, "l2-prefetch-tokens",

@@ -64,15 +64,13 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
                                      const WgmmaRingOptions &ring) {
   FusedStepTiling t;
   t.mainloop = mainloop;
-  if (mainloop == FusedStepMainloop::MmaSync ||
-      mainloop == FusedStepMainloop::Wgmma ||
-      mainloop == FusedStepMainloop::WgmmaWarpSpecialized ||
+  if (mainloop == FusedStepMainloop::MmaSync || t.isWgmma() ||
       mainloop == FusedStepMainloop::MmaSyncTf32) {
     t.blockRows = kTensorCoreTile;
     t.blockCols = kTensorCoreTile;
     t.blockTokens = mainloop == FusedStepMainloop::MmaSyncTf32 ? 8 : 16;
     t.stages = kDefaultRingStages;
-    if (mainloop == FusedStepMainloop::WgmmaWarpSpecialized) {
+    if (t.warpSpecialized()) {
       t.stages = ring.stages > 0 ? ring.stages : kDefaultRingStages;
       // By default a stage is 64 tokens, or the step's tokens rounded up
       // to a k16 wgmma when they are fewer.
@@ -83,6 +81,8 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
                     kDefaultStageTokens,
                     llvm::alignTo(std::max<int64_t>(shape.tokens, 1), 16));
       t.dynamicSharedBytes = 2 * t.ringOperandBytes() + 1024;
+      if (t.pingPong())
+        t.dynamicSharedBytes += 2 * kParkedBytes;
     }
   } else {
     t.blockRows = 64;
@@ -131,6 +131,13 @@ constexpr int32_t kWgmmaMaxRegisters = 255;
 /// nothing at any shape checked, guarded or not (bench/RESULTS.md).
 constexpr int32_t kWarpSpecializedStartRegisters = 168;
 constexpr int32_t kProducerRegisters = 56, kConsumerRegisters = 184;
+/// wgmma-pingpong: a consumer warpgroup holds a whole tile's 128
+/// accumulators. ptxas's spills are not monotonic in the split either: at
+/// 40/232 (CUTLASS's) it spilled 4-12 bytes at the benchmark shapes,
+/// 56/216 and 40/224 4-36, 72/208 24 at one shape; 88/200 nothing at any
+/// shape of the resource check (bench/RESULTS.md).
+constexpr int32_t kPingPongProducerRegisters = 88,
+                  kPingPongConsumerRegisters = 200;
 /// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
 /// (one CTA a SM either way), and with partial tiles (136 x 200) since
 /// their loads are predicated instead of clamped (bench/RESULTS.md).
@@ -200,6 +207,26 @@ Value KernelEmitter::emitOpaqueCopy(Value v) {
              /*asm_dialect=*/LLVM::AsmDialectAttr(),
              /*operand_attrs=*/ArrayAttr())
       .getResult(0);
+}
+
+Value KernelEmitter::emitOpaqueIndex(Value index) {
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                    emitOpaqueCopy(arith::IndexCastOp::create(
+                                        b, loc, b.getI32Type(), index)));
+}
+
+Value KernelEmitter::emitSpecialRegister(StringRef name) {
+  Value value =
+      LLVM::InlineAsmOp::create(
+          b, loc, b.getI32Type(), ValueRange{},
+          b.getStringAttr("mov.u32 $0, " + name + ";"), b.getStringAttr("=r"),
+          /*has_side_effects=*/b.getUnitAttr(),
+          /*is_align_stack=*/UnitAttr(),
+          LLVM::TailCallKindAttr::get(b.getContext(), LLVM::TailCallKind::None),
+          /*asm_dialect=*/LLVM::AsmDialectAttr(),
+          /*operand_attrs=*/ArrayAttr())
+          .getResult(0);
+  return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), value);
 }
 
 Value KernelEmitter::counterPointer(Value index) {
@@ -301,6 +328,12 @@ void KernelEmitter::emitStoreGradient(Value rb, Value ct,
   }
 }
 
+Value KernelEmitter::parkedU(ArrayRef<Value> us, int64_t e) {
+  if (smemParked && e >= parkedFrom)
+    return load(smemParked, {idx(e - parkedFrom), parkedThread});
+  return emitOpaqueCopy(us[e]);
+}
+
 void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   // The tiling sized the partials' buffers for the mainloop's fragment.
   assert(frag.contributors == tiling.contributors &&
@@ -328,12 +361,18 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
 
   // g, momentum, U; M' is stored right away. U stays in registers.
   double emaWeight = 1.0 - chain.beta;
-  SmallVector<Value> us;
+  SmallVector<Value> us(kR * kC);
+  // The parked words' addresses from an opaque copy of the thread index,
+  // here and again after the wait: LLVM would otherwise compute them once
+  // for the kernel, and keep them in 16 registers across the mainloop.
+  if (smemParked)
+    parkedThread = emitOpaqueIndex(tid);
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
     Value probe = f64(0.0);
     for (int64_t c = 0; c < kC; ++c) {
-      Value g = frag.acc[r * kC + c];
+      int64_t e = r * kC + c;
+      Value g = frag.acc[e];
       if (shape.gradScale != 1.0)
         g = mul(f32(shape.gradScale), g);
       Value ok = andI(rowOk[r], colOk[c]);
@@ -345,6 +384,10 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       Value u =
           chain.nesterov ? createTorchLerp(b, loc, g, mn, *chain.nesterov) : mn;
       ifThen(ok, [&] { store(mn, mNew, {rows[r], cols[c]}); });
+      // Ping-pong: the second row atom's U waits in shared memory (the
+      // thread's own words).
+      if (smemParked && e >= parkedFrom)
+        store(u, smemParked, {idx(e - parkedFrom), parkedThread});
       // Out-of-range elements contribute nothing to the statistics.
       Value u64 = toF64(select(ok, u, f32(0.0)));
       Value w64 = toF64(select(ok, wv, f32(0.0)));
@@ -356,7 +399,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       // The probe: g * 0 is 0 for a finite g and NaN for NaN or Inf.
       if (chain.guard != NonfiniteGuard::None)
         probe = add(probe, mul(toF64(select(ok, g, f32(0.0))), f64(0.0)));
-      us.push_back(u);
+      us[r * kC + c] = u;
     }
     // The row's partial statistics go to shared memory at once (so that
     // only one row's f64 sums are live); the contributors of a row are
@@ -371,7 +414,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     }
     auto write = [&] {
       for (int64_t s = 0; s < tiling.numStats; ++s)
-        store(sums[s], smemRed, {idx(s), frag.rows[r], frag.contributor});
+        store(sums[s], smemRed, {redIndex(s), frag.rows[r], frag.contributor});
       // The probe goes to its global slot [rb][ct][row][contributor].
       if (guarded) {
         Value tile = add(mul(rb, idx(tiling.colTiles)), ct);
@@ -396,14 +439,17 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     for (int64_t s = 0; s < tiling.numStats; ++s) {
       Value sum = f64(0.0);
       for (int64_t t = 0; t < frag.contributors; ++t)
-        sum = add(sum, load(smemRed, {idx(s), tid, idx(t)}));
+        sum = add(sum, load(smemRed, {redIndex(s), tid, idx(t)}));
       Value slot = add(mul(add(base, idx(s)), idx(tiling.blockRows)), tid);
       store(sum, stats, {slot});
     }
   });
 
+  // One phase when every column tile of a row block has a worker of its own
+  // (uniform over the grid): then all of a row block's tiles are in flight
+  // together, and none waits on a tile that waits for it.
   Value onePhase = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
-                                         gridSize, idx(tiling.colTiles));
+                                         workerCount, idx(tiling.colTiles));
   auto phase = scf::IfOp::create(b, loc, onePhase, /*withElseRegion=*/true);
   {
     // One phase: wait for the row block's other column tiles, then finish W'
@@ -415,8 +461,8 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     emitArriveAndWait(rb, target);
     ifThen(isRowThread, [&] {
       std::pair<Value, Value> coef = emitRowCoefficients(emitRowStats(rb, tid));
-      store(coef.first, smemCoef, {idx(0), tid});
-      store(coef.second, smemCoef, {idx(1), tid});
+      store(coef.first, smemCoef, {coefIndex(0), tid});
+      store(coef.second, smemCoef, {coefIndex(1), tid});
       if (chain.guard != NonfiniteGuard::None) {
         // The CTA of column tile 0 counts the row block's flagged rows; with
         // skip_row, the row's flag for this CTA's elements goes where the
@@ -425,19 +471,21 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
         ifThen(andI(flagged, eqIdx(ct, 0)), [&] { emitCountFlagged(); });
         if (chain.guard == NonfiniteGuard::SkipRow)
           store(select(flagged, f64(1.0), f64(0.0)), smemRed,
-                {idx(0), tid, idx(0)});
+                {redIndex(0), tid, idx(0)});
       }
     });
     barrier();
+    if (smemParked)
+      parkedThread = emitOpaqueIndex(tid);
     for (int64_t r = 0; r < kR; ++r) {
-      Value a = load(smemCoef, {idx(0), frag.rows[r]});
-      Value factor = load(smemCoef, {idx(1), frag.rows[r]});
+      Value a = load(smemCoef, {coefIndex(0), frag.rows[r]});
+      Value factor = load(smemCoef, {coefIndex(1), frag.rows[r]});
       // skip_row: a flagged row keeps W and M.
       Value keep;
       if (chain.guard == NonfiniteGuard::SkipRow)
         keep = arith::CmpFOp::create(
             b, loc, arith::CmpFPredicate::ONE,
-            load(smemRed, {idx(0), frag.rows[r], idx(0)}), f64(0.0));
+            load(smemRed, {redIndex(0), frag.rows[r], idx(0)}), f64(0.0));
       for (int64_t c = 0; c < kC; ++c) {
         int64_t e = r * kC + c;
         Value ok = andI(rowOk[r], colOk[c]);
@@ -445,7 +493,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
         // wait) instead of living in 16 registers across it, which keeps
         // the kernel within 128 registers without spills on sm_80.
         Value wv = loadIf(ok, w, {rows[r], cols[c]});
-        Value wn = emitUpdatedWeight(emitOpaqueCopy(us[e]), wv, a, factor);
+        Value wn = emitUpdatedWeight(parkedU(us, e), wv, a, factor);
         if (keep)
           wn = select(keep, wv, wn);
         // The range predicates are recomputed rather than kept across the wait.
@@ -471,11 +519,13 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     // Two phases: park U in W' for the streaming pass.
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(phase.elseBlock());
+    if (smemParked)
+      parkedThread = emitOpaqueIndex(tid);
     for (int64_t r = 0; r < kR; ++r)
       for (int64_t c = 0; c < kC; ++c) {
         int64_t e = r * kC + c;
         ifThen(andI(rowOk[r], colOk[c]), [&] {
-          store(us[e], wNew, {rows[r], cols[c]});
+          store(parkedU(us, e), wNew, {rows[r], cols[c]});
         });
       }
     // The row threads have read smemRed before the next tile writes it
@@ -485,9 +535,11 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
 }
 
 void KernelEmitter::emitStreamingPhase() {
-  Value target = arith::IndexCastOp::create(b, loc, b.getI32Type(), gridSize);
+  // Every worker arrives once it has parked its tiles' U.
+  Value target =
+      arith::IndexCastOp::create(b, loc, b.getI32Type(), workerCount);
   emitArriveAndWait(idx(tiling.rowBlocks), target);
-  forLoop(blockId, idx(shape.rows), gridSize, [&](Value i) {
+  forLoop(workerId, idx(shape.rows), workerCount, [&](Value i) {
     Value rb = arith::DivUIOp::create(b, loc, i, idx(tiling.blockRows));
     Value row = arith::RemUIOp::create(b, loc, i, idx(tiling.blockRows));
     std::pair<Value, Value> coef = emitRowCoefficients(emitRowStats(rb, row));
@@ -499,7 +551,7 @@ void KernelEmitter::emitStreamingPhase() {
       if (chain.guard == NonfiniteGuard::SkipRow)
         keep = flagged;
     }
-    forLoop(tid, idx(shape.cols), idx(T::kThreads), [&](Value j) {
+    forLoop(tid, idx(shape.cols), idx(tiling.workerThreads()), [&](Value j) {
       Value u = load(wNew, {i, j});
       Value wv = load(w, {i, j});
       Value wn = emitUpdatedWeight(u, wv, coef.first, coef.second);
@@ -564,6 +616,8 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     smemB = memref::ViewOp::create(b, loc, stageType, dynamic,
                                    add(shift, idx(tiling.ringOperandBytes())),
                                    ValueRange{});
+    dynamicSmem = dynamic;
+    dynamicShift = shift;
   } else if (tiling.mainloop != FusedStepMainloop::LoadGradient) {
     smemA = smem[next++];
     smemB = smem[next++];
@@ -576,16 +630,30 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     smemBarriers = smem[next++];
 
   tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-  blockId = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
-  gridSize = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
-  if (!shape.wgradOnly) {
-    decay = createDecayFactor(b, loc, lr, wd);
-    negLr = arith::NegFOp::create(b, loc, lr);
-  }
+  // The grid and the step's scalars. With warp specialization each role
+  // reads them after its setmaxnreg: a value live across it (gridDim.x)
+  // went to local memory.
+  auto schedule = [&](bool scalars) {
+    if (tiling.warpSpecialized()) {
+      // Inline PTX: LLVM hoists the intrinsics' reads above the fork.
+      blockId = emitSpecialRegister("%ctaid.x");
+      gridSize = emitSpecialRegister("%nctaid.x");
+    } else {
+      blockId = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+      gridSize = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
+    }
+    workerId = blockId;
+    workerCount = gridSize;
+    if (!shape.wgradOnly && scalars) {
+      decay = createDecayFactor(b, loc, lr, wd);
+      negLr = arith::NegFOp::create(b, loc, lr);
+    }
+  };
 
   if (tiling.isWgmma())
     emitWgmmaBarrierInit();
   if (!tiling.warpSpecialized()) {
+    schedule(/*scalars=*/true);
     emitTiles();
     gpu::ReturnOp::create(b, loc);
     return;
@@ -593,33 +661,70 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   // Warp specialization: the producer warpgroup gives its registers to the
   // consumers (setmaxnreg: 128 x 56 + 256 x 184 <= 64K) and fills the
   // ring; the consumers, threads 128-383 seen as 0-255, run the tiles.
+  // With ping-pong each consumer warpgroup is a worker of its own: threads
+  // 0-127 of consumer w, worker blockIdx.x + w gridDim.x of 2 gridDim.x,
+  // on named barrier 1 + w.
+  bool pingPong = tiling.pingPong();
   Value rawTid = tid;
   auto roles = scf::IfOp::create(
       b, loc, lt(rawTid, idx(FusedStepTiling::kProducerThreads)),
       /*withElseRegion=*/true);
+  // The consumers' warpgroups run apart (gpusim then simulates each as a
+  // thread group of its own; docs/gpusim.md).
+  if (pingPong)
+    roles->setAttr("nora.independent_warpgroups", b.getUnitAttr());
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.thenBlock());
-    NVVM::SetMaxRegisterOp::create(b, loc, kProducerRegisters,
-                                   NVVM::SetMaxRegisterAction::decrease);
+    NVVM::SetMaxRegisterOp::create(
+        b, loc, pingPong ? kPingPongProducerRegisters : kProducerRegisters,
+        NVVM::SetMaxRegisterAction::decrease);
+    schedule(/*scalars=*/false);
     emitWgmmaProducer();
   }
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.elseBlock());
-    NVVM::SetMaxRegisterOp::create(b, loc, kConsumerRegisters,
-                                   NVVM::SetMaxRegisterAction::increase);
+    NVVM::SetMaxRegisterOp::create(
+        b, loc, pingPong ? kPingPongConsumerRegisters : kConsumerRegisters,
+        NVVM::SetMaxRegisterAction::increase);
+    schedule(/*scalars=*/true);
     tid = arith::SubIOp::create(b, loc, rawTid,
                                 idx(FusedStepTiling::kProducerThreads));
-    consumerBarrier = true;
+    if (pingPong) {
+      // barrier(): named barrier 1 + w, its id read where it is used.
+      Value consumer = divIdx(tid, T::kWarpgroupThreads);
+      tid = remIdx(tid, T::kWarpgroupThreads);
+      workerId = add(blockId, mul(consumer, gridSize));
+      workerCount = mul(gridSize, idx(2));
+      statBase = mul(consumer, idx(tiling.numStats));
+      coefBase = mul(consumer, idx(2));
+      if (!shape.wgradOnly) {
+        auto workgroup = gpu::AddressSpaceAttr::get(
+            b.getContext(), gpu::AddressSpace::Workgroup);
+        Value at = add(add(dynamicShift, idx(tiling.parkedOffset())),
+                       mul(consumer, idx(T::kParkedBytes)));
+        smemParked = memref::ViewOp::create(
+            b, loc,
+            MemRefType::get({T::kParkedElements, T::kWarpgroupThreads},
+                            b.getF32Type(), MemRefLayoutAttrInterface(),
+                            workgroup),
+            dynamicSmem, at, ValueRange{});
+      }
+    }
+    consumerBarriers = true;
     emitTiles();
   }
   gpu::ReturnOp::create(b, loc);
 }
 
 void KernelEmitter::emitTiles() {
-  forLoop(blockId, idx(tiling.tiles), gridSize, [&](Value tile) {
+  // A worker's tiles: workerId, + workerCount, ... (the CTA's, or with
+  // ping-pong every other one of the CTA's).
+  forLoop(workerId, idx(tiling.tiles), workerCount, [&](Value tile) {
     if (tiling.isWgmma()) {
+      // The CTA's tiles before this one, of either worker: the ring's
+      // blocks run on in the CTA's tile order.
       currentTile = tile;
       tileIteration = arith::DivUIOp::create(
           b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
@@ -637,6 +742,7 @@ void KernelEmitter::emitTiles() {
       frag = emitWgmmaMainloop(i0, j0);
       break;
     case FusedStepMainloop::WgmmaWarpSpecialized:
+    case FusedStepMainloop::WgmmaPingPong:
       frag = emitWgmmaConsumerMainloop(i0, j0);
       break;
     case FusedStepMainloop::MmaSyncTf32:
@@ -655,8 +761,18 @@ void KernelEmitter::emitTiles() {
       emitEpilogue(rb, ct, frag);
   });
   if (!shape.wgradOnly) {
+    // Ping-pong: the worker again, from the special registers (kept across
+    // the tile loop, it spilled).
+    if (tiling.pingPong()) {
+      Value consumer = arith::SubIOp::create(
+          b, loc, divIdx(emitSpecialRegister("%tid.x"), T::kWarpgroupThreads),
+          idx(1));
+      Value grid = emitSpecialRegister("%nctaid.x");
+      workerId = add(emitSpecialRegister("%ctaid.x"), mul(consumer, grid));
+      workerCount = mul(grid, idx(2));
+    }
     Value twoPhases = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                            gridSize, idx(tiling.colTiles));
+                                            workerCount, idx(tiling.colTiles));
     ifThen(twoPhases, [&] { emitStreamingPhase(); });
   }
 }
@@ -665,6 +781,10 @@ void KernelEmitter::emitStatePrefetch(Value firstToken, Value i0, Value j0) {
   // The gradient alone has no W and M; a given gradient has no mainloop
   // for the loads to hide behind.
   if (shape.wgradOnly || shape.gradGiven || tiling.l2PrefetchTokens == 0)
+    return;
+  // Ping-pong: the producer prefetches (emitProducerPrefetch); the
+  // consumers' registers hold a whole tile.
+  if (tiling.pingPong())
     return;
   // The epilogue reads the tile's W and M (2 x 64 KiB at 128 x 128) once.
   // Fetched into L2 this far ahead they arrive while the tensor cores
@@ -682,7 +802,8 @@ void KernelEmitter::emitStatePrefetch(Value firstToken, Value i0, Value j0) {
   const int64_t linesPerRow =
       llvm::divideCeil(tiling.blockCols * 4, kLineBytes);
   const int64_t tensorLines = tiling.blockRows * linesPerRow;
-  assert((2 * tensorLines) % FusedStepTiling::kThreads == 0 &&
+  const int64_t threads = tiling.workerThreads();
+  assert((2 * tensorLines) % threads == 0 &&
          "each thread prefetches the same number of lines");
   // At token 0 the mainloops call this before their loop, with a
   // constant: a branch on the loop's first iteration would have LLVM peel
@@ -695,14 +816,9 @@ void KernelEmitter::emitStatePrefetch(Value firstToken, Value i0, Value j0) {
     // In a loop, the lines' addresses from an opaque copy of the thread
     // index: LLVM would otherwise hoist them out of the loop, and 8 more
     // registers live across the mainloop spill in the wgmma kernel.
-    Value thread = tid;
-    if (!constant)
-      thread =
-          arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                     emitOpaqueCopy(arith::IndexCastOp::create(
-                                         b, loc, b.getI32Type(), tid)));
-    for (int64_t i = 0; i < 2 * tensorLines / FusedStepTiling::kThreads; ++i) {
-      Value q = add(thread, idx(i * FusedStepTiling::kThreads));
+    Value thread = constant ? tid : emitOpaqueIndex(tid);
+    for (int64_t i = 0; i < 2 * tensorLines / threads; ++i) {
+      Value q = add(thread, idx(i * threads));
       Value isM = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, q,
                                         idx(tensorLines));
       Value inTensor = remIdx(q, tensorLines);
@@ -786,15 +902,21 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   }
   // A gradient alone has no row statistics: the operand stages only. The
   // partials: 4 warps a row with mma.sync, one quad (a whole row of a
-  // wgmma accumulator) with wgmma, 16 threads with simt.
+  // wgmma accumulator) with wgmma, 16 threads with simt. With ping-pong
+  // each worker has its own: worker w's stat s is s + w numStats, its
+  // (a, factor) 2 w and 2 w + 1.
+  int64_t workers = tiling.workersPerCta();
   if (!shape.wgradOnly)
-    smem.append(
-        {shared({tiling.numStats, tiling.blockRows, tiling.contributors}, f64),
-         shared({2, tiling.blockRows}, f64)});
+    smem.append({shared({workers * tiling.numStats, tiling.blockRows,
+                         tiling.contributors},
+                        f64),
+                 shared({2 * workers, tiling.blockRows}, f64)});
   // One mbarrier a stage: the TMA copies of the stage complete on it; with
   // warp specialization, a second one a stage: the consumers release it.
+  // With ping-pong two more: the consumers' turns (WgmmaMainloop.cpp).
   if (tiling.isWgmma())
-    smem.push_back(shared({(tiling.warpSpecialized() ? 2 : 1) * tiling.stages},
+    smem.push_back(shared({(tiling.warpSpecialized() ? 2 : 1) * tiling.stages +
+                           (tiling.pingPong() ? 2 : 0)},
                           builder.getI64Type()));
   auto func = gpu::GPUFuncOp::create(builder, loc, name,
                                      builder.getFunctionType(args, {}), smem);

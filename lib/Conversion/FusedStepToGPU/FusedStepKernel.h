@@ -104,6 +104,17 @@ enum class FusedStepMainloop {
   /// continuously across the CTA's tiles, so the producer fills it with the
   /// next tile's blocks during the epilogue. 384 threads.
   WgmmaWarpSpecialized,
+  /// The same producer and ring with ping-pong consumers, opt-in
+  /// (mainloop=wgmma-pingpong, sm_90a): each consumer warpgroup computes a
+  /// whole 128 x 128 tile (two m64n128k16 a k16, 128 accumulators a thread,
+  /// 200 registers after setmaxnreg; the producer keeps 88) and runs its
+  /// epilogue alone on a named barrier of its own. The two take the CTA's
+  /// tiles in turn (warpgroup w: the CTA's tiles 2 i + w), and the ring
+  /// serves them in that order, so one's epilogue (and its row block's
+  /// wait) runs while the other's wgmmas use the tensor cores: a CTA holds
+  /// two tiles in flight, and the grid's workers are 2 gridDim.x
+  /// warpgroups.
+  WgmmaPingPong,
   /// f32 inputs on tensor cores, opt-in (allow-tf32): mma.sync m16n8k8
   /// tf32 (inputs rounded to nearest tf32, f32 accumulation), the same 8
   /// warps and 128 x 128 tile as MmaSync, a 4-stage cp.async ring of 8
@@ -120,7 +131,7 @@ struct FusedStepTiling {
   /// The threads that compute a tile and run its epilogue (with
   /// WgmmaWarpSpecialized: the consumer warpgroups).
   static constexpr int64_t kThreads = 256;
-  /// With WgmmaWarpSpecialized: the producer warpgroup, threads 0-127 of
+  /// With warp specialization: the producer warpgroup, threads 0-127 of
   /// the CTA (the consumers are threads 128-383).
   static constexpr int64_t kProducerThreads = 128;
 
@@ -150,18 +161,28 @@ struct FusedStepTiling {
 
   /// Both wgmma mainloops: TMA into a ring with one mbarrier a stage.
   bool isWgmma() const {
-    return mainloop == FusedStepMainloop::Wgmma ||
-           mainloop == FusedStepMainloop::WgmmaWarpSpecialized;
+    return mainloop == FusedStepMainloop::Wgmma || warpSpecialized();
   }
+  /// A producer warpgroup and consumers (wgmma-ws, wgmma-pingpong).
   bool warpSpecialized() const {
-    return mainloop == FusedStepMainloop::WgmmaWarpSpecialized;
+    return mainloop == FusedStepMainloop::WgmmaWarpSpecialized || pingPong();
+  }
+  bool pingPong() const { return mainloop == FusedStepMainloop::WgmmaPingPong; }
+  /// What computes a tile and runs its epilogue, a "worker": the CTA's
+  /// kThreads threads, or with ping-pong each of its two consumer
+  /// warpgroups. The one-phase schedule needs a worker for each column tile
+  /// of a row block (KernelEmitter::emitEpilogue).
+  static constexpr int64_t kWarpgroupThreads = 128;
+  int64_t workersPerCta() const { return pingPong() ? 2 : 1; }
+  int64_t workerThreads() const {
+    return pingPong() ? kWarpgroupThreads : kThreads;
   }
   /// The wgmma mainloops read dy and x through TMA descriptors.
   bool hasTensorMaps() const { return isWgmma(); }
   /// The rows and columns of a tensor-core tile.
   static constexpr int64_t kTensorCoreTile = 128;
-  /// wgmma-ws: the bytes of one operand's `stages` stages of `tokens`
-  /// tokens (bf16/f16), and those of this tiling's ring.
+  /// wgmma-ws, wgmma-pingpong: the bytes of one operand's `stages` stages of
+  /// `tokens` tokens (bf16/f16), and those of this tiling's ring.
   static int64_t ringOperandBytes(int64_t stages, int64_t tokens) {
     return stages * tokens * kTensorCoreTile * 2;
   }
@@ -173,11 +194,19 @@ struct FusedStepTiling {
     return kThreads + (warpSpecialized() ? kProducerThreads : 0);
   }
 
-  /// wgmma-ws: the ring's stages live in dynamic shared memory (so that
-  /// the ring may exceed the 48 KiB of static shared memory): both
-  /// operands' stages plus 1 KiB to align them to 1024 bytes.
+  /// wgmma-ws, wgmma-pingpong: the ring's stages live in dynamic shared
+  /// memory (so that the ring may exceed the 48 KiB of static shared
+  /// memory): both operands' stages plus 1 KiB to align them to 1024 bytes.
   int64_t dynamicSharedBytes = 0;
-  /// wgmma-ws's ring (WgmmaRingOptions): 4 stages of 64 tokens (4 k16
+  /// wgmma-pingpong: after the ring, each consumer parks the U of its second
+  /// row atom (64 of its 128 elements) in shared memory across the row
+  /// block's wait, [element][thread] (kParkedBytes a warpgroup): 128 U
+  /// values in registers across it spilled.
+  static constexpr int64_t kParkedElements = 64;
+  static constexpr int64_t kParkedBytes =
+      kParkedElements * kWarpgroupThreads * 4;
+  int64_t parkedOffset() const { return 2 * ringOperandBytes(); }
+  /// The warp-specialized ring (WgmmaRingOptions): 4 stages of 64 tokens (4 k16
   /// wgmmas a stage, 32 KiB; fewer tokens, in steps of 16, when the step
   /// has fewer) unless set.
   static constexpr int64_t kDefaultRingStages = 4, kDefaultStageTokens = 64;
@@ -188,8 +217,13 @@ struct FusedStepTiling {
   /// The ring's bound: with the kernel's static shared memory (6-7 KiB) and
   /// the alignment slack it stays under the 227 KiB a CTA may have.
   static constexpr int64_t kMaxRingBytes = 192 * 1024;
+  /// The same bound with ping-pong's parked U (two warpgroups' 32 KiB).
+  static constexpr int64_t maxRingBytes(bool pingPong) {
+    return kMaxRingBytes - (pingPong ? 2 * kParkedBytes : 0);
+  }
 
-  /// `ring` (wgmma-ws only; its zeros: the defaults) sets the ring.
+  /// `ring` (warp specialization only; its zeros: the defaults) sets the
+  /// ring.
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
                              FusedStepMainloop mainloop,

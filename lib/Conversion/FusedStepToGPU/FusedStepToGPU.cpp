@@ -86,7 +86,14 @@ gpu::GPUModuleOp getOrCreateKernelModule(ModuleOp module) {
 }
 
 /// The option value of `--nora-fused-step-to-gpu=mainloop=...`.
-enum class MainloopChoice { Auto, Simt, MmaSync, Wgmma, WgmmaWs };
+enum class MainloopChoice {
+  Auto,
+  Simt,
+  MmaSync,
+  Wgmma,
+  WgmmaWs,
+  WgmmaPingPong
+};
 
 /// The pass's options, as the steps' lowering uses them.
 struct KernelOptions {
@@ -273,8 +280,9 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
   std::string noTensorCores = tensorCoreIneligibility(shape);
   // f32 inputs on tf32 tensor cores only when asked (allow-tf32), with auto
   // or mma-sync.
-  bool wgmma =
-      choice == MainloopChoice::Wgmma || choice == MainloopChoice::WgmmaWs;
+  bool wgmma = choice == MainloopChoice::Wgmma ||
+               choice == MainloopChoice::WgmmaWs ||
+               choice == MainloopChoice::WgmmaPingPong;
   bool tf32 = allowTf32 && choice != MainloopChoice::Simt && !wgmma &&
               shape.dyElem.isF32();
   std::string noTf32 = tf32 ? tf32Ineligibility(shape) : "";
@@ -284,9 +292,10 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
   if (!tf32 && (choice == MainloopChoice::MmaSync || wgmma) &&
       !noTensorCores.empty())
     return op->emitOpError("cannot be lowered with mainloop=")
-           << (choice == MainloopChoice::Wgmma     ? "wgmma"
-               : choice == MainloopChoice::WgmmaWs ? "wgmma-ws"
-                                                   : "mma-sync")
+           << (choice == MainloopChoice::Wgmma           ? "wgmma"
+               : choice == MainloopChoice::WgmmaWs       ? "wgmma-ws"
+               : choice == MainloopChoice::WgmmaPingPong ? "wgmma-pingpong"
+                                                         : "mma-sync")
            << ": " << noTensorCores
            << (shape.dyElem.isF32() && shape.xElem.isF32() &&
                        choice == MainloopChoice::MmaSync
@@ -301,6 +310,8 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
     mainloop = FusedStepMainloop::Wgmma;
   else if (choice == MainloopChoice::WgmmaWs)
     mainloop = FusedStepMainloop::WgmmaWarpSpecialized;
+  else if (choice == MainloopChoice::WgmmaPingPong)
+    mainloop = FusedStepMainloop::WgmmaPingPong;
   return mainloop;
 }
 
@@ -322,6 +333,21 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
       chooseMainloop(op, shape, options.choice, options.allowTf32);
   if (failed(mainloop))
     return failure();
+  // Ping-pong's consumers hold a whole tile (128 accumulators a thread in
+  // 200 registers): the range predicates of partial tiles and the guard's
+  // probes made ptxas spill (bench/RESULTS.md), so it takes neither.
+  if (*mainloop == FusedStepMainloop::WgmmaPingPong) {
+    int64_t tile = FusedStepTiling::kTensorCoreTile;
+    if (shape.rows % tile != 0 || shape.cols % tile != 0)
+      return op->emitOpError("cannot be lowered with mainloop=wgmma-pingpong: "
+                             "it needs rows and columns that are multiples "
+                             "of 128, whole tiles (")
+             << shape.rows << " x " << shape.cols
+             << " has partial ones; wgmma-ws takes them)";
+    if (chain.guard != NonfiniteGuard::None)
+      return op->emitOpError("cannot be lowered with mainloop=wgmma-pingpong: "
+                             "it has no nonfinite guard (wgmma-ws has one)");
+  }
   FusedStepTiling tiling =
       FusedStepTiling::get(shape, chain, *mainloop, options.ring);
   tiling.l2PrefetchTokens = options.l2PrefetchTokens;
@@ -457,10 +483,13 @@ struct NoraFusedStepToGPUPass
             .Case("mma-sync", MainloopChoice::MmaSync)
             .Case("wgmma", MainloopChoice::Wgmma)
             .Case("wgmma-ws", MainloopChoice::WgmmaWs)
+            .Case("wgmma-pingpong", MainloopChoice::WgmmaPingPong)
             .Default(std::nullopt);
     if (!choice) {
       module.emitError("nora-fused-step-to-gpu: unknown mainloop '")
-          << mainloop << "' (expected auto, simt, mma-sync, wgmma or wgmma-ws)";
+          << mainloop
+          << "' (expected auto, simt, mma-sync, wgmma, wgmma-ws or "
+             "wgmma-pingpong)";
       return signalPassFailure();
     }
     KernelOptions options;
@@ -511,11 +540,13 @@ std::string mlir::nora::kernelOptionsError(StringRef mainloop,
   if (l2PrefetchTokens < 0)
     return "l2-prefetch-tokens=" + std::to_string(l2PrefetchTokens) +
            " (expected 0, no prefetch, or more)";
-  if (mainloop != "wgmma-ws") {
+  if (mainloop != "wgmma-ws" && mainloop != "wgmma-pingpong") {
     if (ring.stages != 0)
-      return "ring-stages is an option of mainloop=wgmma-ws";
+      return "ring-stages is an option of mainloop=wgmma-ws and "
+             "wgmma-pingpong";
     if (ring.stageTokens != 0)
-      return "stage-tokens is an option of mainloop=wgmma-ws";
+      return "stage-tokens is an option of mainloop=wgmma-ws and "
+             "wgmma-pingpong";
     return "";
   }
   using T = FusedStepTiling;
@@ -531,11 +562,14 @@ std::string mlir::nora::kernelOptionsError(StringRef mainloop,
   int64_t stages = ring.stages ? ring.stages : T::kDefaultRingStages;
   int64_t tokens = ring.stageTokens ? ring.stageTokens : T::kDefaultStageTokens;
   int64_t bytes = 2 * T::ringOperandBytes(stages, tokens);
-  if (bytes > T::kMaxRingBytes)
+  bool pingPong = mainloop == "wgmma-pingpong";
+  int64_t most = T::maxRingBytes(pingPong);
+  if (bytes > most)
     return std::to_string(stages) + " stages of " + std::to_string(tokens) +
            " tokens take " + std::to_string(bytes / 1024) +
-           " KiB of shared memory (at most " +
-           std::to_string(T::kMaxRingBytes / 1024) +
-           " KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)";
+           " KiB of shared memory (at most " + std::to_string(most / 1024) +
+           (pingPong ? " KiB with wgmma-pingpong, whose parked U takes 64: "
+                       "16 stages of 16 tokens, 8 of 32, 4 of 64)"
+                     : " KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)");
   return "";
 }

@@ -123,14 +123,29 @@ private:
   }
   /// A barrier of the threads that run the epilogue: the CTA
   /// (gpu.barrier), or with warp specialization, once they have forked off
-  /// the producer, named barrier 1 of the 256 consumer threads.
+  /// the producer, named barrier 1 of the 256 consumer threads (with
+  /// ping-pong: named barrier 1 + w of consumer warpgroup w's 128).
   void barrier() {
-    if (!consumerBarrier)
+    if (!consumerBarriers)
       return (void)gpu::BarrierOp::create(b, loc);
-    NVVM::BarrierOp::create(b, loc, /*res=*/Type(), i32(kConsumerBarrierId),
-                            i32(int32_t(FusedStepTiling::kThreads)),
+    // Ping-pong: consumer w's id, 1 + w, is its CTA threads' index / 128,
+    // read again at each barrier (a value kept across the kernel spilled).
+    Value id = tiling.pingPong()
+                   ? toI32(divIdx(emitSpecialRegister("%tid.x"),
+                                  FusedStepTiling::kWarpgroupThreads))
+                   : i32(kConsumerBarrierId);
+    NVVM::BarrierOp::create(b, loc, /*res=*/Type(), id,
+                            i32(int32_t(tiling.workerThreads())),
                             /*reductionOp=*/NVVM::BarrierReductionAttr(),
                             /*reductionPredicate=*/Value());
+  }
+  /// The worker's index of stat `s` in the partials (smemRed) and of
+  /// coefficient `k` (0: a, 1: factor) in smemCoef.
+  Value redIndex(int64_t s) {
+    return statBase ? add(statBase, idx(s)) : idx(s);
+  }
+  Value coefIndex(int64_t k) {
+    return coefBase ? add(coefBase, idx(k)) : idx(k);
   }
   /// Runs `body` at the start of the then-block of an scf.if on `cond`.
   void ifThen(Value cond, function_ref<void()> body) {
@@ -225,10 +240,13 @@ private:
   /// on no accumulators), the accumulators' type, zeros and extraction.
   TileFragment emitWgmmaFragment();
   void emitTmaStageLoad(Value stage, Value kblock, Value i0, Value j0);
-  Value emitWgmmaBlock(Value acc, Value stage);
+  /// The m64 row atoms of the tile a warpgroup computes, an accumulator
+  /// struct each: 1 (two warpgroups a tile), 2 with ping-pong.
+  int64_t wgmmaRowAtoms() const;
+  SmallVector<Value> emitWgmmaBlock(ValueRange acc, Value stage);
   Type accumulatorType();
   Value zeroAccumulators();
-  void extractAccumulators(TileFragment &frag, Value result);
+  void extractAccumulators(TileFragment &frag, ValueRange results);
   /// mbarrier.try_wait.parity on `bar` for phase parity `parity` (index).
   void emitWaitParity(Value bar, Value parity);
   Value toI32(Value index);
@@ -237,7 +255,13 @@ private:
   /// producer warpgroup's whole program.
   TileFragment emitWgmmaConsumerMainloop(Value i0, Value j0);
   Value emptyBarrier(Value stage);
+  /// Ping-pong: the mbarrier of consumer `consumer`'s turn (0 or 1).
+  Value turnBarrier(Value consumer);
   void emitWgmmaProducer();
+  /// Ping-pong: the producer's thread prefetches the W and M rows of the
+  /// tile at (i0, j0) into L2 after the copies of its token block kb (the
+  /// consumers' emitStatePrefetch, in bulk: cp.async.bulk.prefetch.L2).
+  void emitProducerPrefetch(Value kb, Value i0, Value j0);
   /// Emits the persistent tile loop and the streaming phase.
   void emitTiles();
   /// Called by each mainloop at the token block that starts at token
@@ -267,8 +291,16 @@ private:
   /// this, CSE merges the W' formula's extf of U with the statistics' one
   /// before the wait, and twice the registers stay live across it.
   Value emitOpaqueCopy(Value v);
+  /// The same for an index (through i32).
+  Value emitOpaqueIndex(Value index);
+  /// The PTX special register `name` (%ctaid.x, %nctaid.x) as an index,
+  /// read by inline PTX where it stands (LLVM hoists the intrinsics).
+  Value emitSpecialRegister(StringRef name);
 
   void emitEpilogue(Value rb, Value ct, const TileFragment &frag);
+  /// U of fragment element `e` after the row block's wait: an opaque copy
+  /// of us[e], or (ping-pong) its parked value.
+  Value parkedU(ArrayRef<Value> us, int64_t e);
   /// The epilogue of a gradient alone: g = scale acc (+ acc_in) stored.
   void emitStoreGradient(Value rb, Value ct, const TileFragment &frag);
   /// Sums the slots of row `row` of row block `rb` over the column tiles, in
@@ -307,8 +339,23 @@ private:
   /// wgmma: the tile index of the loop (for the next tile's prefetch).
   Value currentTile;
   Value tid, blockId, gridSize, decay, negLr;
-  /// Whether barrier() is the consumers' named barrier (wgmma-ws).
-  bool consumerBarrier = false;
+  /// The worker (FusedStepTiling::workersPerCta) this thread belongs to, of
+  /// how many: blockIdx.x of gridDim.x, or with ping-pong blockIdx.x + w
+  /// gridDim.x of 2 gridDim.x for consumer warpgroup w.
+  Value workerId, workerCount;
+  /// Ping-pong: where the worker's partials and coefficients start in
+  /// smemRed and smemCoef (null: at 0).
+  Value statBase, coefBase;
+  /// Ping-pong: the worker's parked U ([element][thread], f32) from
+  /// fragment element parkedFrom on (FusedStepTiling::kParkedElements).
+  Value smemParked, parkedThread;
+  int64_t parkedFrom = 64;
+  /// The dynamic shared memory and the shift to its first 1024-byte
+  /// boundary (warp specialization).
+  Value dynamicSmem, dynamicShift;
+  /// Whether barrier() is the consumers' named barrier (warp
+  /// specialization, once the roles have forked).
+  bool consumerBarriers = false;
   static constexpr int32_t kConsumerBarrierId = 1;
 };
 

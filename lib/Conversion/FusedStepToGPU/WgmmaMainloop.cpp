@@ -74,7 +74,6 @@ constexpr int64_t kWgmmaK = 16;       // the tokens of one wgmma
 constexpr int64_t kWgmmaKBytes = kWgmmaK * 128;
 constexpr int64_t kWarpgroupRows = 64;
 constexpr int64_t kAccumulators = 64; // m64n128 f32 over 128 threads
-constexpr int64_t kConsumerWarps = FusedStepTiling::kThreads / 32;
 /// The suspend-time hint of mbarrier.try_wait (ns), as upstream's nvgpu.
 constexpr int32_t kTryWaitTicks = 10000000;
 } // namespace
@@ -87,16 +86,31 @@ Value KernelEmitter::emptyBarrier(Value stage) {
   return stageBarrier(add(stage, idx(tiling.stages)));
 }
 
+Value KernelEmitter::turnBarrier(Value consumer) {
+  // Its offset from an opaque constant: LLVM would otherwise keep the
+  // address across the tile loop (and ptxas spilled it).
+  return stageBarrier(add(consumer, emitOpaqueIndex(idx(2 * tiling.stages))));
+}
+
 void KernelEmitter::emitWgmmaBarrierInit() {
   ifThen(eqIdx(tid, 0), [&] {
     for (int64_t s = 0; s < tiling.stages; ++s) {
       NVVM::MBarrierInitOp::create(b, loc, stageBarrier(idx(s)), i32(1),
                                    /*predicate=*/Value());
+      // A stage's consumer warps release it: all 8, or with ping-pong the
+      // 4 of the warpgroup whose tile it holds.
       if (tiling.warpSpecialized())
         NVVM::MBarrierInitOp::create(b, loc, emptyBarrier(idx(s)),
-                                     i32(int32_t(kConsumerWarps)),
+                                     i32(int32_t(tiling.workerThreads() / 32)),
                                      /*predicate=*/Value());
     }
+    // Ping-pong: consumer w's turn, which the other's 4 warps give.
+    if (tiling.pingPong())
+      for (int64_t w = 0; w < 2; ++w)
+        NVVM::MBarrierInitOp::create(
+            b, loc, turnBarrier(idx(w)),
+            i32(int32_t(FusedStepTiling::kWarpgroupThreads / 32)),
+            /*predicate=*/Value());
     NVVM::FenceMbarrierInitOp::create(b, loc);
   });
   barrier();
@@ -111,15 +125,22 @@ void KernelEmitter::emitWaitParity(Value bar, Value parity) {
                                         i32(kTryWaitTicks));
 }
 
+int64_t KernelEmitter::wgmmaRowAtoms() const {
+  return tiling.pingPong() ? 2 : 1;
+}
+
 TileFragment KernelEmitter::emitWgmmaFragment() {
   Value lane = remIdx(tid, 32), warp = divIdx(tid, 32);
   Value group = divIdx(lane, 4), inQuad = remIdx(lane, 4);
-  Value warpgroup = divIdx(warp, 4), warpInGroup = remIdx(warp, 4);
+  Value warpInGroup = remIdx(warp, 4);
   TileFragment frag;
-  Value rowBase = add(mul(warpgroup, idx(kWarpgroupRows)),
-                      add(mul(warpInGroup, idx(16)), group));
-  for (int64_t h = 0; h < 2; ++h)
-    frag.rows.push_back(add(rowBase, idx(8 * h)));
+  // Two warpgroups of 64 rows, or (ping-pong) one of both row atoms.
+  Value rowBase = add(mul(warpInGroup, idx(16)), group);
+  if (wgmmaRowAtoms() == 1)
+    rowBase = add(mul(divIdx(warp, 4), idx(kWarpgroupRows)), rowBase);
+  for (int64_t a = 0; a < wgmmaRowAtoms(); ++a)
+    for (int64_t h = 0; h < 2; ++h)
+      frag.rows.push_back(add(rowBase, idx(kWarpgroupRows * a + 8 * h)));
   Value colBase = mul(inQuad, idx(2));
   for (int64_t j = 0; j < 16; ++j)
     for (int64_t e = 0; e < 2; ++e)
@@ -168,12 +189,15 @@ void KernelEmitter::emitTmaStageLoad(Value stage, Value kblock, Value i0,
   }
 }
 
-Value KernelEmitter::emitWgmmaBlock(Value acc, Value stage) {
+SmallVector<Value> KernelEmitter::emitWgmmaBlock(ValueRange accIn,
+                                                 Value stage) {
   MLIRContext *ctx = b.getContext();
+  const int64_t atoms = wgmmaRowAtoms();
   // No accumulators yet: D = A B (scale-d 0) on undefined registers.
-  bool fresh = !acc;
+  bool fresh = accIn.empty();
+  SmallVector<Value> acc(accIn.begin(), accIn.end());
   if (fresh)
-    acc = LLVM::UndefOp::create(b, loc, accumulatorType());
+    acc.assign(atoms, LLVM::UndefOp::create(b, loc, accumulatorType()));
   // A matrix descriptor: start address, LBO (between MN atoms), SBO
   // (between 8-row groups) in 16-byte units, 128-byte swizzle (mode 1).
   Type i64Type = b.getI64Type();
@@ -188,31 +212,52 @@ Value KernelEmitter::emitWgmmaBlock(Value acc, Value stage) {
         b, loc, arith::AndIOp::create(b, loc, address, i64c(0x3FFFF)), i64c(4));
     return arith::OrIOp::create(b, loc, start, i64c(fields));
   };
-  Value warpgroup = divIdx(tid, 128);
+  // Row atom a of dy: the warpgroup's (two warpgroups), or atom a
+  // (ping-pong).
   Value stageOffsetBytes = i64(mul(stage, idx(2 * atomBytes)));
-  Value baseA = add(add(baseAddress(smemA), stageOffsetBytes),
-                    i64(mul(warpgroup, idx(atomBytes))));
+  Value stageA = add(baseAddress(smemA), stageOffsetBytes);
+  SmallVector<Value> baseA;
+  for (int64_t a = 0; a < atoms; ++a)
+    baseA.push_back(
+        add(stageA, i64(atoms == 1 ? mul(divIdx(tid, 128), idx(atomBytes))
+                                   : idx(a * atomBytes))));
   Value baseB = add(baseAddress(smemB), stageOffsetBytes);
   auto elemType = NVVM::WGMMATypesAttr::get(ctx, shape.dyElem.isBF16()
                                                      ? NVVM::WGMMATypes::bf16
                                                      : NVVM::WGMMATypes::f16);
   // The descriptors first, then one fence, the stage's k16 wgmmas on one
-  // accumulator chain (the k-th reads the stage's token rows 16k..16k+15:
-  // 2048 bytes on, a multiple of the swizzle's 1024-byte period, so the
-  // base offset stays 0) and one commit group.
-  SmallVector<std::pair<Value, Value>> descriptors;
+  // accumulator chain a row atom (the k-th reads the stage's token rows
+  // 16k..16k+15: 2048 bytes on, a multiple of the swizzle's 1024-byte
+  // period, so the base offset stays 0; with two atoms, k by k, both
+  // reading the same B) and one commit group.
+  struct Wgmma {
+    int64_t atom;
+    bool first;
+    Value descA, descB;
+  };
+  SmallVector<Wgmma> wgmmas;
+  Value descB0 = descriptor(baseB);
+  SmallVector<Value> descA0;
+  for (int64_t a = 0; a < atoms; ++a)
+    descA0.push_back(descriptor(baseA[a]));
   for (int64_t k = 0; k < tiling.blockTokens / kWgmmaK; ++k) {
-    auto at = [&](Value base) {
-      return k ? arith::AddIOp::create(b, loc, base, i64c(k * kWgmmaKBytes))
-               : base;
+    // The k-th: its start address field (16-byte units) k 128 on; it
+    // cannot carry out of the field (shared addresses are below 256 KiB).
+    auto at = [&](Value desc) {
+      return k ? arith::AddIOp::create(b, loc, desc,
+                                       i64c(k * (kWgmmaKBytes >> 4)))
+               : desc;
     };
-    descriptors.push_back({descriptor(at(baseA)), descriptor(at(baseB))});
+    Value descB = at(descB0);
+    for (int64_t a = 0; a < atoms; ++a)
+      wgmmas.push_back({a, k == 0, at(descA0[a]), descB});
   }
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
-  for (auto [k, desc] : llvm::enumerate(descriptors)) {
-    bool zero = fresh && k == 0;
-    acc = NVVM::WgmmaMmaAsyncOp::create(
-        b, loc, acc.getType(), acc, desc.first, desc.second,
+  for (const Wgmma &op : wgmmas) {
+    bool zero = fresh && op.first;
+    Value &d = acc[op.atom];
+    d = NVVM::WgmmaMmaAsyncOp::create(
+        b, loc, d.getType(), d, op.descA, op.descB,
         NVVM::MMAShapeAttr::get(ctx, 64, 128, kWgmmaK), elemType, elemType,
         NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
         NVVM::WGMMAScaleOutAttr::get(ctx, zero ? NVVM::WGMMAScaleOut::zero
@@ -236,13 +281,16 @@ Value KernelEmitter::zeroAccumulators() {
   return LLVM::ZeroOp::create(b, loc, accumulatorType());
 }
 
-void KernelEmitter::extractAccumulators(TileFragment &frag, Value result) {
-  frag.acc.assign(2 * 32, Value());
-  for (int64_t i = 0; i < kAccumulators; ++i) {
-    int64_t j = i / 4, h = (i % 4) / 2, e = i % 2;
-    frag.acc[h * 32 + j * 2 + e] =
-        LLVM::ExtractValueOp::create(b, loc, result, i);
-  }
+void KernelEmitter::extractAccumulators(TileFragment &frag,
+                                        ValueRange results) {
+  // Row 2 a + h of the fragment is half h of row atom a.
+  frag.acc.assign(results.size() * 2 * 32, Value());
+  for (auto [a, result] : llvm::enumerate(results))
+    for (int64_t i = 0; i < kAccumulators; ++i) {
+      int64_t j = i / 4, h = (i % 4) / 2, e = i % 2;
+      frag.acc[(2 * a + h) * 32 + j * 2 + e] =
+          LLVM::ExtractValueOp::create(b, loc, result, i);
+    }
 }
 
 TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
@@ -281,9 +329,9 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
         ifThen(andI(leader, lt(next, idx(numK))),
                [&] { emitTmaStageLoad(remIdx(next, stages), next, i0, j0); });
         emitWaitParity(stageBarrier(remIdx(kb, stages)), phaseParity(kb));
-        Value updated = emitWgmmaBlock(acc[0], remIdx(kb, stages));
+        SmallVector<Value> updated = emitWgmmaBlock(acc, remIdx(kb, stages));
         emitStatePrefetch(mul(kb, idx(tiling.blockTokens)), i0, j0);
-        return {updated};
+        return updated;
       });
   // Every wgmma is done (every copy was waited for), and every warp has
   // left the ring, before the accumulators are read and the next tile
@@ -300,7 +348,7 @@ TileFragment KernelEmitter::emitWgmmaMainloop(Value i0, Value j0) {
         mul(remIdx(nextTile, tiling.colTiles), idx(tiling.blockCols));
     prologue(nextI0, nextJ0);
   });
-  extractAccumulators(frag, result[0]);
+  extractAccumulators(frag, result);
   return frag;
 }
 
@@ -309,7 +357,8 @@ TileFragment KernelEmitter::emitWgmmaConsumerMainloop(Value i0, Value j0) {
   const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
   TileFragment frag = emitWgmmaFragment();
   if (numK == 0) {
-    extractAccumulators(frag, zeroAccumulators());
+    extractAccumulators(
+        frag, SmallVector<Value>(wgmmaRowAtoms(), zeroAccumulators()));
     return frag;
   }
   // Lane 0 of each consumer warp releases a stage.
@@ -325,30 +374,94 @@ TileFragment KernelEmitter::emitWgmmaConsumerMainloop(Value i0, Value j0) {
     emitWaitParity(stageBarrier(remIdx(block, stages)),
                    remIdx(divIdx(block, stages), 2));
   };
+  // Ping-pong: the CTA's tile i waits for its turn, until the other
+  // consumer has passed every full wait of tile i - 1 (turn i % 2, phase
+  // (i - 1) / 2). A parity wait only tells a phase from the one before:
+  // without the turns, a consumer waiting for the first blocks of tile i
+  // would pass on stages whose use by tile i - 1 is not complete yet.
+  if (tiling.pingPong())
+    ifThen(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                                 tileIteration, idx(1)),
+           [&] {
+             emitWaitParity(turnBarrier(remIdx(tileIteration, 2)),
+                            remIdx(divIdx(arith::SubIOp::create(
+                                              b, loc, tileIteration, idx(1)),
+                                          2),
+                                   2));
+           });
   // The CTA's first block of this tile: its wgmma ignores the
   // accumulators (scale-d 0), so nothing writes them between the fence and
   // the wgmma (zeroing them there makes ptxas serialize the wgmmas).
   Value first = mul(tileIteration, idx(numK));
   wait(first);
-  Value acc = emitWgmmaBlock(Value(), remIdx(first, stages));
+  SmallVector<Value> acc = emitWgmmaBlock(ValueRange{}, remIdx(first, stages));
   emitStatePrefetch(idx(0), i0, j0);
   SmallVector<Value> result =
-      forLoop(idx(1), idx(numK), idx(1), ValueRange{acc},
+      forLoop(idx(1), idx(numK), idx(1), acc,
               [&](Value kb, ValueRange acc) -> SmallVector<Value> {
                 Value block = add(first, kb);
                 wait(block);
-                Value updated = emitWgmmaBlock(acc[0], remIdx(block, stages));
+                SmallVector<Value> updated =
+                    emitWgmmaBlock(acc, remIdx(block, stages));
                 emitStatePrefetch(mul(kb, idx(tiling.blockTokens)), i0, j0);
                 // The wgmma of block - 1 has read its stage: the producer may
                 // refill it.
                 NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
                 release(arith::SubIOp::create(b, loc, block, idx(1)));
-                return {updated};
+                return updated;
               });
+  // Every full wait of the tile is passed: the other consumer's turn (its
+  // wgmmas then follow these on the tensor cores).
+  if (tiling.pingPong())
+    ifThen(releaser, [&] {
+      NVVM::MBarrierArriveOp::create(
+          b, loc, b.getI64Type(),
+          turnBarrier(remIdx(add(tileIteration, idx(1)), 2)),
+          /*count=*/Value());
+    });
   NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
   release(add(first, idx(numK - 1)));
-  extractAccumulators(frag, result[0]);
+  extractAccumulators(frag, result);
   return frag;
+}
+
+void KernelEmitter::emitProducerPrefetch(Value kb, Value i0, Value j0) {
+  if (shape.wgradOnly || tiling.l2PrefetchTokens == 0)
+    return;
+  // The tile's 2 x 128 rows of W and M (512 bytes each: whole tiles),
+  // spread over the blocks from l2-prefetch-tokens before the tile's end,
+  // a few after each block's copies, so that the TMA issue never waits
+  // long behind them.
+  const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
+  const int64_t window = std::min<int64_t>(
+      numK, llvm::divideCeil(tiling.l2PrefetchTokens, tiling.blockTokens));
+  const int64_t start = numK - window;
+  const int64_t rows = 2 * tiling.blockRows;
+  const int64_t perBlock = llvm::divideCeil(rows, window);
+  const int64_t rowBytes = tiling.blockCols * 4;
+  assert(shape.rows % tiling.blockRows == 0 &&
+         shape.cols % tiling.blockCols == 0 && "ping-pong takes whole tiles");
+  ifThen(
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, kb, idx(start)),
+      [&] {
+        // From an opaque copy of kb: with constant bounds (one block
+        // a tile) LLVM unrolled the loop, and ptxas then spilled.
+        Value lo =
+            mul(arith::SubIOp::create(b, loc, emitOpaqueIndex(kb), idx(start)),
+                idx(perBlock));
+        Value hi = minIdx(add(lo, idx(perBlock)), idx(rows));
+        forLoop(lo, hi, idx(1), [&](Value q) {
+          Value isM = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                                            q, idx(tiling.blockRows));
+          Value row = add(i0, remIdx(q, tiling.blockRows));
+          Value offset = i64(mul(add(mul(row, idx(shape.cols)), j0), idx(4)));
+          Value base = arith::SelectOp::create(b, loc, isM, baseAddress(m),
+                                               baseAddress(w));
+          NVVM::CpAsyncBulkPrefetchOp::create(
+              b, loc, globalPointer(add(base, offset)), i32(int32_t(rowBytes)),
+              /*l2CacheHint=*/Value());
+        });
+      });
 }
 
 void KernelEmitter::emitWgmmaProducer() {
@@ -372,6 +485,8 @@ void KernelEmitter::emitWgmmaProducer() {
           forLoop(idx(0), idx(numK), idx(1), [&](Value kb) {
             fill(add(before[0], kb),
                  [&](Value stage) { emitTmaStageLoad(stage, kb, i0, j0); });
+            if (tiling.pingPong())
+              emitProducerPrefetch(kb, i0, j0);
           });
           return {add(before[0], idx(numK))};
         });

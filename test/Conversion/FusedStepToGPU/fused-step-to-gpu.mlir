@@ -4,6 +4,7 @@
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WSPEC
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WS48
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=8 stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=RING8
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-pingpong stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=PP
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=16" --cse -split-input-file | FileCheck %s --check-prefix=PF16
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=0" --cse -split-input-file | FileCheck %s --check-prefix=NOPF
@@ -251,8 +252,14 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WSPEC: %[[PRODUCER:.*]] = arith.cmpi ult, %{{.*}}, %c128
 // WSPEC-NEXT: scf.if %[[PRODUCER]] {
 // WSPEC-NEXT: nvvm.setmaxregister  decrease 56
+// Each role reads the grid after its setmaxnreg (inline PTX, which LLVM
+// does not hoist above the fork).
+// WSPEC-NEXT: %[[CTA:.*]] = llvm.inline_asm has_side_effects "mov.u32 $0, %ctaid.x;", "=r"
+// WSPEC-NEXT: %[[CTAI:.*]] = arith.index_castui %[[CTA]] : i32 to index
+// WSPEC-NEXT: %[[GRID:.*]] = llvm.inline_asm has_side_effects "mov.u32 $0, %nctaid.x;", "=r"
+// WSPEC-NEXT: %[[GRIDI:.*]] = arith.index_castui %[[GRID]] : i32 to index
 // WSPEC-NEXT: scf.if
-// WSPEC: scf.for %{{.*}} = %block_id_x to %c2 step %grid_dim_x
+// WSPEC: scf.for %{{.*}} = %[[CTAI]] to %c2 step %[[GRIDI]]
 // WSPEC: scf.for %{{.*}} = %c0 to %c3
 // WSPEC: nvvm.mbarrier.try_wait.parity
 // WSPEC: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c8192_i32
@@ -283,6 +290,51 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WSPEC-NOT: gpu.barrier
 // WSPEC: gpu.return
 
+// mainloop=wgmma-pingpong (stage-tokens=16: 3 blocks a tile): the same
+// producer and ring, with each consumer warpgroup a worker of its own on a
+// whole tile (two wgmmas a k16, one a row atom, on one B), the stages'
+// empty mbarriers released by one consumer's 4 warps, and two more
+// mbarriers: the consumers' turns. The producer prefetches the W and M
+// rows (512 bytes each) in bulk; the consumers park 64 U values a thread
+// in 64 x 128 f32 of dynamic shared memory after the ring (2 x 32 KiB more:
+// 99,328 bytes), and each runs its epilogue on named barrier 1 + w of 128
+// threads, its id read from %tid.x.
+// PP-LABEL: func.func @nora_mma
+// PP: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c2{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c384{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c99328_i32
+// PP: gpu.func @nora_fused_step_0
+// PP-SAME: workgroup(%{{.*}} : memref<6x128x1xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<4x128xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<10xi64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64})
+// PP-COUNT-4: nvvm.mbarrier.init %{{.*}}, %c4_i32
+// PP-COUNT-2: nvvm.mbarrier.init %{{.*}}, %c4_i32
+// PP: nvvm.fence.mbarrier.init
+// PP: nvvm.setmaxregister  decrease 88
+// PP: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// PP: nvvm.cp.async.bulk.prefetch %{{.*}}, %c512_i32 : <1>
+// PP: nvvm.setmaxregister  increase 200
+// PP: memref.view {{.*}} to memref<64x128xf32, #gpu.address_space<workgroup>>
+// The turn (from the CTA's second tile), then the tile's first block.
+// PP: arith.cmpi uge, %{{.*}}, %c1
+// PP: nvvm.mbarrier.try_wait.parity
+// PP: nvvm.mbarrier.try_wait.parity
+// PP: nvvm.wgmma.fence.aligned
+// PP-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
+// PP-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
+// PP-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// PP-NOT: prefetch.global.L2
+// PP: scf.for %{{.*}} = %c1{{.*}} to %c3
+// PP: nvvm.wgmma.fence.aligned
+// PP-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// PP-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// PP: nvvm.mbarrier.arrive
+// The other consumer's turn, once every full wait of the tile is passed.
+// PP: nvvm.mbarrier.arrive
+// PP-NEXT: }
+// PP-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// PP-NOT: gpu.barrier
+// PP: llvm.inline_asm has_side_effects "mov.u32 $0, %tid.x;"
+// PP: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// PP-NOT: gpu.barrier
+// PP: } {nora.independent_warpgroups}
+
 // ring-stages=8 stage-tokens=16: 8 stages (64 KiB of stages, 66,560 bytes with the
 // alignment slack) and 8 pairs of mbarriers.
 // mainloop=wgmma-ws with its default stages: 64 tokens, or fewer in steps
@@ -301,10 +353,12 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // WS48: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c24576_i32
 // WS48-COUNT-4: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // WS48: nvvm.setmaxregister  increase 184
-// WS48: %[[A1:.*]] = arith.addi %[[A0:.*]], %c2048_i64
-// WS48: %[[B1:.*]] = arith.addi %[[B0:.*]], %c2048_i64
-// WS48: %[[A2:.*]] = arith.addi %[[A0]], %c4096_i64
-// WS48: %[[B2:.*]] = arith.addi %[[B0]], %c4096_i64
+// The k-th wgmma's descriptors are the stage's plus 128 k (2048 k bytes
+// in the start address's 16-byte units).
+// WS48: %[[B1:.*]] = arith.addi %[[B0:.*]], %c128_i64
+// WS48: %[[A1:.*]] = arith.addi %[[A0:.*]], %c128_i64
+// WS48: %[[B2:.*]] = arith.addi %[[B0]], %c256_i64
+// WS48: %[[A2:.*]] = arith.addi %[[A0]], %c256_i64
 // WS48: nvvm.wgmma.fence.aligned
 // WS48-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
 // WS48-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]

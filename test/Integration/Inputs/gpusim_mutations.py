@@ -9,7 +9,9 @@ and no final wait. The warp-specialized wgmma kernel (wgmma-ws): a
 producer that does not wait for its consumers' release, a release before
 the wgmma retires, no release, a consumer wait on the wrong phase, a first
 wgmma that adds to its undefined accumulators, and a consumer barrier over
-the whole CTA. And the tf32 kernel (f32 inputs, allow-tf32), which must
+the whole CTA. The ping-pong kernel (wgmma-pingpong) on 1, 2 and 3 CTAs:
+both consumers on the same tiles, an empty barrier that waits for both
+consumers' warps, and no turn wait. And the tf32 kernel (f32 inputs, allow-tf32), which must
 match the reference on tf32-rounded inputs, with its A fragment's middle
 registers swapped.
 
@@ -192,7 +194,9 @@ def main():
     def fields(atom_bytes):
         return '<{value = %d : i64}>' % (
             ((atom_bytes >> 4) << 16) | ((1024 >> 4) << 32) | (1 << 62))
-    k_steps = ['<{value = %d : i64}>' % (2048 * k) for k in (1, 2, 3)]
+    # The k-th wgmma's descriptors: the stage's, k 2048 bytes (128 in the
+    # start address field's 16-byte units) on.
+    k_steps = ['<{value = %d : i64}>' % (128 * k) for k in (1, 2, 3)]
     if any(ltext.count(k) != 1 for k in k_steps):
         sys.exit("FAIL: expected one constant a k16 step")
     lmut = {
@@ -207,6 +211,86 @@ def main():
             '<{value = 32768 : i32}>', '<{value = 8192 : i32}>'),
     }
     bad += run_mutations(error, ltext, lmut)
+
+    # Ping-pong (wgmma-pingpong): each consumer warpgroup computes a whole
+    # tile and is a worker of its own. At 128 x 384 (3 column tiles) on one
+    # CTA, warpgroup 0 takes tiles 0 and 2 and warpgroup 1 tile 1, in two
+    # phases (2 workers < 3 column tiles); on 2 CTAs in one phase (4
+    # workers), with 2 CTAs fewer than the row block's column tiles.
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(step_mlir("nora_step", 96, 128, 384))
+    try:
+        ptext = gpusim.lower(f.name, "nora_step", "wgmma-pingpong", nora_opt,
+                             stage_tokens=16)
+    finally:
+        os.unlink(f.name)
+    gen_pp = np.random.default_rng(13)
+    pp_inputs = [gen_pp.standard_normal(s).astype(np.float32)
+                 for s in ((96, 128), (96, 384), (128, 384), (128, 384))]
+    g = ref.wgrad(gpusim.bf16_round(pp_inputs[0]).astype(np.float64),
+                  gpusim.bf16_round(pp_inputs[1]).astype(np.float64))
+    pp_want = ref.nora_step(g, pp_inputs[2].astype(np.float64),
+                            pp_inputs[3].astype(np.float64), lr, wd)
+
+    def pp_error(t, grid=1, counters=None):
+        try:
+            w1, m1 = gpusim.simulate(t, "nora_step", pp_inputs + [lr, wd],
+                                     max_grid=grid, counters=counters)
+        except gpusim.SimError as e:
+            return "reported: %s" % e
+        return max(float(np.abs(w1 - pp_want[0]).max()),
+                   float(np.abs(m1 - pp_want[1]).max()))
+
+    for grid in (1, 2, 3):
+        # Each tile's W and M lines prefetched once (by its warpgroup's 128
+        # threads, 8 lines each), before the loop at 96 tokens.
+        counters = {}
+        clean = pp_error(ptext, grid, counters)
+        print("wgmma-pingpong clean on %d CTA(s): %s, %d prefetch lines"
+              % (grid, clean, counters.get("prefetches", 0)))
+        if not isinstance(clean, float) or clean > 1e-3 or \
+                counters.get("prefetches") != 3 * 1024:
+            sys.exit("FAIL: the clean wgmma-pingpong kernel does not match "
+                     "the reference")
+    consumer_split = re.search(
+        r'(%[\w#]+) = "arith.muli"\((%[\w#]+), (%[\w#]+)\)[^\n]*\n'
+        r'([^\n]*\n)?[^\n]*"arith.addi"\((%[\w#]+), \1\)', ptext)
+    # The empty barriers' count (4: one warpgroup's warps), after the full
+    # one's (1) at the first stage.
+    inits = re.findall(r'[^\n]*"nvvm.mbarrier.init"\((%[\w#]+), (%[\w#]+)\)'
+                       r'[^\n]*\n', ptext)
+    four = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 4 : i32\}>'
+                     r'[^\n]*\n', ptext)
+    empty = next(line for line in re.finditer(
+        r'[^\n]*"nvvm.mbarrier.init"\((%[\w#]+), (%[\w#]+)\)[^\n]*\n', ptext)
+        if line.group(2) == four.group(1))
+    pp_consumer = ptext.index('"nvvm.setmaxregister"() <{action = '
+                              '#nvvm<action increase>')
+    turn_wait = next(w for w in re.finditer(
+        r'[^\n]*"nvvm.mbarrier.try_wait.parity"[^\n]*\n', ptext)
+        if w.start() > pp_consumer)
+    pmut = {
+        # Both warpgroups count as one worker: they take the same tiles.
+        "both consumers on the CTA's tiles": ptext.replace(
+            consumer_split.group(0),
+            consumer_split.group(0).replace(
+                '"arith.addi"(%s, %s)' % (consumer_split.group(5),
+                                          consumer_split.group(1)),
+                '"arith.addi"(%s, %s)' % (consumer_split.group(5),
+                                          consumer_split.group(5)))),
+        # A stage's empty barrier waits for both warpgroups' warps, but one
+        # warpgroup reads it.
+        "empty barrier of 8 warps": ptext.replace(
+            four.group(0), four.group(0) + four.group(0).replace(
+                four.group(1), "%mut8").replace("value = 4", "value = 8"),
+            1).replace(empty.group(0), empty.group(0).replace(
+                four.group(1), "%mut8"), 1),
+        # No turns: consumer 1 waits for its tile's first blocks while
+        # consumer 0's uses of their stages are in flight, and the parity
+        # wait passes on the phase before.
+        "no turn wait": ptext.replace(turn_wait.group(0), "", 1),
+    }
+    bad += run_mutations(pp_error, ptext, pmut)
 
     # The L2 prefetch of W and M 2048 tokens before a tile's epilogue: with
     # 2080 tokens it is in the mainloop's loop (at token 32, or 64 with
