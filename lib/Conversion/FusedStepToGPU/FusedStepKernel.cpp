@@ -5,8 +5,9 @@
 // CTA (256 threads; the mainloop decides which elements of the tile a thread
 // holds, see TileFragment):
 //
-//   onePhase = gridDim.x >= colTiles           (uniform over the grid)
-//   for tile = blockIdx.x; tile < tiles; tile += gridDim.x:
+//   workers = gridDim.x CTAs (ping-pong: 2 gridDim.x consumer warpgroups)
+//   onePhase = workers >= colTiles             (uniform over the grid)
+//   for tile = worker; tile < tiles; tile += workers:
 //     rb, ct = tile / colTiles, tile % colTiles        (row-block-major)
 //     mainloop (SimtMainloop.cpp: exact f32 FMAs, 64 x 64 tiles;
 //               MmaSyncMainloop.cpp: bf16/f16 tensor cores, 128 x 128)
@@ -22,8 +23,8 @@
 //         row in order, finish D and W' from registers, store W'
 //       else: store U into W' (parked)
 //   if !onePhase:
-//     grid barrier on counter[rowBlocks]; for each row i of this CTA
-//     (i = blockIdx.x, + gridDim.x, ...): sum its slots in order, W'[i, :] =
+//     grid barrier on counter[rowBlocks]; for each row i of this worker
+//     (i = worker, + workers, ...): sum its slots in order, W'[i, :] =
 //     f(W[i, :], U = W'[i, :])
 //
 // Both phases sum the same slots in the same order and apply the same

@@ -54,10 +54,25 @@
 // ends with the waits of 4 more blocks, so every release has arrived
 // before it exits.
 //
+// With ping-pong (mainloop=wgmma-pingpong) the producer, stages and
+// parities are the same, but each consumer warpgroup computes a whole tile
+// of the CTA's (consumer w: its tiles 2 i + w) with two accumulator chains,
+// one a row atom of dy (A at the stage's two dy atoms, the same B), and
+// releases a stage alone (empty count 4). Two more mbarriers are the
+// consumers' turns: before the CTA's tile i (i >= 1) its consumer waits on
+// turn i % 2 for phase (i - 1) / 2, which the other consumer completes
+// once it has passed every full wait of tile i - 1 (lane 0 of its 4 warps
+// arrive). A parity wait cannot tell a phase from the one two before it,
+// so without the turns the consumer of tile i, waiting for its first
+// blocks while tile i - 1's uses of the same stages are still to come,
+// would pass at once. The producer thread also prefetches each tile's W
+// and M rows into L2 (cp.async.bulk.prefetch.L2) after its blocks' copies.
+//
 // Accumulator i of a thread in warp w of its warpgroup (lane l) is row
 // 16 w + l / 4 + 8 ((i % 4) / 2), column 8 (i / 4) + 2 (l % 4) + i % 2: the
-// thread holds 2 rows x 32 columns, and the 4 lanes of a quad hold a whole
-// row (the epilogue sums them by shuffles; no other thread has that row).
+// thread holds 2 rows x 32 columns (ping-pong: the same in each row atom,
+// 64 rows apart), and the 4 lanes of a quad hold a whole row (the epilogue
+// sums them by shuffles; no other thread has that row).
 //
 //===----------------------------------------------------------------------===//
 
