@@ -158,7 +158,11 @@ def gpusim_main(directory, opts):
     global T, M, N
     gen = np.random.default_rng(11)
     shapes = [("f32", 9, 23, 17, "auto")]
-    if opts.mainloop != "simt":
+    if opts.mainloop == "wgmma-pingpong":
+        # Whole tiles only: 2 x 3 tiles of 128, in two phases on one CTA
+        # (2 consumers, 3 column tiles), in one on two.
+        shapes.append(("bf16", 40, 256, 384, opts.mainloop))
+    elif opts.mainloop != "simt":
         shapes.append(("bf16", 40, 136, 200, opts.mainloop))
     for act, T, M, N, mainloop in shapes:
         for case, rows in (("one_row", [5]), ("two_rows", [0, M - 1]),

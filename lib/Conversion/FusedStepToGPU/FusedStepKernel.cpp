@@ -370,7 +370,11 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     parkedThread = emitOpaqueIndex(tid);
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
-    Value probe = f64(0.0);
+    // Ping-pong sums a thread's probe in f32 (an f64 sum, one register pair
+    // more, made its kernel spill; the plain wgmma kernel spilled with an
+    // f32 one): 0 or NaN either way.
+    bool f32Probe = tiling.pingPong();
+    Value probe = f32Probe ? f32(0.0) : f64(0.0);
     for (int64_t c = 0; c < kC; ++c) {
       int64_t e = r * kC + c;
       Value g = frag.acc[e];
@@ -398,8 +402,11 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
         sums[2] = add(sums[2], mul(w64, w64));
       }
       // The probe: g * 0 is 0 for a finite g and NaN for NaN or Inf.
-      if (chain.guard != NonfiniteGuard::None)
-        probe = add(probe, mul(toF64(select(ok, g, f32(0.0))), f64(0.0)));
+      if (chain.guard != NonfiniteGuard::None) {
+        Value gOk = select(ok, g, f32(0.0));
+        probe = f32Probe ? add(probe, mul(gOk, f32(0.0)))
+                         : add(probe, mul(toF64(gOk), f64(0.0)));
+      }
       us[r * kC + c] = u;
     }
     // The row's partial statistics go to shared memory at once (so that
@@ -407,6 +414,9 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     // summed below in a fixed order, and one thread a row writes the tile's
     // slot.
     bool guarded = chain.guard != NonfiniteGuard::None;
+    // The slots, and the quad's sum, are f64.
+    if (f32Probe)
+      probe = toF64(probe);
     if (frag.quadSum) {
       for (Value &sum : sums)
         sum = emitQuadSum(sum);

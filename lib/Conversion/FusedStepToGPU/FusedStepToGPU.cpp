@@ -334,8 +334,8 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
   if (failed(mainloop))
     return failure();
   // Ping-pong's consumers hold a whole tile (128 accumulators a thread in
-  // 200 registers): the range predicates of partial tiles and the guard's
-  // probes made ptxas spill (bench/RESULTS.md), so it takes neither.
+  // 200 registers): the range predicates of partial tiles made ptxas spill
+  // (bench/RESULTS.md), so it takes whole tiles only.
   if (*mainloop == FusedStepMainloop::WgmmaPingPong) {
     int64_t tile = FusedStepTiling::kTensorCoreTile;
     if (shape.rows % tile != 0 || shape.cols % tile != 0)
@@ -344,9 +344,6 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
                              "of 128, whole tiles (")
              << shape.rows << " x " << shape.cols
              << " has partial ones; wgmma-ws takes them)";
-    if (chain.guard != NonfiniteGuard::None)
-      return op->emitOpError("cannot be lowered with mainloop=wgmma-pingpong: "
-                             "it has no nonfinite guard (wgmma-ws has one)");
   }
   FusedStepTiling tiling =
       FusedStepTiling::get(shape, chain, *mainloop, options.ring);

@@ -1,6 +1,6 @@
-// mainloop=wgmma-pingpong takes whole tiles and no guard: its consumers
-// hold a whole tile (128 accumulators a thread), and ptxas spilled with
-// the partial tiles' range predicates and with the guard's probes.
+// mainloop=wgmma-pingpong takes whole tiles only: its consumers hold a
+// whole tile (128 accumulators a thread), and ptxas spilled with the
+// partial tiles' range predicates.
 // RUN: nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-pingpong -split-input-file -verify-diagnostics
 // The ring may take 128 KiB with ping-pong (its parked U takes 64 more);
 // and it is an sm_90a mainloop.
@@ -24,21 +24,4 @@ func.func @partial(%dy: tensor<16x136xbf16>, %x: tensor<16x200xbf16>, %w: tensor
     nora.yield %w1, %m1 : tensor<136x200xf32>, tensor<136x200xf32>
   }
   return %wn, %mn : tensor<136x200xf32>, tensor<136x200xf32>
-}
-
-// -----
-
-// A guarded step of whole tiles.
-func.func @guarded(%dy: tensor<16x128xbf16>, %x: tensor<16x256xbf16>, %w: tensor<128x256xf32>,
-                   %m: tensor<128x256xf32>, %lr: f32, %wd: f32) -> (tensor<128x256xf32>, tensor<128x256xf32>, i64) {
-  // expected-error @+1 {{cannot be lowered with mainloop=wgmma-pingpong: it has no nonfinite guard (wgmma-ws has one)}}
-  %wn, %mn, %k = nora.fused_wgrad_step dy(%dy : tensor<16x128xbf16>) x(%x : tensor<16x256xbf16>)
-      w(%w : tensor<128x256xf32>) m(%m : tensor<128x256xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_row"} {
-  ^bb0(%g: tensor<128x256xf32>, %w0: tensor<128x256xf32>, %m0: tensor<128x256xf32>, %lr0: f32, %wd0: f32):
-    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<128x256xf32>, tensor<128x256xf32>
-    %d = nora.row_normalize %u : tensor<128x256xf32>
-    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<128x256xf32>, tensor<128x256xf32>
-    nora.yield %w1, %m1 : tensor<128x256xf32>, tensor<128x256xf32>
-  }
-  return %wn, %mn, %k : tensor<128x256xf32>, tensor<128x256xf32>, i64
 }
