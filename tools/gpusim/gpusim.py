@@ -1551,13 +1551,19 @@ def op_inline_asm(m, op, ops, cta, mask):
     raise SimError("inline PTX '%s' is not simulated" % asm)
 
 
+def _prefetchable(m, a, n):
+    """Whether bytes [a, a + n) lie in one of the launch's W and M."""
+    return any(base <= a and a + n <= base + size for base, size in
+               m.prefetchable)
+
+
 def op_prefetch(m, op, ops, cta, mask):
     """prefetch.global.L2: no effect on any value, but its address must lie
     in the launch's W or M (the kernel clamps the lines past the matrix)."""
     addr = lanes(ops[0])
     for t in np.nonzero(full(mask))[0]:
         a = int(addr[t])
-        if not any(base <= a < base + n for base, n in m.prefetchable):
+        if not _prefetchable(m, a, 1):
             raise SimError("prefetch.global.L2 of address 0x%x, outside the "
                            "step's W and M" % a)
     m.prefetches += int(full(mask).sum())
@@ -1572,8 +1578,7 @@ def op_bulk_prefetch(m, op, ops, cta, mask):
         if n <= 0 or n % 16 or a % 16:
             raise SimError("cp.async.bulk.prefetch of %d bytes at 0x%x (16-byte "
                            "multiples and alignment)" % (n, a))
-        if not any(base <= a and a + n <= base + size_ for base, size_ in
-                   m.prefetchable):
+        if not _prefetchable(m, a, n):
             raise SimError("cp.async.bulk.prefetch of 0x%x..0x%x, outside the "
                            "step's W and M" % (a, a + n))
         m.prefetches += (n + 127) // 128

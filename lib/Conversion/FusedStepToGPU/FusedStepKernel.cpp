@@ -368,12 +368,12 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   // for the kernel, and keep them in 16 registers across the mainloop.
   if (smemParked)
     parkedThread = emitOpaqueIndex(tid);
+  // Ping-pong sums a thread's probe in f32 (an f64 sum, one register pair
+  // more, made its kernel spill; the plain wgmma kernel spilled with an f32
+  // one): 0 or NaN either way.
+  bool f32Probe = tiling.pingPong();
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
-    // Ping-pong sums a thread's probe in f32 (an f64 sum, one register pair
-    // more, made its kernel spill; the plain wgmma kernel spilled with an
-    // f32 one): 0 or NaN either way.
-    bool f32Probe = tiling.pingPong();
     Value probe = f32Probe ? f32(0.0) : f64(0.0);
     for (int64_t c = 0; c < kC; ++c) {
       int64_t e = r * kC + c;
@@ -407,7 +407,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
         probe = f32Probe ? add(probe, mul(gOk, f32(0.0)))
                          : add(probe, mul(toF64(gOk), f64(0.0)));
       }
-      us[r * kC + c] = u;
+      us[e] = u;
     }
     // The row's partial statistics go to shared memory at once (so that
     // only one row's f64 sums are live); the contributors of a row are
@@ -702,12 +702,12 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     schedule(/*scalars=*/true);
     tid = arith::SubIOp::create(b, loc, rawTid,
                                 idx(FusedStepTiling::kProducerThreads));
+    barrierId = i32(kConsumerBarrierId);
     if (pingPong) {
-      // barrier(): named barrier 1 + w, its id read where it is used.
       Value consumer = divIdx(tid, T::kWarpgroupThreads);
+      barrierId = toI32(add(consumer, idx(kConsumerBarrierId)));
       tid = remIdx(tid, T::kWarpgroupThreads);
-      workerId = add(blockId, mul(consumer, gridSize));
-      workerCount = mul(gridSize, idx(2));
+      setPingPongWorker(consumer, blockId, gridSize);
       statBase = mul(consumer, idx(tiling.numStats));
       coefBase = mul(consumer, idx(2));
       if (!shape.wgradOnly) {
@@ -723,10 +723,14 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
             dynamicSmem, at, ValueRange{});
       }
     }
-    consumerBarriers = true;
     emitTiles();
   }
   gpu::ReturnOp::create(b, loc);
+}
+
+void KernelEmitter::setPingPongWorker(Value consumer, Value cta, Value grid) {
+  workerId = add(cta, mul(consumer, grid));
+  workerCount = mul(grid, idx(2));
 }
 
 void KernelEmitter::emitTiles() {
@@ -779,8 +783,7 @@ void KernelEmitter::emitTiles() {
           b, loc, divIdx(emitSpecialRegister("%tid.x"), T::kWarpgroupThreads),
           idx(1));
       Value grid = emitSpecialRegister("%nctaid.x");
-      workerId = add(emitSpecialRegister("%ctaid.x"), mul(consumer, grid));
-      workerCount = mul(grid, idx(2));
+      setPingPongWorker(consumer, emitSpecialRegister("%ctaid.x"), grid);
     }
     Value twoPhases = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                             workerCount, idx(tiling.colTiles));

@@ -126,15 +126,9 @@ private:
   /// the producer, named barrier 1 of the 256 consumer threads (with
   /// ping-pong: named barrier 1 + w of consumer warpgroup w's 128).
   void barrier() {
-    if (!consumerBarriers)
+    if (!barrierId)
       return (void)gpu::BarrierOp::create(b, loc);
-    // Ping-pong: consumer w's id, 1 + w, is its CTA threads' index / 128,
-    // read again at each barrier (a value kept across the kernel spilled).
-    Value id = tiling.pingPong()
-                   ? toI32(divIdx(emitSpecialRegister("%tid.x"),
-                                  FusedStepTiling::kWarpgroupThreads))
-                   : i32(kConsumerBarrierId);
-    NVVM::BarrierOp::create(b, loc, /*res=*/Type(), id,
+    NVVM::BarrierOp::create(b, loc, /*res=*/Type(), barrierId,
                             i32(int32_t(tiling.workerThreads())),
                             /*reductionOp=*/NVVM::BarrierReductionAttr(),
                             /*reductionPredicate=*/Value());
@@ -264,6 +258,9 @@ private:
   void emitProducerPrefetch(Value kb, Value i0, Value j0);
   /// Emits the persistent tile loop and the streaming phase.
   void emitTiles();
+  /// Ping-pong: consumer `consumer` of CTA `cta` of `grid` is worker
+  /// cta + consumer grid of 2 grid.
+  void setPingPongWorker(Value consumer, Value cta, Value grid);
   /// Called by each mainloop at the token block that starts at token
   /// `firstToken` of the tile at (i0, j0), and before its loop with token
   /// 0 (a constant): at the block tiling.l2PrefetchTokens before the end
@@ -293,8 +290,9 @@ private:
   Value emitOpaqueCopy(Value v);
   /// The same for an index (through i32).
   Value emitOpaqueIndex(Value index);
-  /// The PTX special register `name` (%ctaid.x, %nctaid.x) as an index,
-  /// read by inline PTX where it stands (LLVM hoists the intrinsics).
+  /// The PTX special register `name` (%tid.x, %ctaid.x, %nctaid.x) as an
+  /// index, read by inline PTX where it stands (LLVM hoists the
+  /// intrinsics).
   Value emitSpecialRegister(StringRef name);
 
   void emitEpilogue(Value rb, Value ct, const TileFragment &frag);
@@ -353,9 +351,9 @@ private:
   /// The dynamic shared memory and the shift to its first 1024-byte
   /// boundary (warp specialization).
   Value dynamicSmem, dynamicShift;
-  /// Whether barrier() is the consumers' named barrier (warp
-  /// specialization, once the roles have forked).
-  bool consumerBarriers = false;
+  /// The named barrier of barrier() (i32; null: gpu.barrier): the
+  /// consumers', once the roles have forked (warp specialization).
+  Value barrierId;
   static constexpr int32_t kConsumerBarrierId = 1;
 };
 

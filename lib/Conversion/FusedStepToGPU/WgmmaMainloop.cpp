@@ -102,9 +102,7 @@ Value KernelEmitter::emptyBarrier(Value stage) {
 }
 
 Value KernelEmitter::turnBarrier(Value consumer) {
-  // Its offset from an opaque constant: LLVM would otherwise keep the
-  // address across the tile loop (and ptxas spilled it).
-  return stageBarrier(add(consumer, emitOpaqueIndex(idx(2 * tiling.stages))));
+  return stageBarrier(add(consumer, idx(2 * tiling.stages)));
 }
 
 void KernelEmitter::emitWgmmaBarrierInit() {
@@ -459,11 +457,8 @@ void KernelEmitter::emitProducerPrefetch(Value kb, Value i0, Value j0) {
   ifThen(
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, kb, idx(start)),
       [&] {
-        // From an opaque copy of kb: with constant bounds (one block
-        // a tile) LLVM unrolled the loop, and ptxas then spilled.
         Value lo =
-            mul(arith::SubIOp::create(b, loc, emitOpaqueIndex(kb), idx(start)),
-                idx(perBlock));
+            mul(arith::SubIOp::create(b, loc, kb, idx(start)), idx(perBlock));
         Value hi = minIdx(add(lo, idx(perBlock)), idx(rows));
         forLoop(lo, hi, idx(1), [&](Value q) {
           Value isM = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,

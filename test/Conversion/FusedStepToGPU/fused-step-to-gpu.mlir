@@ -298,7 +298,7 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // rows (512 bytes each) in bulk; the consumers park 64 U values a thread
 // in 64 x 128 f32 of dynamic shared memory after the ring (2 x 32 KiB more:
 // 99,328 bytes), and each runs its epilogue on named barrier 1 + w of 128
-// threads, its id read from %tid.x.
+// threads.
 // PP-LABEL: func.func @nora_mma
 // PP: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c2{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c384{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c99328_i32
 // PP: gpu.func @nora_fused_step_0
@@ -330,7 +330,6 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // PP-NEXT: }
 // PP-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
 // PP-NOT: gpu.barrier
-// PP: llvm.inline_asm has_side_effects "mov.u32 $0, %tid.x;"
 // PP: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
 // PP-NOT: gpu.barrier
 // PP: } {nora.independent_warpgroups}
