@@ -93,10 +93,21 @@ std::string Executable::loadKernel(size_t index) {
   if (!error.empty())
     return where + error;
 
-  if (spec.dynamicSharedBytes > unsigned(device.maxSharedPerBlockOptin))
+  // A block's static and dynamic shared memory together must fit the
+  // device's opt-in maximum (227 KiB on Hopper): the launch would fail.
+  int staticShared = 0;
+  error = cu.check(cu.cuFuncGetAttribute(&staticShared,
+                                         CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES,
+                                         kernel.function),
+                   "cuFuncGetAttribute(SHARED_SIZE_BYTES)");
+  if (!error.empty())
+    return where + error;
+  if (int64_t(spec.dynamicSharedBytes) + staticShared >
+      device.maxSharedPerBlockOptin)
     return where + "needs " + std::to_string(spec.dynamicSharedBytes) +
-           " bytes of dynamic shared memory, the device offers " +
-           std::to_string(device.maxSharedPerBlockOptin);
+           " bytes of dynamic and " + std::to_string(staticShared) +
+           " of static shared memory, the device offers " +
+           std::to_string(device.maxSharedPerBlockOptin) + " a block";
   if (spec.dynamicSharedBytes > 48 * 1024)
     error = cu.check(
         cu.cuFuncSetAttribute(kernel.function,

@@ -336,8 +336,10 @@ CUresult cuFuncSetAttribute(void *, int attribute, int value) {
   std::fprintf(stderr, "fake-cuda: set attribute %d to %d\n", attribute, value);
   return kSuccess;
 }
-CUresult cuFuncGetAttribute(int *value, int, void *) {
-  *value = 0;
+CUresult cuFuncGetAttribute(int *value, int attribute, void *) {
+  // A kernel's static shared memory (CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES):
+  // 6 KiB, as the fused step's partials take.
+  *value = attribute == 1 ? 6144 : 0;
   return kSuccess;
 }
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *n, void *,
