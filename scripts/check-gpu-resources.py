@@ -77,7 +77,7 @@ def main():
     p.add_argument("--chips", default="sm_80,sm_90a")
     p.add_argument("--mainloops",
                    default="auto,simt,wgmma,wgmma-ws,wgmma-ws-t16,"
-                           "wgmma-pingpong,tf32",
+                           "wgmma-pingpong,wgmma-tall,tf32",
                    help="nora-compile --mainloop values (auto: tensor cores "
                         "for bf16/f16) or the benchmark's wgmma variants "
                         "(wgmma-ws6, wgmma-ws-t16); tf32: mma-sync with "
@@ -103,8 +103,8 @@ def main():
                 if (mainloop.startswith("wgmma") or
                         mainloop == "mma-sync") and act == "f32":
                     continue  # tensor cores take bf16/f16 only
-                if mainloop == "wgmma-pingpong" and \
-                        name.startswith("partial_"):
+                if mainloop.startswith(("wgmma-pingpong", "wgmma-tall")) \
+                        and name.startswith("partial_"):
                     continue  # whole tiles only (an error of the pass)
                 if mainloop == "tf32":
                     # The benchmark shapes with f32 dy and x.

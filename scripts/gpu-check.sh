@@ -5,7 +5,7 @@
 #   1. builds the LLVM-free runtime and nora-exec (scripts/build-runtime.sh);
 #   2. every prepared case, for each mainloop (auto: mma.sync tensor cores
 #      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma,
-#      wgmma-ws and wgmma-pingpong): nora-exec on the artifact, compared with the float64
+#      wgmma-ws, wgmma-pingpong and wgmma-tall): nora-exec on the artifact, compared with the float64
 #      reference at the tolerances of SEMANTICS.md, run twice and on grids
 #      of 1 and 3 CTAs, each compared bit for bit with the first run;
 #   3. the composite and tiles cases again under compute-sanitizer memcheck,
@@ -15,8 +15,8 @@
 #      in $OUT/bench.md when $OUT is set (the device tool's output folder),
 #      rewritten after each shape.
 #
-# The order fits a short lease: the default, wgmma-ws and wgmma-pingpong
-# cases (sm_90a),
+# The order fits a short lease: the default, wgmma-ws, wgmma-pingpong and
+# wgmma-tall cases (sm_90a),
 # then the benchmark, then the other mainloops, the Python tests and the
 # sanitizers. With --budget=SECONDS no stage starts once that many seconds
 # have passed (each one skipped is named, and the run fails), and the
@@ -110,7 +110,7 @@ run_groups() { # run_groups MAINLOOP...: every group of gpu-groups.txt
 # First what the benchmark times first: the default, and on sm_90a the
 # warp-specialized wgmma mainloops.
 if [ "$CHIP" = sm_90a ]; then
-  run_groups auto wgmma-ws wgmma-pingpong
+  run_groups auto wgmma-ws wgmma-pingpong wgmma-tall
 else
   run_groups auto
 fi
@@ -156,7 +156,7 @@ if [ -n "$SANITIZER" ]; then
     # The mbarrier rings: TMA into the wgmma stages, and the producer
     # warpgroup's handshake with its consumers.
     if [ "$CHIP" = sm_90a ]; then
-      for mainloop in wgmma wgmma-ws wgmma-pingpong; do
+      for mainloop in wgmma wgmma-ws wgmma-pingpong wgmma-tall; do
         NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
           run_group tiles "$mainloop" "under compute-sanitizer --tool $tool"
       done

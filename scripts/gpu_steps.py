@@ -13,8 +13,10 @@ BENCH_SHAPES = [(T, M, N) for T in (8192, 2048)
 # without its L2 prefetch of W and M; the opt-in wgmma mainloops, with
 # wgmma-ws's ring at 4 stages of 64 tokens (128 KiB, the default), 6 of them
 # (192 KiB, the deepest) and 4 of 16 tokens (the ring before, one k16
-# wgmma a stage); and wgmma-pingpong, the same ring with a tile a consumer
-# warpgroup (one's epilogue under the other's wgmmas).
+# wgmma a stage); wgmma-pingpong, the same ring with a tile a consumer
+# warpgroup (one's epilogue under the other's wgmmas); and wgmma-tall,
+# 256 x 128 CTA tiles (x read once for two row blocks) on a ring of 3
+# stages of 64 tokens (144 KiB, the default and the deepest) or 6 of 32.
 BENCH_VARIANTS = [
     ("noprefetch", ["--l2-prefetch-tokens=0"], "no L2 prefetch", False),
     ("wgmma", ["--mainloop=wgmma"], "wgmma", True),
@@ -25,6 +27,9 @@ BENCH_VARIANTS = [
      "wgmma-ws 4x16", True),
     ("wgmma-pingpong", ["--mainloop=wgmma-pingpong"], "wgmma-pingpong",
      True),
+    ("wgmma-tall", ["--mainloop=wgmma-tall"], "wgmma-tall 3x64", True),
+    ("wgmma-tall-t32", ["--mainloop=wgmma-tall", "--ring-stages=6",
+                        "--stage-tokens=32"], "wgmma-tall 6x32", True),
 ]
 
 

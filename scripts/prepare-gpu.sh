@@ -7,12 +7,14 @@
 #       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
 #       artifact from nora-compile); CASE.skip for the cases that are not;
 #       CASE.simt.nora (CASE.wgmma.nora, CASE.wgmma-ws.nora,
-#       CASE.wgmma-pingpong.nora) the same with the exact-f32 (the sm_90a
-#       wgmma, warp-specialized wgmma, ping-pong wgmma) mainloop
+#       CASE.wgmma-pingpong.nora, CASE.wgmma-tall.nora) the same with the
+#       exact-f32 (the sm_90a wgmma, warp-specialized wgmma, ping-pong
+#       wgmma, 256 x 128 wgmma) mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
 #       (NAME-simt.nora: the same with the exact-f32 mainloop;
 #       NAME-wgmma.nora, NAME-wgmma-ws.nora, NAME-wgmma-ws6.nora,
-#       NAME-wgmma-ws-t16.nora, NAME-wgmma-pingpong.nora: the sm_90a
+#       NAME-wgmma-ws-t16.nora, NAME-wgmma-pingpong.nora,
+#       NAME-wgmma-tall.nora, NAME-wgmma-tall-t32.nora: the sm_90a
 #       variants of
 #       NAME-noprefetch.nora: scripts/gpu_steps.py's BENCH_VARIANTS, the
 #       wgmma mainloop, warp-specialized rings of 4 x 64, 6 x 64 and 4 x 16
@@ -57,7 +59,8 @@ echo "$CHIP" > "$BUNDLE/chip"
 while read -r group; do
   [ -z "$group" ] && continue
   mainloops="auto simt"
-  [ "$CHIP" = sm_90a ] && mainloops="auto simt wgmma wgmma-ws wgmma-pingpong"
+  [ "$CHIP" = sm_90a ] &&
+    mainloops="auto simt wgmma wgmma-ws wgmma-pingpong wgmma-tall"
   for mainloop in $mainloops; do
     printf '==> compiling the GPU cases of %s for %s (mainloop %s)\n' \
       "$group" "$CHIP" "$mainloop" >&2

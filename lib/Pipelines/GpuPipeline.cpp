@@ -29,12 +29,9 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
     return error("nora-gpu-pipeline: unsupported format '" + format +
                  "' (bin: cubin, isa: PTX, fatbin, none: stop at NVVM)");
   const std::string &mainloop = options.mainloop;
-  if (mainloop != "auto" && mainloop != "simt" && mainloop != "mma-sync" &&
-      mainloop != "wgmma" && mainloop != "wgmma-ws" &&
-      mainloop != "wgmma-pingpong")
+  if (!isGpuMainloop(mainloop))
     return error("nora-gpu-pipeline: unsupported mainloop '" + mainloop +
-                 "' (auto, simt, mma-sync, wgmma, wgmma-ws or "
-                 "wgmma-pingpong)");
+                 "' (" + kGpuMainloopNames + ")");
   const std::string &host = options.host;
   if (host != "launch" && host != "runtime")
     return error("nora-gpu-pipeline: unsupported host '" + host +

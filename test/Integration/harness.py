@@ -68,6 +68,10 @@ import numpy as np
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 GPUSIM = os.path.join(_HERE, "..", "..", "tools", "gpusim", "gpusim.py")
+# nora-compile's --mainloop values, and those that take bf16/f16 steps only.
+TENSOR_CORE_MAINLOOPS = ("mma-sync", "wgmma", "wgmma-ws", "wgmma-pingpong",
+                         "wgmma-tall")
+MAINLOOPS = ("auto", "simt") + TENSOR_CORE_MAINLOOPS
 try:
     from nora import reference as ref
 except ImportError:  # run outside lit: use the source tree's python/
@@ -787,20 +791,18 @@ def _parser(prog=None):
                    help="run each GPU step in tools/gpusim (the kernel "
                         "interpreted on the CPU, as a GPU runs it) instead "
                         "of nora-run; other cases are skipped")
-    p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
-                            "wgmma-pingpong"),
+    p.add_argument("--mainloop", default="auto", choices=MAINLOOPS,
                    help="with --gpu: nora-compile's --mainloop (auto: "
                         "tensor cores for bf16/f16 steps)")
     p.add_argument("--allow-tf32", action="store_true",
                    help="with --gpu/--gpusim: f32 steps may use tf32 tensor "
                         "cores (the reference rounds dy and x to tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="with --mainloop=wgmma-ws or wgmma-pingpong: the TMA "
+                   help="with --mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the TMA "
                         "ring's stages "
                         "(nora-compile --ring-stages)")
     p.add_argument("--stage-tokens", type=int, default=0,
-                   help="with --mainloop=wgmma-ws: the tokens of a ring "
+                   help="with a warp-specialized --mainloop: the tokens of a ring "
                         "stage (nora-compile --stage-tokens)")
     p.add_argument("--max-ctas", default=[], metavar="N,N,...",
                    type=lambda text: [int(n) for n in text.split(",") if n],
@@ -900,8 +902,7 @@ def main(cases, argv=None, prog=None):
         sys.exit(1)
     ran = len(case_list) - skipped
     if (opts.gpu or opts.gpusim) and ran == 0:
-        if opts.mainloop in ("mma-sync", "wgmma", "wgmma-ws",
-                             "wgmma-pingpong"):
+        if opts.mainloop in TENSOR_CORE_MAINLOOPS:
             # A tensor-core mainloop takes bf16/f16 steps only; a group may
             # have none.
             print("NONE RAN: no case of this group is a %s step [%s]"

@@ -4,7 +4,8 @@ where no GPU is lent.
 
     gpusim.py FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
               --output=@out.npy ...
-              [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws|wgmma-pingpong]
+              [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws|wgmma-pingpong|
+               wgmma-tall]
               [--allow-tf32]
               [--grid=N] [--nora-opt=PATH]
 
@@ -1750,7 +1751,7 @@ def main(argv=None):
     p.add_argument("--output", action="append", default=[])
     p.add_argument("--mainloop", default="auto",
                    choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
-                            "wgmma-pingpong"))
+                            "wgmma-pingpong", "wgmma-tall"))
     p.add_argument("--no-fuse", action="store_true",
                    help="do not fuse weight gradients into their steps "
                         "(the gradient kernel, then the step's)")
@@ -1758,10 +1759,10 @@ def main(argv=None):
                    help="f32 inputs on tf32 tensor cores (nora-opt's "
                         "allow-tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="mainloop=wgmma-ws, wgmma-pingpong: the TMA ring's "
+                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the TMA ring's "
                         "stages")
     p.add_argument("--stage-tokens", type=int, default=0,
-                   help="mainloop=wgmma-ws, wgmma-pingpong: the tokens of a "
+                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the tokens of a "
                         "ring stage")
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "

@@ -19,17 +19,30 @@
 
 namespace mlir::nora {
 
-/// The TMA ring of mainloop=wgmma-ws and wgmma-pingpong: `stages` stages
-/// of `stageTokens` tokens each (0: the defaults, 4 stages of 64 tokens).
+/// The mainloops of nora-fused-step-to-gpu (and of nora-gpu-pipeline,
+/// nora-compile, nora-run), as their errors list them.
+inline constexpr const char *kGpuMainloopNames =
+    "auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong or wgmma-tall";
+/// Whether `name` is one of kGpuMainloopNames.
+inline bool isGpuMainloop(llvm::StringRef name) {
+  return llvm::is_contained({"auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
+                             "wgmma-pingpong", "wgmma-tall"},
+                            name);
+}
+
+/// The TMA ring of the warp-specialized mainloops (wgmma-ws,
+/// wgmma-pingpong, wgmma-tall): `stages` stages of `stageTokens` tokens
+/// each (0: the defaults, 4 stages of 64 tokens; wgmma-tall 3).
 struct WgmmaRingOptions {
   int64_t stages = 0, stageTokens = 0;
 };
 
 /// Why the kernel options that the pass and nora-gpu-pipeline share cannot
-/// go together ("" when they can): only wgmma-ws and wgmma-pingpong take
+/// go together ("" when they can): only the warp-specialized mainloops take
 /// ring options; stages from 2, stage tokens a multiple of 16 (one k16
 /// wgmma each) up to 256 (a TMA box), and both operands' stages in at most 192
-/// KiB of shared memory (24 stages of 16 tokens, 12 of 32, 6 of 64);
+/// KiB of shared memory (24 stages of 16 tokens, 12 of 32, 6 of 64; 128
+/// with wgmma-pingpong, 144 with wgmma-tall: FusedStepTiling::maxRingBytes);
 /// l2-prefetch-tokens from 0. Both check them (the pipeline before any IR is
 /// built).
 std::string kernelOptionsError(llvm::StringRef mainloop,

@@ -61,7 +61,8 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
                      "cores through descriptors, opt-in), wgmma-ws (wgmma "
                      "with a TMA producer warpgroup, opt-in) or "
                      "wgmma-pingpong (wgmma-ws with a tile a consumer "
-                     "warpgroup, opt-in)"),
+                     "warpgroup, opt-in) or wgmma-tall (wgmma-ws with 256 "
+                     "x 128 CTA tiles, opt-in)"),
       llvm::cl::init("auto")};
   PassOptions::Option<bool> fuse{
       *this, "fuse",
@@ -77,15 +78,16 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<int64_t> ringStages{
       *this, "ring-stages",
-      llvm::cl::desc("mainloop=wgmma-ws or wgmma-pingpong: the TMA ring's "
-                     "stages (from 2; 0: 4)"),
+      llvm::cl::desc("mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the "
+                     "TMA ring's stages (from 2; 0: 4, wgmma-tall 3)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> stageTokens{
       *this, "stage-tokens",
       llvm::cl::desc(
-          "mainloop=wgmma-ws or wgmma-pingpong: the tokens of a "
+          "mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the tokens of a "
           "ring stage (a multiple of 16 up to 256; 0: 64); the ring takes 512 "
-          "bytes a token and stage, at most 192 KiB"),
+          "bytes a token and stage (wgmma-tall 768), at most 192 KiB "
+          "(wgmma-pingpong 128, wgmma-tall 144)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> l2PrefetchTokens{
       *this, "l2-prefetch-tokens",

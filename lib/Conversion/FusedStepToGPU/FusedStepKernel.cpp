@@ -5,10 +5,13 @@
 // CTA (256 threads; the mainloop decides which elements of the tile a thread
 // holds, see TileFragment):
 //
-//   workers = gridDim.x CTAs (ping-pong: 2 gridDim.x consumer warpgroups)
-//   onePhase = workers >= colTiles             (uniform over the grid)
+//   workers = gridDim.x CTAs (ping-pong, wgmma-tall: 2 gridDim.x consumer
+//             warpgroups)
+//   onePhase = workers >= colTiles             (uniform over the grid;
+//              wgmma-tall: gridDim.x >= colTiles, see emitTiles)
 //   for tile = worker; tile < tiles; tile += workers:
-//     rb, ct = tile / colTiles, tile % colTiles        (row-block-major)
+//     rb, ct = tile / colTiles, tile % colTiles        (row-block-major;
+//       wgmma-tall: the CTA's 256 x 128 tiles, consumer w on rb 2 rb + w)
 //     mainloop (SimtMainloop.cpp: exact f32 FMAs, 64 x 64 tiles;
 //               MmaSyncMainloop.cpp: bf16/f16 tensor cores, 128 x 128)
 //     epilogue:
@@ -72,7 +75,7 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     t.blockTokens = mainloop == FusedStepMainloop::MmaSyncTf32 ? 8 : 16;
     t.stages = kDefaultRingStages;
     if (t.warpSpecialized()) {
-      t.stages = ring.stages > 0 ? ring.stages : kDefaultRingStages;
+      t.stages = ring.stages > 0 ? ring.stages : defaultRingStages(mainloop);
       // By default a stage is 64 tokens, or the step's tokens rounded up
       // to a k16 wgmma when they are fewer.
       t.blockTokens =
@@ -81,8 +84,8 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
               : std::min<int64_t>(
                     kDefaultStageTokens,
                     llvm::alignTo(std::max<int64_t>(shape.tokens, 1), 16));
-      t.dynamicSharedBytes = 2 * t.ringOperandBytes() + 1024;
-      if (t.pingPong())
+      t.dynamicSharedBytes = t.ringBytes() + 1024;
+      if (t.consumerWorkers())
         t.dynamicSharedBytes += 2 * kParkedBytes;
     }
   } else {
@@ -94,6 +97,7 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.rowBlocks = llvm::divideCeil(shape.rows, t.blockRows);
   t.colTiles = llvm::divideCeil(shape.cols, t.blockCols);
   t.tiles = t.rowBlocks * t.colTiles;
+  t.ctaTiles = llvm::divideCeil(t.rowBlocks, t.ctaRowBlocks()) * t.colTiles;
   // The threads (or quads) that hold parts of one row of a tile.
   t.contributors = mainloop == FusedStepMainloop::MmaSync ||
                            mainloop == FusedStepMainloop::MmaSyncTf32
@@ -368,10 +372,10 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   // for the kernel, and keep them in 16 registers across the mainloop.
   if (smemParked)
     parkedThread = emitOpaqueIndex(tid);
-  // Ping-pong sums a thread's probe in f32 (an f64 sum, one register pair
-  // more, made its kernel spill; the plain wgmma kernel spilled with an f32
-  // one): 0 or NaN either way.
-  bool f32Probe = tiling.pingPong();
+  // Consumer workers sum a thread's probe in f32 (an f64 sum, one register
+  // pair more, made ping-pong's kernel spill; the plain wgmma kernel
+  // spilled with an f32 one): 0 or NaN either way.
+  bool f32Probe = tiling.consumerWorkers();
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
     Value probe = f32Probe ? f32(0.0) : f64(0.0);
@@ -459,8 +463,9 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   // One phase when every column tile of a row block has a worker of its own
   // (uniform over the grid): then all of a row block's tiles are in flight
   // together, and none waits on a tile that waits for it.
-  Value onePhase = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
-                                         workerCount, idx(tiling.colTiles));
+  Value onePhase =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                            rowBlockWorkers(), idx(tiling.colTiles));
   auto phase = scf::IfOp::create(b, loc, onePhase, /*withElseRegion=*/true);
   {
     // One phase: wait for the row block's other column tiles, then finish W'
@@ -619,13 +624,16 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
         memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dynamic);
     Value shift = remIdx(
         arith::SubIOp::create(b, loc, idx(1024), remIdx(base, 1024)), 1024);
-    auto stageType =
-        MemRefType::get({tiling.stages, tiling.blockTokens, tiling.blockRows},
-                        shape.dyElem, MemRefLayoutAttrInterface(), workgroup);
-    smemA =
-        memref::ViewOp::create(b, loc, stageType, dynamic, shift, ValueRange{});
-    smemB = memref::ViewOp::create(b, loc, stageType, dynamic,
-                                   add(shift, idx(tiling.ringOperandBytes())),
+    auto stageType = [&](int64_t columns) {
+      return MemRefType::get({tiling.stages, tiling.blockTokens, columns},
+                             shape.dyElem, MemRefLayoutAttrInterface(),
+                             workgroup);
+    };
+    smemA = memref::ViewOp::create(
+        b, loc, stageType(tiling.blockRows * tiling.ctaRowBlocks()), dynamic,
+        shift, ValueRange{});
+    smemB = memref::ViewOp::create(b, loc, stageType(tiling.blockCols), dynamic,
+                                   add(shift, idx(tiling.ringDyBytes())),
                                    ValueRange{});
     dynamicSmem = dynamic;
     dynamicShift = shift;
@@ -672,44 +680,46 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   // Warp specialization: the producer warpgroup gives its registers to the
   // consumers (setmaxnreg: 128 x 56 + 256 x 184 <= 64K) and fills the
   // ring; the consumers, threads 128-383 seen as 0-255, run the tiles.
-  // With ping-pong each consumer warpgroup is a worker of its own: threads
-  // 0-127 of consumer w, worker blockIdx.x + w gridDim.x of 2 gridDim.x,
-  // on named barrier 1 + w.
-  bool pingPong = tiling.pingPong();
+  // With consumer workers (ping-pong, wgmma-tall) each consumer warpgroup
+  // is a worker of its own: threads 0-127 of consumer w, worker
+  // blockIdx.x + w gridDim.x of 2 gridDim.x, on named barrier 1 + w.
+  bool consumerWorkers = tiling.consumerWorkers();
   Value rawTid = tid;
   auto roles = scf::IfOp::create(
       b, loc, lt(rawTid, idx(FusedStepTiling::kProducerThreads)),
       /*withElseRegion=*/true);
   // The consumers' warpgroups run apart (gpusim then simulates each as a
   // thread group of its own; docs/gpusim.md).
-  if (pingPong)
+  if (consumerWorkers)
     roles->setAttr("nora.independent_warpgroups", b.getUnitAttr());
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.thenBlock());
-    NVVM::SetMaxRegisterOp::create(
-        b, loc, pingPong ? kPingPongProducerRegisters : kProducerRegisters,
-        NVVM::SetMaxRegisterAction::decrease);
+    NVVM::SetMaxRegisterOp::create(b, loc,
+                                   consumerWorkers ? kPingPongProducerRegisters
+                                                   : kProducerRegisters,
+                                   NVVM::SetMaxRegisterAction::decrease);
     schedule(/*scalars=*/false);
     emitWgmmaProducer();
   }
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.elseBlock());
-    NVVM::SetMaxRegisterOp::create(
-        b, loc, pingPong ? kPingPongConsumerRegisters : kConsumerRegisters,
-        NVVM::SetMaxRegisterAction::increase);
+    NVVM::SetMaxRegisterOp::create(b, loc,
+                                   consumerWorkers ? kPingPongConsumerRegisters
+                                                   : kConsumerRegisters,
+                                   NVVM::SetMaxRegisterAction::increase);
     schedule(/*scalars=*/true);
     tid = arith::SubIOp::create(b, loc, rawTid,
                                 idx(FusedStepTiling::kProducerThreads));
     barrierId = i32(kConsumerBarrierId);
-    if (pingPong) {
+    if (consumerWorkers) {
       Value consumer = divIdx(tid, T::kWarpgroupThreads);
+      inConsumerWorker = true;
+      consumerIndex = consumer;
       barrierId = toI32(add(consumer, idx(kConsumerBarrierId)));
       tid = remIdx(tid, T::kWarpgroupThreads);
-      setPingPongWorker(consumer, blockId, gridSize);
-      statBase = mul(consumer, idx(tiling.numStats));
-      coefBase = mul(consumer, idx(2));
+      setConsumerWorker(consumer, blockId, gridSize);
       if (!shape.wgradOnly) {
         auto workgroup = gpu::AddressSpaceAttr::get(
             b.getContext(), gpu::AddressSpace::Workgroup);
@@ -728,15 +738,23 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   gpu::ReturnOp::create(b, loc);
 }
 
-void KernelEmitter::setPingPongWorker(Value consumer, Value cta, Value grid) {
+void KernelEmitter::setConsumerWorker(Value consumer, Value cta, Value grid) {
   workerId = add(cta, mul(consumer, grid));
   workerCount = mul(grid, idx(2));
 }
 
+Value KernelEmitter::rowBlockWorkers() {
+  return tiling.tall() ? gridSize : workerCount;
+}
+
 void KernelEmitter::emitTiles() {
   // A worker's tiles: workerId, + workerCount, ... (the CTA's, or with
-  // ping-pong every other one of the CTA's).
-  forLoop(workerId, idx(tiling.tiles), workerCount, [&](Value tile) {
+  // ping-pong every other one of the CTA's); with wgmma-tall the CTA's
+  // 256 x 128 tiles, blockIdx.x, + gridDim.x, ..., whose row block w is
+  // consumer w's.
+  Value first = tiling.tall() ? blockId : workerId;
+  Value step = tiling.tall() ? gridSize : workerCount;
+  forLoop(first, idx(tiling.ctaTiles), step, [&](Value tile) {
     if (tiling.isWgmma()) {
       // The CTA's tiles before this one, of either worker: the ring's
       // blocks run on in the CTA's tile order.
@@ -746,6 +764,8 @@ void KernelEmitter::emitTiles() {
     }
     Value rb = arith::DivUIOp::create(b, loc, tile, idx(tiling.colTiles));
     Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
+    if (tiling.tall())
+      rb = add(mul(rb, idx(2)), consumer());
     Value i0 = mul(rb, idx(tiling.blockRows));
     Value j0 = mul(ct, idx(tiling.blockCols));
     TileFragment frag;
@@ -758,6 +778,7 @@ void KernelEmitter::emitTiles() {
       break;
     case FusedStepMainloop::WgmmaWarpSpecialized:
     case FusedStepMainloop::WgmmaPingPong:
+    case FusedStepMainloop::WgmmaTall:
       frag = emitWgmmaConsumerMainloop(i0, j0);
       break;
     case FusedStepMainloop::MmaSyncTf32:
@@ -770,23 +791,30 @@ void KernelEmitter::emitTiles() {
       frag = emitGradientLoad(i0, j0);
       break;
     }
-    if (shape.wgradOnly)
-      emitStoreGradient(rb, ct, frag);
+    auto epilogue = [&] {
+      if (shape.wgradOnly)
+        emitStoreGradient(rb, ct, frag);
+      else
+        emitEpilogue(rb, ct, frag);
+    };
+    // wgmma-tall with an odd number of row blocks: the last row pair's
+    // second consumer has read zeros (TMA fills past the matrix) and has
+    // no tile.
+    if (tiling.tall() && tiling.rowBlocks % 2 != 0)
+      ifThen(lt(rb, idx(tiling.rowBlocks)), epilogue);
     else
-      emitEpilogue(rb, ct, frag);
+      epilogue();
   });
   if (!shape.wgradOnly) {
-    // Ping-pong: the worker again, from the special registers (kept across
-    // the tile loop, it spilled).
-    if (tiling.pingPong()) {
-      Value consumer = arith::SubIOp::create(
-          b, loc, divIdx(emitSpecialRegister("%tid.x"), T::kWarpgroupThreads),
-          idx(1));
-      Value grid = emitSpecialRegister("%nctaid.x");
-      setPingPongWorker(consumer, emitSpecialRegister("%ctaid.x"), grid);
+    // Consumer workers: the worker again, from the special registers (kept
+    // across the tile loop, it spilled).
+    if (tiling.consumerWorkers()) {
+      gridSize = emitSpecialRegister("%nctaid.x");
+      setConsumerWorker(consumer(), emitSpecialRegister("%ctaid.x"), gridSize);
     }
-    Value twoPhases = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                            workerCount, idx(tiling.colTiles));
+    Value twoPhases =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                              rowBlockWorkers(), idx(tiling.colTiles));
     ifThen(twoPhases, [&] { emitStreamingPhase(); });
   }
 }
@@ -796,9 +824,9 @@ void KernelEmitter::emitStatePrefetch(Value firstToken, Value i0, Value j0) {
   // for the loads to hide behind.
   if (shape.wgradOnly || shape.gradGiven || tiling.l2PrefetchTokens == 0)
     return;
-  // Ping-pong: the producer prefetches (emitProducerPrefetch); the
+  // Consumer workers: the producer prefetches (emitProducerPrefetch); the
   // consumers' registers hold a whole tile.
-  if (tiling.pingPong())
+  if (tiling.consumerWorkers())
     return;
   // The epilogue reads the tile's W and M (2 x 64 KiB at 128 x 128) once.
   // Fetched into L2 this far ahead they arrive while the tensor cores

@@ -115,6 +115,17 @@ enum class FusedStepMainloop {
   /// two tiles in flight, and the grid's workers are 2 gridDim.x
   /// warpgroups.
   WgmmaPingPong,
+  /// wgmma-ws's producer with 256 x 128 CTA tiles, opt-in
+  /// (mainloop=wgmma-tall, sm_90a): a stage holds 256 rows of dy and 128
+  /// columns of x, and consumer warpgroup w computes rows 128 w..128 w +
+  /// 127 of it (ping-pong's consumer: two m64n128k16 a k16 on one B, 128
+  /// accumulators, the U of its second row atom parked) as a worker of its
+  /// own, on row block 2 p + w of the CTA tile's row pair p. Both consumers
+  /// read every stage, so x is read once for two row blocks: a wave of
+  /// CTAs spans half as many row blocks' worth of x as with 128 x 128
+  /// tiles (the one-phase schedule has every column tile of a row block in
+  /// the same wave).
+  WgmmaTall,
   /// f32 inputs on tensor cores, opt-in (allow-tf32): mma.sync m16n8k8
   /// tf32 (inputs rounded to nearest tf32, f32 accumulation), the same 8
   /// warps and 128 x 128 tile as MmaSync, a 4-stage cp.async ring of 8
@@ -138,6 +149,9 @@ struct FusedStepTiling {
   FusedStepMainloop mainloop = FusedStepMainloop::Simt;
   int64_t blockRows = 0, blockCols = 0, blockTokens = 0, stages = 1;
   int64_t rowBlocks = 0, colTiles = 0, tiles = 0, numStats = 0;
+  /// The CTA tiles: `tiles`, or with wgmma-tall the (row pair, column tile)
+  /// tiles, ceil(rowBlocks / 2) x colTiles (the launch's grid at most).
+  int64_t ctaTiles = 0;
   /// Workspace: one i32 arrival counter per row block plus one for the
   /// grid-wide barrier (and with a guard one more: the rows flagged), then
   /// the f64 slots [rowBlock][colTile][stat][row],
@@ -163,53 +177,79 @@ struct FusedStepTiling {
   bool isWgmma() const {
     return mainloop == FusedStepMainloop::Wgmma || warpSpecialized();
   }
-  /// A producer warpgroup and consumers (wgmma-ws, wgmma-pingpong).
+  /// A producer warpgroup and consumers (wgmma-ws, wgmma-pingpong,
+  /// wgmma-tall).
   bool warpSpecialized() const {
-    return mainloop == FusedStepMainloop::WgmmaWarpSpecialized || pingPong();
+    return mainloop == FusedStepMainloop::WgmmaWarpSpecialized ||
+           consumerWorkers();
   }
   bool pingPong() const { return mainloop == FusedStepMainloop::WgmmaPingPong; }
+  bool tall() const { return mainloop == FusedStepMainloop::WgmmaTall; }
+  /// Each consumer warpgroup computes a 128 x 128 tile of its own (two row
+  /// atoms, 128 accumulators a thread) and runs its epilogue as a worker:
+  /// wgmma-pingpong and wgmma-tall.
+  bool consumerWorkers() const { return pingPong() || tall(); }
   /// What computes a tile and runs its epilogue, a "worker": the CTA's
-  /// kThreads threads, or with ping-pong each of its two consumer
+  /// kThreads threads, or with consumerWorkers() each of its two consumer
   /// warpgroups. The one-phase schedule needs a worker for each column tile
   /// of a row block (KernelEmitter::emitEpilogue).
   static constexpr int64_t kWarpgroupThreads = 128;
-  int64_t workersPerCta() const { return pingPong() ? 2 : 1; }
+  int64_t workersPerCta() const { return consumerWorkers() ? 2 : 1; }
   int64_t workerThreads() const {
-    return pingPong() ? kWarpgroupThreads : kThreads;
+    return consumerWorkers() ? kWarpgroupThreads : kThreads;
   }
+  /// The 128-row blocks of dy a CTA tile (and a ring stage) holds.
+  int64_t ctaRowBlocks() const { return tall() ? 2 : 1; }
+  /// The consumer warps that read each ring stage and release it: both
+  /// warpgroups, or with ping-pong the one whose tile it holds.
+  int64_t stageReaderWarps() const { return pingPong() ? 4 : 8; }
   /// The wgmma mainloops read dy and x through TMA descriptors.
   bool hasTensorMaps() const { return isWgmma(); }
   /// The rows and columns of a tensor-core tile.
   static constexpr int64_t kTensorCoreTile = 128;
-  /// wgmma-ws, wgmma-pingpong: the bytes of one operand's `stages` stages of
-  /// `tokens` tokens (bf16/f16), and those of this tiling's ring.
-  static int64_t ringOperandBytes(int64_t stages, int64_t tokens) {
-    return stages * tokens * kTensorCoreTile * 2;
+  /// The warp-specialized mainloops: the bytes of `stages` stages of
+  /// `tokens` tokens (bf16/f16) of dy's `ctaRowBlocks` row blocks or of x's
+  /// column tile, and of both (the ring).
+  static int64_t ringOperandBytes(int64_t stages, int64_t tokens,
+                                  int64_t rowBlocks = 1) {
+    return stages * tokens * kTensorCoreTile * rowBlocks * 2;
   }
-  int64_t ringOperandBytes() const {
-    return ringOperandBytes(stages, blockTokens);
+  static int64_t ringBytes(int64_t stages, int64_t tokens, int64_t rowBlocks) {
+    return ringOperandBytes(stages, tokens, rowBlocks) +
+           ringOperandBytes(stages, tokens);
+  }
+  int64_t ringDyBytes() const {
+    return ringOperandBytes(stages, blockTokens, ctaRowBlocks());
+  }
+  int64_t ringBytes() const {
+    return ringBytes(stages, blockTokens, ctaRowBlocks());
   }
   /// The CTA's threads.
   int64_t blockThreads() const {
     return kThreads + (warpSpecialized() ? kProducerThreads : 0);
   }
 
-  /// wgmma-ws, wgmma-pingpong: the ring's stages live in dynamic shared
+  /// Warp specialization: the ring's stages live in dynamic shared
   /// memory (so that the ring may exceed the 48 KiB of static shared
   /// memory): both operands' stages plus 1 KiB to align them to 1024 bytes.
   int64_t dynamicSharedBytes = 0;
-  /// wgmma-pingpong: after the ring, each consumer parks the U of its second
+  /// consumerWorkers(): after the ring, each consumer parks the U of its second
   /// row atom (64 of its 128 elements) in shared memory across the row
   /// block's wait, [element][thread] (kParkedBytes a warpgroup): 128 U
   /// values in registers across it spilled.
   static constexpr int64_t kParkedElements = 64;
   static constexpr int64_t kParkedBytes =
       kParkedElements * kWarpgroupThreads * 4;
-  int64_t parkedOffset() const { return 2 * ringOperandBytes(); }
+  int64_t parkedOffset() const { return ringBytes(); }
   /// The warp-specialized ring (WgmmaRingOptions): 4 stages of 64 tokens (4 k16
   /// wgmmas a stage, 32 KiB; fewer tokens, in steps of 16, when the step
-  /// has fewer) unless set.
+  /// has fewer) unless set; with wgmma-tall 3 stages (48 KiB each).
   static constexpr int64_t kDefaultRingStages = 4, kDefaultStageTokens = 64;
+  static constexpr int64_t kDefaultTallRingStages = 3;
+  static int64_t defaultRingStages(FusedStepMainloop mainloop) {
+    return mainloop == FusedStepMainloop::WgmmaTall ? kDefaultTallRingStages
+                                                    : kDefaultRingStages;
+  }
   /// The epilogue's W and M go to L2 this many tokens before the end of
   /// the tile's mainloop (0: no prefetch; KernelEmitter::emitStatePrefetch).
   int64_t l2PrefetchTokens = kDefaultL2PrefetchTokens;
@@ -217,11 +257,17 @@ struct FusedStepTiling {
   /// The ring's bound: with the kernel's static shared memory (6-7 KiB) and
   /// the alignment slack it stays under the 227 KiB a CTA may have.
   static constexpr int64_t kMaxRingBytes = 192 * 1024;
-  /// The same bound with ping-pong's parked U (two warpgroups' 32 KiB).
-  static constexpr int64_t maxRingBytes(bool pingPong) {
-    return kMaxRingBytes - (pingPong ? 2 * kParkedBytes : 0);
+  /// The bound with the parked U (two warpgroups' 32 KiB): ping-pong's is
+  /// 192 KiB less 64; wgmma-tall's 144 KiB, all that fits (3 stages of 48
+  /// KiB) beside the parked U, 1 KiB of alignment and its static shared
+  /// memory (10-11 KiB, two workers' partials and coefficients): 209 KiB of
+  /// dynamic and at most 18 of static shared memory are 227 KiB.
+  static constexpr int64_t maxRingBytes(FusedStepMainloop mainloop) {
+    return mainloop == FusedStepMainloop::WgmmaTall ? 144 * 1024
+           : mainloop == FusedStepMainloop::WgmmaPingPong
+               ? kMaxRingBytes - 2 * kParkedBytes
+               : kMaxRingBytes;
   }
-
   /// `ring` (warp specialization only; its zeros: the defaults) sets the
   /// ring.
   static FusedStepTiling get(const FusedStepShape &shape,

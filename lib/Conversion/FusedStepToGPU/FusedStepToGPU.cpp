@@ -92,7 +92,8 @@ enum class MainloopChoice {
   MmaSync,
   Wgmma,
   WgmmaWs,
-  WgmmaPingPong
+  WgmmaPingPong,
+  WgmmaTall
 };
 
 /// The pass's options, as the steps' lowering uses them.
@@ -205,10 +206,11 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
     dynamicShared = arith::ConstantOp::create(
         b, loc, b.getI32IntegerAttr(int32_t(tiling.dynamicSharedBytes)));
   auto launch = gpu::LaunchFuncOp::create(
-      b, loc, kernel, gpu::KernelDim3{dim(tiling.tiles), dim(1), dim(1)},
+      b, loc, kernel, gpu::KernelDim3{dim(tiling.ctaTiles), dim(1), dim(1)},
       gpu::KernelDim3{dim(tiling.blockThreads()), dim(1), dim(1)},
       dynamicShared, operands);
-  launch->setAttr("nora.persistent_tiles", b.getI64IntegerAttr(tiling.tiles));
+  launch->setAttr("nora.persistent_tiles",
+                  b.getI64IntegerAttr(tiling.ctaTiles));
   // The row-block waits need every CTA resident; a gradient alone does not.
   if (!shape.wgradOnly)
     launch->setAttr("nora.cooperative", b.getUnitAttr());
@@ -282,7 +284,8 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
   // or mma-sync.
   bool wgmma = choice == MainloopChoice::Wgmma ||
                choice == MainloopChoice::WgmmaWs ||
-               choice == MainloopChoice::WgmmaPingPong;
+               choice == MainloopChoice::WgmmaPingPong ||
+               choice == MainloopChoice::WgmmaTall;
   bool tf32 = allowTf32 && choice != MainloopChoice::Simt && !wgmma &&
               shape.dyElem.isF32();
   std::string noTf32 = tf32 ? tf32Ineligibility(shape) : "";
@@ -295,6 +298,7 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
            << (choice == MainloopChoice::Wgmma           ? "wgmma"
                : choice == MainloopChoice::WgmmaWs       ? "wgmma-ws"
                : choice == MainloopChoice::WgmmaPingPong ? "wgmma-pingpong"
+               : choice == MainloopChoice::WgmmaTall     ? "wgmma-tall"
                                                          : "mma-sync")
            << ": " << noTensorCores
            << (shape.dyElem.isF32() && shape.xElem.isF32() &&
@@ -312,6 +316,8 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
     mainloop = FusedStepMainloop::WgmmaWarpSpecialized;
   else if (choice == MainloopChoice::WgmmaPingPong)
     mainloop = FusedStepMainloop::WgmmaPingPong;
+  else if (choice == MainloopChoice::WgmmaTall)
+    mainloop = FusedStepMainloop::WgmmaTall;
   return mainloop;
 }
 
@@ -333,15 +339,19 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
       chooseMainloop(op, shape, options.choice, options.allowTf32);
   if (failed(mainloop))
     return failure();
-  // Ping-pong's consumers hold a whole tile (128 accumulators a thread in
-  // 200 registers): the range predicates of partial tiles made ptxas spill
-  // (bench/RESULTS.md), so it takes whole tiles only.
-  if (*mainloop == FusedStepMainloop::WgmmaPingPong) {
+  // Ping-pong's and wgmma-tall's consumers hold a whole tile (128
+  // accumulators a thread in 200 registers): the range predicates of
+  // partial tiles made ptxas spill (bench/RESULTS.md), so they take whole
+  // tiles only. (wgmma-tall's last row pair may have one row block.)
+  if (*mainloop == FusedStepMainloop::WgmmaPingPong ||
+      *mainloop == FusedStepMainloop::WgmmaTall) {
     int64_t tile = FusedStepTiling::kTensorCoreTile;
     if (shape.rows % tile != 0 || shape.cols % tile != 0)
-      return op->emitOpError("cannot be lowered with mainloop=wgmma-pingpong: "
-                             "it needs rows and columns that are multiples "
-                             "of 128, whole tiles (")
+      return op->emitOpError("cannot be lowered with mainloop=")
+             << (*mainloop == FusedStepMainloop::WgmmaTall ? "wgmma-tall"
+                                                           : "wgmma-pingpong")
+             << ": it needs rows and columns that are multiples of 128, "
+                "whole tiles ("
              << shape.rows << " x " << shape.cols
              << " has partial ones; wgmma-ws takes them)";
   }
@@ -481,12 +491,11 @@ struct NoraFusedStepToGPUPass
             .Case("wgmma", MainloopChoice::Wgmma)
             .Case("wgmma-ws", MainloopChoice::WgmmaWs)
             .Case("wgmma-pingpong", MainloopChoice::WgmmaPingPong)
+            .Case("wgmma-tall", MainloopChoice::WgmmaTall)
             .Default(std::nullopt);
     if (!choice) {
       module.emitError("nora-fused-step-to-gpu: unknown mainloop '")
-          << mainloop
-          << "' (expected auto, simt, mma-sync, wgmma, wgmma-ws or "
-             "wgmma-pingpong)";
+          << mainloop << "' (expected " << kGpuMainloopNames << ")";
       return signalPassFailure();
     }
     KernelOptions options;
@@ -537,36 +546,43 @@ std::string mlir::nora::kernelOptionsError(StringRef mainloop,
   if (l2PrefetchTokens < 0)
     return "l2-prefetch-tokens=" + std::to_string(l2PrefetchTokens) +
            " (expected 0, no prefetch, or more)";
-  if (mainloop != "wgmma-ws" && mainloop != "wgmma-pingpong") {
+  bool pingPong = mainloop == "wgmma-pingpong", tall = mainloop == "wgmma-tall";
+  if (mainloop != "wgmma-ws" && !pingPong && !tall) {
     if (ring.stages != 0)
-      return "ring-stages is an option of mainloop=wgmma-ws and "
-             "wgmma-pingpong";
+      return "ring-stages is an option of mainloop=wgmma-ws, wgmma-pingpong "
+             "and wgmma-tall";
     if (ring.stageTokens != 0)
-      return "stage-tokens is an option of mainloop=wgmma-ws and "
-             "wgmma-pingpong";
+      return "stage-tokens is an option of mainloop=wgmma-ws, "
+             "wgmma-pingpong and wgmma-tall";
     return "";
   }
   using T = FusedStepTiling;
+  FusedStepMainloop kind = tall       ? FusedStepMainloop::WgmmaTall
+                           : pingPong ? FusedStepMainloop::WgmmaPingPong
+                                      : FusedStepMainloop::WgmmaWarpSpecialized;
+  int64_t defaultStages = T::defaultRingStages(kind);
   if (ring.stages < 0 || ring.stages == 1)
     return "ring-stages=" + std::to_string(ring.stages) +
-           " (expected 2 or more, or 0 for " +
-           std::to_string(T::kDefaultRingStages) + ")";
+           " (expected 2 or more, or 0 for " + std::to_string(defaultStages) +
+           ")";
   if (ring.stageTokens < 0 || ring.stageTokens % 16 != 0 ||
       ring.stageTokens > 256)
     return "stage-tokens=" + std::to_string(ring.stageTokens) +
            " (expected a multiple of 16 up to 256, or 0 for " +
            std::to_string(T::kDefaultStageTokens) + ")";
-  int64_t stages = ring.stages ? ring.stages : T::kDefaultRingStages;
+  int64_t stages = ring.stages ? ring.stages : defaultStages;
   int64_t tokens = ring.stageTokens ? ring.stageTokens : T::kDefaultStageTokens;
-  int64_t bytes = 2 * T::ringOperandBytes(stages, tokens);
-  bool pingPong = mainloop == "wgmma-pingpong";
-  int64_t most = T::maxRingBytes(pingPong);
+  int64_t bytes = T::ringBytes(stages, tokens, tall ? 2 : 1);
+  int64_t most = T::maxRingBytes(kind);
   if (bytes > most)
     return std::to_string(stages) + " stages of " + std::to_string(tokens) +
            " tokens take " + std::to_string(bytes / 1024) +
            " KiB of shared memory (at most " + std::to_string(most / 1024) +
-           (pingPong ? " KiB with wgmma-pingpong, whose parked U takes 64: "
-                       "16 stages of 16 tokens, 8 of 32, 4 of 64)"
-                     : " KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)");
+           (tall ? " KiB with wgmma-tall, whose stages hold 256 rows of dy and "
+                   "whose parked U takes 64: 12 stages of 16 tokens, 6 of 32, "
+                   "3 of 64)"
+            : pingPong ? " KiB with wgmma-pingpong, whose parked U takes 64: "
+                         "16 stages of 16 tokens, 8 of 32, 4 of 64)"
+                       : " KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)");
   return "";
 }

@@ -128,18 +128,40 @@ private:
   void barrier() {
     if (!barrierId)
       return (void)gpu::BarrierOp::create(b, loc);
-    NVVM::BarrierOp::create(b, loc, /*res=*/Type(), barrierId,
+    // wgmma-tall's consumer w (threads 128 (w + 1)..): barrier 1 + w =
+    // %tid.x / 128, read where it is used (see consumer()).
+    Value id = inConsumerWorker && tiling.tall()
+                   ? toI32(divIdx(emitSpecialRegister("%tid.x"),
+                                  FusedStepTiling::kWarpgroupThreads))
+                   : barrierId;
+    NVVM::BarrierOp::create(b, loc, /*res=*/Type(), id,
                             i32(int32_t(tiling.workerThreads())),
                             /*reductionOp=*/NVVM::BarrierReductionAttr(),
                             /*reductionPredicate=*/Value());
   }
   /// The worker's index of stat `s` in the partials (smemRed) and of
   /// coefficient `k` (0: a, 1: factor) in smemCoef.
+  /// With consumer workers, worker w's stat s is s + w numStats, its
+  /// (a, factor) 2 w and 2 w + 1.
   Value redIndex(int64_t s) {
-    return statBase ? add(statBase, idx(s)) : idx(s);
+    return inConsumerWorker ? add(mul(consumer(), idx(tiling.numStats)), idx(s))
+                            : idx(s);
   }
   Value coefIndex(int64_t k) {
-    return coefBase ? add(coefBase, idx(k)) : idx(k);
+    return inConsumerWorker ? add(mul(consumer(), idx(2)), idx(k)) : idx(k);
+  }
+  /// Consumer workers: the consumer warpgroup of this thread, 0 or 1. With
+  /// wgmma-tall it is read where it is used (%tid.x / 128 - 1): kept in a
+  /// register, with the addresses LLVM derives from it hoisted out of the
+  /// tile loop, it made that kernel spill 8-24 bytes; the ping-pong kernel
+  /// spilled 76 (guarded) the other way round, and keeps it in consumerIndex.
+  Value consumer() {
+    if (!tiling.tall())
+      return consumerIndex;
+    return arith::SubIOp::create(b, loc,
+                                 divIdx(emitSpecialRegister("%tid.x"),
+                                        FusedStepTiling::kWarpgroupThreads),
+                                 idx(1));
   }
   /// Runs `body` at the start of the then-block of an scf.if on `cond`.
   void ifThen(Value cond, function_ref<void()> body) {
@@ -235,7 +257,8 @@ private:
   TileFragment emitWgmmaFragment();
   void emitTmaStageLoad(Value stage, Value kblock, Value i0, Value j0);
   /// The m64 row atoms of the tile a warpgroup computes, an accumulator
-  /// struct each: 1 (two warpgroups a tile), 2 with ping-pong.
+  /// struct each: 1 (two warpgroups a tile), 2 with consumer workers
+  /// (ping-pong, wgmma-tall).
   int64_t wgmmaRowAtoms() const;
   SmallVector<Value> emitWgmmaBlock(ValueRange acc, Value stage);
   Type accumulatorType();
@@ -252,15 +275,20 @@ private:
   /// Ping-pong: the mbarrier of consumer `consumer`'s turn (0 or 1).
   Value turnBarrier(Value consumer);
   void emitWgmmaProducer();
-  /// Ping-pong: the producer's thread prefetches the W and M rows of the
-  /// tile at (i0, j0) into L2 after the copies of its token block kb (the
-  /// consumers' emitStatePrefetch, in bulk: cp.async.bulk.prefetch.L2).
+  /// Consumer workers (ping-pong, wgmma-tall): the producer's thread
+  /// prefetches the W and M rows of the CTA tile at (i0, j0) into L2 after
+  /// the copies of its token block kb (the consumers' emitStatePrefetch, in
+  /// bulk: cp.async.bulk.prefetch.L2).
   void emitProducerPrefetch(Value kb, Value i0, Value j0);
   /// Emits the persistent tile loop and the streaming phase.
   void emitTiles();
-  /// Ping-pong: consumer `consumer` of CTA `cta` of `grid` is worker
-  /// cta + consumer grid of 2 grid.
-  void setPingPongWorker(Value consumer, Value cta, Value grid);
+  /// Consumer workers: consumer `consumer` of CTA `cta` of `grid` is
+  /// worker cta + consumer grid of 2 grid.
+  void setConsumerWorker(Value consumer, Value cta, Value grid);
+  /// The workers that hold a row block's column tiles at once, one each, in
+  /// the one-phase schedule: workerCount, or with wgmma-tall (whose two
+  /// consumers of a CTA take two row blocks of one column tile) gridDim.x.
+  Value rowBlockWorkers();
   /// Called by each mainloop at the token block that starts at token
   /// `firstToken` of the tile at (i0, j0), and before its loop with token
   /// 0 (a constant): at the block tiling.l2PrefetchTokens before the end
@@ -341,10 +369,7 @@ private:
   /// how many: blockIdx.x of gridDim.x, or with ping-pong blockIdx.x + w
   /// gridDim.x of 2 gridDim.x for consumer warpgroup w.
   Value workerId, workerCount;
-  /// Ping-pong: where the worker's partials and coefficients start in
-  /// smemRed and smemCoef (null: at 0).
-  Value statBase, coefBase;
-  /// Ping-pong: the worker's parked U ([element][thread], f32) from
+  /// Consumer workers: the worker's parked U ([element][thread], f32) from
   /// fragment element parkedFrom on (FusedStepTiling::kParkedElements).
   Value smemParked, parkedThread;
   int64_t parkedFrom = 64;
@@ -354,6 +379,11 @@ private:
   /// The named barrier of barrier() (i32; null: gpu.barrier): the
   /// consumers', once the roles have forked (warp specialization).
   Value barrierId;
+  /// In a consumer worker's code (consumer workers, once the roles have
+  /// forked): barrier() is named barrier 1 + w of consumer w's 128 threads,
+  /// consumer() is w (consumerIndex: its value at the fork).
+  bool inConsumerWorker = false;
+  Value consumerIndex;
   static constexpr int32_t kConsumerBarrierId = 1;
 };
 

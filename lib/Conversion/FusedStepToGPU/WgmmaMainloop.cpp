@@ -68,6 +68,15 @@
 // would pass at once. The producer thread also prefetches each tile's W
 // and M rows into L2 (cp.async.bulk.prefetch.L2) after its blocks' copies.
 //
+// With wgmma-tall the producer and parities are wgmma-ws's, but the CTA
+// tiles are 256 x 128: a stage holds 4 MN atoms of dy (256 rows) and 2 of
+// x, and consumer w's two accumulator chains read dy atoms 2 w and 2 w + 1
+// with the same B, so each consumer computes a whole 128 x 128 tile (row
+// block 2 p + w of the CTA tile's row pair p) as a ping-pong consumer
+// does. Both consumers read every stage and release it (empty count 8),
+// so no turns are needed; the producer prefetches both row blocks' W and M
+// rows.
+//
 // Accumulator i of a thread in warp w of its warpgroup (lane l) is row
 // 16 w + l / 4 + 8 ((i % 4) / 2), column 8 (i / 4) + 2 (l % 4) + i % 2: the
 // thread holds 2 rows x 32 columns (ping-pong: the same in each row atom,
@@ -114,7 +123,7 @@ void KernelEmitter::emitWgmmaBarrierInit() {
       // 4 of the warpgroup whose tile it holds.
       if (tiling.warpSpecialized())
         NVVM::MBarrierInitOp::create(b, loc, emptyBarrier(idx(s)),
-                                     i32(int32_t(tiling.workerThreads() / 32)),
+                                     i32(int32_t(tiling.stageReaderWarps())),
                                      /*predicate=*/Value());
     }
     // Ping-pong: consumer w's turn, which the other's 4 warps give.
@@ -139,7 +148,7 @@ void KernelEmitter::emitWaitParity(Value bar, Value parity) {
 }
 
 int64_t KernelEmitter::wgmmaRowAtoms() const {
-  return tiling.pingPong() ? 2 : 1;
+  return tiling.consumerWorkers() ? 2 : 1;
 }
 
 TileFragment KernelEmitter::emitWgmmaFragment() {
@@ -172,20 +181,21 @@ void KernelEmitter::emitTmaStageLoad(Value stage, Value kblock, Value i0,
     return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx),
                                     address);
   };
-  // A stage of one operand is 2 MN atoms; TMA moves both operands'.
+  // A stage of x is 2 MN atoms, one of dy 2 a row block (wgmma-tall: 4);
+  // TMA moves both operands'.
   const int64_t atomBytes = tiling.tmaAtomBytes();
-  const int64_t operandStageBytes = 2 * atomBytes;
+  const int64_t dyAtoms = 2 * tiling.ctaRowBlocks();
   Value bar = stageBarrier(stage);
   NVVM::MBarrierArriveExpectTxOp::create(
-      b, loc, /*res=*/Type(), bar, i32(int32_t(2 * operandStageBytes)),
+      b, loc, /*res=*/Type(), bar, i32(int32_t((dyAtoms + 2) * atomBytes)),
       NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
   Value token = toI32(mul(kblock, idx(tiling.blockTokens)));
-  Value stageBytes64 = i64(mul(stage, idx(operandStageBytes)));
-  for (auto [buffer, map, c0] :
-       {std::tuple{smemA, dyMap, i0}, {smemB, xMap, j0}}) {
+  for (auto [buffer, map, c0, atoms] :
+       {std::tuple{smemA, dyMap, i0, dyAtoms}, {smemB, xMap, j0, int64_t(2)}}) {
     Value base = baseAddress(buffer);
     Value descriptor = genericPointer(baseAddress(map));
-    for (int64_t a = 0; a < 2; ++a) {
+    Value stageBytes64 = i64(mul(stage, idx(atoms * atomBytes)));
+    for (int64_t a = 0; a < atoms; ++a) {
       // shared::cluster (address space 7) is the PTX 8.0 form; a CTA's
       // own shared addresses are valid there.
       Value dst = LLVM::AddrSpaceCastOp::create(
@@ -225,16 +235,21 @@ SmallVector<Value> KernelEmitter::emitWgmmaBlock(ValueRange accIn,
         b, loc, arith::AndIOp::create(b, loc, address, i64c(0x3FFFF)), i64c(4));
     return arith::OrIOp::create(b, loc, start, i64c(fields));
   };
-  // Row atom a of dy: the warpgroup's (two warpgroups), or atom a
-  // (ping-pong).
-  Value stageOffsetBytes = i64(mul(stage, idx(2 * atomBytes)));
-  Value stageA = add(baseAddress(smemA), stageOffsetBytes);
+  // Row atom a of dy: the warpgroup's (two warpgroups), atom a
+  // (ping-pong), or atom 2 w + a of the stage's 4 (consumer w, wgmma-tall).
+  const int64_t dyAtoms = 2 * tiling.ctaRowBlocks();
+  Value stageA =
+      add(baseAddress(smemA), i64(mul(stage, idx(dyAtoms * atomBytes))));
   SmallVector<Value> baseA;
-  for (int64_t a = 0; a < atoms; ++a)
-    baseA.push_back(
-        add(stageA, i64(atoms == 1 ? mul(divIdx(tid, 128), idx(atomBytes))
-                                   : idx(a * atomBytes))));
-  Value baseB = add(baseAddress(smemB), stageOffsetBytes);
+  for (int64_t a = 0; a < atoms; ++a) {
+    Value atom = atoms == 1 ? divIdx(tid, 128) : idx(a);
+    // wgmma-tall: consumer() for each atom (read once for both, the
+    // guarded kernel spilled 52 bytes at skip_step).
+    if (tiling.tall())
+      atom = add(mul(consumer(), idx(2)), atom);
+    baseA.push_back(add(stageA, i64(mul(atom, idx(atomBytes)))));
+  }
+  Value baseB = add(baseAddress(smemB), i64(mul(stage, idx(2 * atomBytes))));
   auto elemType = NVVM::WGMMATypesAttr::get(ctx, shape.dyElem.isBF16()
                                                      ? NVVM::WGMMATypes::bf16
                                                      : NVVM::WGMMATypes::f16);
@@ -449,11 +464,16 @@ void KernelEmitter::emitProducerPrefetch(Value kb, Value i0, Value j0) {
   const int64_t window = std::min<int64_t>(
       numK, llvm::divideCeil(tiling.l2PrefetchTokens, tiling.blockTokens));
   const int64_t start = numK - window;
-  const int64_t rows = 2 * tiling.blockRows;
+  // W's rows of the CTA tile, then M's (wgmma-tall: 256 each, but for the
+  // last row pair of an odd number of row blocks, which has 128).
+  const int64_t tensorRows = tiling.blockRows * tiling.ctaRowBlocks();
+  const int64_t rows = 2 * tensorRows;
   const int64_t perBlock = llvm::divideCeil(rows, window);
   const int64_t rowBytes = tiling.blockCols * 4;
+  const bool rowsPastMatrix = shape.rows % tensorRows != 0;
   assert(shape.rows % tiling.blockRows == 0 &&
-         shape.cols % tiling.blockCols == 0 && "ping-pong takes whole tiles");
+         shape.cols % tiling.blockCols == 0 &&
+         "consumer workers take whole tiles");
   ifThen(
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, kb, idx(start)),
       [&] {
@@ -462,14 +482,21 @@ void KernelEmitter::emitProducerPrefetch(Value kb, Value i0, Value j0) {
         Value hi = minIdx(add(lo, idx(perBlock)), idx(rows));
         forLoop(lo, hi, idx(1), [&](Value q) {
           Value isM = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
-                                            q, idx(tiling.blockRows));
-          Value row = add(i0, remIdx(q, tiling.blockRows));
-          Value offset = i64(mul(add(mul(row, idx(shape.cols)), j0), idx(4)));
-          Value base = arith::SelectOp::create(b, loc, isM, baseAddress(m),
-                                               baseAddress(w));
-          NVVM::CpAsyncBulkPrefetchOp::create(
-              b, loc, globalPointer(add(base, offset)), i32(int32_t(rowBytes)),
-              /*l2CacheHint=*/Value());
+                                            q, idx(tensorRows));
+          Value row = add(i0, remIdx(q, tensorRows));
+          auto prefetch = [&] {
+            Value offset = i64(mul(add(mul(row, idx(shape.cols)), j0), idx(4)));
+            Value base = arith::SelectOp::create(b, loc, isM, baseAddress(m),
+                                                 baseAddress(w));
+            NVVM::CpAsyncBulkPrefetchOp::create(
+                b, loc, globalPointer(add(base, offset)),
+                i32(int32_t(rowBytes)),
+                /*l2CacheHint=*/Value());
+          };
+          if (rowsPastMatrix)
+            ifThen(lt(row, idx(shape.rows)), prefetch);
+          else
+            prefetch();
         });
       });
 }
@@ -487,15 +514,17 @@ void KernelEmitter::emitWgmmaProducer() {
                      remIdx(add(divIdx(block, stages), idx(1)), 2));
       copies(stage);
     };
+    // The CTA's tiles (wgmma-tall: 256 x 128, a row pair's).
     SmallVector<Value> blocks = forLoop(
-        blockId, idx(tiling.tiles), gridSize, ValueRange{idx(0)},
+        blockId, idx(tiling.ctaTiles), gridSize, ValueRange{idx(0)},
         [&](Value tile, ValueRange before) -> SmallVector<Value> {
-          Value i0 = mul(divIdx(tile, tiling.colTiles), idx(tiling.blockRows));
+          Value i0 = mul(divIdx(tile, tiling.colTiles),
+                         idx(tiling.blockRows * tiling.ctaRowBlocks()));
           Value j0 = mul(remIdx(tile, tiling.colTiles), idx(tiling.blockCols));
           forLoop(idx(0), idx(numK), idx(1), [&](Value kb) {
             fill(add(before[0], kb),
                  [&](Value stage) { emitTmaStageLoad(stage, kb, i0, j0); });
-            if (tiling.pingPong())
+            if (tiling.consumerWorkers())
               emitProducerPrefetch(kb, i0, j0);
           });
           return {add(before[0], idx(numK))};

@@ -5,6 +5,7 @@
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=wgmma-ws --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WS48
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=8 stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=RING8
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-pingpong stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=PP
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-tall stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=TALL
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=16" --cse -split-input-file | FileCheck %s --check-prefix=PF16
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=0" --cse -split-input-file | FileCheck %s --check-prefix=NOPF
@@ -333,6 +334,50 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // PP: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
 // PP-NOT: gpu.barrier
 // PP: } {nora.independent_warpgroups}
+
+// mainloop=wgmma-tall (stage-tokens=16): 256 x 128 CTA tiles, so the 128 x
+// 256 step is 2 of them (grid 2), each a row pair with one row block. A
+// stage holds 256 rows of dy (4 TMA boxes of 16 x 64) and 128 columns of x
+// (2): expect_tx of 6 x 2 KiB; the ring is 3 stages (3 x 12 KiB), with the
+// parked U (2 x 32 KiB) and the slack 103,424 bytes. Both consumers read
+// every stage (empty count 8, no turns); consumer w reads dy atoms 2 w and
+// 2 w + 1 (w from %tid.x), computes row block 2 p + w and skips the
+// epilogue of the row block past the matrix.
+// TALL-LABEL: func.func @nora_mma
+// TALL: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c2{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c384{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c103424_i32
+// TALL-SAME: nora.persistent_tiles = 2
+// TALL: gpu.func @nora_fused_step_0
+// TALL-SAME: workgroup(%{{.*}} : memref<6x128x1xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<4x128xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<6xi64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64})
+// TALL: memref.view {{.*}} to memref<3x16x256xbf16, #gpu.address_space<workgroup>>
+// TALL: memref.view {{.*}} to memref<3x16x128xbf16, #gpu.address_space<workgroup>>
+// TALL-COUNT-3: nvvm.mbarrier.init %{{.*}}, %c8_i32
+// TALL-NOT: nvvm.mbarrier.init
+// TALL: nvvm.fence.mbarrier.init
+// TALL: nvvm.setmaxregister  decrease 88
+// TALL: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c12288_i32
+// TALL-COUNT-6: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// TALL-NOT: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// TALL: nvvm.cp.async.bulk.prefetch %{{.*}}, %c512_i32 : <1>
+// TALL: nvvm.setmaxregister  increase 200
+// TALL: memref.view {{.*}} to memref<64x128xf32, #gpu.address_space<workgroup>>
+// TALL-NOT: arith.cmpi uge
+// TALL: nvvm.mbarrier.try_wait.parity
+// TALL: llvm.inline_asm has_side_effects "mov.u32 $0, %tid.x;"
+// TALL: nvvm.wgmma.fence.aligned
+// TALL-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
+// TALL-NEXT: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
+// TALL-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// TALL: scf.for %{{.*}} = %c1{{.*}} to %c3
+// TALL: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// TALL: nvvm.mbarrier.arrive
+// TALL: nvvm.wgmma.wait.group.sync.aligned 0
+// The row block of consumer 1 of the only row pair is past the matrix.
+// TALL: arith.cmpi ult, %{{.*}}, %c1 : index
+// TALL-NEXT: scf.if
+// TALL-NOT: gpu.barrier
+// TALL: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// TALL-NOT: gpu.barrier
+// TALL: } {nora.independent_warpgroups}
 
 // ring-stages=8 stage-tokens=16: 8 stages (64 KiB of stages, 66,560 bytes with the
 // alignment slack) and 8 pairs of mbarriers.

@@ -11,7 +11,10 @@ the wgmma retires, no release, a consumer wait on the wrong phase, a first
 wgmma that adds to its undefined accumulators, and a consumer barrier over
 the whole CTA. The ping-pong kernel (wgmma-pingpong) on 1, 2 and 3 CTAs:
 both consumers on the same tiles, an empty barrier that waits for both
-consumers' warps, and no turn wait. And the tf32 kernel (f32 inputs, allow-tf32), which must
+consumers' warps, and no turn wait. The wgmma-tall kernel (256 x 128 CTA
+tiles) on 1, 2 and 3 CTAs: both consumers on one row block, both reading
+the same half of dy's stage, and an empty barrier of one consumer's warps.
+And the tf32 kernel (f32 inputs, allow-tf32), which must
 match the reference on tf32-rounded inputs, with its A fragment's middle
 registers swapped.
 
@@ -212,46 +215,57 @@ def main():
     }
     bad += run_mutations(error, ltext, lmut)
 
+    def consumer_workers_case(mainloop, M, N, seed, lines):
+        """The kernel of a 96-token step of M x N with `mainloop` on
+        16-token stages, and its error against the reference on a grid of
+        N CTAs (default 1; reported errors as strings). Its clean kernel
+        must match on 1, 2 and 3 CTAs and issue `lines` prefetch lines."""
+        with tempfile.NamedTemporaryFile("w", suffix=".mlir",
+                                         delete=False) as f:
+            f.write(step_mlir("nora_step", 96, M, N))
+        try:
+            text = gpusim.lower(f.name, "nora_step", mainloop, nora_opt,
+                                stage_tokens=16)
+        finally:
+            os.unlink(f.name)
+        gen_case = np.random.default_rng(seed)
+        case_inputs = [gen_case.standard_normal(s).astype(np.float32)
+                       for s in ((96, M), (96, N), (M, N), (M, N))]
+        g = ref.wgrad(gpusim.bf16_round(case_inputs[0]).astype(np.float64),
+                      gpusim.bf16_round(case_inputs[1]).astype(np.float64))
+        case_want = ref.nora_step(g, case_inputs[2].astype(np.float64),
+                                  case_inputs[3].astype(np.float64), lr, wd)
+
+        def case_error(t, grid=1, counters=None):
+            try:
+                w1, m1 = gpusim.simulate(t, "nora_step",
+                                         case_inputs + [lr, wd],
+                                         max_grid=grid, counters=counters)
+            except gpusim.SimError as e:
+                return "reported: %s" % e
+            return max(float(np.abs(w1 - case_want[0]).max()),
+                       float(np.abs(m1 - case_want[1]).max()))
+
+        for grid in (1, 2, 3):
+            counters = {}
+            clean = case_error(text, grid, counters)
+            print("%s clean on %d CTA(s): %s, %d prefetch lines"
+                  % (mainloop, grid, clean, counters.get("prefetches", 0)))
+            if not isinstance(clean, float) or clean > 1e-3 or \
+                    counters.get("prefetches") != lines:
+                sys.exit("FAIL: the clean %s kernel does not match the "
+                         "reference" % mainloop)
+        return text, case_error
+
     # Ping-pong (wgmma-pingpong): each consumer warpgroup computes a whole
     # tile and is a worker of its own. At 128 x 384 (3 column tiles) on one
     # CTA, warpgroup 0 takes tiles 0 and 2 and warpgroup 1 tile 1, in two
     # phases (2 workers < 3 column tiles); on 2 CTAs in one phase (4
     # workers), with 2 CTAs fewer than the row block's column tiles.
-    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
-        f.write(step_mlir("nora_step", 96, 128, 384))
-    try:
-        ptext = gpusim.lower(f.name, "nora_step", "wgmma-pingpong", nora_opt,
-                             stage_tokens=16)
-    finally:
-        os.unlink(f.name)
-    gen_pp = np.random.default_rng(13)
-    pp_inputs = [gen_pp.standard_normal(s).astype(np.float32)
-                 for s in ((96, 128), (96, 384), (128, 384), (128, 384))]
-    g = ref.wgrad(gpusim.bf16_round(pp_inputs[0]).astype(np.float64),
-                  gpusim.bf16_round(pp_inputs[1]).astype(np.float64))
-    pp_want = ref.nora_step(g, pp_inputs[2].astype(np.float64),
-                            pp_inputs[3].astype(np.float64), lr, wd)
-
-    def pp_error(t, grid=1, counters=None):
-        try:
-            w1, m1 = gpusim.simulate(t, "nora_step", pp_inputs + [lr, wd],
-                                     max_grid=grid, counters=counters)
-        except gpusim.SimError as e:
-            return "reported: %s" % e
-        return max(float(np.abs(w1 - pp_want[0]).max()),
-                   float(np.abs(m1 - pp_want[1]).max()))
-
-    for grid in (1, 2, 3):
-        # Each tile's W and M lines prefetched once (by its warpgroup's 128
-        # threads, 8 lines each), before the loop at 96 tokens.
-        counters = {}
-        clean = pp_error(ptext, grid, counters)
-        print("wgmma-pingpong clean on %d CTA(s): %s, %d prefetch lines"
-              % (grid, clean, counters.get("prefetches", 0)))
-        if not isinstance(clean, float) or clean > 1e-3 or \
-                counters.get("prefetches") != 3 * 1024:
-            sys.exit("FAIL: the clean wgmma-pingpong kernel does not match "
-                     "the reference")
+    # The producer prefetches each tile's 2 x 128 rows of W and M (4 lines
+    # of 128 bytes each) once: 3 x 1024 lines.
+    ptext, pp_error = consumer_workers_case(
+        "wgmma-pingpong", 128, 384, 13, 3 * 1024)
     consumer_split = re.search(
         r'(%[\w#]+) = "arith.muli"\((%[\w#]+), (%[\w#]+)\)[^\n]*\n'
         r'([^\n]*\n)?[^\n]*"arith.addi"\((%[\w#]+), \1\)', ptext)
@@ -291,6 +305,67 @@ def main():
         "no turn wait": ptext.replace(turn_wait.group(0), "", 1),
     }
     bad += run_mutations(pp_error, ptext, pmut)
+
+    # wgmma-tall: 256 x 128 CTA tiles, consumer w on row block 2 p + w of
+    # the tile's row pair p, both reading every stage. At 256 x 384 (one
+    # row pair, 3 column tiles): two phases on 1 and 2 CTAs, one on 3.
+    # The producer prefetches each CTA tile's 2 x 256 rows of W and M (4
+    # lines of 128 bytes each) once: 3 x 2048 lines.
+    ttext_tall, tall_error = consumer_workers_case(
+        "wgmma-tall", 256, 384, 17, 3 * 2048)
+    # The defining op of each value, to find the consumer's uses: w is
+    # %tid.x / 128 - 1, read by inline PTX where it is used.
+    defs = dict(re.findall(r'(%[\w#]+) = ("[\w.]+"\([^)]*\)[^\n]*)', ttext_tall))
+
+    def consumer(v):
+        d = defs.get(v, "")
+        m = re.match(r'"arith.subi"\((%[\w#]+), (%[\w#]+)\)', d)
+        if not m:
+            return False
+        q = re.match(r'"arith.divui"\((%[\w#]+), ', defs.get(m.group(1), ""))
+        return bool(q) and "%tid.x" in defs.get(
+            re.match(r'"arith.index_castui"\((%[\w#]+)\)',
+                     defs.get(q.group(1), "")).group(1), "") \
+            if q and re.match(r'"arith.index_castui"',
+                              defs.get(q.group(1), "")) else False
+
+    def times_two(v):
+        m = re.match(r'"arith.muli"\((%[\w#]+), (%[\w#]+)\)', defs.get(v, ""))
+        return m and "value = 2 : index" in defs.get(m.group(2), "") and m
+
+    zero = '%mut0 = "arith.constant"() <{value = 0 : index}> : () -> index\n'
+    row_block = first_atom = None
+    for line in re.finditer(r'[^\n]*(%[\w#]+) = "arith.addi"\((%[\w#]+), '
+                            r'(%[\w#]+)\)[^\n]*\n', ttext_tall):
+        # rb = 2 p + w: the row pair's block of this consumer.
+        if row_block is None and times_two(line.group(2)) and \
+                consumer(line.group(3)):
+            row_block = line
+    for v, d in defs.items():
+        # The first dy atom of consumer w: 2 w.
+        doubled = times_two(v)
+        if first_atom is None and doubled and consumer(doubled.group(1)):
+            first_atom = (v, d)
+    eight = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 8 : i32\}>'
+                      r'[^\n]*\n', ttext_tall)
+    tmut = {
+        # Both consumers compute their row pair's first row block.
+        "both consumers on row block 2 p": ttext_tall.replace(
+            row_block.group(0), zero + row_block.group(0).replace(
+                ", %s)" % row_block.group(3), ", %mut0)"), 1),
+        # Both consumers read the stage's first 128 rows of dy.
+        "both consumers on dy atoms 0 and 1": ttext_tall.replace(
+            "%s = %s" % first_atom, zero + "%s = %s" % (
+                first_atom[0], first_atom[1].replace("(%s, " % re.match(
+                    r'"arith.muli"\((%[\w#]+), ', first_atom[1]).group(1),
+                    "(%mut0, ", 1)), 1),
+        # A stage's empty barrier releases after one consumer's 4 warps:
+        # the producer refills it while the other consumer reads it.
+        "empty barrier of 4 warps": ttext_tall.replace(
+            eight.group(0), eight.group(0).replace("value = 8", "value = 4"),
+            1),
+    }
+    bad += run_mutations(tall_error, ttext_tall, tmut)
 
     # The L2 prefetch of W and M 2048 tokens before a tile's epilogue: with
     # 2080 tokens it is in the mainloop's loop (at token 32, or 64 with
