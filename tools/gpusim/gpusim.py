@@ -400,6 +400,9 @@ class CTA:
         self.mbarriers = {}  # shared address -> MBarrier
         # What the CTA's suspended thread groups wait for (op -> text).
         self.waits = {}
+        # Named barrier id -> the warps that use it (one set of warps a
+        # barrier: the hardware counts every warp's arrival on an id).
+        self.named_barriers = {}
 
 
 class Machine:
@@ -1532,7 +1535,24 @@ def op_named_barrier(m, op, ops, cta, mask):
         raise SimError("nvvm.barrier %d for %d threads reached by %d in "
                        "lockstep (gpusim runs a named barrier's threads "
                        "together)" % (ident, count, int(act.sum())))
+    # gpusim runs a barrier's threads together, so two thread groups on one
+    # id would each pass alone here; on the hardware their arrivals add up
+    # and release a mix of both.
+    warps = tuple(sorted(set((cta.tid[act] // 32).tolist())))
+    users = cta.named_barriers.setdefault(ident, warps)
+    if users != warps:
+        raise SimError("nvvm.barrier %d is used by warps %s and by warps %s "
+                       "of CTA %d: the hardware counts their arrivals "
+                       "together" % (ident, _span(users), _span(warps),
+                                     cta.index))
     cta.races.epoch += 1
+
+
+def _span(warps):
+    """Warps 4-7, or a list where they are not consecutive."""
+    if list(warps) == list(range(warps[0], warps[-1] + 1)):
+        return "%d-%d" % (warps[0], warps[-1])
+    return ", ".join(str(w) for w in warps)
 
 
 def op_inline_asm(m, op, ops, cta, mask):

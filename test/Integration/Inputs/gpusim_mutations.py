@@ -11,9 +11,10 @@ the wgmma retires, no release, a consumer wait on the wrong phase, a first
 wgmma that adds to its undefined accumulators, and a consumer barrier over
 the whole CTA. The ping-pong kernel (wgmma-pingpong) on 1, 2 and 3 CTAs:
 both consumers on the same tiles, an empty barrier that waits for both
-consumers' warps, and no turn wait. The wgmma-tall kernel (256 x 128 CTA
-tiles) on 1, 2 and 3 CTAs: both consumers on one row block, both reading
-the same half of dy's stage, and an empty barrier of one consumer's warps.
+consumers' warps, no turn wait, and both consumers on named barrier 1.
+The wgmma-tall kernel (256 x 128 CTA tiles) on 1, 2 and 3 CTAs: both
+consumers on one row block, both reading the same half of dy's stage,
+both on named barrier 1, and an empty barrier of one consumer's warps.
 And the tf32 kernel (f32 inputs, allow-tf32), which must
 match the reference on tf32-rounded inputs, with its A fragment's middle
 registers swapped.
@@ -257,6 +258,15 @@ def main():
                          "reference" % mainloop)
         return text, case_error
 
+    def one_named_barrier(text):
+        """Every nvvm.barrier of the kernel on id 1: both consumer
+        warpgroups on one named barrier."""
+        head = re.search(r'"gpu.func"\(\)[^\n]*\n[^\n]*\n', text)
+        one = ('%mut1 = "arith.constant"() <{value = 1 : i32}> : () -> i32\n')
+        text = text[:head.end()] + one + text[head.end():]
+        return re.sub(r'"nvvm.barrier"\((%[\w#]+), ', '"nvvm.barrier"(%mut1, ',
+                      text)
+
     # Ping-pong (wgmma-pingpong): each consumer warpgroup computes a whole
     # tile and is a worker of its own. At 128 x 384 (3 column tiles) on one
     # CTA, warpgroup 0 takes tiles 0 and 2 and warpgroup 1 tile 1, in two
@@ -303,6 +313,9 @@ def main():
         # consumer 0's uses of their stages are in flight, and the parity
         # wait passes on the phase before.
         "no turn wait": ptext.replace(turn_wait.group(0), "", 1),
+        # Both consumers' epilogues on named barrier 1 of 128 threads: the
+        # hardware would release a mix of both warpgroups' warps.
+        "both consumers on named barrier 1": one_named_barrier(ptext),
     }
     bad += run_mutations(pp_error, ptext, pmut)
 
@@ -361,6 +374,7 @@ def main():
                     "(%mut0, ", 1)), 1),
         # A stage's empty barrier releases after one consumer's 4 warps:
         # the producer refills it while the other consumer reads it.
+        "both consumers on named barrier 1": one_named_barrier(ttext_tall),
         "empty barrier of 4 warps": ttext_tall.replace(
             eight.group(0), eight.group(0).replace("value = 8", "value = 4"),
             1),
