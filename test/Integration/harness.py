@@ -798,12 +798,12 @@ def _parser(prog=None):
                    help="with --gpu/--gpusim: f32 steps may use tf32 tensor "
                         "cores (the reference rounds dy and x to tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="with --mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the TMA "
-                        "ring's stages "
+                   help="with --mainloop=wgmma-ws, wgmma-pingpong or "
+                        "wgmma-tall: the TMA ring's stages "
                         "(nora-compile --ring-stages)")
     p.add_argument("--stage-tokens", type=int, default=0,
-                   help="with a warp-specialized --mainloop: the tokens of a ring "
-                        "stage (nora-compile --stage-tokens)")
+                   help="with a warp-specialized --mainloop: the tokens of a "
+                        "ring stage (nora-compile --stage-tokens)")
     p.add_argument("--max-ctas", default=[], metavar="N,N,...",
                    type=lambda text: [int(n) for n in text.split(",") if n],
                    help="with --gpu: also run each case on at most N CTAs "

@@ -677,9 +677,10 @@ class Machine:
         active = full(mask)
         results = [None] * len(op.results)
         branches = []
-        # nora.independent_warpgroups (ping-pong): each warpgroup of a
-        # branch is a thread group of its own, with its own values, as the
-        # hardware runs them (they wait on different mbarriers at once).
+        # nora.independent_warpgroups (ping-pong, wgmma-tall): each
+        # warpgroup of a branch is a thread group of its own, with its own
+        # values, as the hardware runs them (they wait on different
+        # mbarriers at once).
         apart = "nora.independent_warpgroups" in op.attrs
         if apart and op.results:
             raise SimError("nora.independent_warpgroups on an scf.if with "
@@ -1779,11 +1780,11 @@ def main(argv=None):
                    help="f32 inputs on tf32 tensor cores (nora-opt's "
                         "allow-tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the TMA ring's "
-                        "stages")
+                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the "
+                        "TMA ring's stages")
     p.add_argument("--stage-tokens", type=int, default=0,
-                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the tokens of a "
-                        "ring stage")
+                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the "
+                        "tokens of a ring stage")
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "
                         "one a tile)")

@@ -24,11 +24,7 @@ namespace mlir::nora {
 inline constexpr const char *kGpuMainloopNames =
     "auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong or wgmma-tall";
 /// Whether `name` is one of kGpuMainloopNames.
-inline bool isGpuMainloop(llvm::StringRef name) {
-  return llvm::is_contained({"auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
-                             "wgmma-pingpong", "wgmma-tall"},
-                            name);
-}
+bool isGpuMainloop(llvm::StringRef name);
 
 /// The TMA ring of the warp-specialized mainloops (wgmma-ws,
 /// wgmma-pingpong, wgmma-tall): `stages` stages of `stageTokens` tokens

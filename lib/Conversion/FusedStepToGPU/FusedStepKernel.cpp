@@ -136,13 +136,14 @@ constexpr int32_t kWgmmaMaxRegisters = 255;
 /// nothing at any shape checked, guarded or not (bench/RESULTS.md).
 constexpr int32_t kWarpSpecializedStartRegisters = 168;
 constexpr int32_t kProducerRegisters = 56, kConsumerRegisters = 184;
-/// wgmma-pingpong: a consumer warpgroup holds a whole tile's 128
-/// accumulators. ptxas's spills are not monotonic in the split either: at
-/// 40/232 (CUTLASS's) it spilled 4-12 bytes at the benchmark shapes,
-/// 56/216 and 40/224 4-36, 72/208 24 at one shape; 88/200 nothing at any
-/// shape of the resource check (bench/RESULTS.md).
-constexpr int32_t kPingPongProducerRegisters = 88,
-                  kPingPongConsumerRegisters = 200;
+/// Consumer workers (wgmma-pingpong, wgmma-tall): a consumer warpgroup
+/// holds a whole tile's 128 accumulators. ptxas's spills are not monotonic
+/// in the split either: with ping-pong at 40/232 (CUTLASS's) it spilled
+/// 4-12 bytes at the benchmark shapes, 56/216 and 40/224 4-36, 72/208 24
+/// at one shape; 88/200 nothing at any shape of the resource check, for
+/// wgmma-tall too (bench/RESULTS.md).
+constexpr int32_t kWholeTileProducerRegisters = 88,
+                  kWholeTileConsumerRegisters = 200;
 /// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
 /// (one CTA a SM either way), and with partial tiles (136 x 200) since
 /// their loads are predicated instead of clamped (bench/RESULTS.md).
@@ -393,8 +394,8 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       Value u =
           chain.nesterov ? createTorchLerp(b, loc, g, mn, *chain.nesterov) : mn;
       ifThen(ok, [&] { store(mn, mNew, {rows[r], cols[c]}); });
-      // Ping-pong: the second row atom's U waits in shared memory (the
-      // thread's own words).
+      // Consumer workers: the second row atom's U waits in shared memory
+      // (the thread's own words).
       if (smemParked && e >= parkedFrom)
         store(u, smemParked, {idx(e - parkedFrom), parkedThread});
       // Out-of-range elements contribute nothing to the statistics.
@@ -696,7 +697,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.thenBlock());
     NVVM::SetMaxRegisterOp::create(b, loc,
-                                   consumerWorkers ? kPingPongProducerRegisters
+                                   consumerWorkers ? kWholeTileProducerRegisters
                                                    : kProducerRegisters,
                                    NVVM::SetMaxRegisterAction::decrease);
     schedule(/*scalars=*/false);
@@ -706,18 +707,16 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.elseBlock());
     NVVM::SetMaxRegisterOp::create(b, loc,
-                                   consumerWorkers ? kPingPongConsumerRegisters
+                                   consumerWorkers ? kWholeTileConsumerRegisters
                                                    : kConsumerRegisters,
                                    NVVM::SetMaxRegisterAction::increase);
     schedule(/*scalars=*/true);
     tid = arith::SubIOp::create(b, loc, rawTid,
                                 idx(FusedStepTiling::kProducerThreads));
-    barrierId = i32(kConsumerBarrierId);
+    inConsumers = true;
     if (consumerWorkers) {
       Value consumer = divIdx(tid, T::kWarpgroupThreads);
-      inConsumerWorker = true;
       consumerIndex = consumer;
-      barrierId = toI32(add(consumer, idx(kConsumerBarrierId)));
       tid = remIdx(tid, T::kWarpgroupThreads);
       setConsumerWorker(consumer, blockId, gridSize);
       if (!shape.wgradOnly) {
@@ -752,59 +751,59 @@ void KernelEmitter::emitTiles() {
   // ping-pong every other one of the CTA's); with wgmma-tall the CTA's
   // 256 x 128 tiles, blockIdx.x, + gridDim.x, ..., whose row block w is
   // consumer w's.
-  Value first = tiling.tall() ? blockId : workerId;
-  Value step = tiling.tall() ? gridSize : workerCount;
-  forLoop(first, idx(tiling.ctaTiles), step, [&](Value tile) {
-    if (tiling.isWgmma()) {
-      // The CTA's tiles before this one, of either worker: the ring's
-      // blocks run on in the CTA's tile order.
-      currentTile = tile;
-      tileIteration = arith::DivUIOp::create(
-          b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
-    }
-    Value rb = arith::DivUIOp::create(b, loc, tile, idx(tiling.colTiles));
-    Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
-    if (tiling.tall())
-      rb = add(mul(rb, idx(2)), consumer());
-    Value i0 = mul(rb, idx(tiling.blockRows));
-    Value j0 = mul(ct, idx(tiling.blockCols));
-    TileFragment frag;
-    switch (tiling.mainloop) {
-    case FusedStepMainloop::MmaSync:
-      frag = emitMmaSyncMainloop(i0, j0);
-      break;
-    case FusedStepMainloop::Wgmma:
-      frag = emitWgmmaMainloop(i0, j0);
-      break;
-    case FusedStepMainloop::WgmmaWarpSpecialized:
-    case FusedStepMainloop::WgmmaPingPong:
-    case FusedStepMainloop::WgmmaTall:
-      frag = emitWgmmaConsumerMainloop(i0, j0);
-      break;
-    case FusedStepMainloop::MmaSyncTf32:
-      frag = emitTf32Mainloop(i0, j0);
-      break;
-    case FusedStepMainloop::Simt:
-      frag = emitSimtMainloop(i0, j0);
-      break;
-    case FusedStepMainloop::LoadGradient:
-      frag = emitGradientLoad(i0, j0);
-      break;
-    }
-    auto epilogue = [&] {
-      if (shape.wgradOnly)
-        emitStoreGradient(rb, ct, frag);
-      else
-        emitEpilogue(rb, ct, frag);
-    };
-    // wgmma-tall with an odd number of row blocks: the last row pair's
-    // second consumer has read zeros (TMA fills past the matrix) and has
-    // no tile.
-    if (tiling.tall() && tiling.rowBlocks % 2 != 0)
-      ifThen(lt(rb, idx(tiling.rowBlocks)), epilogue);
-    else
-      epilogue();
-  });
+  forLoop(
+      tiling.tall() ? blockId : workerId, idx(tiling.ctaTiles),
+      rowBlockWorkers(), [&](Value tile) {
+        if (tiling.isWgmma()) {
+          // The CTA's tiles before this one, of either worker: the ring's
+          // blocks run on in the CTA's tile order.
+          currentTile = tile;
+          tileIteration = arith::DivUIOp::create(
+              b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
+        }
+        Value rb = arith::DivUIOp::create(b, loc, tile, idx(tiling.colTiles));
+        Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
+        if (tiling.tall())
+          rb = add(mul(rb, idx(2)), consumer());
+        Value i0 = mul(rb, idx(tiling.blockRows));
+        Value j0 = mul(ct, idx(tiling.blockCols));
+        TileFragment frag;
+        switch (tiling.mainloop) {
+        case FusedStepMainloop::MmaSync:
+          frag = emitMmaSyncMainloop(i0, j0);
+          break;
+        case FusedStepMainloop::Wgmma:
+          frag = emitWgmmaMainloop(i0, j0);
+          break;
+        case FusedStepMainloop::WgmmaWarpSpecialized:
+        case FusedStepMainloop::WgmmaPingPong:
+        case FusedStepMainloop::WgmmaTall:
+          frag = emitWgmmaConsumerMainloop(i0, j0);
+          break;
+        case FusedStepMainloop::MmaSyncTf32:
+          frag = emitTf32Mainloop(i0, j0);
+          break;
+        case FusedStepMainloop::Simt:
+          frag = emitSimtMainloop(i0, j0);
+          break;
+        case FusedStepMainloop::LoadGradient:
+          frag = emitGradientLoad(i0, j0);
+          break;
+        }
+        auto epilogue = [&] {
+          if (shape.wgradOnly)
+            emitStoreGradient(rb, ct, frag);
+          else
+            emitEpilogue(rb, ct, frag);
+        };
+        // wgmma-tall with an odd number of row blocks: the last row pair's
+        // second consumer has read zeros (TMA fills past the matrix) and has
+        // no tile.
+        if (tiling.tall() && tiling.rowBlocks % 2 != 0)
+          ifThen(lt(rb, idx(tiling.rowBlocks)), epilogue);
+        else
+          epilogue();
+      });
   if (!shape.wgradOnly) {
     // Consumer workers: the worker again, from the special registers (kept
     // across the tile loop, it spilled).
@@ -944,8 +943,8 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   }
   // A gradient alone has no row statistics: the operand stages only. The
   // partials: 4 warps a row with mma.sync, one quad (a whole row of a
-  // wgmma accumulator) with wgmma, 16 threads with simt. With ping-pong
-  // each worker has its own: worker w's stat s is s + w numStats, its
+  // wgmma accumulator) with wgmma, 16 threads with simt. With consumer
+  // workers each has its own: worker w's stat s is s + w numStats, its
   // (a, factor) 2 w and 2 w + 1.
   int64_t workers = tiling.workersPerCta();
   if (!shape.wgradOnly)

@@ -96,6 +96,31 @@ enum class MainloopChoice {
   WgmmaTall
 };
 
+/// Each choice's option value, in kGpuMainloopNames's order.
+constexpr std::pair<StringLiteral, MainloopChoice> kMainloopChoices[] = {
+    {"auto", MainloopChoice::Auto},
+    {"simt", MainloopChoice::Simt},
+    {"mma-sync", MainloopChoice::MmaSync},
+    {"wgmma", MainloopChoice::Wgmma},
+    {"wgmma-ws", MainloopChoice::WgmmaWs},
+    {"wgmma-pingpong", MainloopChoice::WgmmaPingPong},
+    {"wgmma-tall", MainloopChoice::WgmmaTall},
+};
+
+std::optional<MainloopChoice> parseMainloopChoice(StringRef name) {
+  for (auto [value, choice] : kMainloopChoices)
+    if (value == name)
+      return choice;
+  return std::nullopt;
+}
+
+StringRef mainloopChoiceName(MainloopChoice choice) {
+  for (auto [value, c] : kMainloopChoices)
+    if (c == choice)
+      return value;
+  llvm_unreachable("every choice has a name");
+}
+
 /// The pass's options, as the steps' lowering uses them.
 struct KernelOptions {
   MainloopChoice choice = MainloopChoice::Auto;
@@ -295,12 +320,8 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
   if (!tf32 && (choice == MainloopChoice::MmaSync || wgmma) &&
       !noTensorCores.empty())
     return op->emitOpError("cannot be lowered with mainloop=")
-           << (choice == MainloopChoice::Wgmma           ? "wgmma"
-               : choice == MainloopChoice::WgmmaWs       ? "wgmma-ws"
-               : choice == MainloopChoice::WgmmaPingPong ? "wgmma-pingpong"
-               : choice == MainloopChoice::WgmmaTall     ? "wgmma-tall"
-                                                         : "mma-sync")
-           << ": " << noTensorCores
+           << (wgmma ? mainloopChoiceName(choice) : "mma-sync") << ": "
+           << noTensorCores
            << (shape.dyElem.isF32() && shape.xElem.isF32() &&
                        choice == MainloopChoice::MmaSync
                    ? " (f32 inputs: allow-tf32)"
@@ -348,8 +369,7 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
     int64_t tile = FusedStepTiling::kTensorCoreTile;
     if (shape.rows % tile != 0 || shape.cols % tile != 0)
       return op->emitOpError("cannot be lowered with mainloop=")
-             << (*mainloop == FusedStepMainloop::WgmmaTall ? "wgmma-tall"
-                                                           : "wgmma-pingpong")
+             << mainloopChoiceName(options.choice)
              << ": it needs rows and columns that are multiples of 128, "
                 "whole tiles ("
              << shape.rows << " x " << shape.cols
@@ -483,16 +503,7 @@ struct NoraFusedStepToGPUPass
   using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    std::optional<MainloopChoice> choice =
-        llvm::StringSwitch<std::optional<MainloopChoice>>(mainloop)
-            .Case("auto", MainloopChoice::Auto)
-            .Case("simt", MainloopChoice::Simt)
-            .Case("mma-sync", MainloopChoice::MmaSync)
-            .Case("wgmma", MainloopChoice::Wgmma)
-            .Case("wgmma-ws", MainloopChoice::WgmmaWs)
-            .Case("wgmma-pingpong", MainloopChoice::WgmmaPingPong)
-            .Case("wgmma-tall", MainloopChoice::WgmmaTall)
-            .Default(std::nullopt);
+    std::optional<MainloopChoice> choice = parseMainloopChoice(mainloop);
     if (!choice) {
       module.emitError("nora-fused-step-to-gpu: unknown mainloop '")
           << mainloop << "' (expected " << kGpuMainloopNames << ")";
@@ -540,14 +551,20 @@ struct NoraFusedStepToGPUPass
 
 } // namespace
 
+bool mlir::nora::isGpuMainloop(StringRef name) {
+  return parseMainloopChoice(name).has_value();
+}
+
 std::string mlir::nora::kernelOptionsError(StringRef mainloop,
                                            const WgmmaRingOptions &ring,
                                            int64_t l2PrefetchTokens) {
   if (l2PrefetchTokens < 0)
     return "l2-prefetch-tokens=" + std::to_string(l2PrefetchTokens) +
            " (expected 0, no prefetch, or more)";
-  bool pingPong = mainloop == "wgmma-pingpong", tall = mainloop == "wgmma-tall";
-  if (mainloop != "wgmma-ws" && !pingPong && !tall) {
+  std::optional<MainloopChoice> choice = parseMainloopChoice(mainloop);
+  bool pingPong = choice == MainloopChoice::WgmmaPingPong;
+  bool tall = choice == MainloopChoice::WgmmaTall;
+  if (choice != MainloopChoice::WgmmaWs && !pingPong && !tall) {
     if (ring.stages != 0)
       return "ring-stages is an option of mainloop=wgmma-ws, wgmma-pingpong "
              "and wgmma-tall";

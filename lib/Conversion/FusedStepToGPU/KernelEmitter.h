@@ -124,16 +124,13 @@ private:
   /// A barrier of the threads that run the epilogue: the CTA
   /// (gpu.barrier), or with warp specialization, once they have forked off
   /// the producer, named barrier 1 of the 256 consumer threads (with
-  /// ping-pong: named barrier 1 + w of consumer warpgroup w's 128).
+  /// consumer workers: named barrier 1 + w of consumer warpgroup w's 128).
   void barrier() {
-    if (!barrierId)
+    if (!inConsumers)
       return (void)gpu::BarrierOp::create(b, loc);
-    // wgmma-tall's consumer w (threads 128 (w + 1)..): barrier 1 + w =
-    // %tid.x / 128, read where it is used (see consumer()).
-    Value id = inConsumerWorker && tiling.tall()
-                   ? toI32(divIdx(emitSpecialRegister("%tid.x"),
-                                  FusedStepTiling::kWarpgroupThreads))
-                   : barrierId;
+    Value id = i32(kConsumerBarrierId);
+    if (tiling.consumerWorkers())
+      id = toI32(add(consumer(), idx(kConsumerBarrierId)));
     NVVM::BarrierOp::create(b, loc, /*res=*/Type(), id,
                             i32(int32_t(tiling.workerThreads())),
                             /*reductionOp=*/NVVM::BarrierReductionAttr(),
@@ -144,12 +141,13 @@ private:
   /// With consumer workers, worker w's stat s is s + w numStats, its
   /// (a, factor) 2 w and 2 w + 1.
   Value redIndex(int64_t s) {
-    return inConsumerWorker ? add(mul(consumer(), idx(tiling.numStats)), idx(s))
-                            : idx(s);
+    return workerSlots() ? add(mul(consumer(), idx(tiling.numStats)), idx(s))
+                         : idx(s);
   }
   Value coefIndex(int64_t k) {
-    return inConsumerWorker ? add(mul(consumer(), idx(2)), idx(k)) : idx(k);
+    return workerSlots() ? add(mul(consumer(), idx(2)), idx(k)) : idx(k);
   }
+  bool workerSlots() const { return inConsumers && tiling.consumerWorkers(); }
   /// Consumer workers: the consumer warpgroup of this thread, 0 or 1. With
   /// wgmma-tall it is read where it is used (%tid.x / 128 - 1): kept in a
   /// register, with the addresses LLVM derives from it hoisted out of the
@@ -325,7 +323,7 @@ private:
 
   void emitEpilogue(Value rb, Value ct, const TileFragment &frag);
   /// U of fragment element `e` after the row block's wait: an opaque copy
-  /// of us[e], or (ping-pong) its parked value.
+  /// of us[e], or (consumer workers) its parked value.
   Value parkedU(ArrayRef<Value> us, int64_t e);
   /// The epilogue of a gradient alone: g = scale acc (+ acc_in) stored.
   void emitStoreGradient(Value rb, Value ct, const TileFragment &frag);
@@ -366,8 +364,8 @@ private:
   Value currentTile;
   Value tid, blockId, gridSize, decay, negLr;
   /// The worker (FusedStepTiling::workersPerCta) this thread belongs to, of
-  /// how many: blockIdx.x of gridDim.x, or with ping-pong blockIdx.x + w
-  /// gridDim.x of 2 gridDim.x for consumer warpgroup w.
+  /// how many: blockIdx.x of gridDim.x, or with consumer workers blockIdx.x
+  /// + w gridDim.x of 2 gridDim.x for consumer warpgroup w.
   Value workerId, workerCount;
   /// Consumer workers: the worker's parked U ([element][thread], f32) from
   /// fragment element parkedFrom on (FusedStepTiling::kParkedElements).
@@ -376,13 +374,10 @@ private:
   /// The dynamic shared memory and the shift to its first 1024-byte
   /// boundary (warp specialization).
   Value dynamicSmem, dynamicShift;
-  /// The named barrier of barrier() (i32; null: gpu.barrier): the
-  /// consumers', once the roles have forked (warp specialization).
-  Value barrierId;
-  /// In a consumer worker's code (consumer workers, once the roles have
-  /// forked): barrier() is named barrier 1 + w of consumer w's 128 threads,
-  /// consumer() is w (consumerIndex: its value at the fork).
-  bool inConsumerWorker = false;
+  /// In the consumers' code, once the roles have forked (warp
+  /// specialization): barrier() is their named barrier, and with consumer
+  /// workers consumer() is w (consumerIndex: its value at the fork).
+  bool inConsumers = false;
   Value consumerIndex;
   static constexpr int32_t kConsumerBarrierId = 1;
 };
