@@ -10,6 +10,9 @@
 //         %v = memref.view %ws[off]             -> {"workspace": base + off}
 //         gpu.memset %v (or %ws), 0             -> "workspace_zero": the
 //                                                  ranges zeroed every call
+//         gpu.memset %v, 0 {nora.zero_once}     -> "workspace_zero_once":
+//                                                  zeroed at allocation (the
+//                                                  kernels leave them at 0)
 //   gpu.launch_func @nora_kernels::@k ... {nora.persistent_tiles = K}
 //
 // and each launch becomes one kernel of plan.json. The kernels' cubin is the
@@ -70,8 +73,9 @@ public:
 
 private:
   LogicalResult checkBody();
-  /// The workspace ranges the function's gpu.memset ops zero.
-  LogicalResult zeroRanges(json::Array &ranges);
+  /// The workspace ranges the function's gpu.memset ops zero: every call,
+  /// or (nora.zero_once) when the runtime allocates the workspace.
+  LogicalResult zeroRanges(json::Array &ranges, json::Array &onceRanges);
   FailureOr<json::Value> param(gpu::LaunchFuncOp launch, Value operand);
   FailureOr<json::Value> kernel(gpu::LaunchFuncOp launch);
 
@@ -180,7 +184,8 @@ FailureOr<json::Value> PlanBuilder::param(gpu::LaunchFuncOp launch,
          << operand << " cannot be passed by the runtime";
 }
 
-LogicalResult PlanBuilder::zeroRanges(json::Array &ranges) {
+LogicalResult PlanBuilder::zeroRanges(json::Array &ranges,
+                                      json::Array &onceRanges) {
   for (auto memset : func.getBody().front().getOps<gpu::MemsetOp>()) {
     std::optional<int64_t> value = getConstantIntValue(memset.getValue());
     if (!value || *value != 0)
@@ -204,7 +209,8 @@ LogicalResult PlanBuilder::zeroRanges(json::Array &ranges) {
     auto type = cast<MemRefType>(memset.getDst().getType());
     int64_t bytes = type.getNumElements() *
                     llvm::divideCeil(type.getElementTypeBitWidth(), 8);
-    ranges.push_back(json::Array{it->second + offset, bytes});
+    (memset->hasAttr("nora.zero_once") ? onceRanges : ranges)
+        .push_back(json::Array{it->second + offset, bytes});
   }
   return success();
 }
@@ -367,21 +373,25 @@ LogicalResult PlanBuilder::build(StringRef chip, json::Object &plan) {
              << " (results are f32 tensors and i64 counts)";
     results.push_back(tensorSpec(name, tensor));
   }
+  json::Array zero, zeroOnce;
+  if (failed(zeroRanges(zero, zeroOnce)))
+    return failure();
+  // The oldest version that reads every key of the plan: 2 tensor maps,
+  // 3 i64 results, 4 zero-once ranges.
+  int64_t version = !zeroOnce.empty()     ? 4
+                    : scalarResults       ? 3
+                    : !tensorMaps.empty() ? 2
+                                          : 1;
   plan = json::Object{
-      {"format", "nora-artifact"},         {"version", scalarResults ? 3 : 1},
+      {"format", "nora-artifact"},         {"version", version},
       {"entry", func.getSymName().str()},  {"chip", chip.str()},
       {"arguments", std::move(arguments)}, {"results", std::move(results)},
       {"workspace_bytes", workspaceBytes}, {"kernels", std::move(kernels)}};
-  json::Array zero;
-  if (failed(zeroRanges(zero)))
-    return failure();
   plan["workspace_zero"] = std::move(zero);
-  if (!tensorMaps.empty()) {
-    // Version 3 (i64 results) also reads tensor maps.
-    if (!scalarResults)
-      plan["version"] = 2;
+  if (!zeroOnce.empty())
+    plan["workspace_zero_once"] = std::move(zeroOnce);
+  if (!tensorMaps.empty())
     plan["tensor_maps"] = std::move(tensorMaps);
-  }
   return success();
 }
 

@@ -183,6 +183,27 @@ private:
     return true;
   }
 
+  /// `[[offset, bytes], ...]` within a workspace of `workspaceBytes`.
+  bool workspaceRanges(const Value &value, const std::string &field,
+                       int64_t workspaceBytes,
+                       std::vector<std::pair<int64_t, int64_t>> &out) {
+    if (value.kind != Value::Kind::Array)
+      return fail(field, "expected an array of [offset, bytes]");
+    for (size_t i = 0; i < value.elements.size(); ++i) {
+      const Value &range = value.elements[i];
+      std::string at = index(field, i);
+      if (range.kind != Value::Kind::Array || range.elements.size() != 2)
+        return fail(at, "expected [offset, bytes]");
+      int64_t offset = 0, bytes = 0;
+      if (!integer(range.elements[0], at + "[0]", 0, workspaceBytes, offset) ||
+          !integer(range.elements[1], at + "[1]", 1, workspaceBytes - offset,
+                   bytes))
+        return false;
+      out.push_back({offset, bytes});
+    }
+    return true;
+  }
+
   bool valueSpec(const Value &value, const std::string &field, bool isResult,
                  ValueSpec &out);
   bool chip(const Value &root, Plan &plan);
@@ -223,6 +244,10 @@ bool PlanChecker::tensorMap(const Value &value, const std::string &field,
   for (auto [zeroAt, zeroBytes] : plan.workspaceZero)
     if (at < zeroAt + zeroBytes && zeroAt < at + kTensorMapBytes)
       return fail(join(field, "workspace"), "overlaps a workspace_zero range");
+  for (auto [zeroAt, zeroBytes] : plan.workspaceZeroOnce)
+    if (at < zeroAt + zeroBytes && zeroAt < at + kTensorMapBytes)
+      return fail(join(field, "workspace"),
+                  "overlaps a workspace_zero_once range");
   if (plan.workspaceZeroAll)
     return fail(join(field, "workspace"),
                 "the whole workspace is zero-filled (no workspace_zero)");
@@ -522,22 +547,21 @@ bool PlanChecker::check(const Value &root, Plan &plan) {
                        plan.workspaceBytes))
     return false;
   if (const Value *zero = root.find("workspace_zero")) {
-    if (zero->kind != Value::Kind::Array)
-      return fail("workspace_zero", "expected an array of [offset, bytes]");
     plan.workspaceZeroAll = false;
-    for (size_t i = 0; i < zero->elements.size(); ++i) {
-      const Value &range = zero->elements[i];
-      std::string field = index("workspace_zero", i);
-      if (range.kind != Value::Kind::Array || range.elements.size() != 2)
-        return fail(field, "expected [offset, bytes]");
-      int64_t offset = 0, bytes = 0;
-      if (!integer(range.elements[0], field + "[0]", 0, plan.workspaceBytes,
-                   offset) ||
-          !integer(range.elements[1], field + "[1]", 1,
-                   plan.workspaceBytes - offset, bytes))
-        return false;
-      plan.workspaceZero.push_back({offset, bytes});
-    }
+    if (!workspaceRanges(*zero, "workspace_zero", plan.workspaceBytes,
+                         plan.workspaceZero))
+      return false;
+  }
+  if (const Value *once = root.find("workspace_zero_once")) {
+    // A version-3 runtime ignores unknown keys: it would launch the kernels
+    // on counters nobody zeroed.
+    if (plan.version < 4)
+      return fail("workspace_zero_once",
+                  "needs version 4 (the plan says version " +
+                      std::to_string(plan.version) + ")");
+    if (!workspaceRanges(*once, "workspace_zero_once", plan.workspaceBytes,
+                         plan.workspaceZeroOnce))
+      return false;
   }
   if (const Value *maps = root.find("tensor_maps")) {
     // A version-1 runtime ignores unknown keys: it would launch the kernels
@@ -699,16 +723,24 @@ std::string runtime::describePlan(const Plan &plan) {
   describeValues("arguments", plan.arguments);
   describeValues("results", plan.results);
   os << "workspace: " << plan.workspaceBytes << " bytes";
-  if (plan.workspaceZeroAll) {
-    os << " (zero-filled before every call)\n";
-  } else {
-    os << " (zero-filled before every call:";
-    if (plan.workspaceZero.empty())
+  auto ranges = [&](const std::vector<std::pair<int64_t, int64_t>> &list) {
+    if (list.empty())
       os << " none";
-    for (auto [offset, bytes] : plan.workspaceZero)
+    for (auto [offset, bytes] : list)
       os << " [" << offset << ", " << offset + bytes << ")";
-    os << ")\n";
+  };
+  os << " (zero-filled before every call";
+  if (!plan.workspaceZeroAll) {
+    os << ":";
+    ranges(plan.workspaceZero);
   }
+  // The kernels leave these at 0: zero-filled when allocated, and after a
+  // failed call.
+  if (!plan.workspaceZeroOnce.empty()) {
+    os << "; once:";
+    ranges(plan.workspaceZeroOnce);
+  }
+  os << ")\n";
   for (const TensorMapSpec &map : plan.tensorMaps) {
     const ValueSpec &spec = plan.arguments[map.argument];
     os << "tensor map: workspace+" << map.workspaceOffset << " for argument "

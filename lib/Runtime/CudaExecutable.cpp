@@ -2,7 +2,10 @@
 //
 // A call of the step, on the one (null) stream of the primary context:
 //
-//   cuMemsetD8(workspace ranges, 0)    every call starts from zeroed counters
+//   cuMemsetD8(workspace ranges, 0)    "workspace_zero", every call; the
+//                                      "workspace_zero_once" counters on the
+//                                      first call and after a failed one
+//                                      (the kernels leave them at 0)
 //   cuMemcpyHtoD(tensor maps)          TMA descriptors of the arguments, when
 //                                      their pointers changed
 //   cuLaunchKernelEx(kernel 0) ...     in plan order; cooperative and cluster
@@ -366,10 +369,16 @@ std::string Executable::launchAll(CUstream stream) {
   std::string error;
   if (workspace && plan.workspaceZeroAll)
     error = zero(workspace, size_t(plan.workspaceBytes));
-  // Only what the kernels need zeroed (the fused step's arrival counters).
+  // Only what the kernels need zeroed.
   for (auto [offset, bytes] : plan.workspaceZero)
     if (error.empty())
       error = zero(workspace + uint64_t(offset), size_t(bytes));
+  if (zeroOncePending && workspace)
+    for (auto [offset, bytes] : plan.workspaceZeroOnce)
+      if (error.empty())
+        error = zero(workspace + uint64_t(offset), size_t(bytes));
+  if (error.empty())
+    zeroOncePending = false;
   if (error.empty())
     error = writeTensorMaps(stream);
   for (size_t k = 0; error.empty() && k < kernels.size(); ++k) {
@@ -396,6 +405,8 @@ std::string Executable::launchAll(CUstream stream) {
       error =
           "kernels[" + std::to_string(k) + "] (" + spec.name + "): " + error;
   }
+  if (!error.empty())
+    zeroOncePending = true;
   return error;
 }
 

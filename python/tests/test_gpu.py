@@ -246,7 +246,8 @@ def test_artifact_cache(tmp_path, monkeypatch):
 
 def test_guarded_step_artifact(tmp_path):
     """A step with a nonfinite guard: its third result is the i64 count
-    (plan version 3), which the host call returns as a 0-d int64 array."""
+    (plan version 3, and 4 for its zero-once counters), which the host call
+    returns as a 0-d int64 array."""
     if gpu._nora_compile_tool() is None:
         pytest.skip("nora-compile is needed")
     for mode in ("skip_row", "skip_step"):
@@ -257,7 +258,10 @@ def test_guarded_step_artifact(tmp_path):
         assert art.results == [(40, 24), (40, 24), ()]
         assert art.result_dtypes == ["f32", "f32", "i64"]
         text = art.describe()
-        assert "version 3" in text and "skipped: i64 scalar" in text
+        assert "version 4" in text and "skipped: i64 scalar" in text
+        # Four counters (one row block, the grid barrier, the flagged rows,
+        # the finish kernel's departures), zero-filled once.
+        assert "once: [0, 16))" in text
         assert "nora_nonfinite_1" in text
     if not os.path.exists(FAKE_DRIVER):
         return

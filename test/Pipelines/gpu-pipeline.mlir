@@ -2,7 +2,8 @@
 // to one cooperative launch and one persistent kernel, lowered to NVVM and
 // assembled. The PTX pins the memory ordering of the row-block counters:
 // LLVM's NVPTX back end drops the ordering of atomicrmw, so the release and
-// acquire fences are explicit and the spin is an ld.acquire.gpu. The bf16
+// acquire fences are explicit and the spin is an ld.acquire.gpu; arrival
+// and departure are atom.inc, which wraps the counter back to 0. The bf16
 // step takes the tensor-core mainloop (cp.async ring, ldmatrix, mma.sync);
 // mainloop=simt gives the exact-f32 one.
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=none" | FileCheck %s --check-prefix=NVVM
@@ -39,9 +40,10 @@
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-SAME: shfl.sync.bfly.b32
 // PTX-SAME: fence.acq_rel.gpu
-// PTX-SAME: atom.{{(global.)?}}add.u32
+// PTX-SAME: atom.{{(global.)?}}inc.u32
 // PTX-SAME: ld.acquire.gpu
 // PTX-SAME: fence.acq_rel.gpu
+// PTX-SAME: atom.{{(global.)?}}inc.u32
 // PTX-SAME: sqrt.rn.f64
 // PTX-NOT: call.uni
 // PTX80: .target sm_80

@@ -20,7 +20,10 @@ the generic form of that IR is interpreted:
 
 - The host side (to_buffer, alloc, gpu.memset, memref.view, launch_func)
   runs as written. Fresh allocations are filled with 0xff bytes (NaN), so a
-  kernel that reads what nobody wrote shows it.
+  kernel that reads what nobody wrote shows it. A gpu.memset marked
+  nora.zero_once (the counters, which the runtime zero-fills only when it
+  allocates the workspace) must find its range back at 0 when the call
+  returns, or the call is an error.
 - A kernel launch runs min(tiles, --grid) CTAs (cooperative: all resident).
   Each CTA is interpreted in lockstep, its threads (256, or 384 with a
   producer warpgroup) as one vector with an active mask: divergent
@@ -432,6 +435,10 @@ class Machine:
         func = self.funcs[name]
         block = func.regions[0][0]
         env = {}
+        zero_once = []  # the nora.zero_once memsets' views
+
+        def workspace_base(ref):
+            return self.glob.find(ref.base)[0]
         for a, t, v in zip(block.args, block.arg_types, args):
             env[a] = v
         for op in block.ops:
@@ -454,6 +461,8 @@ class Machine:
                 ref = env[op.operands[0]]
                 value = env[op.operands[1]]
                 ref.typed()[:] = value
+                if "nora.zero_once" in op.attrs:
+                    zero_once.append(ref)
             elif n == "memref.view":
                 src = env[op.operands[0]]
                 shift = int(env[op.operands[1]])
@@ -463,6 +472,17 @@ class Machine:
             elif n == "gpu.launch_func":
                 self.launch(op, env)
             elif n == "func.return":
+                # The runtime zero-fills these only when it allocates the
+                # workspace: every call must leave them at 0 for the next.
+                for ref in zero_once:
+                    left = ref.typed()
+                    if left.any():
+                        raise SimError(
+                            "the call left a zero-once workspace range "
+                            "non-zero (%s at workspace+%d), so the next call "
+                            "would start from it" % (
+                                np.array2string(left, threshold=16),
+                                ref.base - workspace_base(ref)))
                 return [env[v] for v in op.operands]
             else:
                 raise NotGpuStep("'%s' cannot run on the GPU: only "
@@ -994,14 +1014,21 @@ def op_gpu_id(kind):
 
 
 def op_atomicrmw(m, op, ops, cta, mask):
-    if int_prop(op, "bin_op") != 1:
-        raise SimError("only atomicrmw add is simulated")
+    # add (1), and uinc_wrap (15: PTX atom.inc, old >= val ? 0 : old + 1,
+    # unsigned) on i32.
+    kind = int_prop(op, "bin_op")
+    if kind not in (1, 15):
+        raise SimError("only atomicrmw add and uinc_wrap are simulated")
     addr, val = lanes(ops[0]), lanes(ops[1])
     out = np.zeros(NTHREADS, np.int32)
     for t in np.nonzero(full(mask))[0]:
         w = m.glob.span(int(addr[t]), 4).view(np.int32)
         out[t] = w[0]
-        w[0] = w[0] + np.int32(val[t])
+        if kind == 1:
+            w[0] = w[0] + np.int32(val[t])
+        else:
+            old, bound = int(w.view(np.uint32)[0]), int(val[t]) & 0xFFFFFFFF
+            w.view(np.uint32)[0] = 0 if old >= bound else old + 1
     return out
 
 

@@ -19,9 +19,9 @@
 
 namespace mlir::nora::runtime {
 
-/// The newest "version" this runtime reads (it reads 1 and 2; version 2
-/// adds "tensor_maps").
-constexpr int64_t kArtifactVersion = 3;
+/// The newest "version" this runtime reads (it reads 1 to 4; version 2
+/// adds "tensor_maps", 3 i64 results, 4 "workspace_zero_once").
+constexpr int64_t kArtifactVersion = 4;
 
 /// The element types an argument may have ("f32", "bf16", "f16").
 /// I64: only a result, the i64 count of a guarded step (version 3).
@@ -103,6 +103,10 @@ struct Plan {
   /// every call ("workspace_zero"); absent from the plan: all of it.
   std::vector<std::pair<int64_t, int64_t>> workspaceZero;
   bool workspaceZeroAll = true;
+  /// The ranges zero-filled only when the workspace is allocated (and after
+  /// a failed call): the kernels leave them at 0 ("workspace_zero_once",
+  /// version 4; the fused steps' arrival counters).
+  std::vector<std::pair<int64_t, int64_t>> workspaceZeroOnce;
   std::vector<TensorMapSpec> tensorMaps;
   int64_t version = kArtifactVersion;
   std::vector<KernelSpec> kernels;

@@ -60,8 +60,9 @@ public:
   /// Copies the arguments to the device; their count, kinds and byte sizes
   /// must match the plan.
   std::string setArguments(const std::vector<HostArgument> &arguments);
-  /// One call of the step: zero-fills the workspace, launches every kernel
-  /// in order, waits for them.
+  /// One call of the step: zero-fills what the plan zeroes every call (and,
+  /// on the first call or after a failed one, the zero-once ranges),
+  /// launches every kernel in order, waits for them.
   std::string run();
   /// One call on the caller's device memory, asynchronous on `stream` (0:
   /// the default stream), nothing copied: `arguments[i]` is the
@@ -117,6 +118,10 @@ private:
   std::vector<float> scalars;
   std::vector<cuda::CUdeviceptr> resultBuffers;
   cuda::CUdeviceptr workspace = 0;
+  /// The zero-once ranges must be zero-filled before the next launch: the
+  /// workspace is new, or a call failed (it may have stopped between a
+  /// kernel that raised a counter and the one that clears it).
+  bool zeroOncePending = true;
   bool argumentsSet = false;
   /// The argument pointers the parameters are bound to, and those the
   /// tensor maps in the workspace describe (empty: none written yet).

@@ -21,9 +21,10 @@
 //         -> [quad sum] -> smem [stat][row][contributor] -> fixed-order sum
 //         -> slot[rb][ct][stat][row]
 //       if onePhase:
-//         arrive on counter[rb] (fence.acq_rel.gpu; atom.add), spin until it
-//         reaches colTiles (ld.acquire.gpu), sum the colTiles slots of each
-//         row in order, finish D and W' from registers, store W'
+//         arrive on counter[rb] (fence.acq_rel.gpu; atom.inc), spin until it
+//         reaches colTiles (ld.acquire.gpu), depart (atom.inc: the last
+//         departure wraps it to 0), sum the colTiles slots of each row in
+//         order, finish D and W' from registers, store W'
 //       else: store U into W' (parked)
 //   if !onePhase:
 //     grid barrier on counter[rowBlocks]; for each row i of this worker
@@ -32,7 +33,8 @@
 //
 // Both phases sum the same slots in the same order and apply the same
 // element formula, so W' and M' are bitwise the same for every grid size.
-// The spin-waits need every CTA resident: the launch is cooperative.
+// The spin-waits need every CTA resident: the launch is cooperative. Every
+// counter is back at 0 when the step ends, so no call zero-fills them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -110,7 +112,9 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     return t;
   }
   t.numStats = chain.numStats();
-  t.counters = t.rowBlocks + 1 + (chain.guard != NonfiniteGuard::None);
+  // One a row block, the grid barrier's, and with a guard the flagged rows'
+  // count and the finish kernel's departures.
+  t.counters = t.rowBlocks + 1 + (chain.guard != NonfiniteGuard::None ? 2 : 0);
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
   t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
   if (chain.guard != NonfiniteGuard::None) {
@@ -246,15 +250,23 @@ void KernelEmitter::emitArriveAndWait(Value index, Value target) {
   // Release: every thread's slot writes are ordered before thread 0's fence
   // by the barrier; the fence makes them visible at gpu scope before the
   // arrival. NVPTX drops the ordering of atomicrmw, hence the explicit fence.
+  //
+  // The counter leaves the launch at 0, so no call zero-fills it: each of
+  // the `target` arrivals and each of the `target` departures (a waiter that
+  // saw every arrival) is one atom.inc wrapping at 2 target - 1, and the
+  // last departure takes it from 2 target - 1 back to 0. Nobody spins then:
+  // every waiter has departed.
   barrier();
   Value isFirst =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, idx(0));
   ifThen(isFirst, [&] {
     Value ptr = counterPointer(index);
     Type i32 = b.getI32Type();
-    LLVM::FenceOp::create(b, loc, LLVM::AtomicOrdering::release, "device");
     Value one = arith::ConstantOp::create(b, loc, i32, b.getI32IntegerAttr(1));
-    LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::add, ptr, one,
+    Value wrap = b.createOrFold<arith::SubIOp>(
+        loc, b.createOrFold<arith::ShLIOp>(loc, target, one), one);
+    LLVM::FenceOp::create(b, loc, LLVM::AtomicOrdering::release, "device");
+    LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::uinc_wrap, ptr, wrap,
                               LLVM::AtomicOrdering::monotonic, "device");
     // Acquire: spin on ld.acquire.gpu until every tile has arrived.
     scf::WhileOp::create(
@@ -266,13 +278,17 @@ void KernelEmitter::emitArriveAndWait(Value index, Value target) {
               /*isInvariantGroup=*/false, LLVM::AtomicOrdering::acquire,
               "device");
           Value waiting = arith::CmpIOp::create(
-              nb, l, arith::CmpIPredicate::slt, seen, target);
+              nb, l, arith::CmpIPredicate::ult, seen, target);
           scf::ConditionOp::create(nb, l, waiting, ValueRange{});
         },
         [&](OpBuilder &nb, Location l, ValueRange) {
           scf::YieldOp::create(nb, l);
         });
     LLVM::FenceOp::create(b, loc, LLVM::AtomicOrdering::acquire, "device");
+    // Depart. Program order after the acquiring load is enough: what the
+    // CTA reads next (the slots) is rewritten only by the next launch.
+    LLVM::AtomicRMWOp::create(b, loc, LLVM::AtomicBinOp::uinc_wrap, ptr, wrap,
+                              LLVM::AtomicOrdering::monotonic, "device");
   });
   barrier();
 }
@@ -1060,6 +1076,42 @@ gpu::GPUFuncOp mlir::nora::buildNonfiniteFinishKernel(
   Value zero = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
   Value any =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, count, zero);
+  // The count leaves this launch at 0 (no call zero-fills it). Every CTA
+  // departs once its threads have read it (the barrier; thread 0's release
+  // fence); the last of gridDim.x departures wraps its counter to 0 and
+  // then (acquire) clears the count.
+  gpu::BarrierOp::create(b, loc);
+  Value isThread0 =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, index(0));
+  auto depart = scf::IfOp::create(b, loc, isThread0, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(depart.thenBlock());
+    Type i32 = b.getI32Type();
+    Type ptrType = LLVM::LLVMPointerType::get(b.getContext());
+    auto pointer = [&](int64_t k) -> Value {
+      Value base =
+          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, counters);
+      Value address = arith::IndexCastUIOp::create(
+          b, loc, b.getI64Type(),
+          arith::AddIOp::create(b, loc, base, index(4 * k)));
+      return LLVM::IntToPtrOp::create(b, loc, ptrType, address);
+    };
+    Value last = arith::SubIOp::create(
+        b, loc, arith::IndexCastUIOp::create(b, loc, i32, gridSize),
+        arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(1)));
+    LLVM::FenceOp::create(b, loc, LLVM::AtomicOrdering::release, "device");
+    Value before = LLVM::AtomicRMWOp::create(
+        b, loc, LLVM::AtomicBinOp::uinc_wrap, pointer(tiling.rowBlocks + 2),
+        last, LLVM::AtomicOrdering::monotonic, "device");
+    Value isLast =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, before, last);
+    auto clear = scf::IfOp::create(b, loc, isLast, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(clear.thenBlock());
+    LLVM::FenceOp::create(b, loc, LLVM::AtomicOrdering::acquire, "device");
+    memref::StoreOp::create(b, loc, zero, counters,
+                            ValueRange{index(tiling.rowBlocks + 1)});
+  }
   Value result =
       chain.guard == NonfiniteGuard::SkipRow
           ? arith::ExtSIOp::create(b, loc, b.getI64Type(), count).getResult()

@@ -299,7 +299,8 @@ gpu::GPUFuncOp buildFusedStepKernel(OpBuilder &builder, Location loc,
 /// The kernel that finishes a guarded step (chain.guard set), launched after
 /// the step's: it reads the flagged-row count the step's kernel left in the
 /// counters and writes `skipped` (i64: the count with skip_row, 1 or 0 with
-/// skip_step); with skip_step and a count above 0 it copies W and M over W'
+/// skip_step), then puts the count back at 0 once every CTA has read it;
+/// with skip_step and a count above 0 it copies W and M over W'
 /// and M' (rows blockIdx.x, + gridDim.x, ...). Arguments: counters (i32),
 /// w, m, w_new, m_new, skipped (memref<i64>).
 gpu::GPUFuncOp buildNonfiniteFinishKernel(OpBuilder &builder, Location loc,

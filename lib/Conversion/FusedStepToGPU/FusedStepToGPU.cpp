@@ -8,8 +8,9 @@
 //   %dyb = bufferization.to_buffer %dy read_only   (x, [acc], w, m alike)
 //   %wnb = memref.alloc()  %mnb = memref.alloc()
 //   %ws  = memref.alloc() {nora.workspace}  : memref<B x i8>
-//   gpu.memset %ws, 0
 //   %cnt = memref.view %ws[0] : i32 counters, %st = memref.view %ws[off] : f64
+//   gpu.memset %cnt, 0 {nora.zero_once}   (when the workspace is allocated:
+//                                          the kernel leaves them at 0)
 //   gpu.launch_func @nora_kernels::@nora_fused_step_0
 //       blocks in (tiles, 1, 1) threads in (256, 1, 1)
 //       args(%dyb, %xb, %wb, %mb, %lr, %wd, %wnb, %mnb, %cnt, %st)
@@ -189,8 +190,8 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
     add(v, role);
     return v;
   };
-  // Only the arrival counters start at zero: every statistics slot is
-  // written before any CTA reads it.
+  // Only the arrival counters start at zero (and end at zero): every
+  // statistics slot is written before any CTA reads it.
   Value counters;
   if (!shape.wgradOnly) {
     counters = view(0, "counters");
@@ -220,7 +221,12 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   if (counters) {
     Value zero = arith::ConstantOp::create(b, loc, b.getI32Type(),
                                            b.getI32IntegerAttr(0));
-    gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, counters, zero);
+    // Once: the kernels leave every counter at 0 (see emitArriveAndWait), so
+    // the runtime zero-fills them when it allocates the workspace, not every
+    // call ("workspace_zero_once").
+    auto memset =
+        gpu::MemsetOp::create(b, loc, Type(), ValueRange{}, counters, zero);
+    memset->setAttr("nora.zero_once", b.getUnitAttr());
   }
 
   auto dim = [&](int64_t v) -> Value {

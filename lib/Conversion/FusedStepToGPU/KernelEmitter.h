@@ -335,8 +335,9 @@ private:
   std::pair<Value, Value> emitRowCoefficients(ValueRange stats);
   /// W' of one element from U, W and its row's (a, factor).
   Value emitUpdatedWeight(Value u, Value w, Value a, Value factor);
-  /// Thread 0 arrives on counters[index] and waits until it reaches
-  /// `target` (i32); the whole CTA waits for it.
+  /// Thread 0 arrives on counters[index], waits until it reaches `target`
+  /// (i32) and departs; the whole CTA waits for it. The last departure
+  /// puts the counter back at 0.
   void emitArriveAndWait(Value index, Value target);
   void emitStreamingPhase();
   Value counterPointer(Value index);

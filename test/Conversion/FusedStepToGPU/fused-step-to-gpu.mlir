@@ -29,8 +29,10 @@
 // CHECK: %[[WS:.*]] = memref.alloc() {nora.workspace} : memref<6400xi8>
 // CHECK: %[[CNT:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<6400xi8> to memref<3xi32>
 // CHECK: %[[ST:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<6400xi8> to memref<768xf64>
-// Only the counters are zeroed: every slot is written before it is read.
-// CHECK: gpu.memset %[[CNT]], %{{.*}} : memref<3xi32>, i32
+// Only the counters are zeroed (every slot is written before it is read),
+// and only when the runtime allocates the workspace: the kernel leaves them
+// at 0.
+// CHECK: gpu.memset %[[CNT]], %{{.*}} : memref<3xi32>, i32 {nora.zero_once}
 // CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0
 // CHECK-SAME: args(%[[DYB]] : memref<8x70xbf16>, %[[XB]] : memref<8x100xbf16>, %[[WB]] : memref<70x100xf32>, %[[MB]] : memref<70x100xf32>, %[[LR]] : f32, %[[WD]] : f32, %[[WN]] : memref<70x100xf32>, %[[MN]] : memref<70x100xf32>, %[[CNT]] : memref<3xi32>, %[[ST]] : memref<768xf64>)
 // CHECK-SAME: {nora.cooperative, nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats"], nora.persistent_tiles = 4 : i64}
@@ -63,25 +65,35 @@
 // CHECK: gpu.barrier
 // CHECK: memref.store %{{.*}} : memref<768xf64>
 // One phase when the grid covers a row block's column tiles: release fence,
-// arrival, acquire spin, acquire fence.
+// arrival, acquire spin until 2 column tiles arrived, acquire fence,
+// departure. Arrivals and departures wrap at 2 x 2 - 1 = 3: the last
+// departure puts the counter back at 0.
 // CHECK: %[[ONE:.*]] = arith.cmpi uge, %[[GRID]], %c2
 // CHECK: scf.if %[[ONE]] {
 // CHECK: gpu.barrier
 // CHECK: llvm.fence syncscope("device") release
-// CHECK: llvm.atomicrmw add %{{.*}}, %{{.*}} syncscope("device") monotonic
+// CHECK: llvm.atomicrmw uinc_wrap %[[CTR:.*]], %c3_i32 syncscope("device") monotonic
 // CHECK: scf.while
-// CHECK: llvm.load %{{.*}} atomic syncscope("device") acquire
+// CHECK: %[[SEEN:.*]] = llvm.load %[[CTR]] atomic syncscope("device") acquire
+// CHECK: arith.cmpi ult, %[[SEEN]], %c2_i32
 // CHECK: llvm.fence syncscope("device") acquire
+// CHECK: llvm.atomicrmw uinc_wrap %[[CTR]], %c3_i32 syncscope("device") monotonic
 // CHECK: gpu.barrier
 // CHECK: scf.for %{{.*}} = %c0{{[_0-9]*}} to %c2{{[_0-9]*}} step %c1{{[_0-9]*}} iter_args({{.*}}) -> (f64, f64, f64)
 // CHECK: math.sqrt %{{.*}} : f64
 // CHECK: } else {
 // Two phases: U parked in W'.
 // CHECK: memref.store %{{.*}} : memref<70x100xf32>
-// The streaming phase after the tile loop: grid barrier on counter 2.
+// The streaming phase after the tile loop: grid barrier on counter 2, for
+// gridDim.x workers (wrapping at 2 gridDim.x - 1).
 // CHECK: %[[TWO:.*]] = arith.cmpi ult, %[[GRID]], %c2{{[_0-9]*}}
 // CHECK: scf.if %[[TWO]] {
-// CHECK: llvm.atomicrmw add
+// CHECK: %[[WORKERS:.*]] = arith.index_cast %[[GRID]] : index to i32
+// CHECK: %[[SHL:.*]] = arith.shli %[[WORKERS]], %c1_i32
+// CHECK: %[[WRAP:.*]] = arith.subi %[[SHL]], %c1_i32
+// CHECK: llvm.atomicrmw uinc_wrap %{{.*}}, %[[WRAP]]
+// CHECK: arith.cmpi ult, %{{.*}}, %[[WORKERS]]
+// CHECK: llvm.atomicrmw uinc_wrap %{{.*}}, %[[WRAP]]
 // CHECK: scf.for %{{.*}} = %[[BID]] to %c70{{[_0-9]*}} step %[[GRID]]
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c100{{[_0-9]*}} step %c256{{[_0-9]*}}
 // CHECK: gpu.return

@@ -7,13 +7,15 @@
 // block's wait the row threads sum the probes; the CTA of column tile 0
 // counts the flagged rows, and a flagged row keeps W (a select) and puts M
 // back over the M' it stored. A second kernel turns the count into
-// `skipped` (one CTA), which the host reads back from a 0-d buffer.
+// `skipped` (one CTA), which the host reads back from a 0-d buffer, and
+// puts the count back at 0 once every CTA has read it (a fourth counter
+// counts their departures and wraps at gridDim.x - 1).
 // CHECK-LABEL: func.func @skip_row
-// CHECK: memref.view %{{.*}}[%c0][] : memref<8960xi8> to memref<3xi32>
+// CHECK: memref.view %{{.*}}[%c0][] : memref<8960xi8> to memref<4xi32>
 // CHECK: memref.view %{{.*}}[%c256][] : memref<8960xi8> to memref<1088xf64>
 // CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0
 // CHECK: %[[SKIPPED:.*]] = memref.alloc() : memref<i64>
-// CHECK: gpu.launch_func @nora_kernels::@nora_nonfinite_1 blocks in (%c1, %c1, %c1) threads in (%c256, %c1, %c1) args(%{{.*}} : memref<3xi32>, %{{.*}} : memref<8x16xf32>, %{{.*}} : memref<8x16xf32>, %{{.*}} : memref<8x16xf32>, %{{.*}} : memref<8x16xf32>, %[[SKIPPED]] : memref<i64>)
+// CHECK: gpu.launch_func @nora_kernels::@nora_nonfinite_1 blocks in (%c1, %c1, %c1) threads in (%c256, %c1, %c1) args(%{{.*}} : memref<4xi32>, %{{.*}} : memref<8x16xf32>, %{{.*}} : memref<8x16xf32>, %{{.*}} : memref<8x16xf32>, %{{.*}} : memref<8x16xf32>, %[[SKIPPED]] : memref<i64>)
 // CHECK-SAME: nora.operand_roles = ["counters", "w", "m", "w_new", "m_new", "skipped"], nora.persistent_tiles = 1 : i64
 // CHECK: %[[T:.*]] = bufferization.to_tensor %[[SKIPPED]] restrict writable : memref<i64> to tensor<i64>
 // CHECK: %[[S:.*]] = tensor.extract %[[T]][] : tensor<i64>
@@ -28,8 +30,8 @@
 // CHECK: memref.store
 // CHECK: %[[MV:.*]] = memref.load %arg3
 // CHECK-NEXT: memref.store %[[MV]], %arg7
-// CHECK: gpu.func @nora_nonfinite_1(%{{.*}}: memref<3xi32>, %{{.*}}: memref<8x16xf32>, %{{.*}}: memref<8x16xf32>, %{{.*}}: memref<8x16xf32>, %{{.*}}: memref<8x16xf32>, %[[OUT:.*]]: memref<i64>)
-// CHECK: %[[COUNT:.*]] = memref.load %{{.*}}[%c2] : memref<3xi32>
+// CHECK: gpu.func @nora_nonfinite_1(%{{.*}}: memref<4xi32>, %{{.*}}: memref<8x16xf32>, %{{.*}}: memref<8x16xf32>, %{{.*}}: memref<8x16xf32>, %{{.*}}: memref<8x16xf32>, %[[OUT:.*]]: memref<i64>)
+// CHECK: %[[COUNT:.*]] = memref.load %{{.*}}[%c2] : memref<4xi32>
 // CHECK: %[[WIDE:.*]] = arith.extsi %[[COUNT]] : i32 to i64
 // CHECK: memref.store %[[WIDE]], %[[OUT]][] : memref<i64>
 // CHECK-NOT: scf.for
@@ -59,8 +61,17 @@ func.func @skip_row(%dy: tensor<4x8xf32>, %x: tensor<4x16xf32>, %w: tensor<8x16x
 // CHECK: arith.cmpf uno
 // CHECK-NOT: arith.cmpf one
 // CHECK: gpu.func @nora_nonfinite_1
-// CHECK: %[[COUNT:.*]] = memref.load %{{.*}}[%c2] : memref<3xi32>
+// CHECK: %[[COUNT:.*]] = memref.load %[[CNT:.*]][%c2] : memref<4xi32>
 // CHECK: %[[ANY:.*]] = arith.cmpi sgt, %[[COUNT]], %c0_i32 : i32
+// CHECK: gpu.barrier
+// CHECK: scf.if
+// CHECK: %[[LAST:.*]] = arith.subi %{{.*}}, %c1_i32 : i32
+// CHECK: llvm.fence syncscope("device") release
+// CHECK: %[[BEFORE:.*]] = llvm.atomicrmw uinc_wrap %{{.*}}, %[[LAST]] syncscope("device") monotonic
+// CHECK: %[[ISLAST:.*]] = arith.cmpi eq, %[[BEFORE]], %[[LAST]]
+// CHECK: scf.if %[[ISLAST]] {
+// CHECK: llvm.fence syncscope("device") acquire
+// CHECK: memref.store %c0_i32, %[[CNT]][%c2] : memref<4xi32>
 // CHECK: %[[FLAG:.*]] = arith.extui %[[ANY]] : i1 to i64
 // CHECK: memref.store %[[FLAG]]
 // CHECK: scf.if %[[ANY]] {

@@ -49,9 +49,10 @@ func.func @nora(%dy: tensor<8x64xbf16>, %x: tensor<8x32xbf16>,
 // -----
 
 // A guarded step: its i64 count is one more result pointer (to one int64 in
-// device memory), and the embedded plan is version 3 with an i64 result.
+// device memory), and the embedded plan is version 4 (an i64 result, and
+// counters zero-filled once).
 // CHECK-LABEL: module
-// CHECK-DAG: llvm.mlir.global internal constant @__nora_plan_guarded("{{.*}}\22dtype\22: \22i64\22{{.*}}\22kind\22: \22scalar\22{{.*}}\22version\22: 3{{.*}}\00")
+// CHECK-DAG: llvm.mlir.global internal constant @__nora_plan_guarded("{{.*}}\22dtype\22: \22i64\22{{.*}}\22kind\22: \22scalar\22{{.*}}\22version\22: 4{{.*}}\22workspace_zero_once\22{{.*}}\00")
 // CHECK-LABEL: llvm.func @guarded(
 // CHECK-SAME: %[[WN:.*]]: !llvm.ptr, %[[MN:.*]]: !llvm.ptr, %[[K:.*]]: !llvm.ptr, %[[S:.*]]: !llvm.ptr) -> i32
 // CHECK: %[[R:.*]] = llvm.alloca %{{.*}} x !llvm.array<3 x i64>

@@ -1,7 +1,10 @@
 """gpusim finds the bugs it is meant to find: the mma-sync kernel of
 test/Pipelines/gpu-pipeline.mlir runs clean and agrees with nora's float64
-reference of the Nora step; then three one-line mutations of the kernel IR
-must each be caught (a wrong result or a reported race). The same for the
+reference of the Nora step; then one-line mutations of the kernel IR
+must each be caught (a wrong result or a reported race), among them
+counters without their departures, which a call leaves non-zero for the
+next (and, in the ping-pong kernel, a grid barrier that wraps one late).
+The same for the
 wgmma kernel (96 tokens, so that its TMA ring reuses stages): TMA copies
 without the swizzle, an mbarrier wait on the wrong phase or none, an
 expect_tx short of the stage's bytes, a ring wait that retires too little,
@@ -88,6 +91,7 @@ def main():
         "no barrier before the stage is read":
             text[:first] + text[first + len(barrier):],
         "prefetch lines past the matrix": unclamped,
+        "no departures": no_departures(text),
     }
     bad = run_mutations(error, text, mutations)
 
@@ -316,6 +320,7 @@ def main():
         # Both consumers' epilogues on named barrier 1 of 128 threads: the
         # hardware would release a mix of both warpgroups' warps.
         "both consumers on named barrier 1": one_named_barrier(ptext),
+        "grid barrier wrapping at 2 workers": wrap_at_twice(ptext),
     }
     bad += run_mutations(pp_error, ptext, pmut)
 
@@ -422,6 +427,28 @@ def main():
     bad += run_mutations(error, ttext, {"tf32 A fragment a1/a2 swapped":
                                         swapped})
     sys.exit(1 if bad else 0)
+
+
+def no_departures(text):
+    """The counters' departures (the atom.inc after each wait's acquire
+    fence) removed: the arrivals stay on the counters after the call."""
+    return re.sub(r'("llvm.fence"\(\) <\{ordering = 4 : i64[^\n]*\n)'
+                  r'\s*%[\w#]+ = "llvm.atomicrmw"[^\n]*bin_op = 15[^\n]*\n',
+                  r'\1', text)
+
+
+def wrap_at_twice(text):
+    """The grid barrier's atom.inc bound 2 workers instead of 2 workers - 1:
+    its last departure leaves 2 workers, not 0."""
+    shl = {m.group(1) for m in re.finditer(
+        r'(%[\w#]+) = "arith.shli"\([^\n]*\(i32, i32\) -> i32', text)}
+    for m in re.finditer(r'(%[\w#]+) = "arith.subi"\((%[\w#]+), %[\w#]+\)'
+                         r'[^\n]*\(i32, i32\) -> i32', text):
+        if m.group(2) in shl:
+            return re.sub(r'"llvm.atomicrmw"\((%[\w#]+), ' +
+                          re.escape(m.group(1)) + r'\)',
+                          r'"llvm.atomicrmw"(\1, ' + m.group(2) + ')', text)
+    return text
 
 
 def run_mutations(error, text, mutations):

@@ -93,7 +93,10 @@ def bad(args):
     case("garbage", raw=bytes(range(256)) * 4)
     case("empty", raw=b"")
     case("deep", raw=b"[" * 100000)
-    case("version", setter("version", 4))
+    case("version", setter("version", 5))
+    # workspace_zero_once is a version-4 key: an older runtime would never
+    # zero-fill those counters.
+    case("onceversion", setter("workspace_zero_once", [[0, 4]]))
     # tensor_maps is a version-2 key (the axpy plan is version 1).
     case("tmapversion", setter("tensor_maps", [
         {"workspace": 0, "argument": 0, "box": [8, 8]}]))

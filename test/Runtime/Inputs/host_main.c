@@ -3,8 +3,9 @@
  * test/Pipelines/gpu-pipeline.mlir (dy 32x128 bf16, x 32x96 bf16, w and m
  * 128x96 f32). Under the fake driver, device memory is host memory. Calls
  * the step on the default stream, on stream 0x1234, then with a misaligned
- * pointer, then nora_embedded_call with no plan and with a bad one; prints
- * each return code and the runtime's message. */
+ * pointer, with a launch that fails and once more, then nora_embedded_call
+ * with no plan and with a bad one; prints each return code and the
+ * runtime's message. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,13 @@ int main(void) {
   }
   int rc = nora_step(dy + 4, x, w, m, 0.1f, 0.01f, wn, mn, NULL);
   printf("misaligned: rc %d: %s\n", rc, nora_runtime_last_error());
+  /* A launch that fails: the next call zero-fills the counters again. */
+  setenv("FAKE_CUDA_FAIL", "cuLaunchKernelEx", 1);
+  rc = nora_step(dy, x, w, m, 0.1f, 0.01f, wn, mn, NULL);
+  printf("failed launch: rc %d: %s\n", rc, nora_runtime_last_error());
+  unsetenv("FAKE_CUDA_FAIL");
+  rc = nora_step(dy, x, w, m, 0.1f, 0.01f, wn, mn, NULL);
+  printf("after the failure: rc %d\n", rc);
   /* The entry point itself, called badly: no plan; a plan that is no
    * artifact's (the cache stays empty, so each call says so again). */
   void *cache = NULL;
