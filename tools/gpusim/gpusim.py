@@ -60,6 +60,10 @@ import sys
 import numpy as np
 
 NTHREADS = 256
+# nora-opt's mainloop= values (test/Integration/mainloop-names.test
+# compares them with nora-opt's).
+MAINLOOPS = ("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
+             "wgmma-pingpong", "wgmma-tall")
 
 
 class SimError(Exception):
@@ -1797,9 +1801,7 @@ def main(argv=None):
     p.add_argument("--entry", required=True)
     p.add_argument("--input", action="append", default=[])
     p.add_argument("--output", action="append", default=[])
-    p.add_argument("--mainloop", default="auto",
-                   choices=("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
-                            "wgmma-pingpong", "wgmma-tall"))
+    p.add_argument("--mainloop", default="auto", choices=MAINLOOPS)
     p.add_argument("--no-fuse", action="store_true",
                    help="do not fuse weight gradients into their steps "
                         "(the gradient kernel, then the step's)")
