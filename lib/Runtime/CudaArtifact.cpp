@@ -241,13 +241,14 @@ bool PlanChecker::tensorMap(const Value &value, const std::string &field,
     return fail(join(field, "workspace"),
                 "a tensor map must be 64-byte aligned, offset " +
                     std::to_string(at) + " is not");
-  for (auto [zeroAt, zeroBytes] : plan.workspaceZero)
-    if (at < zeroAt + zeroBytes && zeroAt < at + kTensorMapBytes)
-      return fail(join(field, "workspace"), "overlaps a workspace_zero range");
-  for (auto [zeroAt, zeroBytes] : plan.workspaceZeroOnce)
-    if (at < zeroAt + zeroBytes && zeroAt < at + kTensorMapBytes)
-      return fail(join(field, "workspace"),
-                  "overlaps a workspace_zero_once range");
+  // The descriptor is written before every launch: no zero-fill may hit it.
+  for (auto [ranges, key] :
+       {std::pair{&plan.workspaceZero, "workspace_zero"},
+        std::pair{&plan.workspaceZeroOnce, "workspace_zero_once"}})
+    for (auto [zeroAt, zeroBytes] : *ranges)
+      if (at < zeroAt + zeroBytes && zeroAt < at + kTensorMapBytes)
+        return fail(join(field, "workspace"),
+                    std::string("overlaps a ") + key + " range");
   if (plan.workspaceZeroAll)
     return fail(join(field, "workspace"),
                 "the whole workspace is zero-filled (no workspace_zero)");

@@ -367,18 +367,17 @@ std::string Executable::launchAll(CUstream stream) {
                     "cuMemsetD8(workspace)");
   };
   std::string error;
+  auto zeroRanges = [&](const std::vector<std::pair<int64_t, int64_t>> &list) {
+    for (auto [offset, bytes] : list)
+      if (error.empty())
+        error = zero(workspace + uint64_t(offset), size_t(bytes));
+  };
   if (workspace && plan.workspaceZeroAll)
     error = zero(workspace, size_t(plan.workspaceBytes));
   // Only what the kernels need zeroed.
-  for (auto [offset, bytes] : plan.workspaceZero)
-    if (error.empty())
-      error = zero(workspace + uint64_t(offset), size_t(bytes));
+  zeroRanges(plan.workspaceZero);
   if (zeroOncePending && workspace)
-    for (auto [offset, bytes] : plan.workspaceZeroOnce)
-      if (error.empty())
-        error = zero(workspace + uint64_t(offset), size_t(bytes));
-  if (error.empty())
-    zeroOncePending = false;
+    zeroRanges(plan.workspaceZeroOnce);
   if (error.empty())
     error = writeTensorMaps(stream);
   for (size_t k = 0; error.empty() && k < kernels.size(); ++k) {
@@ -405,8 +404,9 @@ std::string Executable::launchAll(CUstream stream) {
       error =
           "kernels[" + std::to_string(k) + "] (" + spec.name + "): " + error;
   }
-  if (!error.empty())
-    zeroOncePending = true;
+  // A failed call (in the zero-fill or any launch) may leave counters
+  // raised: the next call zero-fills them again.
+  zeroOncePending = !error.empty();
   return error;
 }
 

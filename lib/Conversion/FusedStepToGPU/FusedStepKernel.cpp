@@ -239,11 +239,24 @@ Value KernelEmitter::emitSpecialRegister(StringRef name) {
   return arith::IndexCastUIOp::create(b, loc, b.getIndexType(), value);
 }
 
-Value KernelEmitter::counterPointer(Value index) {
-  // A generic pointer: the atomics and the spin load run on it as written.
-  Value address = add(baseAddress(counters), i64(mul(index, idx(4))));
+/// A generic pointer to counters[index] (memref<N x i32>): the atomics and
+/// the spin load run on it as written. Both kernels of a guarded step use it.
+static Value counterAddress(OpBuilder &b, Location loc, Value counters,
+                            Value index) {
+  auto i64 = [&](Value v) -> Value {
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), v);
+  };
+  Value base =
+      i64(memref::ExtractAlignedPointerAsIndexOp::create(b, loc, counters));
+  Value offset = i64(arith::MulIOp::create(
+      b, loc, index, arith::ConstantIndexOp::create(b, loc, 4)));
   return LLVM::IntToPtrOp::create(
-      b, loc, LLVM::LLVMPointerType::get(b.getContext()), address);
+      b, loc, LLVM::LLVMPointerType::get(b.getContext()),
+      arith::AddIOp::create(b, loc, base, offset).getResult());
+}
+
+Value KernelEmitter::counterPointer(Value index) {
+  return counterAddress(b, loc, counters, index);
 }
 
 void KernelEmitter::emitArriveAndWait(Value index, Value target) {
@@ -1088,22 +1101,14 @@ gpu::GPUFuncOp mlir::nora::buildNonfiniteFinishKernel(
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(depart.thenBlock());
     Type i32 = b.getI32Type();
-    Type ptrType = LLVM::LLVMPointerType::get(b.getContext());
-    auto pointer = [&](int64_t k) -> Value {
-      Value base =
-          memref::ExtractAlignedPointerAsIndexOp::create(b, loc, counters);
-      Value address = arith::IndexCastUIOp::create(
-          b, loc, b.getI64Type(),
-          arith::AddIOp::create(b, loc, base, index(4 * k)));
-      return LLVM::IntToPtrOp::create(b, loc, ptrType, address);
-    };
     Value last = arith::SubIOp::create(
         b, loc, arith::IndexCastUIOp::create(b, loc, i32, gridSize),
         arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(1)));
     LLVM::FenceOp::create(b, loc, LLVM::AtomicOrdering::release, "device");
     Value before = LLVM::AtomicRMWOp::create(
-        b, loc, LLVM::AtomicBinOp::uinc_wrap, pointer(tiling.rowBlocks + 2),
-        last, LLVM::AtomicOrdering::monotonic, "device");
+        b, loc, LLVM::AtomicBinOp::uinc_wrap,
+        counterAddress(b, loc, counters, index(tiling.rowBlocks + 2)), last,
+        LLVM::AtomicOrdering::monotonic, "device");
     Value isLast =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, before, last);
     auto clear = scf::IfOp::create(b, loc, isLast, /*withElseRegion=*/false);
