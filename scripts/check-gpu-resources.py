@@ -3,8 +3,9 @@
 test shapes and checks its resources with `ptxas -v`: no spills (stores or
 loads), no stack frame, no wgmma that ptxas serializes (its C75xx
 performance warnings), and at most --max-registers registers a thread (176
-by default, what the kernel needs today at N = 11008: one 256-thread CTA a
-SM; at <= 128, which most shapes reach, two CTAs a SM are resident). The
+by default: the SIMT kernel, one 256-thread CTA a SM, two at <= 128; the
+warp-specialized kernels' 168 at launch) or, for the kernels capped at 255
+(mma.sync, tf32, wgmma: one CTA a SM either way), 255. The
 persistent grid is sized from the occupancy, so both are correct; the budget
 catches regressions.
 
@@ -33,12 +34,18 @@ from gpu_steps import BENCH_VARIANTS, optim_mlir, step_mlir  # noqa: E402
 # wgmma-ws-t16: 16-token stages), or mma-sync with tf32.
 FLAGS = dict((suffix, flags) for suffix, flags, _, _ in BENCH_VARIANTS)
 FLAGS["tf32"] = ["--mainloop=mma-sync", "--allow-tf32"]
+# The cluster row exchange (sm_90a) with the exact-f32 and wgmma mainloops
+# too ("cluster" is the benchmark's, with the default mainloop).
+FLAGS["cluster-simt"] = ["--mainloop=simt", "--row-exchange=cluster"]
+FLAGS["cluster-wgmma"] = ["--mainloop=wgmma", "--row-exchange=cluster"]
+CLUSTER = ("cluster", "cluster-simt", "cluster-wgmma")
 
 # (name, T, M, N, activation dtype, step, accumulator)
 SHAPES = [
     ("bench_4096x4096_T8192", 8192, 4096, 4096, "bf16", "nora_step", False),
     ("bench_11008x4096_T8192", 8192, 11008, 4096, "bf16", "nora_step", False),
     ("bench_4096x11008_T8192", 8192, 4096, 11008, "bf16", "nora_step", False),
+    ("bench_4096x2048_T8192", 8192, 4096, 2048, "bf16", "nora_step", False),
     ("bench_4096x4096_T2048", 2048, 4096, 4096, "bf16", "nora_step", False),
     ("rmnp_4096x11008_T2048", 2048, 4096, 11008, "bf16", "rmnp_step", False),
     ("f32_nora_97x61_T33", 33, 97, 61, "f32", "nora_step", True),
@@ -77,29 +84,39 @@ def main():
     p.add_argument("--chips", default="sm_80,sm_90a")
     p.add_argument("--mainloops",
                    default="auto,simt,wgmma,wgmma-ws,wgmma-ws-t16,"
-                           "wgmma-pingpong,wgmma-tall,tf32",
+                           "wgmma-pingpong,wgmma-tall,tf32,cluster,"
+                           "cluster-simt,cluster-wgmma",
                    help="nora-compile --mainloop values (auto: tensor cores "
                         "for bf16/f16) or the benchmark's wgmma variants "
                         "(wgmma-ws6, wgmma-ws-t16); tf32: mma-sync with "
                         "--allow-tf32 at the benchmark shapes with f32 "
-                        "activations")
+                        "activations; cluster, cluster-simt, "
+                        "cluster-wgmma: --row-exchange=cluster (sm_90a) "
+                        "with auto, simt, wgmma at the shapes it takes")
     opts = p.parse_args()
     compiler, ptxas = find("nora-compile", opts.bin), find("ptxas", None)
     if not compiler or not ptxas:
         sys.exit("error: nora-compile and ptxas are needed")
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
-        # wgmma is sm_90a's; it and tf32 may use up to their nvvm.maxnreg
-        # (255), and so may mma-sync with partial tiles.
+        # wgmma and the cluster exchange are sm_90a's.
         for chip, mainloop in [(c, ml) for ml in opts.mainloops.split(",")
                                for c in opts.chips.split(",")
-                               if not ml.startswith("wgmma") or
-                               c == "sm_90a"]:
+                               if not ml.startswith(("wgmma", "cluster"))
+                               or c == "sm_90a"]:
             for name, T, M, N, act, step, acc in SHAPES:
+                if mainloop in CLUSTER and (
+                        T is None or name in GUARDS or
+                        N > (1024 if mainloop == "cluster-simt" or
+                             act == "f32" else 2048) or
+                        (mainloop == "cluster-wgmma" and act == "f32")):
+                    continue  # what the cluster exchange takes
+                # wgmma, tf32 and mma-sync (bf16/f16 under auto and
+                # cluster) may use their nvvm.maxnreg, 255.
                 budget = max(opts.max_registers, 255) \
-                    if mainloop in ("wgmma", "tf32") or (
-                        mainloop in ("auto", "mma-sync") and
-                        name.startswith("partial_")) else opts.max_registers
+                    if mainloop in ("wgmma", "tf32", "cluster-wgmma") or (
+                        mainloop in ("auto", "mma-sync", "cluster") and
+                        act != "f32") else opts.max_registers
                 if (mainloop.startswith("wgmma") or
                         mainloop == "mma-sync") and act == "f32":
                     continue  # tensor cores take bf16/f16 only

@@ -7,7 +7,8 @@
 #      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma,
 #      wgmma-ws, wgmma-pingpong and wgmma-tall): nora-exec on the artifact, compared with the float64
 #      reference at the tolerances of SEMANTICS.md, run twice and on grids
-#      of 1 and 3 CTAs, each compared bit for bit with the first run;
+#      of 1 and 3 CTAs, each compared bit for bit with the first run (and
+#      on sm_90a the tiles cases with the cluster row exchange);
 #   3. the composite and tiles cases again under compute-sanitizer memcheck,
 #      racecheck, synccheck and initcheck (when compute-sanitizer is found);
 #   4. with --bench: bench/gpu/bench.py (cuBLAS, eager and compiled PyTorch,
@@ -131,6 +132,10 @@ fi
 run_group tf32 auto "(allow-tf32)" --allow-tf32 --check-determinism \
   --max-ctas=1,3
 run_group tiles auto "(no-fuse)" --no-fuse --check-determinism --max-ctas=1,3
+# The cluster row exchange (distributed shared memory, sm_90a).
+[ "$CHIP" = sm_90a ] &&
+  run_group tiles auto "(cluster exchange)" --row-exchange=cluster \
+    --check-determinism --max-ctas=1,3
 
 # The Python GPU tests (the optimizers on CUDA parameters) with the
 # artifacts prepared in the bundle's cache.
@@ -160,6 +165,10 @@ if [ -n "$SANITIZER" ]; then
         NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
           run_group tiles "$mainloop" "under compute-sanitizer --tool $tool"
       done
+      # The cluster barrier and the reads of other CTAs' shared memory.
+      NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
+        run_group tiles auto "(cluster exchange) under compute-sanitizer --tool $tool" \
+        --row-exchange=cluster
     fi
   done
 else

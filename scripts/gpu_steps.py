@@ -6,6 +6,9 @@ benchmark shapes of the GPU issue (bf16, T = 8192 and 2048, (M, N) in
 
 BENCH_SHAPES = [(T, M, N) for T in (8192, 2048)
                 for (M, N) in ((4096, 4096), (11008, 4096), (4096, 11008))]
+# And one whose row block fits a thread-block cluster (16 column tiles of
+# 128), where the cluster row exchange can be timed against the workspace's.
+BENCH_SHAPES += [(8192, 4096, 2048)]
 
 # The variants of the fused step the benchmark times beside the default
 # (mma-sync): the artifact's suffix (NAME-SUFFIX.nora), nora-compile's
@@ -16,7 +19,9 @@ BENCH_SHAPES = [(T, M, N) for T in (8192, 2048)
 # wgmma a stage); wgmma-pingpong, the same ring with a tile a consumer
 # warpgroup (one's epilogue under the other's wgmmas); and wgmma-tall,
 # 256 x 128 CTA tiles (x read once for two row blocks) on a ring of 3
-# stages of 64 tokens (144 KiB, the default and the deepest) or 6 of 32.
+# stages of 64 tokens (144 KiB, the default and the deepest) or 6 of 32;
+# and the cluster row exchange (the default mainloop), where a row block's
+# column tiles fit one cluster (variant_applies).
 BENCH_VARIANTS = [
     ("noprefetch", ["--l2-prefetch-tokens=0"], "no L2 prefetch", False),
     ("wgmma", ["--mainloop=wgmma"], "wgmma", True),
@@ -30,7 +35,16 @@ BENCH_VARIANTS = [
     ("wgmma-tall", ["--mainloop=wgmma-tall"], "wgmma-tall 3x64", True),
     ("wgmma-tall-t32", ["--mainloop=wgmma-tall", "--ring-stages=6",
                         "--stage-tokens=32"], "wgmma-tall 6x32", True),
+    ("cluster", ["--row-exchange=cluster"], "cluster exchange", True),
 ]
+
+# The most columns a cluster exchange takes: 16 CTAs of 128-column tiles.
+CLUSTER_MAX_COLUMNS = 16 * 128
+
+
+def variant_applies(suffix, N):
+    """Whether BENCH_VARIANTS' `suffix` compiles for N columns."""
+    return suffix != "cluster" or N <= CLUSTER_MAX_COLUMNS
 
 
 def bench_name(T, M, N, step="nora_step"):

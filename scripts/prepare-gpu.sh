@@ -14,7 +14,8 @@
 #       (NAME-simt.nora: the same with the exact-f32 mainloop;
 #       NAME-wgmma.nora, NAME-wgmma-ws.nora, NAME-wgmma-ws6.nora,
 #       NAME-wgmma-ws-t16.nora, NAME-wgmma-pingpong.nora,
-#       NAME-wgmma-tall.nora, NAME-wgmma-tall-t32.nora: the sm_90a
+#       NAME-wgmma-tall.nora, NAME-wgmma-tall-t32.nora,
+#       NAME-cluster.nora (at most 2048 columns): the sm_90a
 #       variants of
 #       NAME-noprefetch.nora: scripts/gpu_steps.py's BENCH_VARIANTS, the
 #       wgmma mainloop, warp-specialized rings of 4 x 64, 6 x 64 and 4 x 16
@@ -72,6 +73,13 @@ done < "$GROUPS_FILE"
 printf '==> compiling the tf32 cases for %s\n' "$CHIP" >&2
 "$PYTHON" "$ROOT/test/Integration/tf32.py" "$BUNDLE/cases/tf32" \
   --gpu="$CHIP" --allow-tf32 --compile-only
+# The tile-edge cases with the cluster row exchange (sm_90a,
+# CASE.cluster.nora; the steps of more than 16 column tiles are skipped).
+if [ "$CHIP" = sm_90a ]; then
+  printf '==> compiling the tiles cases with the cluster row exchange\n' >&2
+  "$PYTHON" "$ROOT/test/Integration/tiles.py" "$BUNDLE/cases/tiles" \
+    --gpu="$CHIP" --row-exchange=cluster --compile-only
+fi
 # The tile-edge cases unfused: the gradient kernel, then the step's
 # (CASE.nofuse.nora).
 printf '==> compiling the unfused tiles cases for %s\n' "$CHIP" >&2
@@ -97,7 +105,7 @@ import os, subprocess, sys
 root, out, chip = sys.argv[1:]
 sys.path.insert(0, os.path.join(root, "scripts"))
 from gpu_steps import (BENCH_SHAPES, BENCH_VARIANTS, bench_name, optim_mlir,
-                       step_mlir, wgrad_mlir)
+                       step_mlir, variant_applies, wgrad_mlir)
 for T, M, N in BENCH_SHAPES:
     name = bench_name(T, M, N)
     src = os.path.join(out, name + ".mlir")
@@ -120,7 +128,8 @@ for T, M, N in BENCH_SHAPES:
     variants = [("", ["--mainloop=auto"]), ("-simt", ["--mainloop=simt"])]
     variants += [("-" + suffix, flags)
                  for suffix, flags, _, sm90 in BENCH_VARIANTS
-                 if chip == "sm_90a" or not sm90]
+                 if (chip == "sm_90a" or not sm90) and
+                 variant_applies(suffix, N)]
     for suffix, flags in variants:
         subprocess.run(["nora-compile", src, "--chip=" + chip] + flags +
                        ["-o", os.path.join(out, name + suffix + ".nora")],

@@ -14,6 +14,7 @@
 //                                                  zeroed at allocation (the
 //                                                  kernels leave them at 0)
 //   gpu.launch_func @nora_kernels::@k ... {nora.persistent_tiles = K}
+//       [clusters in (%c, 1, 1)]                -> "cluster": [c, 1, 1]
 //
 // and each launch becomes one kernel of plan.json. The kernels' cubin is the
 // gpu.binary @nora_kernels.
@@ -229,6 +230,19 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
       return launch.emitError("GPU artifact: the block size must be constant");
     block.push_back(*v);
   }
+  // Thread-block clusters (the cluster row exchange): [x, 1, 1].
+  json::Array cluster{1, 1, 1};
+  if (launch.hasClusterSize()) {
+    int64_t k = 0;
+    for (Value size : {launch.getClusterSizeX(), launch.getClusterSizeY(),
+                       launch.getClusterSizeZ()}) {
+      std::optional<int64_t> v = getConstantIntValue(size);
+      if (!v || *v < 1)
+        return launch.emitError("GPU artifact: the cluster size must be "
+                                "constant and positive");
+      cluster[k++] = *v;
+    }
+  }
   int64_t dynamicShared = 0;
   if (Value size = launch.getDynamicSharedMemorySize()) {
     std::optional<int64_t> v = getConstantIntValue(size);
@@ -316,7 +330,7 @@ FailureOr<json::Value> PlanBuilder::kernel(gpu::LaunchFuncOp launch) {
                    {"grid", json::Object{{"persistent", tiles.getInt()}}},
                    {"dynamic_shared_bytes", dynamicShared},
                    {"cooperative", launch->hasAttr("nora.cooperative")},
-                   {"cluster", json::Array{1, 1, 1}},
+                   {"cluster", std::move(cluster)},
                    {"params", std::move(params)}});
 }
 

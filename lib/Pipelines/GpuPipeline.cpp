@@ -43,12 +43,15 @@ LogicalResult mlir::nora::checkGpuPipelineOptions(
   // IR is built.
   std::string optionsError = kernelOptionsError(
       mainloop, WgmmaRingOptions{options.ringStages, options.stageTokens},
-      options.l2PrefetchTokens);
+      options.l2PrefetchTokens, options.rowExchange);
   if (!optionsError.empty())
     return error("nora-gpu-pipeline: " + optionsError);
   if (mainloop.rfind("wgmma", 0) == 0 && chip != "sm_90a")
     return error("nora-gpu-pipeline: mainloop=" + mainloop +
                  " needs chip=sm_90a (wgmma is a Hopper instruction)");
+  if (options.rowExchange == "cluster" && chip != "sm_90a")
+    return error("nora-gpu-pipeline: row-exchange=cluster needs chip=sm_90a "
+                 "(thread-block clusters are Hopper's)");
   return success();
 }
 
@@ -66,6 +69,7 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   toGPU.ringStages = options.ringStages;
   toGPU.stageTokens = options.stageTokens;
   toGPU.l2PrefetchTokens = options.l2PrefetchTokens;
+  toGPU.rowExchange = options.rowExchange;
   pm.addPass(createNoraFusedStepToGPU(toGPU));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -86,6 +90,9 @@ void mlir::nora::buildGpuPipeline(OpPassManager &pm,
   toNVVM.indexBitwidth = 64;
   kernels.addPass(createConvertGpuOpsToNVVMOps(toNVVM));
   kernels.addPass(createConvertNVVMToLLVMPass());
+  // gpu.dynamic_shared_memory as CUDA's extern __shared__ array (internal,
+  // ptxas lays it out among the static buffers).
+  kernels.addPass(createNoraExternDynamicShared());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());

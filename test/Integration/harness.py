@@ -72,6 +72,8 @@ GPUSIM = os.path.join(_HERE, "..", "..", "tools", "gpusim", "gpusim.py")
 TENSOR_CORE_MAINLOOPS = ("mma-sync", "wgmma", "wgmma-ws", "wgmma-pingpong",
                          "wgmma-tall")
 MAINLOOPS = ("auto", "simt") + TENSOR_CORE_MAINLOOPS
+# nora-compile's --row-exchange values.
+ROW_EXCHANGES = ("workspace", "cluster")
 try:
     from nora import reference as ref
 except ImportError:  # run outside lit: use the source tree's python/
@@ -589,6 +591,7 @@ def _first_difference(a_path, b_path):
 
 GPU_UNSUPPORTED = ("cannot run in a GPU artifact", "is not written by a GPU kernel",
                    "cannot be lowered with mainloop=",
+                   "cannot be lowered with row-exchange=",
                    "cannot be lowered to the GPU")
 
 
@@ -601,7 +604,8 @@ def _gpu_artifact(case, opts, directory, mlir):
         (".tf32" if opts.allow_tf32 else "") + \
         (".nofuse" if opts.no_fuse else "") + \
         (".ring%d" % opts.ring_stages if opts.ring_stages else "") + \
-        (".tokens%d" % opts.stage_tokens if opts.stage_tokens else "")
+        (".tokens%d" % opts.stage_tokens if opts.stage_tokens else "") + \
+        ("" if opts.row_exchange == "workspace" else "." + opts.row_exchange)
     art = os.path.join(directory, case.name + tag + ".nora")
     skip_file = os.path.join(directory, case.name + tag + ".skip")
     if opts.prebuilt:
@@ -619,7 +623,8 @@ def _gpu_artifact(case, opts, directory, mlir):
         (["--no-fuse"] if opts.no_fuse else []) + \
         (["--ring-stages=%d" % opts.ring_stages] if opts.ring_stages else []) + \
         (["--stage-tokens=%d" % opts.stage_tokens] if opts.stage_tokens
-         else [])
+         else []) + \
+        ["--row-exchange=" + opts.row_exchange]
     res = _run(cmd)
     if res.returncode == 0:
         if os.path.exists(skip_file):
@@ -672,6 +677,7 @@ def run_case(case, opts, directory, done=()):
                        if opts.ring_stages else [])
                     + (["--stage-tokens=%d" % opts.stage_tokens]
                        if opts.stage_tokens else [])
+                    + ["--row-exchange=" + opts.row_exchange]
                     + ["--output=@" + p for p in paths])
         if art:
             # $NORA_EXEC_WRAPPER: e.g. "compute-sanitizer --tool racecheck
@@ -804,6 +810,11 @@ def _parser(prog=None):
     p.add_argument("--stage-tokens", type=int, default=0,
                    help="with a warp-specialized --mainloop: the tokens of a "
                         "ring stage (nora-compile --stage-tokens)")
+    p.add_argument("--row-exchange", default="workspace",
+                   choices=ROW_EXCHANGES,
+                   help="with --gpu/--gpusim: how a row block's CTAs sum its "
+                        "statistics (nora-compile --row-exchange; cluster: "
+                        "sm_90a, the steps it takes, the others SKIPped)")
     p.add_argument("--max-ctas", default=[], metavar="N,N,...",
                    type=lambda text: [int(n) for n in text.split(",") if n],
                    help="with --gpu: also run each case on at most N CTAs "
@@ -871,6 +882,8 @@ def main(cases, argv=None, prog=None):
             mode += " ring %d" % opts.ring_stages
         if opts.stage_tokens:
             mode += " tokens %d" % opts.stage_tokens
+        if opts.row_exchange != "workspace":
+            mode += " " + opts.row_exchange + " exchange"
     directory = os.path.join(opts.tmpdir, ("gpu " + opts.gpu if opts.gpu
                                            else mode.split(" ")[0])
                              .replace(" ", "-"))

@@ -11,6 +11,9 @@
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_80 format=isa" | FileCheck %s --check-prefix=PTX80
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_80 format=isa mainloop=simt" | FileCheck %s --check-prefix=SIMT
 // RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa mainloop=wgmma" | FileCheck %s --check-prefix=WGMMA
+// RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa mainloop=wgmma-ws" | FileCheck %s --check-prefix=WSPTX
+// RUN: nora-opt %s --nora-gpu-pipeline="chip=sm_90a format=isa row-exchange=cluster" | FileCheck %s --check-prefix=CLUSTER
+// RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_80 row-exchange=cluster" 2>&1 | FileCheck %s --check-prefix=CLUSTER80
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not nora-opt %s --nora-gpu-pipeline="format=elf" 2>&1 | FileCheck %s --check-prefix=FORMAT
 // RUN: not nora-opt %s --nora-gpu-pipeline="host=jit" 2>&1 | FileCheck %s --check-prefix=HOST
@@ -66,6 +69,34 @@
 // SIMT-NOT: mma.sync
 // SIMT-SAME: ld.acquire.gpu
 
+// The dynamic shared memory (the warp-specialized ring) is CUDA's extern
+// __shared__ array, where the launch's dynamic shared memory starts. As
+// convert-gpu-to-nvvm leaves it (an internal zero-length global), NVPTX
+// printed a one-byte kernel-local ".shared .align 16 .b8
+// __dynamic_shmem__0;" that ptxas placed at offset 0 of the static shared
+// memory (6208 bytes static instead of 5184 here): the ring overlapped the
+// partials, coefficients and mbarriers.
+// WSPTX: .extern .shared .align 16 .b8 __dynamic_shmem__0[];
+// WSPTX-NOT: .b8 __dynamic_shmem__0;
+// WSPTX: .shared .align 1024 .b8 __wg_nora_fused_step_0_0[3072];
+// WSPTX-SAME: mbarrier.try_wait.parity.shared.b64
+// The cluster row exchange: no counters (no atom, no gpu-scope fence or
+// acquire load); the slots in the extern dynamic shared memory, the
+// cluster barrier's release/acquire (the defaults of .arrive and .wait),
+// and the other CTAs' slots read through mapa and ld.shared::cluster, then
+// the final barrier before the kernel exits.
+// CLUSTER: .extern .shared .align 16 .b8 __dynamic_shmem__0[];
+// CLUSTER-NOT: atom.
+// CLUSTER-NOT: fence.acq_rel.gpu
+// CLUSTER-NOT: ld.acquire.gpu
+// CLUSTER: barrier.cluster.arrive.aligned;
+// CLUSTER-SAME: barrier.cluster.wait.aligned;
+// CLUSTER-SAME: mapa.shared::cluster.u64
+// CLUSTER-SAME: ld.shared::cluster.b64
+// CLUSTER-SAME: barrier.cluster.arrive.aligned;
+// CLUSTER-SAME: barrier.cluster.wait.aligned;
+// CLUSTER-NOT: atom.
+// CLUSTER80: nora-gpu-pipeline: row-exchange=cluster needs chip=sm_90a (thread-block clusters are Hopper's)
 // CHIP: nora-gpu-pipeline: unsupported chip 'sm_70' (supported: sm_80, sm_90a)
 // FORMAT: nora-gpu-pipeline: unsupported format 'elf'
 // HOST: nora-gpu-pipeline: unsupported host 'jit' (launch or runtime)

@@ -64,6 +64,8 @@ NTHREADS = 256
 # compares them with nora-opt's).
 MAINLOOPS = ("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
              "wgmma-pingpong", "wgmma-tall")
+# nora-opt's row-exchange= values.
+ROW_EXCHANGES = ("workspace", "cluster")
 
 
 class SimError(Exception):
@@ -410,6 +412,29 @@ class CTA:
         # Named barrier id -> the warps that use it (one set of warps a
         # barrier: the hardware counts every warp's arrival on an id).
         self.named_barriers = {}
+        # Thread-block clusters: the cluster's CTAs (rank order), this
+        # one's rank, its cluster barrier arrivals and completed waits,
+        # whether it has exited; per 4-byte shared word, the arrivals this
+        # CTA had made when it last wrote it, and the most arrivals any
+        # CTA of the cluster had made when it last read it remotely.
+        self.cluster, self.rank = [self], 0
+        self.arrivals = self.waited = 0
+        self.exited = False
+        n = shared.next // 4 + 64
+        self.word_written = np.full(n, -1, np.int64)
+        self.word_read_remote = np.full(n, -1, np.int64)
+
+    def written(self, words):
+        """Records a write of shared `words` by this CTA (what a remote
+        read checks against the cluster barrier)."""
+        self.word_written[words] = self.arrivals
+        late = self.word_read_remote[words] >= self.waited
+        if late.any():
+            raise SimError("cluster race: CTA %d writes shared word %d, "
+                           "which another CTA of its cluster read through "
+                           "ld.shared::cluster after its last cluster "
+                           "arrival that this CTA waited for"
+                           % (self.index, int(np.asarray(words)[late][0]) * 4))
 
 
 class Machine:
@@ -521,6 +546,10 @@ class Machine:
         pos = seg[0]
         grid = int(env[op.operands[pos]])
         pos += 6
+        cluster = int(env[op.operands[pos]]) if seg[7] else 1
+        if seg[7] and (int(env[op.operands[pos + 1]]) != 1 or
+                       int(env[op.operands[pos + 2]]) != 1):
+            raise SimError("clusters of more than one dimension")
         pos += seg[7] + seg[8] + seg[9]
         # The dynamic shared memory of each CTA (bytes).
         dynamic = int(env[op.operands[pos]]) if seg[10] else 0
@@ -547,10 +576,12 @@ class Machine:
         tiles = re.search(r"nora.persistent_tiles = (\d+)", op.attrs)
         if tiles:
             grid = min(int(tiles.group(1)), self.max_grid or grid)
-        self.run_kernel(kernel, operands, grid, dynamic)
+            # Whole clusters, as the runtime sizes the grid.
+            grid = max(grid - grid % cluster, cluster)
+        self.run_kernel(kernel, operands, grid, dynamic, cluster)
 
     # -- kernel ---------------------------------------------------------
-    def run_kernel(self, kernel, operands, grid, dynamic=0):
+    def run_kernel(self, kernel, operands, grid, dynamic=0, cluster=1):
         global NTHREADS
         block = kernel.regions[0][0]
         # The CTA's threads: the kernel's known block size (256, or 384
@@ -587,7 +618,18 @@ class Machine:
                                      offset=16) if dynamic
                 else shared.next, [dynamic], "i8", shared=True)
             cta.races = Races(shared.next + 256)
+            n = shared.next // 4 + 64
+            cta.word_written = np.full(n, -1, np.int64)
+            cta.word_read_remote = np.full(n, -1, np.int64)
             ctas.append((cta, self.exec_block(block, env, cta, None)))
+        # Clusters of `cluster` consecutive CTAs, rank = blockIdx.x % size.
+        if grid % cluster:
+            raise SimError("a grid of %d CTAs in clusters of %d"
+                           % (grid, cluster))
+        for first in range(0, grid, cluster):
+            members = [c for c, _ in ctas[first:first + cluster]]
+            for rank, c in enumerate(members):
+                c.cluster, c.rank = members, rank
         # Round robin until every CTA has returned.
         live = list(ctas)
         idle_rounds = 0
@@ -601,6 +643,7 @@ class Machine:
                     if signal != "spin":
                         progressed = True
                 except StopIteration:
+                    cta.exited = True
                     progressed = True
             live = still
             idle_rounds = 0 if progressed else idle_rounds + 1
@@ -662,6 +705,27 @@ class Machine:
             return None
         if n == "scf.while":
             yield from self.exec_while(op, ops, env, cta, mask)
+            return None
+        if n == "nvvm.cluster.wait":
+            # Until every CTA of the cluster that has not exited has
+            # arrived as often as this one.
+            if mask is not None and not mask.all():
+                raise SimError("nvvm.cluster.wait (aligned) under divergent "
+                               "control flow")
+            if cta.waited >= cta.arrivals:
+                raise SimError("nvvm.cluster.wait without a cluster.arrive "
+                               "before it")
+            while any(c.arrivals < cta.arrivals and not c.exited
+                      for c in cta.cluster):
+                cta.waits[id(op)] = "the cluster barrier (phase %d)" % \
+                    cta.arrivals
+                yield "spin"
+            cta.waits.pop(id(op), None)
+            cta.waited += 1
+            cta.races.epoch += 1  # it orders the CTA's threads too
+            return None
+        if n == "llvm.load" and "!llvm.ptr<7>" in op.types[0]:
+            env[res[0]] = remote_shared_read(op, ops, cta, mask)
             return None
         if n == "llvm.load":
             # A spin-wait's atomic load: let the other CTAs run first.
@@ -867,6 +931,11 @@ def op_store(m, op, ops, cta, mask):
         word = (ref.base + lin * SIZE[ref.elem]) // 4
         cta.races.access(word[act], cta.tid[act], True, "memref.store")
         check_wgmma_overlap(cta, word[act], "memref.store")
+        if len(cta.cluster) > 1:
+            words = word[act]
+            if SIZE[ref.elem] == 8:
+                words = np.concatenate([words, words + 1])
+            cta.written(words)
     data[lin[act]] = v[act]
 
 
@@ -1637,6 +1706,64 @@ def op_bulk_prefetch(m, op, ops, cta, mask):
         m.prefetches += (n + 127) // 128
 
 
+# Distributed shared memory: nvvm.mapa tags a shared address with the
+# cluster rank it maps to (rank + 1 above bit 40; shared addresses are
+# small), which ld.shared::cluster (llvm.load from !llvm.ptr<7>) reads.
+_RANK_SHIFT = 40
+
+
+def op_cluster_arrive(m, op, ops, cta, mask):
+    if mask is not None and not mask.all():
+        raise SimError("nvvm.cluster.arrive (aligned) under divergent "
+                       "control flow")
+    if cta.arrivals > cta.waited:
+        raise SimError("nvvm.cluster.arrive twice without a cluster.wait")
+    cta.arrivals += 1
+
+
+def op_mapa(m, op, ops, cta, mask):
+    addr = lanes(ops[0]).astype(np.int64)
+    rank = lanes(ops[1]).astype(np.int64)
+    act = full(mask)
+    if ((rank < 0) | (rank >= len(cta.cluster)))[act].any():
+        raise SimError("nvvm.mapa to rank %d of a cluster of %d CTAs"
+                       % (int(rank[act].max()), len(cta.cluster)))
+    if (addr >> _RANK_SHIFT)[act].any():
+        raise SimError("nvvm.mapa of an address that is not a shared one")
+    return addr | ((rank + 1) << _RANK_SHIFT)
+
+
+def remote_shared_read(op, ops, cta, mask):
+    """ld.shared::cluster: what the owner CTA wrote before a cluster
+    arrival that this CTA's completed waits cover; the owner must not
+    have exited."""
+    elem = _typed(op)
+    size = SIZE[elem]
+    addr = lanes(ops[0]).astype(np.int64)
+    out = np.zeros(NTHREADS, NP[elem])
+    for t in np.nonzero(full(mask))[0]:
+        tag = int(addr[t]) >> _RANK_SHIFT
+        if tag == 0:
+            raise SimError("llvm.load from !llvm.ptr<7> of an address no "
+                           "nvvm.mapa made")
+        owner = cta.cluster[tag - 1]
+        a = int(addr[t]) & ((1 << _RANK_SHIFT) - 1)
+        if owner.exited:
+            raise SimError("CTA %d reads the shared memory of CTA %d of its "
+                           "cluster, which has exited" % (cta.index,
+                                                          owner.index))
+        words = np.arange(a // 4, (a + size + 3) // 4)
+        if (owner.word_written[words] >= cta.waited).any():
+            raise SimError("cluster race: CTA %d reads shared word %d of CTA "
+                           "%d, written after the last cluster arrival of "
+                           "that CTA that this one waited for"
+                           % (cta.index, a, owner.index))
+        owner.word_read_remote[words] = np.maximum(
+            owner.word_read_remote[words], cta.arrivals)
+        out[t] = owner.shared.span(a, size).view(NP[elem])[0]
+    return out
+
+
 def op_inttoptr(m, op, ops, cta, mask):
     return np.asarray(ops[0]).astype(np.int64)
 
@@ -1695,6 +1822,7 @@ SIMPLE = {
     "llvm.atomicrmw": op_atomicrmw, "llvm.inttoptr": op_inttoptr,
     "llvm.addrspacecast": op_inttoptr, "llvm.bitcast": op_llvm_bitcast,
     "llvm.extractvalue": op_extractvalue,
+    "nvvm.cluster.arrive": op_cluster_arrive, "nvvm.mapa": op_mapa,
     "llvm.inline_asm": op_inline_asm,
     "nvvm.cp.async.shared.global": op_cp_async,
     "nvvm.cp.async.commit.group": op_commit,
@@ -1725,10 +1853,11 @@ SYNC_POINTS = {"nvvm.mbarrier.arrive"}
 # --- command line -------------------------------------------------------------
 
 def lower(path, entry, mainloop, nora_opt, allow_tf32=False, fuse=True,
-          ring_stages=0, stage_tokens=0):
+          ring_stages=0, stage_tokens=0, row_exchange="workspace"):
     cmd = [nora_opt, path, "--nora-decompose"] + \
         (["--nora-fuse-wgrad-epilogue"] if fuse else []) + [
            "--nora-fused-step-to-gpu=mainloop=" + mainloop +
+           " row-exchange=" + row_exchange +
            (" allow-tf32=1" if allow_tf32 else "") +
            (" ring-stages=%d" % ring_stages if ring_stages else "") +
            (" stage-tokens=%d" % stage_tokens if stage_tokens else ""),
@@ -1814,6 +1943,10 @@ def main(argv=None):
     p.add_argument("--stage-tokens", type=int, default=0,
                    help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the "
                         "tokens of a ring stage")
+    p.add_argument("--row-exchange", default="workspace",
+                   choices=ROW_EXCHANGES,
+                   help="how a row block's CTAs sum its statistics "
+                        "(nora-opt's row-exchange)")
     p.add_argument("--grid", type=int, default=None,
                    help="at most N CTAs for persistent kernels (default: "
                         "one a tile)")
@@ -1823,7 +1956,7 @@ def main(argv=None):
         nora_opt = opts.nora_opt or os.environ.get("NORA_OPT") or "nora-opt"
         text = lower(opts.file, opts.entry, opts.mainloop, nora_opt,
                      opts.allow_tf32, not opts.no_fuse, opts.ring_stages,
-                     opts.stage_tokens)
+                     opts.stage_tokens, opts.row_exchange)
         inputs = []
         for spec in opts.input:
             if spec.startswith("@"):

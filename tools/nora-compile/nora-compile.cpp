@@ -82,6 +82,14 @@ static cl::opt<int64_t> l2PrefetchTokens(
     cl::desc("The kernels prefetch a tile's W and M into L2 this many "
              "tokens before its epilogue (0: no prefetch; default 2048)"),
     cl::init(2048), cl::cat(category));
+static cl::opt<std::string> rowExchange(
+    "row-exchange",
+    cl::desc("How a row block's CTAs sum its rows' statistics: workspace "
+             "(default; global slots and counters, a cooperative launch) or "
+             "cluster (sm_90a, opt-in: one thread-block cluster a row block "
+             "of at most 16 column tiles, through distributed shared "
+             "memory)"),
+    cl::init("workspace"), cl::cat(category));
 static cl::opt<bool>
     noFuse("no-fuse",
            cl::desc("Do not fuse weight gradients into their steps: the "
@@ -126,6 +134,7 @@ static LogicalResult lower(ModuleOp module, StringRef format) {
   options.ringStages = ringStages;
   options.stageTokens = stageTokens;
   options.l2PrefetchTokens = l2PrefetchTokens;
+  options.rowExchange = rowExchange;
   options.fuse = !noFuse;
   options.format = format.str();
   options.cudaPath = cudaPath;

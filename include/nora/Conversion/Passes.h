@@ -39,11 +39,13 @@ struct WgmmaRingOptions {
 /// wgmma each) up to 256 (a TMA box), and both operands' stages in at most 192
 /// KiB of shared memory (24 stages of 16 tokens, 12 of 32, 6 of 64; 128
 /// with wgmma-pingpong, 144 with wgmma-tall: FusedStepTiling::maxRingBytes);
-/// l2-prefetch-tokens from 0. Both check them (the pipeline before any IR is
-/// built).
+/// l2-prefetch-tokens from 0; row-exchange workspace or cluster, cluster
+/// not with the warp-specialized mainloops. Both check them (the pipeline
+/// before any IR is built).
 std::string kernelOptionsError(llvm::StringRef mainloop,
                                const WgmmaRingOptions &ring,
-                               int64_t l2PrefetchTokens);
+                               int64_t l2PrefetchTokens,
+                               llvm::StringRef rowExchange);
 
 #define GEN_PASS_DECL
 #include "nora/Conversion/Passes.h.inc"

@@ -81,6 +81,28 @@ def NoraDistinctResultBuffers
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def NoraExternDynamicShared
+    : Pass<"nora-extern-dynamic-shared", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Declare the kernels' dynamic shared memory external";
+  let description = [{
+    After `convert-gpu-to-nvvm`: the zero-length, internal address-space-3
+    global that `gpu.dynamic_shared_memory` lowers to (`__dynamic_shmem__N`)
+    becomes an external declaration. Internal, the NVPTX back end prints it
+    as a one-byte kernel-local variable, which ptxas places among the static
+    shared memory (at its start): the kernel's dynamic buffers then overlap
+    its static ones. External, it is `.extern .shared .align 16 .b8
+    __dynamic_shmem__N[];`, CUDA's `extern __shared__` array, which starts
+    where the launch's dynamic shared memory does, after the static.
+
+        llvm.mlir.global internal @__dynamic_shmem__0() {addr_space = 3 : i32,
+            alignment = 16 : i64, dso_local} : !llvm.array<0 x i8>
+      ->
+        llvm.mlir.global external @__dynamic_shmem__0() {addr_space = 3 : i32,
+            alignment = 16 : i64, dso_local} : !llvm.array<0 x i8>
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def NoraLowerUkernelCalls : Pass<"nora-lower-ukernel-calls", "::mlir::ModuleOp"> {
   let summary = "Turn linalg ops with a nora_* library_call into micro-kernel calls";
   let description = [{
@@ -163,6 +185,17 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     `allow-tf32` is set: then `auto` and `mma-sync` use tf32 tensor cores
     (mma.sync m16n8k8, inputs rounded to nearest tf32, f32 accumulation;
     rows and columns multiples of 4).
+
+    `row-exchange` picks how the CTAs of a row block meet: `workspace` (the
+    default: f64 slots and an arrival counter a row block in the workspace,
+    a cooperative launch, the two-phase fallback) or `cluster` (sm_90a,
+    opt-in: a step whose row block is at most 16 column tiles runs as
+    thread-block clusters of them, `clusters in` on the launch, not
+    cooperative; each CTA keeps its slots in dynamic shared memory, and
+    after `barrier.cluster.arrive`/`wait` reads the others' through `mapa`
+    and `ld.shared::cluster` in column tile order: no counters, no
+    statistics workspace; with mainloop auto, simt, mma-sync or wgmma, and
+    no nonfinite guard).
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
@@ -182,7 +215,14 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     Option<"l2PrefetchTokens", "l2-prefetch-tokens", "int64_t",
            /*default=*/"2048",
            "The kernels prefetch a tile's W and M into L2 this many tokens "
-           "before its epilogue (0: no prefetch)">
+           "before its epilogue (0: no prefetch)">,
+    Option<"rowExchange", "row-exchange", "std::string",
+           /*default=*/"\"workspace\"",
+           "How a row block's CTAs sum its rows' statistics: workspace "
+           "(global slots and counters, a cooperative launch) or cluster "
+           "(sm_90a, opt-in: the row block's column tiles, at most 16, are "
+           "one thread-block cluster that reads its slots through "
+           "distributed shared memory)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",

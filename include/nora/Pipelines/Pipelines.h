@@ -94,6 +94,14 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::desc("The kernels prefetch a tile's W and M into L2 this "
                      "many tokens before its epilogue (0: no prefetch)"),
       llvm::cl::init(2048)};
+  PassOptions::Option<std::string> rowExchange{
+      *this, "row-exchange",
+      llvm::cl::desc("How a row block's CTAs sum its rows' statistics: "
+                     "workspace (global slots and counters, a cooperative "
+                     "launch) or cluster (sm_90a, opt-in: one thread-block "
+                     "cluster a row block of at most 16 column tiles, "
+                     "through distributed shared memory)"),
+      llvm::cl::init("workspace")};
   PassOptions::Option<std::string> host{
       *this, "host",
       llvm::cl::desc("The host side: launch (gpu.launch_func on buffers, "

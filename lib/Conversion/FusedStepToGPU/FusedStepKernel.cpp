@@ -55,6 +55,29 @@ std::string mlir::nora::tensorCoreIneligibility(const FusedStepShape &shape) {
   return "";
 }
 
+std::string
+mlir::nora::clusterExchangeIneligibility(const FusedStepShape &shape,
+                                         const RowUpdateChain &chain,
+                                         const FusedStepTiling &tiling) {
+  // The cluster barrier counts every thread of every CTA of the cluster,
+  // once a tile: a producer warpgroup that runs tiles ahead has no place in
+  // it.
+  if (tiling.warpSpecialized())
+    return "the cluster exchange takes the mainloops whose CTA runs one "
+           "tile at a time with all its threads (simt, mma-sync, wgmma), not "
+           "a producer warpgroup's";
+  if (chain.guard != NonfiniteGuard::None)
+    return "the cluster exchange does not take a nonfinite guard yet (its "
+           "probes and flagged-row count live in the workspace)";
+  if (tiling.colTiles > FusedStepTiling::kMaxClusterCtas)
+    return std::to_string(shape.cols) + " columns are " +
+           std::to_string(tiling.colTiles) + " column tiles of " +
+           std::to_string(tiling.blockCols) +
+           ", and a row block's tiles must be one cluster of at most " +
+           std::to_string(FusedStepTiling::kMaxClusterCtas) + " CTAs";
+  return "";
+}
+
 std::string mlir::nora::tf32Ineligibility(const FusedStepShape &shape) {
   if (!shape.dyElem.isF32() || !shape.xElem.isF32())
     return "the tf32 mainloop needs f32 dy and x";
@@ -67,7 +90,8 @@ std::string mlir::nora::tf32Ineligibility(const FusedStepShape &shape) {
 FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
                                      const RowUpdateChain &chain,
                                      FusedStepMainloop mainloop,
-                                     const WgmmaRingOptions &ring) {
+                                     const WgmmaRingOptions &ring,
+                                     RowExchange exchange) {
   FusedStepTiling t;
   t.mainloop = mainloop;
   if (mainloop == FusedStepMainloop::MmaSync || t.isWgmma() ||
@@ -112,6 +136,16 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     return t;
   }
   t.numStats = chain.numStats();
+  t.exchange = exchange;
+  if (t.clusterExchange()) {
+    // The slots in shared memory, no counters: the workspace holds the
+    // tensor maps (wgmma) or nothing.
+    assert(!t.warpSpecialized() && chain.guard == NonfiniteGuard::None &&
+           "clusterExchangeIneligibility rules these out");
+    t.dynamicSharedBytes = t.clusterSlotBytes();
+    t.workspaceBytes = t.hasTensorMaps() ? 2 * kTensorMapBytes : 0;
+    return t;
+  }
   // One a row block, the grid barrier's, and with a guard the flagged rows'
   // count and the finish kernel's departures.
   t.counters = t.rowBlocks + 1 + (chain.guard != NonfiniteGuard::None ? 2 : 0);
@@ -132,6 +166,7 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
 namespace {
 using T = FusedStepTiling;
 constexpr int32_t kWgmmaMaxRegisters = 255;
+constexpr int32_t kMmaSyncMaxRegisters = 255;
 /// wgmma-ws: 384 threads at launch (168 x 384 <= 64K registers), then
 /// setmaxnreg moves the producer warpgroup to 56 and the consumers to 184.
 /// ptxas's spills are not monotonic in these: at the benchmark shapes,
@@ -304,6 +339,60 @@ void KernelEmitter::emitArriveAndWait(Value index, Value target) {
                               LLVM::AtomicOrdering::monotonic, "device");
   });
   barrier();
+}
+
+void KernelEmitter::emitClusterBarrier() {
+  // Every thread of every CTA of the cluster, uniformly (.aligned): the
+  // arrival releases this CTA's slot writes (and its reads of the others'
+  // slots of the tile before) at cluster scope, the wait acquires the
+  // others'. It orders this CTA's threads too, as a gpu.barrier would.
+  auto unit = b.getUnitAttr();
+  NVVM::ClusterArriveOp::create(b, loc, /*aligned=*/unit);
+  NVVM::ClusterWaitOp::create(b, loc, /*aligned=*/unit);
+}
+
+Value KernelEmitter::clusterSlotBuffer(Value rb) {
+  // The grid is clusters of colTiles CTAs, and cluster c's row blocks are
+  // c, c + clusters, ...: rb / clusters is how many tiles the CTA ran
+  // before this one. Computed where it is used: kept from the tile's start
+  // across the mainloop, it made the mma.sync kernel spill 8 bytes.
+  Value clusters = divIdx(gridSize, tiling.colTiles);
+  return remIdx(arith::DivUIOp::create(b, loc, rb, clusters), 2);
+}
+
+SmallVector<Value> KernelEmitter::emitClusterRowStats(Value rb, Value row) {
+  // Column tile ct's slots are in the shared memory of cluster rank ct:
+  // each one's address here, mapped to that CTA's (mapa), read with
+  // ld.shared::cluster, summed in column tile order as emitRowStats sums
+  // the workspace's (the same f64 sums: the same W').
+  Type sharedPtr = LLVM::LLVMPointerType::get(
+      b.getContext(), static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
+  Type clusterPtr = LLVM::LLVMPointerType::get(
+      b.getContext(),
+      static_cast<unsigned>(NVVM::NVVMMemorySpace::SharedCluster));
+  Value base =
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, smemSlots);
+  Value buffer = clusterSlotBuffer(rb);
+  SmallVector<Value> init(tiling.numStats, f64(0.0));
+  return forLoop(
+      idx(0), idx(tiling.colTiles), idx(1), init,
+      [&](Value ct, ValueRange sums) {
+        Value rank = toI32(ct);
+        SmallVector<Value> next;
+        for (int64_t s = 0; s < tiling.numStats; ++s) {
+          Value element =
+              add(mul(add(mul(buffer, idx(tiling.numStats)), idx(s)),
+                      idx(tiling.blockRows)),
+                  row);
+          Value local = LLVM::IntToPtrOp::create(
+              b, loc, sharedPtr, i64(add(base, mul(element, idx(8)))));
+          Value remote = NVVM::MapaOp::create(b, loc, clusterPtr, local, rank);
+          Value v = LLVM::LoadOp::create(b, loc, b.getF64Type(), remote,
+                                         /*alignment=*/8);
+          next.push_back(add(sums[s], v));
+        }
+        return next;
+      });
 }
 
 Value KernelEmitter::emitRowFlagged(Value rb, Value row) {
@@ -485,28 +574,29 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       Value sum = f64(0.0);
       for (int64_t t = 0; t < frag.contributors; ++t)
         sum = add(sum, load(smemRed, {redIndex(s), tid, idx(t)}));
+      if (tiling.clusterExchange()) {
+        store(sum, smemSlots, {clusterSlotBuffer(rb), idx(s), tid});
+        continue;
+      }
       Value slot = add(mul(add(base, idx(s)), idx(tiling.blockRows)), tid);
       store(sum, stats, {slot});
     }
   });
 
-  // One phase when every column tile of a row block has a worker of its own
-  // (uniform over the grid): then all of a row block's tiles are in flight
-  // together, and none waits on a tile that waits for it.
-  Value onePhase =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
-                            rowBlockWorkers(), idx(tiling.colTiles));
-  auto phase = scf::IfOp::create(b, loc, onePhase, /*withElseRegion=*/true);
-  {
-    // One phase: wait for the row block's other column tiles, then finish W'
-    // from registers.
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(phase.thenBlock());
-    Value target = arith::ConstantOp::create(
-        b, loc, b.getI32Type(), b.getI32IntegerAttr(tiling.colTiles));
-    emitArriveAndWait(rb, target);
+  // One phase: wait for the row block's other column tiles, then finish W'
+  // from registers.
+  auto onePhase = [&] {
+    if (tiling.clusterExchange()) {
+      emitClusterBarrier();
+    } else {
+      Value target = arith::ConstantOp::create(
+          b, loc, b.getI32Type(), b.getI32IntegerAttr(tiling.colTiles));
+      emitArriveAndWait(rb, target);
+    }
     ifThen(isRowThread, [&] {
-      std::pair<Value, Value> coef = emitRowCoefficients(emitRowStats(rb, tid));
+      std::pair<Value, Value> coef = emitRowCoefficients(
+          tiling.clusterExchange() ? emitClusterRowStats(rb, tid)
+                                   : emitRowStats(rb, tid));
       store(coef.first, smemCoef, {coefIndex(0), tid});
       store(coef.second, smemCoef, {coefIndex(1), tid});
       if (chain.guard != NonfiniteGuard::None) {
@@ -560,6 +650,21 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     // none (T = 0, or wgmma-ws), so the skip_row flags read above need one.
     if (chain.guard == NonfiniteGuard::SkipRow)
       barrier();
+  };
+  // A cluster holds every column tile of the row block.
+  if (tiling.clusterExchange())
+    return onePhase();
+  // One phase when every column tile of a row block has a worker of its own
+  // (uniform over the grid): then all of a row block's tiles are in flight
+  // together, and none waits on a tile that waits for it.
+  Value onePhaseGrid =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
+                            rowBlockWorkers(), idx(tiling.colTiles));
+  auto phase = scf::IfOp::create(b, loc, onePhaseGrid, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(phase.thenBlock());
+    onePhase();
   }
   {
     // Two phases: park U in W' for the streaming pass.
@@ -632,8 +737,10 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     wd = entry.getArgument(arg++);
     wNew = entry.getArgument(arg++);
     mNew = entry.getArgument(arg++);
-    counters = entry.getArgument(arg++);
-    stats = entry.getArgument(arg++);
+    if (!tiling.clusterExchange()) {
+      counters = entry.getArgument(arg++);
+      stats = entry.getArgument(arg++);
+    }
   }
   if (tiling.hasTensorMaps()) {
     dyMap = entry.getArgument(arg++);
@@ -641,11 +748,25 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   auto smem = func.getWorkgroupAttributions();
   unsigned next = 0;
-  if (tiling.dynamicSharedBytes) {
+  auto workgroupSpace =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  if (tiling.clusterExchange()) {
+    // The cluster's slots, [buffer][stat][row], at the start of the dynamic
+    // shared memory (16-byte aligned: f64 needs 8).
+    Value dynamic = gpu::DynamicSharedMemoryOp::create(
+        b, loc,
+        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                        MemRefLayoutAttrInterface(), workgroupSpace));
+    smemSlots = memref::ViewOp::create(
+        b, loc,
+        MemRefType::get({2, tiling.numStats, tiling.blockRows}, b.getF64Type(),
+                        MemRefLayoutAttrInterface(), workgroupSpace),
+        dynamic, idx(0), ValueRange{});
+  }
+  if (tiling.warpSpecialized()) {
     // The ring in dynamic shared memory, from the first 1024-byte boundary
     // (the 128-byte swizzle is a function of the address).
-    auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
-                                                gpu::AddressSpace::Workgroup);
+    auto workgroup = workgroupSpace;
     Value dynamic = gpu::DynamicSharedMemoryOp::create(
         b, loc,
         MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
@@ -833,6 +954,10 @@ void KernelEmitter::emitTiles() {
         else
           epilogue();
       });
+  // Cluster exchange: the other CTAs of the cluster may still read this
+  // one's slots of its last tile; it leaves once they all have.
+  if (!shape.wgradOnly && tiling.clusterExchange())
+    return emitClusterBarrier();
   if (!shape.wgradOnly) {
     // Consumer workers: the worker again, from the special registers (kept
     // across the tile loop, it spilled).
@@ -937,8 +1062,9 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   if (shape.wgradOnly)
     args.push_back(matrix);
   else
-    args.append({matrix, matrix, f32, f32, matrix, matrix,
-                 MemRefType::get({tiling.counters}, builder.getI32Type()),
+    args.append({matrix, matrix, f32, f32, matrix, matrix});
+  if (!shape.wgradOnly && !tiling.clusterExchange())
+    args.append({MemRefType::get({tiling.counters}, builder.getI32Type()),
                  MemRefType::get({tiling.statsCount}, f64)});
   if (tiling.hasTensorMaps()) {
     auto map = MemRefType::get({T::kTensorMapBytes}, builder.getI8Type());
@@ -954,7 +1080,7 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // ([stat][row][contributor]) and the rows' (a, factor).
   SmallVector<Type> smem;
   if ((tiling.mainloop == FusedStepMainloop::MmaSync || tiling.isWgmma()) &&
-      !tiling.dynamicSharedBytes) {
+      !tiling.warpSpecialized()) {
     // One 16-token x 128 stage of dy (and of x): 4096 bytes (mma-sync,
     // wgmma).
     Type elem = shape.dyElem;
@@ -999,22 +1125,24 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // is correct, two are faster (scripts/check-gpu-resources.py records it).
   // The mma.sync kernel holds 64 accumulators a thread; left to itself,
   // ptxas aims at two CTAs a SM (128 registers) and spills a few bytes at
-  // some shapes. 168 registers (one CTA a SM, 8 warps behind a 4-stage
-  // ring) keep it spill-free.
-  // Where the tiles do not cover the matrix, the epilogue's range
-  // predicates need more: at 136 x 200 and 4104 x 4104, 168 registers
-  // spilled 8 and 20 bytes, 255 nothing (still one CTA a SM).
+  // some shapes. Any cap above 128 is one CTA a SM (8 warps behind a
+  // 4-stage ring), and 255, all a thread may have, spills nothing at any
+  // shape checked (2026-12-02, bench/RESULTS.md); 168, the cap before,
+  // spilled 8-16 bytes at 8192 x 4096 x 2048, with partial tiles (136 x 200:
+  // 8, 4104 x 4104: 20) and with the cluster exchange.
   bool partialTiles =
       shape.rows % tiling.blockRows != 0 || shape.cols % tiling.blockCols != 0;
+  bool cluster = tiling.clusterExchange();
   if (tiling.mainloop == FusedStepMainloop::MmaSync)
     func->setAttr("nvvm.maxnreg",
-                  builder.getI32IntegerAttr(partialTiles ? 255 : 168));
+                  builder.getI32IntegerAttr(kMmaSyncMaxRegisters));
   // The SIMT kernel is left to ptxas (128 registers, two CTAs a SM, at the
   // benchmark shapes) except with partial tiles, where ptxas aimed at 128
   // and spilled 16 bytes at 136 x 200 and 4104 x 4104; at 168 it takes
   // 140-167 and spills nothing (one CTA a SM, as the clamped loads before
-  // took 176-181).
-  if (tiling.mainloop == FusedStepMainloop::Simt && partialTiles)
+  // took 176-181). With the cluster exchange ptxas took 80 and spilled 48
+  // bytes (256 x 128, RMNP).
+  if (tiling.mainloop == FusedStepMainloop::Simt && (partialTiles || cluster))
     func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(168));
   if (tiling.mainloop == FusedStepMainloop::MmaSyncTf32)
     func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(kTf32MaxRegisters));

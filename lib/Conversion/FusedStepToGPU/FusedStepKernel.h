@@ -137,6 +137,24 @@ enum class FusedStepMainloop {
   LoadGradient,
 };
 
+/// How the CTAs of a row block meet to sum its rows' statistics.
+enum class RowExchange {
+  /// Through global memory: f64 slots in the workspace and an arrival
+  /// counter a row block that the CTAs spin on (a cooperative launch; the
+  /// two-phase fallback when a row block has more column tiles than the
+  /// grid has workers).
+  Workspace,
+  /// Through distributed shared memory, opt-in (row-exchange=cluster,
+  /// sm_90a): the row block's column tiles are one thread-block cluster
+  /// (at most kMaxClusterCtas), each CTA's slots stay in its own shared
+  /// memory (two buffers, for alternate tiles), and after the hardware
+  /// cluster barrier (barrier.cluster.arrive/wait: release, acquire) the
+  /// CTAs read each other's through mapa and ld.shared::cluster, in column
+  /// tile order: no counters, no statistics workspace, no co-residency
+  /// beyond the cluster.
+  Cluster,
+};
+
 /// The tiling of the kernel and the layout of its workspace.
 struct FusedStepTiling {
   /// The threads that compute a tile and run its epilogue (with
@@ -167,6 +185,18 @@ struct FusedStepTiling {
   int64_t contributors = 0, probeBase = 0;
   int64_t tensorMapOffset = 0;
   static constexpr int64_t kTensorMapBytes = 128;
+  /// RowExchange::Cluster: the cluster is the row block's colTiles CTAs,
+  /// column tile t at cluster rank t (the grid is clusters of them, so the
+  /// row-block-major schedule gives every CTA of a cluster the same row
+  /// blocks). Its slots, [buffer][stat][row] f64, take the start of the
+  /// dynamic shared memory (the static shared memory of the mma.sync
+  /// kernel is at its 48 KiB limit).
+  RowExchange exchange = RowExchange::Workspace;
+  static constexpr int64_t kMaxClusterCtas = 16;
+  static constexpr int64_t kPortableClusterCtas = 8;
+  bool clusterExchange() const { return exchange == RowExchange::Cluster; }
+  int64_t clusterCtas() const { return clusterExchange() ? colTiles : 1; }
+  int64_t clusterSlotBytes() const { return 2 * numStats * blockRows * 8; }
   /// The box one TMA copy moves: a stage's token rows (blockTokens) x 64
   /// elements (128 bytes, one row of the 128-byte swizzle), in the tensors'
   /// row-major order: one MN atom of a stage (tmaAtomBytes()).
@@ -270,10 +300,14 @@ struct FusedStepTiling {
   }
   /// `ring` (warp specialization only; its zeros: the defaults) sets the
   /// ring.
+  /// A cluster exchange needs a mainloop whose CTA is one worker without
+  /// a producer (simt, mma-sync, wgmma) and a step without a guard
+  /// (clusterExchangeIneligibility).
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
                              FusedStepMainloop mainloop,
-                             const WgmmaRingOptions &ring = {});
+                             const WgmmaRingOptions &ring = {},
+                             RowExchange exchange = RowExchange::Workspace);
 };
 
 /// Why `shape` cannot use the tensor-core mainloops, mma.sync and wgmma (an
@@ -281,13 +315,21 @@ struct FusedStepTiling {
 /// and columns that are multiples of 8 (16-byte cp.async chunks).
 std::string tensorCoreIneligibility(const FusedStepShape &shape);
 
+/// Why a step of `shape` and `chain` whose tiles `tiling` (a workspace
+/// exchange) gives cannot exchange its rows' statistics in a cluster (an
+/// empty string when it can).
+std::string clusterExchangeIneligibility(const FusedStepShape &shape,
+                                         const RowUpdateChain &chain,
+                                         const FusedStepTiling &tiling);
+
 /// Why `shape` cannot use the tf32 mainloop ("" when it can): it needs f32
 /// dy and x, and rows and columns that are multiples of 4 (16-byte chunks).
 std::string tf32Ineligibility(const FusedStepShape &shape);
 
 /// Builds the kernel of one step as a gpu.func named `name` at `builder`'s
 /// insertion point (inside a gpu.module). Its arguments, in order: dy, x,
-/// [acc], w, m, lr, wd, w_new, m_new, counters (i32), stats (f64), and with
+/// [acc], w, m, lr, wd, w_new, m_new, counters (i32), stats (f64) (none
+/// of the two with a cluster exchange), and with
 /// the wgmma mainloop the tensor maps of dy and x (128 x i8 each) (with
 /// shape.gradGiven: g, w, m, ...; with shape.wgradOnly: dy, x, [acc], g,
 /// [the tensor maps]); all memrefs have static shapes.

@@ -108,11 +108,18 @@ constexpr std::pair<StringLiteral, MainloopChoice> kMainloopChoices[] = {
     {"wgmma-tall", MainloopChoice::WgmmaTall},
 };
 
-std::optional<MainloopChoice> parseMainloopChoice(StringRef name) {
-  for (auto [value, choice] : kMainloopChoices)
+/// The value of option value `name` in `table` (none when it has none).
+template <typename T, size_t N>
+std::optional<T> parseOptionValue(const std::pair<StringLiteral, T> (&table)[N],
+                                  StringRef name) {
+  for (auto [value, choice] : table)
     if (value == name)
       return choice;
   return std::nullopt;
+}
+
+std::optional<MainloopChoice> parseMainloopChoice(StringRef name) {
+  return parseOptionValue(kMainloopChoices, name);
 }
 
 StringRef mainloopChoiceName(MainloopChoice choice) {
@@ -128,7 +135,18 @@ struct KernelOptions {
   bool allowTf32 = false;
   WgmmaRingOptions ring;
   int64_t l2PrefetchTokens = FusedStepTiling::kDefaultL2PrefetchTokens;
+  RowExchange exchange = RowExchange::Workspace;
 };
+
+/// Each row-exchange option value.
+constexpr std::pair<StringLiteral, RowExchange> kRowExchanges[] = {
+    {"workspace", RowExchange::Workspace},
+    {"cluster", RowExchange::Cluster},
+};
+
+std::optional<RowExchange> parseRowExchange(StringRef name) {
+  return parseOptionValue(kRowExchanges, name);
+}
 
 /// The kernel of one step and its launch, in place of `op` (whose two
 /// first results are W' and M'). `inputs` are the kernel's tensor and scalar
@@ -193,7 +211,7 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   // Only the arrival counters start at zero (and end at zero): every
   // statistics slot is written before any CTA reads it.
   Value counters;
-  if (!shape.wgradOnly) {
+  if (!shape.wgradOnly && !tiling.clusterExchange()) {
     counters = view(0, "counters");
     view(tiling.statsOffset, "row_stats");
   }
@@ -236,14 +254,21 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   if (tiling.dynamicSharedBytes)
     dynamicShared = arith::ConstantOp::create(
         b, loc, b.getI32IntegerAttr(int32_t(tiling.dynamicSharedBytes)));
+  // Cluster exchange: clusters of a row block's column tiles (the grid, a
+  // multiple of them, is the runtime's; the one here covers every tile).
+  std::optional<gpu::KernelDim3> cluster;
+  if (tiling.clusterExchange())
+    cluster = gpu::KernelDim3{dim(tiling.clusterCtas()), dim(1), dim(1)};
   auto launch = gpu::LaunchFuncOp::create(
       b, loc, kernel, gpu::KernelDim3{dim(tiling.ctaTiles), dim(1), dim(1)},
       gpu::KernelDim3{dim(tiling.blockThreads()), dim(1), dim(1)},
-      dynamicShared, operands);
+      dynamicShared, operands, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/{}, cluster);
   launch->setAttr("nora.persistent_tiles",
                   b.getI64IntegerAttr(tiling.ctaTiles));
-  // The row-block waits need every CTA resident; a gradient alone does not.
-  if (!shape.wgradOnly)
+  // The row-block waits need every CTA resident; a gradient alone does
+  // not, nor does a cluster exchange (a cluster's CTAs are co-scheduled).
+  if (!shape.wgradOnly && !tiling.clusterExchange())
     launch->setAttr("nora.cooperative", b.getUnitAttr());
   launch->setAttr("nora.operand_roles", b.getArrayAttr(roles));
   if (!tensorMaps.empty())
@@ -383,6 +408,15 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
   }
   FusedStepTiling tiling =
       FusedStepTiling::get(shape, chain, *mainloop, options.ring);
+  // A gradient alone has no rows to exchange.
+  if (options.exchange == RowExchange::Cluster && !shape.wgradOnly) {
+    std::string why = clusterExchangeIneligibility(shape, chain, tiling);
+    if (!why.empty())
+      return op->emitOpError("cannot be lowered with row-exchange=cluster: ")
+             << why;
+    tiling = FusedStepTiling::get(shape, chain, *mainloop, options.ring,
+                                  RowExchange::Cluster);
+  }
   tiling.l2PrefetchTokens = options.l2PrefetchTokens;
   if (failed(checkTiles(op, tiling)))
     return failure();
@@ -520,12 +554,13 @@ struct NoraFusedStepToGPUPass
     options.allowTf32 = allowTf32;
     options.ring = WgmmaRingOptions{ringStages, stageTokens};
     options.l2PrefetchTokens = l2PrefetchTokens;
-    std::string optionsError =
-        kernelOptionsError(mainloop, options.ring, options.l2PrefetchTokens);
+    std::string optionsError = kernelOptionsError(
+        mainloop, options.ring, options.l2PrefetchTokens, rowExchange);
     if (!optionsError.empty()) {
       module.emitError("nora-fused-step-to-gpu: ") << optionsError;
       return signalPassFailure();
     }
+    options.exchange = *parseRowExchange(rowExchange);
     SmallVector<FusedWgradStepOp> steps;
     module.walk([&](FusedWgradStepOp op) { steps.push_back(op); });
     // Chains on a given gradient, outside fused steps.
@@ -563,13 +598,24 @@ bool mlir::nora::isGpuMainloop(StringRef name) {
 
 std::string mlir::nora::kernelOptionsError(StringRef mainloop,
                                            const WgmmaRingOptions &ring,
-                                           int64_t l2PrefetchTokens) {
+                                           int64_t l2PrefetchTokens,
+                                           StringRef rowExchange) {
   if (l2PrefetchTokens < 0)
     return "l2-prefetch-tokens=" + std::to_string(l2PrefetchTokens) +
            " (expected 0, no prefetch, or more)";
+  std::optional<RowExchange> exchange = parseRowExchange(rowExchange);
+  if (!exchange)
+    return "unknown row-exchange '" + rowExchange.str() +
+           "' (expected workspace or cluster)";
   std::optional<MainloopChoice> choice = parseMainloopChoice(mainloop);
   bool pingPong = choice == MainloopChoice::WgmmaPingPong;
   bool tall = choice == MainloopChoice::WgmmaTall;
+  if (*exchange == RowExchange::Cluster &&
+      (choice == MainloopChoice::WgmmaWs || pingPong || tall))
+    return "row-exchange=cluster takes mainloop=auto, simt, mma-sync or "
+           "wgmma (the cluster barrier needs all of a CTA's threads at each "
+           "tile, and the producer warpgroup of mainloop=" +
+           mainloop.str() + " runs ahead)";
   if (choice != MainloopChoice::WgmmaWs && !pingPong && !tall) {
     if (ring.stages != 0)
       return "ring-stages is an option of mainloop=wgmma-ws, wgmma-pingpong "

@@ -339,6 +339,14 @@ private:
   /// (i32) and departs; the whole CTA waits for it. The last departure
   /// puts the counter back at 0.
   void emitArriveAndWait(Value index, Value target);
+  /// Cluster exchange: the hardware cluster barrier (arrive, release; wait,
+  /// acquire) of every thread of the cluster's CTAs.
+  void emitClusterBarrier();
+  /// Cluster exchange: the slot buffer (0 or 1) of row block `rb`'s tile.
+  Value clusterSlotBuffer(Value rb);
+  /// Cluster exchange: row `row`'s statistics, its slots in the tile's
+  /// buffer of every CTA of the cluster summed in column tile (rank) order.
+  SmallVector<Value> emitClusterRowStats(Value rb, Value row);
   void emitStreamingPhase();
   Value counterPointer(Value index);
   /// With a guard: whether a row's statistics flag it (its probe is NaN),
@@ -358,6 +366,9 @@ private:
   Value dyMap, xMap; // wgmma: the TMA descriptors
   Value smemA, smemB, smemRed, smemCoef;
   Value smemBarriers; // wgmma: one mbarrier a ring stage
+  /// Cluster exchange: the slots ([buffer][stat][row] f64, dynamic shared
+  /// memory).
+  Value smemSlots;
   /// wgmma: how many tiles this CTA computed before this one (the
   /// mbarrier phases continue across tiles).
   Value tileIteration;

@@ -443,7 +443,7 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // CHECK-SAME: nora.persistent_tiles = 2 : i64
 // CHECK: gpu.func @nora_fused_step_0
 // CHECK-SAME: workgroup(%[[A:[a-z0-9]+]] : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %[[B:[a-z0-9]+]] : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<3x128x4xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<2x128xf64, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
-// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxnreg = 168 : i32, nvvm.maxntid = array<i32: 256, 1, 1>}
+// CHECK-SAME: kernel attributes {known_block_size = array<i32: 256, 1, 1>, nvvm.maxnreg = 255 : i32, nvvm.maxntid = array<i32: 256, 1, 1>}
 // CHECK: scf.for %{{.*}} = %{{.*}} to %c2 step %{{.*}} {
 // Prologue: token blocks 0, 1, 2 in flight (dy and x chunks), one group each.
 // CHECK: memref.extract_aligned_pointer_as_index %[[A]]

@@ -18,6 +18,10 @@ consumers' warps, no turn wait, and both consumers on named barrier 1.
 The wgmma-tall kernel (256 x 128 CTA tiles) on 1, 2 and 3 CTAs: both
 consumers on one row block, both reading the same half of dy's stage,
 both on named barrier 1, and an empty barrier of one consumer's warps.
+The cluster row exchange (mma-sync, row-exchange=cluster) on 6 and 3
+CTAs: no cluster wait before the slots are read, every slot read from
+rank 0, no cluster barrier before a CTA exits, one slot buffer for
+every tile.
 And the tf32 kernel (f32 inputs, allow-tf32), which must
 match the reference on tf32-rounded inputs, with its A fragment's middle
 registers swapped.
@@ -418,6 +422,11 @@ def main():
     finally:
         os.unlink(f.name)
 
+    # The cluster row exchange (row-exchange=cluster): 2 row blocks of 3
+    # column tiles, clusters of 3 CTAs; on one cluster (3 CTAs) each CTA
+    # has two tiles, and its slot buffers alternate.
+    bad += cluster_mutations(nora_opt, gen)
+
     # The tf32 kernel (allow-tf32) on f32 inputs: its A fragment with
     # registers a1 and a2 swapped (rows g + 8 and columns t + 4 exchanged).
     ttext = lower_step("f32", "auto", allow_tf32=True)
@@ -427,6 +436,89 @@ def main():
     bad += run_mutations(error, ttext, {"tf32 A fragment a1/a2 swapped":
                                         swapped})
     sys.exit(1 if bad else 0)
+
+
+def cluster_mutations(nora_opt, gen):
+    """The mma-sync kernel with the cluster row exchange, and four
+    mutations: no cluster wait before the slots are read, one slot buffer
+    for every tile, no cluster barrier before a CTA exits, and every slot
+    read from cluster rank 0 (a wrong W' by lr times the update's error,
+    5e-3 here: the clean kernel is within 4e-7 of the reference, and the
+    mutations are held to 1e-4)."""
+    import tempfile
+    from gpu_steps import step_mlir
+    with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
+        f.write(step_mlir("nora_step", 16, 256, 384))
+    try:
+        text = gpusim.lower(f.name, "nora_step", "mma-sync", nora_opt,
+                            row_exchange="cluster")
+    finally:
+        os.unlink(f.name)
+    dy = gen.standard_normal((16, 256)).astype(np.float32)
+    x = gen.standard_normal((16, 384)).astype(np.float32)
+    w = gen.standard_normal((256, 384)).astype(np.float32)
+    m = gen.standard_normal((256, 384)).astype(np.float32)
+    lr, wd = 0.1, 0.01
+    g = ref.wgrad(gpusim.bf16_round(dy).astype(np.float64),
+                  gpusim.bf16_round(x).astype(np.float64))
+    want = ref.nora_step(g, w.astype(np.float64), m.astype(np.float64), lr,
+                         wd)
+
+    def error(t, grid=None):
+        try:
+            w1, m1 = gpusim.simulate(t, "nora_step", [dy, x, w, m, lr, wd],
+                                     max_grid=grid)
+        except gpusim.SimError as e:
+            return "reported: %s" % e
+        return max(float(np.abs(w1 - want[0]).max()),
+                   float(np.abs(m1 - want[1]).max()))
+
+    bad = 0
+    for grid in (None, 3):
+        clean = error(text, grid)
+        print("cluster clean (grid %s): %s" % (grid or 6, clean))
+        if not isinstance(clean, float) or clean > 1e-3:
+            bad += 1
+    wait = '"nvvm.cluster.wait"() <{aligned}> : () -> ()\n'
+    barrier = '"nvvm.cluster.arrive"() <{aligned}> : () -> ()\n'
+    last = text.rindex(barrier)
+    no_final = text[:last] + re.sub(r'^\s*' + re.escape(wait), '',
+                                    text[last + len(barrier):], count=1,
+                                    flags=re.M)
+    no_final = re.sub(r'\n\s*\n', '\n', no_final)
+    bad += run_mutations(error, text, {
+        "no cluster wait before the slots are read":
+            text.replace(wait, "", 1),
+        "every slot read from cluster rank 0": mapa_rank_zero(text),
+        "no cluster barrier before a CTA exits": no_final,
+    }, tolerance=1e-4)
+    bad += run_mutations(functools.partial(error, grid=3), text, {
+        "one slot buffer for every tile": one_slot_buffer(text),
+    }, tolerance=1e-4)
+    return bad
+
+
+def mapa_rank_zero(text):
+    """nvvm.mapa to rank 0 (an index constant 0 cast to i32) instead of
+    the column tile's rank."""
+    rank = re.search(r'"nvvm.mapa"\((%[\w#]+), (%[\w#]+)\)', text).group(2)
+    kernel = text.index('"gpu.func"')
+    zero = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 0 : '
+                     r'index\}>', text[kernel:]).group(1)
+    return re.sub(re.escape(rank) + r' = "arith.index_cast"\((%[\w#]+)\)',
+                  rank + ' = "arith.index_cast"(' + zero + ')', text)
+
+
+def one_slot_buffer(text):
+    """The slot buffer of the row threads' stores (the tile's (rb /
+    clusters) mod 2) always 0."""
+    store = re.search(r'"memref.store"\(%[\w#]+, %[\w#]+, (%[\w#]+), '
+                      r'%[\w#]+, %[\w#]+\) <\{nontemporal = false\}> : '
+                      r'\(f64, memref<2x\d+x128xf64', text)
+    buffer = re.escape(store.group(1))
+    return re.sub(buffer + r' = "arith.remui"\((%[\w#]+), %[\w#]+\)',
+                  store.group(1) + r' = "arith.subi"(\1, \1) <{overflowFlags = '
+                  r'#arith.overflow<none>}>', text, count=1)
 
 
 def no_departures(text):
@@ -451,14 +543,14 @@ def wrap_at_twice(text):
     return text
 
 
-def run_mutations(error, text, mutations):
+def run_mutations(error, text, mutations, tolerance=1e-2):
     bad = 0
     for name, mutated in mutations.items():
         if mutated == text:
             sys.exit("FAIL: mutation '%s' did not apply" % name)
         e = error(mutated)
         # NaN counts: a result nobody computed.
-        caught = not isinstance(e, float) or not e <= 1e-2
+        caught = not isinstance(e, float) or not e <= tolerance
         print("%s: %s: %s" % ("caught" if caught else "MISSED", name, e))
         bad += not caught
     return bad
