@@ -27,7 +27,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpu_steps import BENCH_VARIANTS, optim_mlir, step_mlir  # noqa: E402
+from gpu_steps import (BENCH_VARIANTS, cluster_fits, optim_mlir,  # noqa: E402
+                       step_mlir)
 
 # nora-compile's flags for each --mainloops value: its own --mainloop, or
 # a variant of the benchmark's (wgmma-ws6: 6 stages of 64 tokens,
@@ -107,8 +108,8 @@ def main():
             for name, T, M, N, act, step, acc in SHAPES:
                 if mainloop in CLUSTER and (
                         T is None or name in GUARDS or
-                        N > (1024 if mainloop == "cluster-simt" or
-                             act == "f32" else 2048) or
+                        not cluster_fits(N, 64 if mainloop == "cluster-simt"
+                                         or act == "f32" else 128) or
                         (mainloop == "cluster-wgmma" and act == "f32")):
                     continue  # what the cluster exchange takes
                 # wgmma, tf32 and mma-sync (bf16/f16 under auto and

@@ -38,13 +38,19 @@ BENCH_VARIANTS = [
     ("cluster", ["--row-exchange=cluster"], "cluster exchange", True),
 ]
 
-# The most columns a cluster exchange takes: 16 CTAs of 128-column tiles.
-CLUSTER_MAX_COLUMNS = 16 * 128
+# The most CTAs (column tiles of a row block) a cluster exchange takes.
+CLUSTER_MAX_CTAS = 16
+
+
+def cluster_fits(N, tile_columns=128):
+    """Whether a row block of N columns in tiles of `tile_columns` (128:
+    the tensor-core mainloops, 64: simt) fits one cluster."""
+    return -(-N // tile_columns) <= CLUSTER_MAX_CTAS
 
 
 def variant_applies(suffix, N):
     """Whether BENCH_VARIANTS' `suffix` compiles for N columns."""
-    return suffix != "cluster" or N <= CLUSTER_MAX_COLUMNS
+    return suffix != "cluster" or cluster_fits(N)
 
 
 def bench_name(T, M, N, step="nora_step"):

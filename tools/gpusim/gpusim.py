@@ -399,7 +399,7 @@ class CTA:
     def __init__(self, index, grid, shared):
         self.index, self.grid, self.shared = index, grid, shared
         self.tid = np.arange(NTHREADS, dtype=np.int64)
-        self.races = Races(shared.next + 256)
+        self.track_shared()
         self.pending = []  # per committed group: list of (dst, bytes)
         self.open_group = []
         # Per warpgroup set (the warpgroups that issue them together):
@@ -414,13 +414,18 @@ class CTA:
         self.named_barriers = {}
         # Thread-block clusters: the cluster's CTAs (rank order), this
         # one's rank, its cluster barrier arrivals and completed waits,
-        # whether it has exited; per 4-byte shared word, the arrivals this
-        # CTA had made when it last wrote it, and the most arrivals any
-        # CTA of the cluster had made when it last read it remotely.
+        # whether it has exited (track_shared: the words' marks).
         self.cluster, self.rank = [self], 0
         self.arrivals = self.waited = 0
         self.exited = False
-        n = shared.next // 4 + 64
+
+    def track_shared(self):
+        """(Re)sizes the per-word records to the shared memory allocated so
+        far: the race intervals, and per 4-byte word the arrivals this CTA
+        had made when it last wrote it and the most arrivals any CTA of the
+        cluster had made when it last read it remotely."""
+        self.races = Races(self.shared.next + 256)
+        n = self.shared.next // 4 + 64
         self.word_written = np.full(n, -1, np.int64)
         self.word_read_remote = np.full(n, -1, np.int64)
 
@@ -617,10 +622,7 @@ class Machine:
                 shared, shared.alloc(dynamic, fill=0xFF, align=1024,
                                      offset=16) if dynamic
                 else shared.next, [dynamic], "i8", shared=True)
-            cta.races = Races(shared.next + 256)
-            n = shared.next // 4 + 64
-            cta.word_written = np.full(n, -1, np.int64)
-            cta.word_read_remote = np.full(n, -1, np.int64)
+            cta.track_shared()
             ctas.append((cta, self.exec_block(block, env, cta, None)))
         # Clusters of `cluster` consecutive CTAs, rank = blockIdx.x % size.
         if grid % cluster:

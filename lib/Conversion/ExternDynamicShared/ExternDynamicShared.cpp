@@ -1,5 +1,4 @@
-//===- ExternDynamicShared.cpp - dynamic shared memory as .extern -*- C++
-//-*-===//
+//===- ExternDynamicShared.cpp - dynamic shared memory as .extern --------===//
 //
 // convert-gpu-to-nvvm lowers gpu.dynamic_shared_memory to an internal
 // zero-length global in address space 3. The NVPTX back end prints it as a

@@ -570,12 +570,13 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   ifThen(isRowThread, [&] {
     Value colTiles = idx(tiling.colTiles);
     Value base = mul(add(mul(rb, colTiles), ct), idx(tiling.numStats));
+    Value buffer = tiling.clusterExchange() ? clusterSlotBuffer(rb) : Value();
     for (int64_t s = 0; s < tiling.numStats; ++s) {
       Value sum = f64(0.0);
       for (int64_t t = 0; t < frag.contributors; ++t)
         sum = add(sum, load(smemRed, {redIndex(s), tid, idx(t)}));
-      if (tiling.clusterExchange()) {
-        store(sum, smemSlots, {clusterSlotBuffer(rb), idx(s), tid});
+      if (buffer) {
+        store(sum, smemSlots, {buffer, idx(s), tid});
         continue;
       }
       Value slot = add(mul(add(base, idx(s)), idx(tiling.blockRows)), tid);
@@ -748,29 +749,28 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   }
   auto smem = func.getWorkgroupAttributions();
   unsigned next = 0;
-  auto workgroupSpace =
+  auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  if (tiling.clusterExchange()) {
-    // The cluster's slots, [buffer][stat][row], at the start of the dynamic
-    // shared memory (16-byte aligned: f64 needs 8).
-    Value dynamic = gpu::DynamicSharedMemoryOp::create(
-        b, loc,
-        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                        MemRefLayoutAttrInterface(), workgroupSpace));
-    smemSlots = memref::ViewOp::create(
-        b, loc,
-        MemRefType::get({2, tiling.numStats, tiling.blockRows}, b.getF64Type(),
-                        MemRefLayoutAttrInterface(), workgroupSpace),
-        dynamic, idx(0), ValueRange{});
-  }
-  if (tiling.warpSpecialized()) {
-    // The ring in dynamic shared memory, from the first 1024-byte boundary
-    // (the 128-byte swizzle is a function of the address).
-    auto workgroup = workgroupSpace;
-    Value dynamic = gpu::DynamicSharedMemoryOp::create(
+  // The dynamic shared memory: the warp-specialized ring, or the cluster
+  // exchange's slots (never both).
+  Value dynamic;
+  if (tiling.dynamicSharedBytes)
+    dynamic = gpu::DynamicSharedMemoryOp::create(
         b, loc,
         MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                         MemRefLayoutAttrInterface(), workgroup));
+  if (tiling.clusterExchange()) {
+    // The cluster's slots, [buffer][stat][row], at its start (16-byte
+    // aligned: f64 needs 8).
+    smemSlots = memref::ViewOp::create(
+        b, loc,
+        MemRefType::get({2, tiling.numStats, tiling.blockRows}, b.getF64Type(),
+                        MemRefLayoutAttrInterface(), workgroup),
+        dynamic, idx(0), ValueRange{});
+  }
+  if (tiling.warpSpecialized()) {
+    // The ring from the first 1024-byte boundary (the 128-byte swizzle is
+    // a function of the address).
     Value base =
         memref::ExtractAlignedPointerAsIndexOp::create(b, loc, dynamic);
     Value shift = remIdx(

@@ -193,7 +193,6 @@ struct FusedStepTiling {
   /// kernel is at its 48 KiB limit).
   RowExchange exchange = RowExchange::Workspace;
   static constexpr int64_t kMaxClusterCtas = 16;
-  static constexpr int64_t kPortableClusterCtas = 8;
   bool clusterExchange() const { return exchange == RowExchange::Cluster; }
   int64_t clusterCtas() const { return clusterExchange() ? colTiles : 1; }
   int64_t clusterSlotBytes() const { return 2 * numStats * blockRows * 8; }
