@@ -12,6 +12,7 @@ catches regressions.
     scripts/check-gpu-resources.py [--bin DIR] [--max-registers N]
                                    [--chips sm_80,sm_90a]
                                    [--mainloops auto,simt]
+                                   [--shapes guard_,bench_4096x4096]
 
 Prints one line a kernel and exits 1 if any kernel breaks the budget (or
 does not compile). scripts/test.sh runs it through lit
@@ -35,11 +36,14 @@ from gpu_steps import (BENCH_VARIANTS, cluster_fits, optim_mlir,  # noqa: E402
 # wgmma-ws-t16: 16-token stages), or mma-sync with tf32.
 FLAGS = dict((suffix, flags) for suffix, flags, _, _ in BENCH_VARIANTS)
 FLAGS["tf32"] = ["--mainloop=mma-sync", "--allow-tf32"]
-# The cluster row exchange (sm_90a) with the exact-f32 and wgmma mainloops
-# too ("cluster" is the benchmark's, with the default mainloop).
+# The cluster row exchange (sm_90a) with the exact-f32, wgmma and
+# wgmma-ws mainloops too ("cluster" and "wgmma-wide-cluster" are the
+# benchmark's).
 FLAGS["cluster-simt"] = ["--mainloop=simt", "--row-exchange=cluster"]
 FLAGS["cluster-wgmma"] = ["--mainloop=wgmma", "--row-exchange=cluster"]
-CLUSTER = ("cluster", "cluster-simt", "cluster-wgmma")
+FLAGS["cluster-wgmma-ws"] = ["--mainloop=wgmma-ws", "--row-exchange=cluster"]
+CLUSTER = ("cluster", "cluster-simt", "cluster-wgmma", "cluster-wgmma-ws",
+           "wgmma-wide-cluster")
 
 # (name, T, M, N, activation dtype, step, accumulator)
 SHAPES = [
@@ -85,16 +89,23 @@ def main():
     p.add_argument("--chips", default="sm_80,sm_90a")
     p.add_argument("--mainloops",
                    default="auto,simt,wgmma,wgmma-ws,wgmma-ws-t16,"
-                           "wgmma-pingpong,wgmma-tall,tf32,cluster,"
-                           "cluster-simt,cluster-wgmma",
+                           "wgmma-pingpong,wgmma-tall,wgmma-wide,tf32,"
+                           "cluster,cluster-simt,cluster-wgmma,"
+                           "cluster-wgmma-ws,wgmma-wide-cluster",
                    help="nora-compile --mainloop values (auto: tensor cores "
                         "for bf16/f16) or the benchmark's wgmma variants "
                         "(wgmma-ws6, wgmma-ws-t16); tf32: mma-sync with "
                         "--allow-tf32 at the benchmark shapes with f32 "
                         "activations; cluster, cluster-simt, "
-                        "cluster-wgmma: --row-exchange=cluster (sm_90a) "
-                        "with auto, simt, wgmma at the shapes it takes")
+                        "cluster-wgmma, cluster-wgmma-ws, "
+                        "wgmma-wide-cluster: --row-exchange=cluster "
+                        "(sm_90a) with auto, simt, wgmma, wgmma-ws, "
+                        "wgmma-wide at the shapes it takes")
+    p.add_argument("--shapes", default="",
+                   help="only the shapes whose names start with one of "
+                        "these (comma-separated; default: all)")
     opts = p.parse_args()
+    prefixes = tuple(x for x in opts.shapes.split(",") if x)
     compiler, ptxas = find("nora-compile", opts.bin), find("ptxas", None)
     if not compiler or not ptxas:
         sys.exit("error: nora-compile and ptxas are needed")
@@ -106,11 +117,15 @@ def main():
                                if not ml.startswith(("wgmma", "cluster"))
                                or c == "sm_90a"]:
             for name, T, M, N, act, step, acc in SHAPES:
+                if prefixes and not name.startswith(prefixes):
+                    continue
+                columns = 64 if mainloop == "cluster-simt" or act == "f32" \
+                    else 256 if mainloop == "wgmma-wide-cluster" else 128
                 if mainloop in CLUSTER and (
                         T is None or name in GUARDS or
-                        not cluster_fits(N, 64 if mainloop == "cluster-simt"
-                                         or act == "f32" else 128) or
-                        (mainloop == "cluster-wgmma" and act == "f32")):
+                        not cluster_fits(N, columns) or
+                        (mainloop.startswith("cluster-wgmma") and
+                         act == "f32")):
                     continue  # what the cluster exchange takes
                 # wgmma, tf32 and mma-sync (bf16/f16 under auto and
                 # cluster) may use their nvvm.maxnreg, 255.
@@ -121,7 +136,8 @@ def main():
                 if (mainloop.startswith("wgmma") or
                         mainloop == "mma-sync") and act == "f32":
                     continue  # tensor cores take bf16/f16 only
-                if mainloop.startswith(("wgmma-pingpong", "wgmma-tall")) \
+                if mainloop.startswith(("wgmma-pingpong", "wgmma-tall",
+                                        "wgmma-wide")) \
                         and name.startswith("partial_"):
                     continue  # whole tiles only (an error of the pass)
                 if mainloop == "tf32":

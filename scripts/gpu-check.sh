@@ -5,10 +5,12 @@
 #   1. builds the LLVM-free runtime and nora-exec (scripts/build-runtime.sh);
 #   2. every prepared case, for each mainloop (auto: mma.sync tensor cores
 #      for the bf16/f16 steps; simt: exact f32; on sm_90a also wgmma,
-#      wgmma-ws, wgmma-pingpong and wgmma-tall): nora-exec on the artifact, compared with the float64
+#      wgmma-ws, wgmma-pingpong, wgmma-tall and wgmma-wide): nora-exec on
+#      the artifact, compared with the float64
 #      reference at the tolerances of SEMANTICS.md, run twice and on grids
 #      of 1 and 3 CTAs, each compared bit for bit with the first run (and
-#      on sm_90a the tiles cases with the cluster row exchange);
+#      on sm_90a the tiles cases with the cluster row exchange, with the
+#      default mainloop, wgmma-ws and wgmma-wide);
 #   3. the composite and tiles cases again under compute-sanitizer memcheck,
 #      racecheck, synccheck and initcheck (when compute-sanitizer is found);
 #   4. with --bench: bench/gpu/bench.py (cuBLAS, eager and compiled PyTorch,
@@ -16,8 +18,8 @@
 #      in $OUT/bench.md when $OUT is set (the device tool's output folder),
 #      rewritten after each shape.
 #
-# The order fits a short lease: the default, wgmma-ws, wgmma-pingpong and
-# wgmma-tall cases (sm_90a),
+# The order fits a short lease: the default, wgmma-ws, wgmma-pingpong,
+# wgmma-tall and wgmma-wide cases (sm_90a),
 # then the benchmark, then the other mainloops, the Python tests and the
 # sanitizers. With --budget=SECONDS no stage starts once that many seconds
 # have passed (each one skipped is named, and the run fails), and the
@@ -111,7 +113,7 @@ run_groups() { # run_groups MAINLOOP...: every group of gpu-groups.txt
 # First what the benchmark times first: the default, and on sm_90a the
 # warp-specialized wgmma mainloops.
 if [ "$CHIP" = sm_90a ]; then
-  run_groups auto wgmma-ws wgmma-pingpong wgmma-tall
+  run_groups auto wgmma-ws wgmma-pingpong wgmma-tall wgmma-wide
 else
   run_groups auto
 fi
@@ -132,10 +134,14 @@ fi
 run_group tf32 auto "(allow-tf32)" --allow-tf32 --check-determinism \
   --max-ctas=1,3
 run_group tiles auto "(no-fuse)" --no-fuse --check-determinism --max-ctas=1,3
-# The cluster row exchange (distributed shared memory, sm_90a).
-[ "$CHIP" = sm_90a ] &&
-  run_group tiles auto "(cluster exchange)" --row-exchange=cluster \
-    --check-determinism --max-ctas=1,3
+# The cluster row exchange (distributed shared memory, sm_90a), also with
+# a producer warpgroup in the cluster barrier (wgmma-ws, wgmma-wide).
+if [ "$CHIP" = sm_90a ]; then
+  for mainloop in auto wgmma-ws wgmma-wide; do
+    run_group tiles "$mainloop" "(cluster exchange)" --row-exchange=cluster \
+      --check-determinism --max-ctas=1,3
+  done
+fi
 
 # The Python GPU tests (the optimizers on CUDA parameters) with the
 # artifacts prepared in the bundle's cache.
@@ -161,14 +167,17 @@ if [ -n "$SANITIZER" ]; then
     # The mbarrier rings: TMA into the wgmma stages, and the producer
     # warpgroup's handshake with its consumers.
     if [ "$CHIP" = sm_90a ]; then
-      for mainloop in wgmma wgmma-ws wgmma-pingpong wgmma-tall; do
+      for mainloop in wgmma wgmma-ws wgmma-pingpong wgmma-tall wgmma-wide; do
         NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
           run_group tiles "$mainloop" "under compute-sanitizer --tool $tool"
       done
       # The cluster barrier and the reads of other CTAs' shared memory.
-      NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
-        run_group tiles auto "(cluster exchange) under compute-sanitizer --tool $tool" \
-        --row-exchange=cluster
+      for mainloop in auto wgmma-wide; do
+        NORA_EXEC_WRAPPER="$SANITIZER --tool $tool --error-exitcode=1" \
+          run_group tiles "$mainloop" \
+          "(cluster exchange) under compute-sanitizer --tool $tool" \
+          --row-exchange=cluster
+      done
     fi
   done
 else

@@ -20,8 +20,11 @@ BENCH_SHAPES += [(8192, 4096, 2048)]
 # warpgroup (one's epilogue under the other's wgmmas); and wgmma-tall,
 # 256 x 128 CTA tiles (x read once for two row blocks) on a ring of 3
 # stages of 64 tokens (144 KiB, the default and the deepest) or 6 of 32;
-# and the cluster row exchange (the default mainloop), where a row block's
-# column tiles fit one cluster (variant_applies).
+# wgmma-wide, 128 x 256 CTA tiles (dy read once for two column tiles) on
+# the same 3 x 64 ring; and the cluster row exchange (the default
+# mainloop, and wgmma-wide on its 5 x 32 ring), where a row block's column
+# tiles (wgmma-wide: its CTA tiles of 256 columns) fit one cluster
+# (variant_applies).
 BENCH_VARIANTS = [
     ("noprefetch", ["--l2-prefetch-tokens=0"], "no L2 prefetch", False),
     ("wgmma", ["--mainloop=wgmma"], "wgmma", True),
@@ -35,22 +38,30 @@ BENCH_VARIANTS = [
     ("wgmma-tall", ["--mainloop=wgmma-tall"], "wgmma-tall 3x64", True),
     ("wgmma-tall-t32", ["--mainloop=wgmma-tall", "--ring-stages=6",
                         "--stage-tokens=32"], "wgmma-tall 6x32", True),
+    ("wgmma-wide", ["--mainloop=wgmma-wide"], "wgmma-wide 3x64", True),
     ("cluster", ["--row-exchange=cluster"], "cluster exchange", True),
+    ("wgmma-wide-cluster", ["--mainloop=wgmma-wide", "--row-exchange=cluster"],
+     "wgmma-wide cluster", True),
 ]
+# The columns of a cluster's CTA tiles, for the variants with the cluster
+# exchange.
+CLUSTER_TILE_COLUMNS = {"cluster": 128, "wgmma-wide-cluster": 256}
 
 # The most CTAs (column tiles of a row block) a cluster exchange takes.
 CLUSTER_MAX_CTAS = 16
 
 
 def cluster_fits(N, tile_columns=128):
-    """Whether a row block of N columns in tiles of `tile_columns` (128:
-    the tensor-core mainloops, 64: simt) fits one cluster."""
+    """Whether a row block of N columns in CTA tiles of `tile_columns`
+    (128: the tensor-core mainloops, 64: simt, 256: wgmma-wide) fits one
+    cluster."""
     return -(-N // tile_columns) <= CLUSTER_MAX_CTAS
 
 
 def variant_applies(suffix, N):
     """Whether BENCH_VARIANTS' `suffix` compiles for N columns."""
-    return suffix != "cluster" or cluster_fits(N)
+    return suffix not in CLUSTER_TILE_COLUMNS or \
+        cluster_fits(N, CLUSTER_TILE_COLUMNS[suffix])
 
 
 def bench_name(T, M, N, step="nora_step"):

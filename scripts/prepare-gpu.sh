@@ -7,14 +7,17 @@
 #       fused optimizer step: CASE.mlir, its .npy inputs and CASE.nora (the
 #       artifact from nora-compile); CASE.skip for the cases that are not;
 #       CASE.simt.nora (CASE.wgmma.nora, CASE.wgmma-ws.nora,
-#       CASE.wgmma-pingpong.nora, CASE.wgmma-tall.nora) the same with the
-#       exact-f32 (the sm_90a wgmma, warp-specialized wgmma, ping-pong
-#       wgmma, 256 x 128 wgmma) mainloop
+#       CASE.wgmma-pingpong.nora, CASE.wgmma-tall.nora,
+#       CASE.wgmma-wide.nora) the same with the exact-f32 (the sm_90a
+#       wgmma, warp-specialized wgmma, ping-pong wgmma, 256 x 128 wgmma,
+#       128 x 256 wgmma) mainloop
 #   gpu-bundle/bench/NAME.nora          the benchmark steps of bench/gpu
 #       (NAME-simt.nora: the same with the exact-f32 mainloop;
 #       NAME-wgmma.nora, NAME-wgmma-ws.nora, NAME-wgmma-ws6.nora,
 #       NAME-wgmma-ws-t16.nora, NAME-wgmma-pingpong.nora,
 #       NAME-wgmma-tall.nora, NAME-wgmma-tall-t32.nora,
+#       NAME-wgmma-wide.nora, NAME-wgmma-wide-cluster.nora (at most 4096
+#       columns),
 #       NAME-cluster.nora (at most 2048 columns): the sm_90a
 #       variants of
 #       NAME-noprefetch.nora: scripts/gpu_steps.py's BENCH_VARIANTS, the
@@ -61,7 +64,7 @@ while read -r group; do
   [ -z "$group" ] && continue
   mainloops="auto simt"
   [ "$CHIP" = sm_90a ] &&
-    mainloops="auto simt wgmma wgmma-ws wgmma-pingpong wgmma-tall"
+    mainloops="auto simt wgmma wgmma-ws wgmma-pingpong wgmma-tall wgmma-wide"
   for mainloop in $mainloops; do
     printf '==> compiling the GPU cases of %s for %s (mainloop %s)\n' \
       "$group" "$CHIP" "$mainloop" >&2
@@ -74,11 +77,15 @@ printf '==> compiling the tf32 cases for %s\n' "$CHIP" >&2
 "$PYTHON" "$ROOT/test/Integration/tf32.py" "$BUNDLE/cases/tf32" \
   --gpu="$CHIP" --allow-tf32 --compile-only
 # The tile-edge cases with the cluster row exchange (sm_90a,
-# CASE.cluster.nora; the steps of more than 16 column tiles are skipped).
+# CASE.cluster.nora, CASE.wgmma-ws.cluster.nora, CASE.wgmma-wide.cluster.nora;
+# the steps of more than 16 CTAs a row block are skipped).
 if [ "$CHIP" = sm_90a ]; then
-  printf '==> compiling the tiles cases with the cluster row exchange\n' >&2
-  "$PYTHON" "$ROOT/test/Integration/tiles.py" "$BUNDLE/cases/tiles" \
-    --gpu="$CHIP" --row-exchange=cluster --compile-only
+  for mainloop in auto wgmma-ws wgmma-wide; do
+    printf '==> compiling the tiles cases with the cluster row exchange (mainloop %s)\n' \
+      "$mainloop" >&2
+    "$PYTHON" "$ROOT/test/Integration/tiles.py" "$BUNDLE/cases/tiles" \
+      --gpu="$CHIP" --mainloop="$mainloop" --row-exchange=cluster --compile-only
+  done
 fi
 # The tile-edge cases unfused: the gradient kernel, then the step's
 # (CASE.nofuse.nora).

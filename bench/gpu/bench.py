@@ -23,7 +23,10 @@ median of N runs after warm-up:
 
 Beside them, the variants of gpu_steps.BENCH_VARIANTS (the default
 without its L2 prefetch; on sm_90a wgmma, wgmma-ws rings,
-wgmma-pingpong and wgmma-tall's two rings), each with its difference from (b); and the device-to-device copy rate, with the time
+wgmma-pingpong, wgmma-tall's two rings, wgmma-wide (also with the cluster
+exchange, at most 4096 columns) and the cluster
+exchange), each with its difference from (b); and the device-to-device
+copy rate, with the time
 the state traffic (16 B an element) takes at it ("state ms", a floor of
 (e) beside (a)). The table is rewritten after each shape. It checks that
 (e)'s W' and M' agree with (b)'s (SEMANTICS.md tolerance, the bf16 GEMM

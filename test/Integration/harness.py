@@ -70,7 +70,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 GPUSIM = os.path.join(_HERE, "..", "..", "tools", "gpusim", "gpusim.py")
 # nora-compile's --mainloop values, and those that take bf16/f16 steps only.
 TENSOR_CORE_MAINLOOPS = ("mma-sync", "wgmma", "wgmma-ws", "wgmma-pingpong",
-                         "wgmma-tall")
+                         "wgmma-tall", "wgmma-wide")
 MAINLOOPS = ("auto", "simt") + TENSOR_CORE_MAINLOOPS
 # nora-compile's --row-exchange values.
 ROW_EXCHANGES = ("workspace", "cluster")
@@ -804,9 +804,9 @@ def _parser(prog=None):
                    help="with --gpu/--gpusim: f32 steps may use tf32 tensor "
                         "cores (the reference rounds dy and x to tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="with --mainloop=wgmma-ws, wgmma-pingpong or "
-                        "wgmma-tall: the TMA ring's stages "
-                        "(nora-compile --ring-stages)")
+                   help="with a warp-specialized --mainloop (wgmma-ws, "
+                        "wgmma-pingpong, wgmma-tall, wgmma-wide): the TMA "
+                        "ring's stages (nora-compile --ring-stages)")
     p.add_argument("--stage-tokens", type=int, default=0,
                    help="with a warp-specialized --mainloop: the tokens of a "
                         "ring stage (nora-compile --stage-tokens)")

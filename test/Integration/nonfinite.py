@@ -162,10 +162,11 @@ def gpusim_main(directory, opts):
         # Whole tiles only: 2 x 3 tiles of 128, in two phases on one CTA
         # (2 consumers, 3 column tiles), in one on two.
         shapes.append(("bf16", 40, 256, 384, opts.mainloop))
-    elif opts.mainloop == "wgmma-tall":
-        # Whole tiles only: 3 x 3 tiles of 128 in 2 row pairs (the second
-        # with one row block), in two phases on one CTA (3 column tiles),
-        # in one on three.
+    elif opts.mainloop in ("wgmma-tall", "wgmma-wide"):
+        # Whole tiles only: 3 x 3 tiles of 128 in 2 row pairs (wgmma-wide:
+        # column pairs), the second with one row block (column tile), in
+        # two phases on one CTA (3 column tiles: wgmma-wide's 2 workers),
+        # in one on three (two).
         shapes.append(("bf16", 40, 384, 384, opts.mainloop))
     elif opts.mainloop != "simt":
         shapes.append(("bf16", 40, 136, 200, opts.mainloop))

@@ -5,7 +5,7 @@ where no GPU is lent.
     gpusim.py FILE.mlir --entry=NAME --input=@a.npy --input=0.01 ...
               --output=@out.npy ...
               [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws|wgmma-pingpong|
-               wgmma-tall]
+               wgmma-tall|wgmma-wide]
               [--allow-tf32]
               [--grid=N] [--nora-opt=PATH]
 
@@ -63,7 +63,7 @@ NTHREADS = 256
 # nora-opt's mainloop= values (test/Integration/mainloop-names.test
 # compares them with nora-opt's).
 MAINLOOPS = ("auto", "simt", "mma-sync", "wgmma", "wgmma-ws",
-             "wgmma-pingpong", "wgmma-tall")
+             "wgmma-pingpong", "wgmma-tall", "wgmma-wide")
 # nora-opt's row-exchange= values.
 ROW_EXCHANGES = ("workspace", "cluster")
 
@@ -413,10 +413,12 @@ class CTA:
         # barrier: the hardware counts every warp's arrival on an id).
         self.named_barriers = {}
         # Thread-block clusters: the cluster's CTAs (rank order), this
-        # one's rank, its cluster barrier arrivals and completed waits,
+        # one's rank, each thread's cluster barrier arrivals and completed
+        # waits (a producer warpgroup arrives apart from its consumers),
         # whether it has exited (track_shared: the words' marks).
         self.cluster, self.rank = [self], 0
-        self.arrivals = self.waited = 0
+        self.arrivals = np.zeros(NTHREADS, np.int64)
+        self.waited = np.zeros(NTHREADS, np.int64)
         self.exited = False
 
     def track_shared(self):
@@ -429,11 +431,11 @@ class CTA:
         self.word_written = np.full(n, -1, np.int64)
         self.word_read_remote = np.full(n, -1, np.int64)
 
-    def written(self, words):
-        """Records a write of shared `words` by this CTA (what a remote
-        read checks against the cluster barrier)."""
-        self.word_written[words] = self.arrivals
-        late = self.word_read_remote[words] >= self.waited
+    def written(self, words, threads):
+        """Records a write of shared `words` by this CTA's `threads` (what
+        a remote read checks against the cluster barrier)."""
+        self.word_written[words] = self.arrivals[threads]
+        late = self.word_read_remote[words] >= self.waited[threads]
         if late.any():
             raise SimError("cluster race: CTA %d writes shared word %d, "
                            "which another CTA of its cluster read through "
@@ -709,21 +711,19 @@ class Machine:
             yield from self.exec_while(op, ops, env, cta, mask)
             return None
         if n == "nvvm.cluster.wait":
-            # Until every CTA of the cluster that has not exited has
-            # arrived as often as this one.
-            if mask is not None and not mask.all():
-                raise SimError("nvvm.cluster.wait (aligned) under divergent "
-                               "control flow")
-            if cta.waited >= cta.arrivals:
+            # Until every thread of the cluster that has not exited has
+            # arrived as often as these.
+            act = cluster_barrier_threads(cta, mask, "nvvm.cluster.wait")
+            phase = int(cta.arrivals[act][0])
+            if (cta.waited[act] >= cta.arrivals[act]).any():
                 raise SimError("nvvm.cluster.wait without a cluster.arrive "
                                "before it")
-            while any(c.arrivals < cta.arrivals and not c.exited
+            while any((c.arrivals < phase).any() and not c.exited
                       for c in cta.cluster):
-                cta.waits[id(op)] = "the cluster barrier (phase %d)" % \
-                    cta.arrivals
+                cta.waits[id(op)] = "the cluster barrier (phase %d)" % phase
                 yield "spin"
             cta.waits.pop(id(op), None)
-            cta.waited += 1
+            cta.waited[act] += 1
             cta.races.epoch += 1  # it orders the CTA's threads too
             return None
         if n == "llvm.load" and "!llvm.ptr<7>" in op.types[0]:
@@ -767,7 +767,7 @@ class Machine:
         active = full(mask)
         results = [None] * len(op.results)
         branches = []
-        # nora.independent_warpgroups (ping-pong, wgmma-tall): each
+        # nora.independent_warpgroups (ping-pong, wgmma-tall, wgmma-wide): each
         # warpgroup of a branch is a thread group of its own, with its own
         # values, as the hardware runs them (they wait on different
         # mbarriers at once).
@@ -934,10 +934,11 @@ def op_store(m, op, ops, cta, mask):
         cta.races.access(word[act], cta.tid[act], True, "memref.store")
         check_wgmma_overlap(cta, word[act], "memref.store")
         if len(cta.cluster) > 1:
-            words = word[act]
+            words, threads = word[act], cta.tid[act]
             if SIZE[ref.elem] == 8:
                 words = np.concatenate([words, words + 1])
-            cta.written(words)
+                threads = np.concatenate([threads, threads])
+            cta.written(words, threads)
     data[lin[act]] = v[act]
 
 
@@ -1714,13 +1715,25 @@ def op_bulk_prefetch(m, op, ops, cta, mask):
 _RANK_SHIFT = 40
 
 
+def cluster_barrier_threads(cta, mask, what):
+    """The threads of an aligned barrier.cluster op: whole warps, at one
+    phase."""
+    act = full(mask)
+    warps = act.reshape(-1, 32)
+    if (warps.any(axis=1) != warps.all(axis=1)).any():
+        raise SimError("%s (aligned) under divergent control flow in a warp"
+                       % what)
+    if len(set(cta.arrivals[act].tolist())) > 1:
+        raise SimError("%s by threads at different cluster barrier phases"
+                       % what)
+    return act
+
+
 def op_cluster_arrive(m, op, ops, cta, mask):
-    if mask is not None and not mask.all():
-        raise SimError("nvvm.cluster.arrive (aligned) under divergent "
-                       "control flow")
-    if cta.arrivals > cta.waited:
+    act = cluster_barrier_threads(cta, mask, "nvvm.cluster.arrive")
+    if (cta.arrivals[act] > cta.waited[act]).any():
         raise SimError("nvvm.cluster.arrive twice without a cluster.wait")
-    cta.arrivals += 1
+    cta.arrivals[act] += 1
 
 
 def op_mapa(m, op, ops, cta, mask):
@@ -1755,13 +1768,13 @@ def remote_shared_read(op, ops, cta, mask):
                            "cluster, which has exited" % (cta.index,
                                                           owner.index))
         words = np.arange(a // 4, (a + size + 3) // 4)
-        if (owner.word_written[words] >= cta.waited).any():
+        if (owner.word_written[words] >= cta.waited[t]).any():
             raise SimError("cluster race: CTA %d reads shared word %d of CTA "
                            "%d, written after the last cluster arrival of "
                            "that CTA that this one waited for"
                            % (cta.index, a, owner.index))
         owner.word_read_remote[words] = np.maximum(
-            owner.word_read_remote[words], cta.arrivals)
+            owner.word_read_remote[words], cta.arrivals[t])
         out[t] = owner.shared.span(a, size).view(NP[elem])[0]
     return out
 
@@ -1940,11 +1953,12 @@ def main(argv=None):
                    help="f32 inputs on tf32 tensor cores (nora-opt's "
                         "allow-tf32)")
     p.add_argument("--ring-stages", type=int, default=0,
-                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the "
-                        "TMA ring's stages")
+                   help="a warp-specialized mainloop (wgmma-ws, "
+                        "wgmma-pingpong, wgmma-tall, wgmma-wide): the TMA "
+                        "ring's stages")
     p.add_argument("--stage-tokens", type=int, default=0,
-                   help="mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall: the "
-                        "tokens of a ring stage")
+                   help="a warp-specialized mainloop: the tokens of a "
+                        "ring stage")
     p.add_argument("--row-exchange", default="workspace",
                    choices=ROW_EXCHANGES,
                    help="how a row block's CTAs sum its statistics "

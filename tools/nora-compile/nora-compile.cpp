@@ -55,8 +55,9 @@ static cl::opt<std::string>
                       "(sm_90a tensor cores, opt-in), wgmma-ws (wgmma "
                       "with a TMA producer warpgroup, opt-in) or "
                       "wgmma-pingpong (wgmma-ws with a tile a consumer "
-                      "warpgroup, opt-in) or wgmma-tall (wgmma-ws with "
-                      "256 x 128 CTA tiles, opt-in)"),
+                      "warpgroup, opt-in), wgmma-tall (wgmma-ws with "
+                      "256 x 128 CTA tiles, opt-in) or wgmma-wide (128 x "
+                      "256 CTA tiles, opt-in)"),
              cl::init("auto"), cl::cat(category));
 static cl::opt<bool>
     allowTf32("allow-tf32",
@@ -65,17 +66,17 @@ static cl::opt<bool>
               cl::init(false), cl::cat(category));
 static cl::opt<int64_t> ringStages(
     "ring-stages",
-    cl::desc("--mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the TMA "
-             "ring's stages, in dynamic shared memory (from 2; default 4, "
-             "wgmma-tall 3)"),
+    cl::desc("--mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or "
+             "wgmma-wide: the TMA ring's stages, in dynamic shared memory "
+             "(from 2; default 4, wgmma-tall and wgmma-wide 3)"),
     cl::init(0), cl::cat(category));
 static cl::opt<int64_t> stageTokens(
     "stage-tokens",
-    cl::desc("--mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the "
-             "tokens of a ring stage, one k16 wgmma each 16 (a multiple of "
-             "16 up to 256; default 64); the stages take 512 bytes a token "
-             "(wgmma-tall 768), at most 192 KiB (wgmma-pingpong 128, "
-             "wgmma-tall 144)"),
+    cl::desc("--mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or "
+             "wgmma-wide: the tokens of a ring stage, one k16 wgmma each 16 "
+             "(a multiple of 16 up to 256; default 64); the stages take 512 "
+             "bytes a token (wgmma-tall and wgmma-wide 768), at most 192 KiB "
+             "(wgmma-pingpong 128, wgmma-tall and wgmma-wide 144)"),
     cl::init(0), cl::cat(category));
 static cl::opt<int64_t> l2PrefetchTokens(
     "l2-prefetch-tokens",

@@ -4,7 +4,7 @@
 //            --output=@out.npy ... [--no-fuse] [--device=cpu|cuda]
 //            [--repeat=N] [--nonfinite=skip_step|skip_row]
 //            [--mainloop=auto|simt|mma-sync|wgmma|wgmma-ws|wgmma-pingpong|
-//                        wgmma-tall]
+//                        wgmma-tall|wgmma-wide]
 //            [--allow-tf32]
 //                                              (--device=cuda)
 //
@@ -78,7 +78,7 @@ static cl::opt<std::string> mainloop(
     "mainloop",
     cl::desc("--device=cuda: how the kernel computes a tile of the gradient: "
              "auto (tensor cores for bf16/f16), simt, mma-sync, wgmma, "
-             "wgmma-ws, wgmma-pingpong or wgmma-tall (sm_90a)"),
+             "wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide (sm_90a)"),
     cl::init("auto"), cl::cat(category));
 static cl::opt<bool> allowTf32(
     "allow-tf32",

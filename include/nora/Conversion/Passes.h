@@ -22,13 +22,15 @@ namespace mlir::nora {
 /// The mainloops of nora-fused-step-to-gpu (and of nora-gpu-pipeline,
 /// nora-compile, nora-run), as their errors list them.
 inline constexpr const char *kGpuMainloopNames =
-    "auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong or wgmma-tall";
+    "auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong, wgmma-tall or "
+    "wgmma-wide";
 /// Whether `name` is one of kGpuMainloopNames.
 bool isGpuMainloop(llvm::StringRef name);
 
 /// The TMA ring of the warp-specialized mainloops (wgmma-ws,
-/// wgmma-pingpong, wgmma-tall): `stages` stages of `stageTokens` tokens
-/// each (0: the defaults, 4 stages of 64 tokens; wgmma-tall 3).
+/// wgmma-pingpong, wgmma-tall, wgmma-wide): `stages` stages of
+/// `stageTokens` tokens each (0: the defaults, 4 stages of 64 tokens;
+/// wgmma-tall and wgmma-wide 3).
 struct WgmmaRingOptions {
   int64_t stages = 0, stageTokens = 0;
 };
@@ -38,7 +40,8 @@ struct WgmmaRingOptions {
 /// ring options; stages from 2, stage tokens a multiple of 16 (one k16
 /// wgmma each) up to 256 (a TMA box), and both operands' stages in at most 192
 /// KiB of shared memory (24 stages of 16 tokens, 12 of 32, 6 of 64; 128
-/// with wgmma-pingpong, 144 with wgmma-tall: FusedStepTiling::maxRingBytes);
+/// with wgmma-pingpong, 144 with wgmma-tall and wgmma-wide:
+/// FusedStepTiling::maxRingBytes);
 /// l2-prefetch-tokens from 0; row-exchange workspace or cluster, cluster
 /// not with the warp-specialized mainloops. Both check them (the pipeline
 /// before any IR is built).

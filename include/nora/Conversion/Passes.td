@@ -179,7 +179,11 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     one's wgmmas run), `wgmma-tall` (sm_90a, opt-in: wgmma-ws's producer
     with 256 x 128 CTA tiles, each consumer warpgroup a worker on its own
     128 rows of the stage's 256 and the same 128 columns, so that x is read
-    once for two row blocks; 3 stages of 64 tokens by default) or `auto`
+    once for two row blocks; 3 stages of 64 tokens by default),
+    `wgmma-wide` (sm_90a, opt-in: wgmma-tall on its side, 128 x 256 CTA
+    tiles, each consumer warpgroup a worker on the same 128 rows and its
+    own 128 columns of the stage's 256, so that dy is read once for two
+    column tiles and a row block is half as many CTAs) or `auto`
     (mma-sync where it applies, simt
     elsewhere). f32 dy and x take the exact simt mainloop unless
     `allow-tf32` is set: then `auto` and `mma-sync` use tf32 tensor cores
@@ -200,18 +204,20 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",
            "How a tile of g is computed: auto, simt, mma-sync, wgmma, "
-           "wgmma-ws, wgmma-pingpong or wgmma-tall">,
+           "wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide">,
     Option<"allowTf32", "allow-tf32", "bool", /*default=*/"false",
            "f32 dy and x may use tf32 tensor cores (mma.sync m16n8k8, "
            "inputs rounded to tf32): with auto and mma-sync">,
     Option<"ringStages", "ring-stages", "int64_t", /*default=*/"0",
-           "mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the TMA ring's "
-           "stages, in dynamic shared memory (from 2; 0: 4, wgmma-tall 3)">,
+           "mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide: the "
+           "TMA ring's stages, in dynamic shared memory (from 2; 0: 4, "
+           "wgmma-tall and wgmma-wide 3)">,
     Option<"stageTokens", "stage-tokens", "int64_t", /*default=*/"0",
-           "mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the tokens of a "
-           "ring stage, a k16 wgmma each 16 (a multiple of 16 up to 256; 0: "
-           "64); the stages take 512 bytes a token (wgmma-tall 768), at most "
-           "192 KiB (wgmma-pingpong 128, wgmma-tall 144)">,
+           "mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide: the "
+           "tokens of a ring stage, a k16 wgmma each 16 (a multiple of 16 up "
+           "to 256; 0: 64); the stages take 512 bytes a token (wgmma-tall "
+           "and wgmma-wide 768), at most 192 KiB (wgmma-pingpong 128, "
+           "wgmma-tall and wgmma-wide 144)">,
     Option<"l2PrefetchTokens", "l2-prefetch-tokens", "int64_t",
            /*default=*/"2048",
            "The kernels prefetch a tile's W and M into L2 this many tokens "

@@ -61,8 +61,9 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
                      "cores through descriptors, opt-in), wgmma-ws (wgmma "
                      "with a TMA producer warpgroup, opt-in) or "
                      "wgmma-pingpong (wgmma-ws with a tile a consumer "
-                     "warpgroup, opt-in) or wgmma-tall (wgmma-ws with 256 "
-                     "x 128 CTA tiles, opt-in)"),
+                     "warpgroup, opt-in), wgmma-tall (wgmma-ws with 256 "
+                     "x 128 CTA tiles, opt-in) or wgmma-wide (128 x 256 "
+                     "CTA tiles, opt-in)"),
       llvm::cl::init("auto")};
   PassOptions::Option<bool> fuse{
       *this, "fuse",
@@ -78,16 +79,18 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::init(false)};
   PassOptions::Option<int64_t> ringStages{
       *this, "ring-stages",
-      llvm::cl::desc("mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the "
-                     "TMA ring's stages (from 2; 0: 4, wgmma-tall 3)"),
+      llvm::cl::desc("mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or "
+                     "wgmma-wide: the TMA ring's stages (from 2; 0: 4, "
+                     "wgmma-tall and wgmma-wide 3)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> stageTokens{
       *this, "stage-tokens",
       llvm::cl::desc(
-          "mainloop=wgmma-ws, wgmma-pingpong or wgmma-tall: the tokens of a "
-          "ring stage (a multiple of 16 up to 256; 0: 64); the ring takes 512 "
-          "bytes a token and stage (wgmma-tall 768), at most 192 KiB "
-          "(wgmma-pingpong 128, wgmma-tall 144)"),
+          "mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide: the "
+          "tokens of a ring stage (a multiple of 16 up to 256; 0: 64); the "
+          "ring takes 512 bytes a token and stage (wgmma-tall and "
+          "wgmma-wide 768), at most 192 KiB (wgmma-pingpong 128, wgmma-tall "
+          "and wgmma-wide 144)"),
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> l2PrefetchTokens{
       *this, "l2-prefetch-tokens",

@@ -5,13 +5,14 @@
 // CTA (256 threads; the mainloop decides which elements of the tile a thread
 // holds, see TileFragment):
 //
-//   workers = gridDim.x CTAs (ping-pong, wgmma-tall: 2 gridDim.x consumer
-//             warpgroups)
+//   workers = gridDim.x CTAs (ping-pong, wgmma-tall, wgmma-wide: 2
+//             gridDim.x consumer warpgroups)
 //   onePhase = workers >= colTiles             (uniform over the grid;
 //              wgmma-tall: gridDim.x >= colTiles, see emitTiles)
 //   for tile = worker; tile < tiles; tile += workers:
 //     rb, ct = tile / colTiles, tile % colTiles        (row-block-major;
-//       wgmma-tall: the CTA's 256 x 128 tiles, consumer w on rb 2 rb + w)
+//       wgmma-tall: the CTA's 256 x 128 tiles, consumer w on rb 2 rb + w;
+//       wgmma-wide: its 128 x 256 tiles, consumer w on ct 2 ct + w)
 //     mainloop (SimtMainloop.cpp: exact f32 FMAs, 64 x 64 tiles;
 //               MmaSyncMainloop.cpp: bf16/f16 tensor cores, 128 x 128)
 //     epilogue:
@@ -60,19 +61,24 @@ mlir::nora::clusterExchangeIneligibility(const FusedStepShape &shape,
                                          const RowUpdateChain &chain,
                                          const FusedStepTiling &tiling) {
   // The cluster barrier counts every thread of every CTA of the cluster,
-  // once a tile: a producer warpgroup that runs tiles ahead has no place in
-  // it.
-  if (tiling.warpSpecialized())
-    return "the cluster exchange takes the mainloops whose CTA runs one "
-           "tile at a time with all its threads (simt, mma-sync, wgmma), not "
-           "a producer warpgroup's";
+  // once a tile: the CTA's consumers must all be on one row block at a
+  // time (a producer warpgroup arrives for each tile as it fills it).
+  if (tiling.pingPong() || tiling.tall())
+    return "the cluster exchange takes the mainloops whose CTA works on one "
+           "row block at a time (simt, mma-sync, wgmma, wgmma-ws, "
+           "wgmma-wide), not mainloop=" +
+           std::string(tiling.pingPong() ? "wgmma-pingpong" : "wgmma-tall") +
+           "'s";
   if (chain.guard != NonfiniteGuard::None)
     return "the cluster exchange does not take a nonfinite guard yet (its "
            "probes and flagged-row count live in the workspace)";
-  if (tiling.colTiles > FusedStepTiling::kMaxClusterCtas)
+  if (tiling.ctaTilesPerRow() > FusedStepTiling::kMaxClusterCtas)
     return std::to_string(shape.cols) + " columns are " +
            std::to_string(tiling.colTiles) + " column tiles of " +
            std::to_string(tiling.blockCols) +
+           (tiling.wide() ? " (" + std::to_string(tiling.ctaTilesPerRow()) +
+                                " CTA tiles of 256)"
+                          : std::string()) +
            ", and a row block's tiles must be one cluster of at most " +
            std::to_string(FusedStepTiling::kMaxClusterCtas) + " CTAs";
   return "";
@@ -101,14 +107,16 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
     t.blockTokens = mainloop == FusedStepMainloop::MmaSyncTf32 ? 8 : 16;
     t.stages = kDefaultRingStages;
     if (t.warpSpecialized()) {
-      t.stages = ring.stages > 0 ? ring.stages : defaultRingStages(mainloop);
-      // By default a stage is 64 tokens, or the step's tokens rounded up
-      // to a k16 wgmma when they are fewer.
+      t.stages =
+          ring.stages > 0 ? ring.stages : defaultRingStages(mainloop, exchange);
+      // By default a stage is 64 tokens (wgmma-wide with the cluster
+      // exchange: 32), or the step's tokens rounded up to a k16 wgmma when
+      // they are fewer.
       t.blockTokens =
           ring.stageTokens > 0
               ? ring.stageTokens
               : std::min<int64_t>(
-                    kDefaultStageTokens,
+                    defaultStageTokens(mainloop, exchange),
                     llvm::alignTo(std::max<int64_t>(shape.tokens, 1), 16));
       t.dynamicSharedBytes = t.ringBytes() + 1024;
       if (t.consumerWorkers())
@@ -123,7 +131,8 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.rowBlocks = llvm::divideCeil(shape.rows, t.blockRows);
   t.colTiles = llvm::divideCeil(shape.cols, t.blockCols);
   t.tiles = t.rowBlocks * t.colTiles;
-  t.ctaTiles = llvm::divideCeil(t.rowBlocks, t.ctaRowBlocks()) * t.colTiles;
+  t.ctaTiles =
+      llvm::divideCeil(t.rowBlocks, t.ctaRowBlocks()) * t.ctaTilesPerRow();
   // The threads (or quads) that hold parts of one row of a tile.
   t.contributors = mainloop == FusedStepMainloop::MmaSync ||
                            mainloop == FusedStepMainloop::MmaSyncTf32
@@ -140,9 +149,9 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   if (t.clusterExchange()) {
     // The slots in shared memory, no counters: the workspace holds the
     // tensor maps (wgmma) or nothing.
-    assert(!t.warpSpecialized() && chain.guard == NonfiniteGuard::None &&
+    assert(!t.pingPong() && !t.tall() && chain.guard == NonfiniteGuard::None &&
            "clusterExchangeIneligibility rules these out");
-    t.dynamicSharedBytes = t.clusterSlotBytes();
+    t.dynamicSharedBytes += t.clusterSlotBytes();
     t.workspaceBytes = t.hasTensorMaps() ? 2 * kTensorMapBytes : 0;
     return t;
   }
@@ -175,14 +184,20 @@ constexpr int32_t kMmaSyncMaxRegisters = 255;
 /// nothing at any shape checked, guarded or not (bench/RESULTS.md).
 constexpr int32_t kWarpSpecializedStartRegisters = 168;
 constexpr int32_t kProducerRegisters = 56, kConsumerRegisters = 184;
-/// Consumer workers (wgmma-pingpong, wgmma-tall): a consumer warpgroup
-/// holds a whole tile's 128 accumulators. ptxas's spills are not monotonic
-/// in the split either: with ping-pong at 40/232 (CUTLASS's) it spilled
-/// 4-12 bytes at the benchmark shapes, 56/216 and 40/224 4-36, 72/208 24
-/// at one shape; 88/200 nothing at any shape of the resource check, for
+/// Consumer workers (wgmma-pingpong, wgmma-tall, wgmma-wide): a consumer
+/// warpgroup holds a whole tile's 128 accumulators. ptxas's spills are not
+/// monotonic in the split either: with ping-pong at 40/232 (CUTLASS's) it
+/// spilled 4-12 bytes at the benchmark shapes, 56/216 and 40/224 4-36, 72/208
+/// 24 at one shape; 88/200 nothing at any shape of the resource check, for
 /// wgmma-tall too (bench/RESULTS.md).
 constexpr int32_t kWholeTileProducerRegisters = 88,
                   kWholeTileConsumerRegisters = 200;
+/// wgmma-wide with a nonfinite guard: at 88/200 its consumers spilled 24
+/// bytes (at 4096 x 11008, skip_row and skip_step), at 88/208, 80/208 and
+/// 56/224 8, at 64/216 16-24; 40/232 nothing, but 80-108 bytes without a
+/// guard, where 88/200 spills nothing (bench/RESULTS.md).
+constexpr int32_t kWideGuardedProducerRegisters = 40,
+                  kWideGuardedConsumerRegisters = 232;
 /// The tf32 kernel: 0 spills at the benchmark shapes at any cap from 168
 /// (one CTA a SM either way), and with partial tiles (136 x 200) since
 /// their loads are predicated instead of clamped (bench/RESULTS.md).
@@ -346,25 +361,37 @@ void KernelEmitter::emitClusterBarrier() {
   // arrival releases this CTA's slot writes (and its reads of the others'
   // slots of the tile before) at cluster scope, the wait acquires the
   // others'. It orders this CTA's threads too, as a gpu.barrier would.
-  auto unit = b.getUnitAttr();
-  NVVM::ClusterArriveOp::create(b, loc, /*aligned=*/unit);
-  NVVM::ClusterWaitOp::create(b, loc, /*aligned=*/unit);
+  emitClusterArrive();
+  emitClusterWait();
+}
+
+void KernelEmitter::emitClusterArrive() {
+  NVVM::ClusterArriveOp::create(b, loc, /*aligned=*/b.getUnitAttr());
+}
+
+void KernelEmitter::emitClusterWait() {
+  NVVM::ClusterWaitOp::create(b, loc, /*aligned=*/b.getUnitAttr());
 }
 
 Value KernelEmitter::clusterSlotBuffer(Value rb) {
-  // The grid is clusters of colTiles CTAs, and cluster c's row blocks are
-  // c, c + clusters, ...: rb / clusters is how many tiles the CTA ran
+  // The grid is clusters of clusterCtas() CTAs, and cluster c's row blocks
+  // are c, c + clusters, ...: rb / clusters is how many tiles the CTA ran
   // before this one. Computed where it is used: kept from the tile's start
   // across the mainloop, it made the mma.sync kernel spill 8 bytes.
-  Value clusters = divIdx(gridSize, tiling.colTiles);
+  Value clusters = divIdx(gridSize, tiling.clusterCtas());
   return remIdx(arith::DivUIOp::create(b, loc, rb, clusters), 2);
 }
 
+Value KernelEmitter::slotWorker() {
+  return tiling.workersPerCta() > 1 ? consumer() : idx(0);
+}
+
 SmallVector<Value> KernelEmitter::emitClusterRowStats(Value rb, Value row) {
-  // Column tile ct's slots are in the shared memory of cluster rank ct:
-  // each one's address here, mapped to that CTA's (mapa), read with
-  // ld.shared::cluster, summed in column tile order as emitRowStats sums
-  // the workspace's (the same f64 sums: the same W').
+  // Column tile ct's slots are in the shared memory of cluster rank ct
+  // (wgmma-wide: rank ct / 2, worker ct % 2): each one's address here,
+  // mapped to that CTA's (mapa), read with ld.shared::cluster, summed in
+  // column tile order as emitRowStats sums the workspace's (the same f64
+  // sums: the same W').
   Type sharedPtr = LLVM::LLVMPointerType::get(
       b.getContext(), static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared));
   Type clusterPtr = LLVM::LLVMPointerType::get(
@@ -377,11 +404,15 @@ SmallVector<Value> KernelEmitter::emitClusterRowStats(Value rb, Value row) {
   return forLoop(
       idx(0), idx(tiling.colTiles), idx(1), init,
       [&](Value ct, ValueRange sums) {
-        Value rank = toI32(ct);
+        const int64_t workers = tiling.workersPerCta();
+        Value rank = toI32(workers > 1 ? divIdx(ct, workers) : ct);
+        Value worker = workers > 1 ? remIdx(ct, workers) : idx(0);
         SmallVector<Value> next;
         for (int64_t s = 0; s < tiling.numStats; ++s) {
           Value element =
-              add(mul(add(mul(buffer, idx(tiling.numStats)), idx(s)),
+              add(mul(add(mul(add(mul(buffer, idx(workers)), worker),
+                              idx(tiling.numStats)),
+                          idx(s)),
                       idx(tiling.blockRows)),
                   row);
           Value local = LLVM::IntToPtrOp::create(
@@ -576,7 +607,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
       for (int64_t t = 0; t < frag.contributors; ++t)
         sum = add(sum, load(smemRed, {redIndex(s), tid, idx(t)}));
       if (buffer) {
-        store(sum, smemSlots, {buffer, idx(s), tid});
+        store(sum, smemSlots, {buffer, slotWorker(), idx(s), tid});
         continue;
       }
       Value slot = add(mul(add(base, idx(s)), idx(tiling.blockRows)), tid);
@@ -751,23 +782,26 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   unsigned next = 0;
   auto workgroup =
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  // The dynamic shared memory: the warp-specialized ring, or the cluster
-  // exchange's slots (never both).
+  // The dynamic shared memory: the warp-specialized ring (and parked U),
+  // the cluster exchange's slots, or both.
   Value dynamic;
   if (tiling.dynamicSharedBytes)
     dynamic = gpu::DynamicSharedMemoryOp::create(
         b, loc,
         MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                         MemRefLayoutAttrInterface(), workgroup));
-  if (tiling.clusterExchange()) {
-    // The cluster's slots, [buffer][stat][row], at its start (16-byte
-    // aligned: f64 needs 8).
+  // The cluster's slots, [buffer][worker][stat][row], at its start (16-byte
+  // aligned: f64 needs 8), or after the ring (and wgmma-wide's parked U).
+  auto slotsAt = [&](Value offset) {
     smemSlots = memref::ViewOp::create(
         b, loc,
-        MemRefType::get({2, tiling.numStats, tiling.blockRows}, b.getF64Type(),
-                        MemRefLayoutAttrInterface(), workgroup),
-        dynamic, idx(0), ValueRange{});
-  }
+        MemRefType::get(
+            {2, tiling.workersPerCta(), tiling.numStats, tiling.blockRows},
+            b.getF64Type(), MemRefLayoutAttrInterface(), workgroup),
+        dynamic, offset, ValueRange{});
+  };
+  if (tiling.clusterExchange() && !tiling.warpSpecialized())
+    slotsAt(idx(0));
   if (tiling.warpSpecialized()) {
     // The ring from the first 1024-byte boundary (the 128-byte swizzle is
     // a function of the address).
@@ -783,11 +817,13 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     smemA = memref::ViewOp::create(
         b, loc, stageType(tiling.blockRows * tiling.ctaRowBlocks()), dynamic,
         shift, ValueRange{});
-    smemB = memref::ViewOp::create(b, loc, stageType(tiling.blockCols), dynamic,
-                                   add(shift, idx(tiling.ringDyBytes())),
-                                   ValueRange{});
+    smemB = memref::ViewOp::create(
+        b, loc, stageType(tiling.blockCols * tiling.ctaColTiles()), dynamic,
+        add(shift, idx(tiling.ringDyBytes())), ValueRange{});
     dynamicSmem = dynamic;
     dynamicShift = shift;
+    if (tiling.clusterExchange())
+      slotsAt(add(shift, idx(tiling.clusterSlotOffset())));
   } else if (tiling.mainloop != FusedStepMainloop::LoadGradient) {
     smemA = smem[next++];
     smemB = smem[next++];
@@ -831,10 +867,17 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   // Warp specialization: the producer warpgroup gives its registers to the
   // consumers (setmaxnreg: 128 x 56 + 256 x 184 <= 64K) and fills the
   // ring; the consumers, threads 128-383 seen as 0-255, run the tiles.
-  // With consumer workers (ping-pong, wgmma-tall) each consumer warpgroup
+  // With consumer workers (ping-pong, paired tiles) each consumer warpgroup
   // is a worker of its own: threads 0-127 of consumer w, worker
   // blockIdx.x + w gridDim.x of 2 gridDim.x, on named barrier 1 + w.
   bool consumerWorkers = tiling.consumerWorkers();
+  // The registers of the producer's threads and of the consumers' (a
+  // split ptxas spills nothing with at the shapes checked).
+  std::pair<int32_t, int32_t> split = {kProducerRegisters, kConsumerRegisters};
+  if (tiling.wide() && chain.guard != NonfiniteGuard::None)
+    split = {kWideGuardedProducerRegisters, kWideGuardedConsumerRegisters};
+  else if (consumerWorkers)
+    split = {kWholeTileProducerRegisters, kWholeTileConsumerRegisters};
   Value rawTid = tid;
   auto roles = scf::IfOp::create(
       b, loc, lt(rawTid, idx(FusedStepTiling::kProducerThreads)),
@@ -846,9 +889,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.thenBlock());
-    NVVM::SetMaxRegisterOp::create(b, loc,
-                                   consumerWorkers ? kWholeTileProducerRegisters
-                                                   : kProducerRegisters,
+    NVVM::SetMaxRegisterOp::create(b, loc, split.first,
                                    NVVM::SetMaxRegisterAction::decrease);
     schedule(/*scalars=*/false);
     emitWgmmaProducer();
@@ -856,9 +897,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(roles.elseBlock());
-    NVVM::SetMaxRegisterOp::create(b, loc,
-                                   consumerWorkers ? kWholeTileConsumerRegisters
-                                                   : kConsumerRegisters,
+    NVVM::SetMaxRegisterOp::create(b, loc, split.second,
                                    NVVM::SetMaxRegisterAction::increase);
     schedule(/*scalars=*/true);
     tid = arith::SubIOp::create(b, loc, rawTid,
@@ -898,62 +937,74 @@ Value KernelEmitter::rowBlockWorkers() {
 
 void KernelEmitter::emitTiles() {
   // A worker's tiles: workerId, + workerCount, ... (the CTA's, or with
-  // ping-pong every other one of the CTA's); with wgmma-tall the CTA's
-  // 256 x 128 tiles, blockIdx.x, + gridDim.x, ..., whose row block w is
-  // consumer w's.
-  forLoop(
-      tiling.tall() ? blockId : workerId, idx(tiling.ctaTiles),
-      rowBlockWorkers(), [&](Value tile) {
-        if (tiling.isWgmma()) {
-          // The CTA's tiles before this one, of either worker: the ring's
-          // blocks run on in the CTA's tile order.
-          currentTile = tile;
-          tileIteration = arith::DivUIOp::create(
-              b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
-        }
-        Value rb = arith::DivUIOp::create(b, loc, tile, idx(tiling.colTiles));
-        Value ct = arith::RemUIOp::create(b, loc, tile, idx(tiling.colTiles));
-        if (tiling.tall())
-          rb = add(mul(rb, idx(2)), consumer());
-        Value i0 = mul(rb, idx(tiling.blockRows));
-        Value j0 = mul(ct, idx(tiling.blockCols));
-        TileFragment frag;
-        switch (tiling.mainloop) {
-        case FusedStepMainloop::MmaSync:
-          frag = emitMmaSyncMainloop(i0, j0);
-          break;
-        case FusedStepMainloop::Wgmma:
-          frag = emitWgmmaMainloop(i0, j0);
-          break;
-        case FusedStepMainloop::WgmmaWarpSpecialized:
-        case FusedStepMainloop::WgmmaPingPong:
-        case FusedStepMainloop::WgmmaTall:
-          frag = emitWgmmaConsumerMainloop(i0, j0);
-          break;
-        case FusedStepMainloop::MmaSyncTf32:
-          frag = emitTf32Mainloop(i0, j0);
-          break;
-        case FusedStepMainloop::Simt:
-          frag = emitSimtMainloop(i0, j0);
-          break;
-        case FusedStepMainloop::LoadGradient:
-          frag = emitGradientLoad(i0, j0);
-          break;
-        }
-        auto epilogue = [&] {
-          if (shape.wgradOnly)
-            emitStoreGradient(rb, ct, frag);
-          else
-            emitEpilogue(rb, ct, frag);
-        };
-        // wgmma-tall with an odd number of row blocks: the last row pair's
-        // second consumer has read zeros (TMA fills past the matrix) and has
-        // no tile.
-        if (tiling.tall() && tiling.rowBlocks % 2 != 0)
-          ifThen(lt(rb, idx(tiling.rowBlocks)), epilogue);
-        else
-          epilogue();
-      });
+  // ping-pong every other one of the CTA's); with paired tiles the CTA's
+  // tiles, blockIdx.x, + gridDim.x, ..., whose row block (wgmma-tall: 256
+  // x 128) or column tile (wgmma-wide: 128 x 256) w is consumer w's.
+  bool paired = tiling.pairedTiles();
+  Value first = paired ? blockId : workerId;
+  Value step = paired ? gridSize : workerCount;
+  const int64_t perRow = tiling.ctaTilesPerRow();
+  forLoop(first, idx(tiling.ctaTiles), step, [&](Value tile) {
+    if (tiling.isWgmma()) {
+      // The CTA's tiles before this one, of either worker: the ring's
+      // blocks run on in the CTA's tile order.
+      currentTile = tile;
+      tileIteration = arith::DivUIOp::create(
+          b, loc, arith::SubIOp::create(b, loc, tile, blockId), gridSize);
+    }
+    Value rb = arith::DivUIOp::create(b, loc, tile, idx(perRow));
+    Value ct = arith::RemUIOp::create(b, loc, tile, idx(perRow));
+    if (tiling.tall())
+      rb = add(mul(rb, idx(2)), consumer());
+    if (tiling.wide())
+      ct = add(mul(ct, idx(2)), consumer());
+    Value i0 = mul(rb, idx(tiling.blockRows));
+    Value j0 = mul(ct, idx(tiling.blockCols));
+    TileFragment frag;
+    switch (tiling.mainloop) {
+    case FusedStepMainloop::MmaSync:
+      frag = emitMmaSyncMainloop(i0, j0);
+      break;
+    case FusedStepMainloop::Wgmma:
+      frag = emitWgmmaMainloop(i0, j0);
+      break;
+    case FusedStepMainloop::WgmmaWarpSpecialized:
+    case FusedStepMainloop::WgmmaPingPong:
+    case FusedStepMainloop::WgmmaTall:
+    case FusedStepMainloop::WgmmaWide:
+      frag = emitWgmmaConsumerMainloop(i0, j0);
+      break;
+    case FusedStepMainloop::MmaSyncTf32:
+      frag = emitTf32Mainloop(i0, j0);
+      break;
+    case FusedStepMainloop::Simt:
+      frag = emitSimtMainloop(i0, j0);
+      break;
+    case FusedStepMainloop::LoadGradient:
+      frag = emitGradientLoad(i0, j0);
+      break;
+    }
+    auto epilogue = [&] {
+      if (shape.wgradOnly)
+        emitStoreGradient(rb, ct, frag);
+      else
+        emitEpilogue(rb, ct, frag);
+    };
+    // wgmma-tall with an odd number of row blocks, wgmma-wide with an
+    // odd number of column tiles: the last pair's second consumer has
+    // read zeros (TMA fills past the matrix) and has no tile.
+    if (tiling.tall() && tiling.rowBlocks % 2 != 0)
+      ifThen(lt(rb, idx(tiling.rowBlocks)), epilogue);
+    else if (tiling.wide() && tiling.colTiles % 2 != 0 &&
+             tiling.clusterExchange() && !shape.wgradOnly)
+      // Its CTA's threads still meet the cluster at each tile.
+      ifThenElse(lt(ct, idx(tiling.colTiles)), epilogue,
+                 [&] { emitClusterBarrier(); });
+    else if (tiling.wide() && tiling.colTiles % 2 != 0)
+      ifThen(lt(ct, idx(tiling.colTiles)), epilogue);
+    else
+      epilogue();
+  });
   // Cluster exchange: the other CTAs of the cluster may still read this
   // one's slots of its last tile; it leaves once they all have.
   if (!shape.wgradOnly && tiling.clusterExchange())

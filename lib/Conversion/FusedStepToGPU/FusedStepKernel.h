@@ -126,6 +126,15 @@ enum class FusedStepMainloop {
   /// tiles (the one-phase schedule has every column tile of a row block in
   /// the same wave).
   WgmmaTall,
+  /// wgmma-tall turned on its side, opt-in (mainloop=wgmma-wide, sm_90a):
+  /// 128 x 256 CTA tiles, a stage of 128 rows of dy and 256 columns of x,
+  /// and consumer warpgroup w computes columns 128 w..128 w + 127 of it
+  /// (two m64n128k16 a k16, on the stage's dy and its own half of x) as a
+  /// worker of its own, on column tile 2 q + w of the CTA tile's column
+  /// pair q. dy is read once for two column tiles, and a row block is
+  /// half as many CTAs: a cluster of 16 spans 4096 columns
+  /// (row-exchange=cluster).
+  WgmmaWide,
   /// f32 inputs on tensor cores, opt-in (allow-tf32): mma.sync m16n8k8
   /// tf32 (inputs rounded to nearest tf32, f32 accumulation), the same 8
   /// warps and 128 x 128 tile as MmaSync, a 4-stage cp.async ring of 8
@@ -185,17 +194,32 @@ struct FusedStepTiling {
   int64_t contributors = 0, probeBase = 0;
   int64_t tensorMapOffset = 0;
   static constexpr int64_t kTensorMapBytes = 128;
-  /// RowExchange::Cluster: the cluster is the row block's colTiles CTAs,
-  /// column tile t at cluster rank t (the grid is clusters of them, so the
-  /// row-block-major schedule gives every CTA of a cluster the same row
-  /// blocks). Its slots, [buffer][stat][row] f64, take the start of the
-  /// dynamic shared memory (the static shared memory of the mma.sync
-  /// kernel is at its 48 KiB limit).
+  /// RowExchange::Cluster: the cluster is the CTAs of a row block's column
+  /// tiles, column tile t at cluster rank t (wgmma-wide: its CTA tiles,
+  /// column tile t at rank t / 2, consumer t % 2); the grid is clusters of
+  /// them, so the row-block-major schedule gives every CTA of a cluster the
+  /// same row blocks. Its slots, [buffer][worker][stat][row] f64, take the
+  /// start of the dynamic shared memory (the static shared memory of the
+  /// mma.sync kernel is at its 48 KiB limit; wgmma-ws, wgmma-wide: after
+  /// the ring and any parked U).
   RowExchange exchange = RowExchange::Workspace;
   static constexpr int64_t kMaxClusterCtas = 16;
   bool clusterExchange() const { return exchange == RowExchange::Cluster; }
-  int64_t clusterCtas() const { return clusterExchange() ? colTiles : 1; }
-  int64_t clusterSlotBytes() const { return 2 * numStats * blockRows * 8; }
+  int64_t clusterCtas() const {
+    return clusterExchange() ? ctaTilesPerRow() : 1;
+  }
+  int64_t clusterSlotBytes() const {
+    return 2 * workersPerCta() * numStats * blockRows * 8;
+  }
+  /// wgmma-wide's slots with the most statistics (3), which the ring
+  /// leaves room for: 2 buffers of 2 workers' 3 x 128 f64.
+  static constexpr int64_t kWideClusterSlotBytes = 2 * 2 * 3 * 128 * 8;
+  /// Where the slots start in the dynamic shared memory of a
+  /// warp-specialized kernel: after the ring and any parked U (from the
+  /// ring's 1024-byte boundary).
+  int64_t clusterSlotOffset() const {
+    return ringBytes() + (consumerWorkers() ? 2 * kParkedBytes : 0);
+  }
   /// The box one TMA copy moves: a stage's token rows (blockTokens) x 64
   /// elements (128 bytes, one row of the 128-byte swizzle), in the tensors'
   /// row-major order: one MN atom of a stage (tmaAtomBytes()).
@@ -216,8 +240,13 @@ struct FusedStepTiling {
   bool tall() const { return mainloop == FusedStepMainloop::WgmmaTall; }
   /// Each consumer warpgroup computes a 128 x 128 tile of its own (two row
   /// atoms, 128 accumulators a thread) and runs its epilogue as a worker:
-  /// wgmma-pingpong and wgmma-tall.
-  bool consumerWorkers() const { return pingPong() || tall(); }
+  /// wgmma-pingpong, wgmma-tall and wgmma-wide.
+  bool wide() const { return mainloop == FusedStepMainloop::WgmmaWide; }
+  bool consumerWorkers() const { return pingPong() || pairedTiles(); }
+  /// wgmma-tall and wgmma-wide: a CTA tile is two workers' tiles, side by
+  /// side in a column (tall) or a row (wide), and both consumers read
+  /// every stage of it.
+  bool pairedTiles() const { return tall() || wide(); }
   /// What computes a tile and runs its epilogue, a "worker": the CTA's
   /// kThreads threads, or with consumerWorkers() each of its two consumer
   /// warpgroups. The one-phase schedule needs a worker for each column tile
@@ -227,8 +256,14 @@ struct FusedStepTiling {
   int64_t workerThreads() const {
     return consumerWorkers() ? kWarpgroupThreads : kThreads;
   }
-  /// The 128-row blocks of dy a CTA tile (and a ring stage) holds.
+  /// The 128-row blocks of dy a CTA tile (and a ring stage) holds, and
+  /// its 128-column tiles of x.
   int64_t ctaRowBlocks() const { return tall() ? 2 : 1; }
+  int64_t ctaColTiles() const { return wide() ? 2 : 1; }
+  /// The CTA tiles of a row of them (the columns' CTA tiles).
+  int64_t ctaTilesPerRow() const {
+    return llvm::divideCeil(colTiles, ctaColTiles());
+  }
   /// The consumer warps that read each ring stage and release it: both
   /// warpgroups, or with ping-pong the one whose tile it holds.
   int64_t stageReaderWarps() const { return pingPong() ? 4 : 8; }
@@ -237,21 +272,22 @@ struct FusedStepTiling {
   /// The rows and columns of a tensor-core tile.
   static constexpr int64_t kTensorCoreTile = 128;
   /// The warp-specialized mainloops: the bytes of `stages` stages of
-  /// `tokens` tokens (bf16/f16) of dy's `ctaRowBlocks` row blocks or of x's
-  /// column tile, and of both (the ring).
+  /// `tokens` tokens (bf16/f16) of `blocks` 128-row blocks of dy or
+  /// 128-column tiles of x, and of a CTA tile's both (the ring).
   static int64_t ringOperandBytes(int64_t stages, int64_t tokens,
-                                  int64_t rowBlocks = 1) {
-    return stages * tokens * kTensorCoreTile * rowBlocks * 2;
+                                  int64_t blocks) {
+    return stages * tokens * kTensorCoreTile * blocks * 2;
   }
-  static int64_t ringBytes(int64_t stages, int64_t tokens, int64_t rowBlocks) {
+  static int64_t ringBytes(int64_t stages, int64_t tokens, int64_t rowBlocks,
+                           int64_t colTiles) {
     return ringOperandBytes(stages, tokens, rowBlocks) +
-           ringOperandBytes(stages, tokens);
+           ringOperandBytes(stages, tokens, colTiles);
   }
   int64_t ringDyBytes() const {
     return ringOperandBytes(stages, blockTokens, ctaRowBlocks());
   }
   int64_t ringBytes() const {
-    return ringBytes(stages, blockTokens, ctaRowBlocks());
+    return ringBytes(stages, blockTokens, ctaRowBlocks(), ctaColTiles());
   }
   /// The CTA's threads.
   int64_t blockThreads() const {
@@ -272,12 +308,33 @@ struct FusedStepTiling {
   int64_t parkedOffset() const { return ringBytes(); }
   /// The warp-specialized ring (WgmmaRingOptions): 4 stages of 64 tokens (4 k16
   /// wgmmas a stage, 32 KiB; fewer tokens, in steps of 16, when the step
-  /// has fewer) unless set; with wgmma-tall 3 stages (48 KiB each).
+  /// has fewer) unless set; with paired tiles (wgmma-tall, wgmma-wide) 3
+  /// stages (48 KiB each); wgmma-wide with the cluster exchange, whose
+  /// slots take 12 KiB of the 3rd stage's room, 5 stages of 32 tokens
+  /// (24 KiB each).
   static constexpr int64_t kDefaultRingStages = 4, kDefaultStageTokens = 64;
-  static constexpr int64_t kDefaultTallRingStages = 3;
-  static int64_t defaultRingStages(FusedStepMainloop mainloop) {
-    return mainloop == FusedStepMainloop::WgmmaTall ? kDefaultTallRingStages
-                                                    : kDefaultRingStages;
+  static constexpr int64_t kDefaultPairedRingStages = 3;
+  static constexpr int64_t kWideClusterRingStages = 5,
+                           kWideClusterStageTokens = 32;
+  static constexpr bool pairedTiles(FusedStepMainloop mainloop) {
+    return mainloop == FusedStepMainloop::WgmmaTall ||
+           mainloop == FusedStepMainloop::WgmmaWide;
+  }
+  static constexpr bool wideCluster(FusedStepMainloop mainloop,
+                                    RowExchange exchange) {
+    return mainloop == FusedStepMainloop::WgmmaWide &&
+           exchange == RowExchange::Cluster;
+  }
+  static int64_t defaultRingStages(FusedStepMainloop mainloop,
+                                   RowExchange exchange) {
+    return wideCluster(mainloop, exchange) ? kWideClusterRingStages
+           : pairedTiles(mainloop)         ? kDefaultPairedRingStages
+                                           : kDefaultRingStages;
+  }
+  static int64_t defaultStageTokens(FusedStepMainloop mainloop,
+                                    RowExchange exchange) {
+    return wideCluster(mainloop, exchange) ? kWideClusterStageTokens
+                                           : kDefaultStageTokens;
   }
   /// The epilogue's W and M go to L2 this many tokens before the end of
   /// the tile's mainloop (0: no prefetch; KernelEmitter::emitStatePrefetch).
@@ -287,21 +344,24 @@ struct FusedStepTiling {
   /// the alignment slack it stays under the 227 KiB a CTA may have.
   static constexpr int64_t kMaxRingBytes = 192 * 1024;
   /// The bound with the parked U (two warpgroups' 32 KiB): ping-pong's is
-  /// 192 KiB less 64; wgmma-tall's 144 KiB, all that fits (3 stages of 48
-  /// KiB) beside the parked U, 1 KiB of alignment and its static shared
-  /// memory (10-11 KiB, two workers' partials and coefficients): 209 KiB of
-  /// dynamic and at most 18 of static shared memory are 227 KiB.
-  static constexpr int64_t maxRingBytes(FusedStepMainloop mainloop) {
-    return mainloop == FusedStepMainloop::WgmmaTall ? 144 * 1024
+  /// 192 KiB less 64; with paired tiles 144 KiB, all that fits (3 stages
+  /// of 48 KiB) beside the parked U, 1 KiB of alignment and its static
+  /// shared memory (10-11 KiB, two workers' partials and coefficients):
+  /// 209 KiB of dynamic and at most 18 of static shared memory are 227 KiB;
+  /// wgmma-wide with the cluster exchange 132 KiB, beside its slots.
+  static constexpr int64_t maxRingBytes(FusedStepMainloop mainloop,
+                                        RowExchange exchange) {
+    return wideCluster(mainloop, exchange) ? 144 * 1024 - kWideClusterSlotBytes
+           : pairedTiles(mainloop)         ? 144 * 1024
            : mainloop == FusedStepMainloop::WgmmaPingPong
                ? kMaxRingBytes - 2 * kParkedBytes
                : kMaxRingBytes;
   }
   /// `ring` (warp specialization only; its zeros: the defaults) sets the
   /// ring.
-  /// A cluster exchange needs a mainloop whose CTA is one worker without
-  /// a producer (simt, mma-sync, wgmma) and a step without a guard
-  /// (clusterExchangeIneligibility).
+  /// A cluster exchange needs a mainloop whose CTA works on one row block
+  /// at a time (simt, mma-sync, wgmma, wgmma-ws, wgmma-wide) and a step
+  /// without a guard (clusterExchangeIneligibility).
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
                              FusedStepMainloop mainloop,

@@ -94,7 +94,8 @@ enum class MainloopChoice {
   Wgmma,
   WgmmaWs,
   WgmmaPingPong,
-  WgmmaTall
+  WgmmaTall,
+  WgmmaWide
 };
 
 /// Each choice's option value, in kGpuMainloopNames's order.
@@ -106,6 +107,7 @@ constexpr std::pair<StringLiteral, MainloopChoice> kMainloopChoices[] = {
     {"wgmma-ws", MainloopChoice::WgmmaWs},
     {"wgmma-pingpong", MainloopChoice::WgmmaPingPong},
     {"wgmma-tall", MainloopChoice::WgmmaTall},
+    {"wgmma-wide", MainloopChoice::WgmmaWide},
 };
 
 /// The value of option value `name` in `table` (none when it has none).
@@ -120,6 +122,26 @@ std::optional<T> parseOptionValue(const std::pair<StringLiteral, T> (&table)[N],
 
 std::optional<MainloopChoice> parseMainloopChoice(StringRef name) {
   return parseOptionValue(kMainloopChoices, name);
+}
+
+/// The mainloop of a warp-specialized choice (wgmma-ws, wgmma-pingpong,
+/// wgmma-tall, wgmma-wide); none for the others.
+std::optional<FusedStepMainloop>
+warpSpecializedMainloop(std::optional<MainloopChoice> choice) {
+  if (!choice)
+    return std::nullopt;
+  switch (*choice) {
+  case MainloopChoice::WgmmaWs:
+    return FusedStepMainloop::WgmmaWarpSpecialized;
+  case MainloopChoice::WgmmaPingPong:
+    return FusedStepMainloop::WgmmaPingPong;
+  case MainloopChoice::WgmmaTall:
+    return FusedStepMainloop::WgmmaTall;
+  case MainloopChoice::WgmmaWide:
+    return FusedStepMainloop::WgmmaWide;
+  default:
+    return std::nullopt;
+  }
 }
 
 StringRef mainloopChoiceName(MainloopChoice choice) {
@@ -338,10 +360,9 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
   std::string noTensorCores = tensorCoreIneligibility(shape);
   // f32 inputs on tf32 tensor cores only when asked (allow-tf32), with auto
   // or mma-sync.
-  bool wgmma = choice == MainloopChoice::Wgmma ||
-               choice == MainloopChoice::WgmmaWs ||
-               choice == MainloopChoice::WgmmaPingPong ||
-               choice == MainloopChoice::WgmmaTall;
+  std::optional<FusedStepMainloop> warpSpecialized =
+      warpSpecializedMainloop(choice);
+  bool wgmma = choice == MainloopChoice::Wgmma || warpSpecialized;
   bool tf32 = allowTf32 && choice != MainloopChoice::Simt && !wgmma &&
               shape.dyElem.isF32();
   std::string noTf32 = tf32 ? tf32Ineligibility(shape) : "";
@@ -364,12 +385,8 @@ FailureOr<FusedStepMainloop> chooseMainloop(Operation *op,
     mainloop = FusedStepMainloop::Simt;
   else if (choice == MainloopChoice::Wgmma)
     mainloop = FusedStepMainloop::Wgmma;
-  else if (choice == MainloopChoice::WgmmaWs)
-    mainloop = FusedStepMainloop::WgmmaWarpSpecialized;
-  else if (choice == MainloopChoice::WgmmaPingPong)
-    mainloop = FusedStepMainloop::WgmmaPingPong;
-  else if (choice == MainloopChoice::WgmmaTall)
-    mainloop = FusedStepMainloop::WgmmaTall;
+  else if (warpSpecialized)
+    mainloop = *warpSpecialized;
   return mainloop;
 }
 
@@ -391,12 +408,13 @@ FailureOr<FusedStepTiling> tileStep(Operation *op, const FusedStepShape &shape,
       chooseMainloop(op, shape, options.choice, options.allowTf32);
   if (failed(mainloop))
     return failure();
-  // Ping-pong's and wgmma-tall's consumers hold a whole tile (128
+  // The consumers of ping-pong and of paired tiles hold a whole tile (128
   // accumulators a thread in 200 registers): the range predicates of
   // partial tiles made ptxas spill (bench/RESULTS.md), so they take whole
-  // tiles only. (wgmma-tall's last row pair may have one row block.)
+  // tiles only. (wgmma-tall's last row pair may have one row block,
+  // wgmma-wide's last column pair one column tile.)
   if (*mainloop == FusedStepMainloop::WgmmaPingPong ||
-      *mainloop == FusedStepMainloop::WgmmaTall) {
+      FusedStepTiling::pairedTiles(*mainloop)) {
     int64_t tile = FusedStepTiling::kTensorCoreTile;
     if (shape.rows % tile != 0 || shape.cols % tile != 0)
       return op->emitOpError("cannot be lowered with mainloop=")
@@ -608,28 +626,27 @@ std::string mlir::nora::kernelOptionsError(StringRef mainloop,
     return "unknown row-exchange '" + rowExchange.str() +
            "' (expected workspace or cluster)";
   std::optional<MainloopChoice> choice = parseMainloopChoice(mainloop);
-  bool pingPong = choice == MainloopChoice::WgmmaPingPong;
-  bool tall = choice == MainloopChoice::WgmmaTall;
+  std::optional<FusedStepMainloop> kind = warpSpecializedMainloop(choice);
   if (*exchange == RowExchange::Cluster &&
-      (choice == MainloopChoice::WgmmaWs || pingPong || tall))
-    return "row-exchange=cluster takes mainloop=auto, simt, mma-sync or "
-           "wgmma (the cluster barrier needs all of a CTA's threads at each "
-           "tile, and the producer warpgroup of mainloop=" +
-           mainloop.str() + " runs ahead)";
-  if (choice != MainloopChoice::WgmmaWs && !pingPong && !tall) {
+      (kind == FusedStepMainloop::WgmmaPingPong ||
+       kind == FusedStepMainloop::WgmmaTall))
+    return "row-exchange=cluster takes mainloop=auto, simt, mma-sync, wgmma, "
+           "wgmma-ws or wgmma-wide (the cluster barrier needs all of a CTA's "
+           "threads on one row block at each tile, and the consumers of "
+           "mainloop=" +
+           mainloop.str() + " work on two at once)";
+  if (!kind) {
     if (ring.stages != 0)
-      return "ring-stages is an option of mainloop=wgmma-ws, wgmma-pingpong "
-             "and wgmma-tall";
+      return "ring-stages is an option of mainloop=wgmma-ws, wgmma-pingpong, "
+             "wgmma-tall and wgmma-wide";
     if (ring.stageTokens != 0)
       return "stage-tokens is an option of mainloop=wgmma-ws, "
-             "wgmma-pingpong and wgmma-tall";
+             "wgmma-pingpong, wgmma-tall and wgmma-wide";
     return "";
   }
   using T = FusedStepTiling;
-  FusedStepMainloop kind = tall       ? FusedStepMainloop::WgmmaTall
-                           : pingPong ? FusedStepMainloop::WgmmaPingPong
-                                      : FusedStepMainloop::WgmmaWarpSpecialized;
-  int64_t defaultStages = T::defaultRingStages(kind);
+  int64_t defaultStages = T::defaultRingStages(*kind, *exchange);
+  int64_t defaultTokens = T::defaultStageTokens(*kind, *exchange);
   if (ring.stages < 0 || ring.stages == 1)
     return "ring-stages=" + std::to_string(ring.stages) +
            " (expected 2 or more, or 0 for " + std::to_string(defaultStages) +
@@ -638,11 +655,14 @@ std::string mlir::nora::kernelOptionsError(StringRef mainloop,
       ring.stageTokens > 256)
     return "stage-tokens=" + std::to_string(ring.stageTokens) +
            " (expected a multiple of 16 up to 256, or 0 for " +
-           std::to_string(T::kDefaultStageTokens) + ")";
+           std::to_string(defaultTokens) + ")";
   int64_t stages = ring.stages ? ring.stages : defaultStages;
-  int64_t tokens = ring.stageTokens ? ring.stageTokens : T::kDefaultStageTokens;
-  int64_t bytes = T::ringBytes(stages, tokens, tall ? 2 : 1);
-  int64_t most = T::maxRingBytes(kind);
+  int64_t tokens = ring.stageTokens ? ring.stageTokens : defaultTokens;
+  bool tall = *kind == FusedStepMainloop::WgmmaTall;
+  bool wide = *kind == FusedStepMainloop::WgmmaWide;
+  int64_t bytes = T::ringBytes(stages, tokens, tall ? 2 : 1, wide ? 2 : 1);
+  int64_t most = T::maxRingBytes(*kind, *exchange);
+  bool wideCluster = T::wideCluster(*kind, *exchange);
   if (bytes > most)
     return std::to_string(stages) + " stages of " + std::to_string(tokens) +
            " tokens take " + std::to_string(bytes / 1024) +
@@ -650,8 +670,16 @@ std::string mlir::nora::kernelOptionsError(StringRef mainloop,
            (tall ? " KiB with wgmma-tall, whose stages hold 256 rows of dy and "
                    "whose parked U takes 64: 12 stages of 16 tokens, 6 of 32, "
                    "3 of 64)"
-            : pingPong ? " KiB with wgmma-pingpong, whose parked U takes 64: "
-                         "16 stages of 16 tokens, 8 of 32, 4 of 64)"
-                       : " KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)");
+            : wideCluster
+                ? " KiB with wgmma-wide and row-exchange=cluster, whose "
+                  "stages hold 256 columns of x, whose parked U takes 64 and "
+                  "whose slots 12: 11 stages of 16 tokens, 5 of 32, 2 of 64)"
+            : wide ? " KiB with wgmma-wide, whose stages hold 256 columns of "
+                     "x and whose parked U takes 64: 12 stages of 16 tokens, "
+                     "6 of 32, 3 of 64)"
+            : *kind == FusedStepMainloop::WgmmaPingPong
+                ? " KiB with wgmma-pingpong, whose parked U takes 64: "
+                  "16 stages of 16 tokens, 8 of 32, 4 of 64)"
+                : " KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)");
   return "";
 }

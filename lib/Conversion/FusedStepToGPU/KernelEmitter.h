@@ -149,12 +149,12 @@ private:
   }
   bool workerSlots() const { return inConsumers && tiling.consumerWorkers(); }
   /// Consumer workers: the consumer warpgroup of this thread, 0 or 1. With
-  /// wgmma-tall it is read where it is used (%tid.x / 128 - 1): kept in a
+  /// paired tiles it is read where it is used (%tid.x / 128 - 1): kept in a
   /// register, with the addresses LLVM derives from it hoisted out of the
   /// tile loop, it made that kernel spill 8-24 bytes; the ping-pong kernel
   /// spilled 76 (guarded) the other way round, and keeps it in consumerIndex.
   Value consumer() {
-    if (!tiling.tall())
+    if (!tiling.pairedTiles())
       return consumerIndex;
     return arith::SubIOp::create(b, loc,
                                  divIdx(emitSpecialRegister("%tid.x"),
@@ -169,6 +169,16 @@ private:
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(op.thenBlock());
     body();
+  }
+  /// An scf.if on `cond` with `then` and `otherwise` in its two blocks.
+  void ifThenElse(Value cond, function_ref<void()> then,
+                  function_ref<void()> otherwise) {
+    auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    then();
+    b.setInsertionPointToStart(op.elseBlock());
+    otherwise();
   }
   /// An scf.for from `lb` to `ub` step `step` whose body is `body(iv)`.
   void forLoop(Value lb, Value ub, Value step, function_ref<void(Value)> body) {
@@ -256,7 +266,7 @@ private:
   void emitTmaStageLoad(Value stage, Value kblock, Value i0, Value j0);
   /// The m64 row atoms of the tile a warpgroup computes, an accumulator
   /// struct each: 1 (two warpgroups a tile), 2 with consumer workers
-  /// (ping-pong, wgmma-tall).
+  /// (ping-pong, paired tiles).
   int64_t wgmmaRowAtoms() const;
   SmallVector<Value> emitWgmmaBlock(ValueRange acc, Value stage);
   Type accumulatorType();
@@ -273,7 +283,7 @@ private:
   /// Ping-pong: the mbarrier of consumer `consumer`'s turn (0 or 1).
   Value turnBarrier(Value consumer);
   void emitWgmmaProducer();
-  /// Consumer workers (ping-pong, wgmma-tall): the producer's thread
+  /// Consumer workers (ping-pong, paired tiles): the producer's thread
   /// prefetches the W and M rows of the CTA tile at (i0, j0) into L2 after
   /// the copies of its token block kb (the consumers' emitStatePrefetch, in
   /// bulk: cp.async.bulk.prefetch.L2).
@@ -285,7 +295,8 @@ private:
   void setConsumerWorker(Value consumer, Value cta, Value grid);
   /// The workers that hold a row block's column tiles at once, one each, in
   /// the one-phase schedule: workerCount, or with wgmma-tall (whose two
-  /// consumers of a CTA take two row blocks of one column tile) gridDim.x.
+  /// consumers of a CTA take two row blocks of one column tile) gridDim.x
+  /// (wgmma-wide's two take two column tiles of one row block: workerCount).
   Value rowBlockWorkers();
   /// Called by each mainloop at the token block that starts at token
   /// `firstToken` of the tile at (i0, j0), and before its loop with token
@@ -342,8 +353,15 @@ private:
   /// Cluster exchange: the hardware cluster barrier (arrive, release; wait,
   /// acquire) of every thread of the cluster's CTAs.
   void emitClusterBarrier();
+  /// Its two halves, for a warpgroup that waits a tile late (the
+  /// producer's; uniform in each warp: .aligned).
+  void emitClusterArrive();
+  void emitClusterWait();
   /// Cluster exchange: the slot buffer (0 or 1) of row block `rb`'s tile.
   Value clusterSlotBuffer(Value rb);
+  /// Cluster exchange: this worker's slots in its CTA's (the consumer with
+  /// wgmma-wide, else 0).
+  Value slotWorker();
   /// Cluster exchange: row `row`'s statistics, its slots in the tile's
   /// buffer of every CTA of the cluster summed in column tile (rank) order.
   SmallVector<Value> emitClusterRowStats(Value rb, Value row);

@@ -77,6 +77,13 @@
 // so no turns are needed; the producer prefetches both row blocks' W and M
 // rows.
 //
+// wgmma-wide is wgmma-tall on its side: 128 x 256 CTA tiles, a stage of 2
+// MN atoms of dy and 4 of x, and consumer w's two chains read both dy
+// atoms with B at x atoms 2 w and 2 w + 1 (column tile 2 q + w of the CTA
+// tile's column pair q). The producer prefetches the CTA tile's 128 W and
+// M rows of 256 columns (128 for the last pair of an odd number of column
+// tiles).
+//
 // Accumulator i of a thread in warp w of its warpgroup (lane l) is row
 // 16 w + l / 4 + 8 ((i % 4) / 2), column 8 (i / 4) + 2 (l % 4) + i % 2: the
 // thread holds 2 rows x 32 columns (ping-pong: the same in each row atom,
@@ -181,17 +188,18 @@ void KernelEmitter::emitTmaStageLoad(Value stage, Value kblock, Value i0,
     return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(ctx),
                                     address);
   };
-  // A stage of x is 2 MN atoms, one of dy 2 a row block (wgmma-tall: 4);
-  // TMA moves both operands'.
+  // A stage holds 2 MN atoms a row block of dy and a column tile of x
+  // (wgmma-tall: 4 of dy, wgmma-wide: 4 of x); TMA moves both operands'.
   const int64_t atomBytes = tiling.tmaAtomBytes();
   const int64_t dyAtoms = 2 * tiling.ctaRowBlocks();
+  const int64_t xAtoms = 2 * tiling.ctaColTiles();
   Value bar = stageBarrier(stage);
   NVVM::MBarrierArriveExpectTxOp::create(
-      b, loc, /*res=*/Type(), bar, i32(int32_t((dyAtoms + 2) * atomBytes)),
+      b, loc, /*res=*/Type(), bar, i32(int32_t((dyAtoms + xAtoms) * atomBytes)),
       NVVM::MemScopeKind::CTA, /*relaxed=*/false, /*predicate=*/Value());
   Value token = toI32(mul(kblock, idx(tiling.blockTokens)));
   for (auto [buffer, map, c0, atoms] :
-       {std::tuple{smemA, dyMap, i0, dyAtoms}, {smemB, xMap, j0, int64_t(2)}}) {
+       {std::tuple{smemA, dyMap, i0, dyAtoms}, {smemB, xMap, j0, xAtoms}}) {
     Value base = baseAddress(buffer);
     Value descriptor = genericPointer(baseAddress(map));
     Value stageBytes64 = i64(mul(stage, idx(atoms * atomBytes)));
@@ -249,7 +257,13 @@ SmallVector<Value> KernelEmitter::emitWgmmaBlock(ValueRange accIn,
       atom = add(mul(consumer(), idx(2)), atom);
     baseA.push_back(add(stageA, i64(mul(atom, idx(atomBytes)))));
   }
-  Value baseB = add(baseAddress(smemB), i64(mul(stage, idx(2 * atomBytes))));
+  // B: the stage's 2 x atoms, or with wgmma-wide atoms 2 w and 2 w + 1 of
+  // its 4 (consumer w).
+  const int64_t xAtoms = 2 * tiling.ctaColTiles();
+  Value baseB =
+      add(baseAddress(smemB), i64(mul(stage, idx(xAtoms * atomBytes))));
+  if (tiling.wide())
+    baseB = add(baseB, i64(mul(consumer(), idx(2 * atomBytes))));
   auto elemType = NVVM::WGMMATypesAttr::get(ctx, shape.dyElem.isBF16()
                                                      ? NVVM::WGMMATypes::bf16
                                                      : NVVM::WGMMATypes::f16);
@@ -465,12 +479,19 @@ void KernelEmitter::emitProducerPrefetch(Value kb, Value i0, Value j0) {
       numK, llvm::divideCeil(tiling.l2PrefetchTokens, tiling.blockTokens));
   const int64_t start = numK - window;
   // W's rows of the CTA tile, then M's (wgmma-tall: 256 each, but for the
-  // last row pair of an odd number of row blocks, which has 128).
+  // last row pair of an odd number of row blocks, which has 128;
+  // wgmma-wide: 128 of 256 columns, 128 in the last column pair of an odd
+  // number of column tiles).
   const int64_t tensorRows = tiling.blockRows * tiling.ctaRowBlocks();
+  const int64_t tensorCols = tiling.blockCols * tiling.ctaColTiles();
   const int64_t rows = 2 * tensorRows;
   const int64_t perBlock = llvm::divideCeil(rows, window);
-  const int64_t rowBytes = tiling.blockCols * 4;
   const bool rowsPastMatrix = shape.rows % tensorRows != 0;
+  Value rowBytes = i32(int32_t(tensorCols * 4));
+  if (shape.cols % tensorCols != 0)
+    rowBytes = arith::SelectOp::create(
+        b, loc, lt(add(j0, idx(tensorCols)), idx(shape.cols + 1)), rowBytes,
+        i32(int32_t(tiling.blockCols * 4)));
   assert(shape.rows % tiling.blockRows == 0 &&
          shape.cols % tiling.blockCols == 0 &&
          "consumer workers take whole tiles");
@@ -489,8 +510,7 @@ void KernelEmitter::emitProducerPrefetch(Value kb, Value i0, Value j0) {
             Value base = arith::SelectOp::create(b, loc, isM, baseAddress(m),
                                                  baseAddress(w));
             NVVM::CpAsyncBulkPrefetchOp::create(
-                b, loc, globalPointer(add(base, offset)),
-                i32(int32_t(rowBytes)),
+                b, loc, globalPointer(add(base, offset)), rowBytes,
                 /*l2CacheHint=*/Value());
           };
           if (rowsPastMatrix)
@@ -504,33 +524,66 @@ void KernelEmitter::emitProducerPrefetch(Value kb, Value i0, Value j0) {
 void KernelEmitter::emitWgmmaProducer() {
   const int64_t stages = tiling.stages;
   const int64_t numK = llvm::divideCeil(shape.tokens, tiling.blockTokens);
-  // One thread issues every copy; the rest of the warpgroup is done.
-  ifThen(eqIdx(tid, 0), [&] {
-    auto fill = [&](Value block, function_ref<void(Value)> copies) {
-      Value stage = remIdx(block, stages);
-      // The consumers released this stage's previous use (the first use
-      // passes at once).
-      emitWaitParity(emptyBarrier(stage),
-                     remIdx(add(divIdx(block, stages), idx(1)), 2));
-      copies(stage);
-    };
-    // The CTA's tiles (wgmma-tall: 256 x 128, a row pair's).
-    SmallVector<Value> blocks = forLoop(
-        blockId, idx(tiling.ctaTiles), gridSize, ValueRange{idx(0)},
-        [&](Value tile, ValueRange before) -> SmallVector<Value> {
-          Value i0 = mul(divIdx(tile, tiling.colTiles),
-                         idx(tiling.blockRows * tiling.ctaRowBlocks()));
-          Value j0 = mul(remIdx(tile, tiling.colTiles), idx(tiling.blockCols));
-          forLoop(idx(0), idx(numK), idx(1), [&](Value kb) {
-            fill(add(before[0], kb),
-                 [&](Value stage) { emitTmaStageLoad(stage, kb, i0, j0); });
-            if (tiling.consumerWorkers())
-              emitProducerPrefetch(kb, i0, j0);
-          });
-          return {add(before[0], idx(numK))};
-        });
-    // The waits of the next `stages` fills: every release has arrived.
+  auto fill = [&](Value block, function_ref<void(Value)> copies) {
+    Value stage = remIdx(block, stages);
+    // The consumers released this stage's previous use (the first use
+    // passes at once).
+    emitWaitParity(emptyBarrier(stage),
+                   remIdx(add(divIdx(block, stages), idx(1)), 2));
+    copies(stage);
+  };
+  // The CTA's tiles (wgmma-tall: 256 x 128, a row pair's; wgmma-wide:
+  // 128 x 256, a column pair's).
+  const int64_t perRow = tiling.ctaTilesPerRow();
+  const int64_t tileRows = tiling.blockRows * tiling.ctaRowBlocks();
+  const int64_t tileCols = tiling.blockCols * tiling.ctaColTiles();
+  auto fillTile = [&](Value tile, Value before) {
+    Value i0 = mul(divIdx(tile, perRow), idx(tileRows));
+    Value j0 = mul(remIdx(tile, perRow), idx(tileCols));
+    forLoop(idx(0), idx(numK), idx(1), [&](Value kb) {
+      fill(add(before, kb),
+           [&](Value stage) { emitTmaStageLoad(stage, kb, i0, j0); });
+      if (tiling.consumerWorkers())
+        emitProducerPrefetch(kb, i0, j0);
+    });
+  };
+  // The waits of the next `stages` fills after the last: every release
+  // has arrived.
+  auto drain = [&](Value blocks) {
     for (int64_t s = 0; s < stages; ++s)
-      fill(add(blocks[0], idx(s)), [](Value) {});
-  });
+      fill(add(blocks, idx(s)), [](Value) {});
+  };
+  if (!tiling.clusterExchange()) {
+    // One thread issues every copy; the rest of the warpgroup is done.
+    ifThen(eqIdx(tid, 0), [&] {
+      SmallVector<Value> blocks =
+          forLoop(blockId, idx(tiling.ctaTiles), gridSize, ValueRange{idx(0)},
+                  [&](Value tile, ValueRange before) -> SmallVector<Value> {
+                    fillTile(tile, before[0]);
+                    return {add(before[0], idx(numK))};
+                  });
+      drain(blocks[0]);
+    });
+    return;
+  }
+  // Cluster exchange (wgmma-ws, wgmma-wide): the cluster barrier counts every
+  // thread of the cluster at each tile, so the whole warpgroup runs the tiles,
+  // thread 0 filling them, and each thread arrives for a tile once its
+  // blocks are issued. An arrival must follow the wait of the one before,
+  // so the producer waits for tile i - 1's phase only after issuing tile
+  // i, a tile behind the consumers: the ring never waits for the
+  // exchange. Then the last tile's wait and the consumers' final phase.
+  SmallVector<Value> blocks =
+      forLoop(blockId, idx(tiling.ctaTiles), gridSize, ValueRange{idx(0)},
+              [&](Value tile, ValueRange before) -> SmallVector<Value> {
+                ifThen(eqIdx(tid, 0), [&] { fillTile(tile, before[0]); });
+                ifThen(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                                             tile, blockId),
+                       [&] { emitClusterWait(); });
+                emitClusterArrive();
+                return {add(before[0], idx(numK))};
+              });
+  ifThen(eqIdx(tid, 0), [&] { drain(blocks[0]); });
+  ifThen(lt(blockId, idx(tiling.ctaTiles)), [&] { emitClusterWait(); });
+  emitClusterBarrier();
 }

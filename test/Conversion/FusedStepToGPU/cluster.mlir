@@ -1,8 +1,8 @@
 // RUN: nora-opt %s --nora-fused-step-to-gpu=row-exchange=cluster --cse -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=row-exchange=cluster mainloop=wgmma" --cse -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=WGMMA
-// RUN: not nora-opt %s "--nora-fused-step-to-gpu=row-exchange=cluster mainloop=wgmma-ws" -split-input-file 2>&1 | FileCheck %s --check-prefix=WS
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=row-exchange=cluster mainloop=wgmma-pingpong" -split-input-file 2>&1 | FileCheck %s --check-prefix=PINGPONG
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=row-exchange=global -split-input-file 2>&1 | FileCheck %s --check-prefix=UNKNOWN
-// WS: nora-fused-step-to-gpu: row-exchange=cluster takes mainloop=auto, simt, mma-sync or wgmma (the cluster barrier needs all of a CTA's threads at each tile, and the producer warpgroup of mainloop=wgmma-ws runs ahead)
+// PINGPONG: nora-fused-step-to-gpu: row-exchange=cluster takes mainloop=auto, simt, mma-sync, wgmma, wgmma-ws or wgmma-wide (the cluster barrier needs all of a CTA's threads on one row block at each tile, and the consumers of mainloop=wgmma-pingpong work on two at once)
 // UNKNOWN: nora-fused-step-to-gpu: unknown row-exchange 'global' (expected workspace or cluster)
 
 // The cluster row exchange: a Nora step on a 256 x 384 weight, 2 row
@@ -10,7 +10,8 @@
 // thread-block cluster: the launch has `clusters in (3, 1, 1)`, is not
 // cooperative and has no workspace (no counters, no statistics slots in
 // global memory); each CTA keeps its slots, 2 buffers x 3 stats x 128 rows
-// of f64 (6144 bytes), in its dynamic shared memory.
+// of f64 (6144 bytes; [buffer][worker][stat][row], one worker), in its
+// dynamic shared memory.
 
 // CHECK-LABEL: func.func @nora
 // CHECK-NOT: nora.workspace
@@ -25,14 +26,14 @@
 // CHECK: gpu.func @nora_fused_step_0(%{{[^:]*}}: memref<8x256xbf16>, %{{[^:]*}}: memref<8x384xbf16>, %{{[^:]*}}: memref<256x384xf32>, %{{[^:]*}}: memref<256x384xf32>, %{{[^:]*}}: f32, %{{[^:]*}}: f32, %{{[^:]*}}: memref<256x384xf32>, %{{[^:]*}}: memref<256x384xf32>) workgroup(
 // CHECK-SAME: nvvm.maxnreg = 255
 // CHECK: %[[DYN:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// CHECK: %[[SLOTS:.*]] = memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x3x128xf64, #gpu.address_space<workgroup>>
+// CHECK: %[[SLOTS:.*]] = memref.view %[[DYN]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<2x1x3x128xf64, #gpu.address_space<workgroup>>
 // CHECK: scf.for %[[TILE:.*]] = %{{.*}} to %{{.*}} step %[[GRID:[^ ]*]] {
 // CHECK: %[[RB:.*]] = arith.divui %[[TILE]], %[[C3]]
 // The row thread's slot goes to this CTA's buffer (rb / clusters) % 2.
 // CHECK: %[[CLUSTERS:.*]] = arith.divui %[[GRID]], %[[C3]]
 // CHECK: %[[K:.*]] = arith.divui %[[RB]], %[[CLUSTERS]]
 // CHECK: %[[BUF:.*]] = arith.remui %[[K]], %{{.*}}
-// CHECK: memref.store %{{.*}}, %[[SLOTS]][%[[BUF]], %{{.*}}, %{{.*}}] : memref<2x3x128xf64, #gpu.address_space<workgroup>>
+// CHECK: memref.store %{{.*}}, %[[SLOTS]][%[[BUF]], %{{.*}}, %{{.*}}, %{{.*}}] : memref<2x1x3x128xf64, #gpu.address_space<workgroup>>
 // The cluster barrier (every thread: arrive releases, wait acquires), then
 // the 3 ranks' slots of the row, in column tile order, through mapa.
 // CHECK: nvvm.cluster.arrive {aligned}

@@ -6,6 +6,7 @@
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=8 stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=RING8
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-pingpong stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=PP
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-tall stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=TALL
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-wide stage-tokens=16" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WIDE
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=allow-tf32=1" --cse -split-input-file | FileCheck %s --check-prefix=TF32
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=16" --cse -split-input-file | FileCheck %s --check-prefix=PF16
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=l2-prefetch-tokens=0" --cse -split-input-file | FileCheck %s --check-prefix=NOPF
@@ -390,6 +391,44 @@ func.func @rmnp_acc(%dy: tensor<4x128xf32>, %x: tensor<4x64xf32>, %acc: tensor<1
 // TALL: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
 // TALL-NOT: gpu.barrier
 // TALL: } {nora.independent_warpgroups}
+
+// mainloop=wgmma-wide (stage-tokens=16): 128 x 256 CTA tiles, so the 128 x
+// 256 step is one of them (grid 1), a column pair of two column tiles. A
+// stage holds 128 rows of dy (2 TMA boxes of 16 x 64) and 256 columns of x
+// (4): expect_tx of 6 x 2 KiB, the same ring and dynamic shared memory as
+// wgmma-tall's. The producer prefetches rows of 256 columns (1024 bytes);
+// consumer w's two wgmmas a k16 read the stage's two dy atoms and the same
+// B, at x atom 2 w (w from %tid.x), and it runs column tile 2 q + w.
+// WIDE-LABEL: func.func @nora_mma
+// WIDE: gpu.launch_func @nora_kernels::@nora_fused_step_0 blocks in (%c1{{.*}}, %c1{{.*}}, %c1{{.*}}) threads in (%c384{{.*}}, %c1{{.*}}, %c1{{.*}}) dynamic_shared_memory_size %c103424_i32
+// WIDE-SAME: nora.persistent_tiles = 1
+// WIDE: gpu.func @nora_fused_step_0
+// WIDE-SAME: workgroup(%{{.*}} : memref<6x128x1xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<4x128xf64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64}, %{{.*}} : memref<6xi64, #gpu.address_space<workgroup>> {llvm.align = 1024 : i64})
+// WIDE: memref.view {{.*}} to memref<3x16x128xbf16, #gpu.address_space<workgroup>>
+// WIDE: memref.view {{.*}} to memref<3x16x256xbf16, #gpu.address_space<workgroup>>
+// WIDE-COUNT-3: nvvm.mbarrier.init %{{.*}}, %c8_i32
+// WIDE-NOT: nvvm.mbarrier.init
+// WIDE: nvvm.setmaxregister  decrease 88
+// WIDE: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c12288_i32
+// WIDE-COUNT-6: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WIDE-NOT: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WIDE: nvvm.cp.async.bulk.prefetch %{{.*}}, %c1024_i32 : <1>
+// WIDE: nvvm.setmaxregister  increase 200
+// WIDE: memref.view {{.*}} to memref<64x128xf32, #gpu.address_space<workgroup>>
+// WIDE: nvvm.mbarrier.try_wait.parity
+// WIDE: llvm.inline_asm has_side_effects "mov.u32 $0, %tid.x;"
+// WIDE: nvvm.wgmma.fence.aligned
+// WIDE-NEXT: nvvm.wgmma.mma_async %[[A0:.*]], %[[B:.*]], %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
+// WIDE-NEXT: nvvm.wgmma.mma_async %{{.*}}, %[[B]], %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <zero>]
+// WIDE-NEXT: nvvm.wgmma.commit.group.sync.aligned
+// WIDE: scf.for %{{.*}} = %c1{{.*}} to %c3
+// WIDE: nvvm.wgmma.mma_async %{{.*}}, %{{.*}}, %{{.*}}, <m = 64, n = 128, k = 16>, D[<f32>, <one>]
+// WIDE: nvvm.wgmma.wait.group.sync.aligned 0
+// Two column tiles: both consumers have one (no range check on ct).
+// WIDE-NOT: arith.cmpi ult, %{{.*}}, %c2{{(_[0-9]+)?}} : index
+// WIDE: nvvm.barrier id = %{{.*}} number_of_threads = %c128_i32
+// WIDE-NOT: gpu.barrier
+// WIDE: } {nora.independent_warpgroups}
 
 // ring-stages=8 stage-tokens=16: 8 stages (64 KiB of stages, 66,560 bytes with the
 // alignment slack) and 8 pairs of mbarriers.

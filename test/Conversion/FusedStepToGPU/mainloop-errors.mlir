@@ -7,16 +7,16 @@
 // RUN: not nora-opt %s --nora-fused-step-to-gpu=mainloop=tf32 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not nora-opt %s --nora-gpu-pipeline="mainloop=tf32" 2>&1 | FileCheck %s --check-prefix=PIPELINE
 
-// UNKNOWN: error: nora-fused-step-to-gpu: unknown mainloop 'tf32' (expected auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong or wgmma-tall)
-// PIPELINE: nora-gpu-pipeline: unsupported mainloop 'tf32' (auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong or wgmma-tall)
+// UNKNOWN: error: nora-fused-step-to-gpu: unknown mainloop 'tf32' (expected auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide)
+// PIPELINE: nora-gpu-pipeline: unsupported mainloop 'tf32' (auto, simt, mma-sync, wgmma, wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide)
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_80 mainloop=wgmma" 2>&1 | FileCheck %s --check-prefix=WGMMA80
 // WGMMA80: nora-gpu-pipeline: mainloop=wgmma needs chip=sm_90a (wgmma is a Hopper instruction)
 // RUN: not nora-opt %s --nora-gpu-pipeline="chip=sm_80 mainloop=wgmma-ws" 2>&1 | FileCheck %s --check-prefix=WS80
 // WS80: nora-gpu-pipeline: mainloop=wgmma-ws needs chip=sm_90a (wgmma is a Hopper instruction)
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=ring-stages=8" 2>&1 | FileCheck %s --check-prefix=RINGML
-// RINGML: error: nora-fused-step-to-gpu: ring-stages is an option of mainloop=wgmma-ws, wgmma-pingpong and wgmma-tall
+// RINGML: error: nora-fused-step-to-gpu: ring-stages is an option of mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall and wgmma-wide
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=stage-tokens=32" 2>&1 | FileCheck %s --check-prefix=TOKML
-// TOKML: error: nora-fused-step-to-gpu: stage-tokens is an option of mainloop=wgmma-ws, wgmma-pingpong and wgmma-tall
+// TOKML: error: nora-fused-step-to-gpu: stage-tokens is an option of mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall and wgmma-wide
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=25" 2>&1 | FileCheck %s --check-prefix=RINGRANGE
 // RINGRANGE: error: nora-fused-step-to-gpu: 25 stages of 64 tokens take 800 KiB of shared memory (at most 192 KiB: 24 stages of 16 tokens, 12 of 32, 6 of 64)
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws ring-stages=7" 2>&1 | FileCheck %s --check-prefix=RING7

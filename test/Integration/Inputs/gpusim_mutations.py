@@ -18,6 +18,10 @@ consumers' warps, no turn wait, and both consumers on named barrier 1.
 The wgmma-tall kernel (256 x 128 CTA tiles) on 1, 2 and 3 CTAs: both
 consumers on one row block, both reading the same half of dy's stage,
 both on named barrier 1, and an empty barrier of one consumer's warps.
+The wgmma-wide kernel (128 x 256 CTA tiles) on 1, 2 and 3 CTAs: both
+consumers on one column tile, both reading the same half of x's stage,
+no guard on the second tile of an odd pair, both on named barrier 1, and
+an empty barrier of one consumer's warps.
 The cluster row exchange (mma-sync, row-exchange=cluster) on 6 and 3
 CTAs: no cluster wait before the slots are read, every slot read from
 rank 0, no cluster barrier before a CTA exits, one slot buffer for
@@ -337,9 +341,11 @@ def main():
         "wgmma-tall", 256, 384, 17, 3 * 2048)
     # The defining op of each value, to find the consumer's uses: w is
     # %tid.x / 128 - 1, read by inline PTX where it is used.
-    defs = dict(re.findall(r'(%[\w#]+) = ("[\w.]+"\([^)]*\)[^\n]*)', ttext_tall))
+    def value_defs(text):
+        return dict(re.findall(r'(%[\w#]+) = ("[\w.]+"\([^)]*\)[^\n]*)',
+                               text))
 
-    def consumer(v):
+    def consumer(defs, v):
         d = defs.get(v, "")
         m = re.match(r'"arith.subi"\((%[\w#]+), (%[\w#]+)\)', d)
         if not m:
@@ -351,44 +357,105 @@ def main():
             if q and re.match(r'"arith.index_castui"',
                               defs.get(q.group(1), "")) else False
 
-    def times_two(v):
+    def times(defs, v, k):
+        """v = a * k (k an index constant): the match, or None."""
         m = re.match(r'"arith.muli"\((%[\w#]+), (%[\w#]+)\)', defs.get(v, ""))
-        return m and "value = 2 : index" in defs.get(m.group(2), "") and m
+        return m if m and "value = %d : index" % k in defs.get(
+            m.group(2), "") else None
+
+    def pair_index(text):
+        """The addi line of 2 p + w, the consumer's tile of its pair p (a
+        row block with wgmma-tall, a column tile with wgmma-wide)."""
+        defs = value_defs(text)
+        return next(line for line in re.finditer(
+            r'[^\n]*(%[\w#]+) = "arith.addi"\((%[\w#]+), (%[\w#]+)\)'
+            r'[^\n]*\n', text)
+            if times(defs, line.group(2), 2) and
+            consumer(defs, line.group(3)))
 
     zero = '%mut0 = "arith.constant"() <{value = 0 : index}> : () -> index\n'
-    row_block = first_atom = None
-    for line in re.finditer(r'[^\n]*(%[\w#]+) = "arith.addi"\((%[\w#]+), '
-                            r'(%[\w#]+)\)[^\n]*\n', ttext_tall):
-        # rb = 2 p + w: the row pair's block of this consumer.
-        if row_block is None and times_two(line.group(2)) and \
-                consumer(line.group(3)):
-            row_block = line
+
+    def own_tile_zero(text, line):
+        """2 p + w (the addi `line`) as 2 p + 0: both consumers on the
+        pair's first tile."""
+        return text.replace(line.group(0), zero + line.group(0).replace(
+            ", %s)" % line.group(3), ", %mut0)"), 1)
+
+    def product_zero(text, vd):
+        """The muli `vd` (value, definition) with 0 for its first factor."""
+        v, d = vd
+        factor = re.match(r'"arith.muli"\((%[\w#]+), ', d).group(1)
+        return text.replace("%s = %s" % vd, zero + "%s = %s" % (
+            v, d.replace("(%s, " % factor, "(%mut0, ", 1)), 1)
+
+    def empty_of_one_consumer(text):
+        """The empty mbarriers' count of 8 warps as 4: a stage released
+        after one consumer's warps, refilled while the other reads it."""
+        eight = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 8 : '
+                          r'i32\}>[^\n]*\n', text)
+        return text.replace(eight.group(0), eight.group(0).replace(
+            "value = 8", "value = 4"), 1)
+
+    defs = value_defs(ttext_tall)
+    # rb = 2 p + w: the row pair's block of this consumer.
+    row_block = pair_index(ttext_tall)
+    first_atom = None
     for v, d in defs.items():
         # The first dy atom of consumer w: 2 w.
-        doubled = times_two(v)
-        if first_atom is None and doubled and consumer(doubled.group(1)):
+        doubled = times(defs, v, 2)
+        if first_atom is None and doubled and consumer(defs, doubled.group(1)):
             first_atom = (v, d)
-    eight = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 8 : i32\}>'
-                      r'[^\n]*\n', ttext_tall)
     tmut = {
         # Both consumers compute their row pair's first row block.
-        "both consumers on row block 2 p": ttext_tall.replace(
-            row_block.group(0), zero + row_block.group(0).replace(
-                ", %s)" % row_block.group(3), ", %mut0)"), 1),
+        "both consumers on row block 2 p": own_tile_zero(ttext_tall,
+                                                         row_block),
         # Both consumers read the stage's first 128 rows of dy.
-        "both consumers on dy atoms 0 and 1": ttext_tall.replace(
-            "%s = %s" % first_atom, zero + "%s = %s" % (
-                first_atom[0], first_atom[1].replace("(%s, " % re.match(
-                    r'"arith.muli"\((%[\w#]+), ', first_atom[1]).group(1),
-                    "(%mut0, ", 1)), 1),
-        # A stage's empty barrier releases after one consumer's 4 warps:
-        # the producer refills it while the other consumer reads it.
+        "both consumers on dy atoms 0 and 1": product_zero(ttext_tall,
+                                                           first_atom),
         "both consumers on named barrier 1": one_named_barrier(ttext_tall),
-        "empty barrier of 4 warps": ttext_tall.replace(
-            eight.group(0), eight.group(0).replace("value = 8", "value = 4"),
-            1),
+        "empty barrier of 4 warps": empty_of_one_consumer(ttext_tall),
     }
     bad += run_mutations(tall_error, ttext_tall, tmut)
+
+    # wgmma-wide: 128 x 256 CTA tiles, consumer w on column tile 2 q + w of
+    # the tile's column pair q, its B at x atoms 2 w and 2 w + 1 of the
+    # stage's 4. At 128 x 384 (3 column tiles: the second pair's consumer 1
+    # has none): two phases on 1 CTA, one on 2 and 3. The producer
+    # prefetches 128 W and M rows of 256 columns (8 lines each) for the
+    # first pair, of 128 for the second: 2048 + 1024 lines.
+    ttext_wide, wide_error = consumer_workers_case(
+        "wgmma-wide", 128, 384, 19, 3 * 1024)
+    wdefs = value_defs(ttext_wide)
+    column_tile = pair_index(ttext_wide)
+    # B's offset of consumer w: w times 2 atoms of 64 columns x 16 tokens.
+    b_offset = next((v, d) for v, d in wdefs.items()
+                    if times(wdefs, v, 2 * 2048) and
+                    consumer(wdefs, times(wdefs, v, 2 * 2048).group(1)))
+    # The odd pair's guard: ct < 3.
+    three = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 3 : '
+                      r'index\}>[^\n]*\n', ttext_wide)
+    guard = re.search(r'"arith.cmpi"\(%s, %s\)' % (
+        re.escape(column_tile.group(1)), re.escape(three.group(1))),
+        ttext_wide)
+    wmut = {
+        # Both consumers compute their pair's first column tile.
+        "both consumers on column tile 2 q": own_tile_zero(ttext_wide,
+                                                           column_tile),
+        # Both consumers' wgmmas read x atoms 0 and 1 of the stage.
+        "both consumers on x atoms 0 and 1": product_zero(ttext_wide,
+                                                          b_offset),
+        # The second pair's consumer 1 runs an epilogue on column tile 3,
+        # past the matrix.
+        "no guard on the odd pair's second tile": ttext_wide.replace(
+            guard.group(0), guard.group(0).replace(
+                three.group(1), "%mut4"), 1).replace(
+            three.group(0), three.group(0) + three.group(0).replace(
+                three.group(1), "%mut4").replace("value = 3", "value = 4"),
+            1),
+        "both consumers on named barrier 1": one_named_barrier(ttext_wide),
+        "empty barrier of 4 warps": empty_of_one_consumer(ttext_wide),
+    }
+    bad += run_mutations(wide_error, ttext_wide, wmut)
 
     # The L2 prefetch of W and M 2048 tokens before a tile's epilogue: with
     # 2080 tokens it is in the mainloop's loop (at token 32, or 64 with
@@ -438,26 +505,23 @@ def main():
     sys.exit(1 if bad else 0)
 
 
-def cluster_mutations(nora_opt, gen):
-    """The mma-sync kernel with the cluster row exchange, and four
-    mutations: no cluster wait before the slots are read, one slot buffer
-    for every tile, no cluster barrier before a CTA exits, and every slot
-    read from cluster rank 0 (a wrong W' by lr times the update's error,
-    5e-3 here: the clean kernel is within 4e-7 of the reference, and the
-    mutations are held to 1e-4)."""
+def cluster_case(nora_opt, gen, mainloop, tokens, rows, cols):
+    """The Nora step of `tokens` x `rows` x `cols` lowered with `mainloop`
+    and the cluster row exchange, and its error against the reference on
+    a grid of at most `grid` CTAs (reported errors as strings)."""
     import tempfile
     from gpu_steps import step_mlir
     with tempfile.NamedTemporaryFile("w", suffix=".mlir", delete=False) as f:
-        f.write(step_mlir("nora_step", 16, 256, 384))
+        f.write(step_mlir("nora_step", tokens, rows, cols))
     try:
-        text = gpusim.lower(f.name, "nora_step", "mma-sync", nora_opt,
+        text = gpusim.lower(f.name, "nora_step", mainloop, nora_opt,
                             row_exchange="cluster")
     finally:
         os.unlink(f.name)
-    dy = gen.standard_normal((16, 256)).astype(np.float32)
-    x = gen.standard_normal((16, 384)).astype(np.float32)
-    w = gen.standard_normal((256, 384)).astype(np.float32)
-    m = gen.standard_normal((256, 384)).astype(np.float32)
+    dy = gen.standard_normal((tokens, rows)).astype(np.float32)
+    x = gen.standard_normal((tokens, cols)).astype(np.float32)
+    w = gen.standard_normal((rows, cols)).astype(np.float32)
+    m = gen.standard_normal((rows, cols)).astype(np.float32)
     lr, wd = 0.1, 0.01
     g = ref.wgrad(gpusim.bf16_round(dy).astype(np.float64),
                   gpusim.bf16_round(x).astype(np.float64))
@@ -472,7 +536,21 @@ def cluster_mutations(nora_opt, gen):
             return "reported: %s" % e
         return max(float(np.abs(w1 - want[0]).max()),
                    float(np.abs(m1 - want[1]).max()))
+    return text, error
 
+
+def cluster_mutations(nora_opt, gen):
+    """The mma-sync kernel with the cluster row exchange, and four
+    mutations: no cluster wait before the slots are read, one slot buffer
+    for every tile, no cluster barrier before a CTA exits, and every slot
+    read from cluster rank 0 (a wrong W' by lr times the update's error,
+    5e-3 here: the clean kernel is within 4e-7 of the reference, and the
+    mutations are held to 1e-4). Then the wgmma-wide kernel with it, whose
+    producer warpgroup arrives for each tile apart from its consumers: a
+    producer that does not arrive in its tiles, or arrives without the
+    wait of the tile before, both consumers' slots in one, and every slot
+    read from consumer 0's."""
+    text, error = cluster_case(nora_opt, gen, "mma-sync", 16, 256, 384)
     bad = 0
     for grid in (None, 3):
         clean = error(text, grid)
@@ -495,6 +573,39 @@ def cluster_mutations(nora_opt, gen):
     bad += run_mutations(functools.partial(error, grid=3), text, {
         "one slot buffer for every tile": one_slot_buffer(text),
     }, tolerance=1e-4)
+
+    # wgmma-wide on 256 x 512: 2 row blocks of 2 CTA tiles, a cluster of 2
+    # CTAs that runs both row blocks on 2 CTAs (the producer's lagged wait
+    # comes at its second tile).
+    wtext, werror = cluster_case(nora_opt, gen, "wgmma-wide", 96, 256, 512)
+    for grid in (None, 2):
+        clean = werror(wtext, grid)
+        print("wgmma-wide cluster clean (grid %s): %s" % (grid or 4, clean))
+        if not isinstance(clean, float) or clean > 1e-3:
+            bad += 1
+    # The producer's region comes first: its in-loop arrival and its
+    # lagged wait are the kernel's first.
+    store = re.search(r'"memref.store"\(%[\w#]+, %[\w#]+, %[\w#]+, '
+                      r'(%[\w#]+), %[\w#]+, %[\w#]+\) <\{nontemporal = '
+                      r'false\}> : \(f64, memref<2x2x3x128xf64', wtext)
+    kernel = wtext.index('"gpu.func"')
+    zero = re.search(r'(%[\w#]+) = "arith.constant"\(\) <\{value = 0 : '
+                     r'index\}>', wtext[kernel:]).group(1)
+    mapa = wtext.index('"nvvm.mapa"')
+    worker = list(re.finditer(r'(%[\w#]+) = "arith.remui"\((%[\w#]+), '
+                              r'%[\w#]+\)', wtext[:mapa]))[-1]
+    bad += run_mutations(functools.partial(werror, grid=2), wtext, {
+        "producer without its tiles' arrivals": wtext.replace(barrier, "", 1),
+        "producer arrival without the wait before": wtext.replace(wait, "",
+                                                                  1),
+        "both consumers' slots in consumer 0's": wtext.replace(
+            store.group(0), store.group(0).replace(
+                ", %s, " % store.group(1), ", %s, " % zero, 1), 1),
+        "every slot read from consumer 0's": wtext.replace(
+            worker.group(0), '%s = "arith.subi"(%s, %s) <{overflowFlags = '
+            '#arith.overflow<none>}>' % (worker.group(1), worker.group(2),
+                                         worker.group(2)), 1),
+    }, tolerance=1e-4)
     return bad
 
 
@@ -513,8 +624,8 @@ def one_slot_buffer(text):
     """The slot buffer of the row threads' stores (the tile's (rb /
     clusters) mod 2) always 0."""
     store = re.search(r'"memref.store"\(%[\w#]+, %[\w#]+, (%[\w#]+), '
-                      r'%[\w#]+, %[\w#]+\) <\{nontemporal = false\}> : '
-                      r'\(f64, memref<2x\d+x128xf64', text)
+                      r'%[\w#]+, %[\w#]+, %[\w#]+\) <\{nontemporal = '
+                      r'false\}> : \(f64, memref<2x\d+x\d+x128xf64', text)
     buffer = re.escape(store.group(1))
     return re.sub(buffer + r' = "arith.remui"\((%[\w#]+), %[\w#]+\)',
                   store.group(1) + r' = "arith.subi"(\1, \1) <{overflowFlags = '
