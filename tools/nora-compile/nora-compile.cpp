@@ -88,8 +88,8 @@ static cl::opt<std::string> rowExchange(
     cl::desc("How a row block's CTAs sum its rows' statistics: workspace "
              "(default; global slots and counters, a cooperative launch) or "
              "cluster (sm_90a, opt-in: one thread-block cluster a row block "
-             "of at most 16 column tiles, through distributed shared "
-             "memory)"),
+             "of at most 16 CTAs, 2048 columns, 4096 with wgmma-wide, "
+             "through distributed shared memory)"),
     cl::init("workspace"), cl::cat(category));
 static cl::opt<bool>
     noFuse("no-fuse",

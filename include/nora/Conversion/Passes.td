@@ -193,13 +193,14 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     `row-exchange` picks how the CTAs of a row block meet: `workspace` (the
     default: f64 slots and an arrival counter a row block in the workspace,
     a cooperative launch, the two-phase fallback) or `cluster` (sm_90a,
-    opt-in: a step whose row block is at most 16 column tiles runs as
+    opt-in: a step whose row block is at most 16 CTAs runs as
     thread-block clusters of them, `clusters in` on the launch, not
     cooperative; each CTA keeps its slots in dynamic shared memory, and
     after `barrier.cluster.arrive`/`wait` reads the others' through `mapa`
     and `ld.shared::cluster` in column tile order: no counters, no
-    statistics workspace; with mainloop auto, simt, mma-sync or wgmma, and
-    no nonfinite guard).
+    statistics workspace; with mainloop auto, simt, mma-sync, wgmma,
+    wgmma-ws or wgmma-wide, whose cluster is a row block's 128 x 256 CTA
+    tiles, at most 16: 4096 columns; no nonfinite guard).
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",

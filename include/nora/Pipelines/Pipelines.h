@@ -102,8 +102,9 @@ struct GpuPipelineOptions : public PassPipelineOptions<GpuPipelineOptions> {
       llvm::cl::desc("How a row block's CTAs sum its rows' statistics: "
                      "workspace (global slots and counters, a cooperative "
                      "launch) or cluster (sm_90a, opt-in: one thread-block "
-                     "cluster a row block of at most 16 column tiles, "
-                     "through distributed shared memory)"),
+                     "cluster a row block of at most 16 CTAs, 2048 "
+                     "columns, 4096 with wgmma-wide, through distributed "
+                     "shared memory)"),
       llvm::cl::init("workspace")};
   PassOptions::Option<std::string> host{
       *this, "host",

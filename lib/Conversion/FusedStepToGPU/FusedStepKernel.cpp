@@ -692,16 +692,8 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   Value onePhaseGrid =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
                             rowBlockWorkers(), idx(tiling.colTiles));
-  auto phase = scf::IfOp::create(b, loc, onePhaseGrid, /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(phase.thenBlock());
-    onePhase();
-  }
-  {
+  ifThenElse(onePhaseGrid, onePhase, [&] {
     // Two phases: park U in W' for the streaming pass.
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(phase.elseBlock());
     if (smemParked)
       parkedThread = emitOpaqueIndex(tid);
     for (int64_t r = 0; r < kR; ++r)
@@ -714,7 +706,7 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     // The row threads have read smemRed before the next tile writes it
     // (its mainloop has no barrier when T = 0).
     barrier();
-  }
+  });
 }
 
 void KernelEmitter::emitStreamingPhase() {

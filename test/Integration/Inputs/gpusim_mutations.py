@@ -25,7 +25,9 @@ an empty barrier of one consumer's warps.
 The cluster row exchange (mma-sync, row-exchange=cluster) on 6 and 3
 CTAs: no cluster wait before the slots are read, every slot read from
 rank 0, no cluster barrier before a CTA exits, one slot buffer for
-every tile.
+every tile; with wgmma-wide, a producer that does not arrive in its
+tiles or arrives without the wait of the tile before, both consumers'
+slots in one, every slot read from consumer 0's.
 And the tf32 kernel (f32 inputs, allow-tf32), which must
 match the reference on tf32-rounded inputs, with its A fragment's middle
 registers swapped.
