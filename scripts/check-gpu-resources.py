@@ -68,10 +68,14 @@ SHAPES = [
      False),
     ("partial_guard_row_136x200_T96", 96, 136, 200, "bf16", "nora_step",
      False),
+    # One whose row block fits a cluster (the cluster exchange's guard).
+    ("guard_row_4096x2048_T8192", 8192, 4096, 2048, "bf16", "nora_step",
+     False),
 ]
 GUARDS = {"guard_row_4096x11008_T8192": "skip_row",
           "guard_step_4096x11008_T8192": "skip_step",
-          "partial_guard_row_136x200_T96": "skip_row"}
+          "partial_guard_row_136x200_T96": "skip_row",
+          "guard_row_4096x2048_T8192": "skip_row"}
 
 
 def find(tool, bin_dir):
@@ -122,10 +126,9 @@ def main():
                 columns = 64 if mainloop == "cluster-simt" or act == "f32" \
                     else 256 if mainloop == "wgmma-wide-cluster" else 128
                 if mainloop in CLUSTER and (
-                        T is None or name in GUARDS or
-                        not cluster_fits(N, columns) or
+                        T is None or not cluster_fits(N, columns) or
                         (mainloop.startswith("cluster-wgmma") and
-                         act == "f32")):
+                         (act == "f32" or name.startswith("partial_guard")))):
                     continue  # what the cluster exchange takes
                 # wgmma, tf32 and mma-sync (bf16/f16 under auto and
                 # cluster) may use their nvvm.maxnreg, 255.

@@ -11,10 +11,11 @@
 # RUN: %python %s %t
 # RUN: %python %s %t --rows-per-panel=6
 #
-# With --gpusim [--mainloop=M] [--max-ctas=N,..] the same cases run as the GPU
-# kernels (tools/gpusim; gpusim.test): the guarded fused kernel and its
-# finish kernel, on the f32 shape (simt) and on a bf16 one with partial tiles
-# (tensor cores), on the full grid and on smaller ones (two phases).
+# With --gpusim [--mainloop=M] [--max-ctas=N,..] [--row-exchange=E] the same
+# cases run as the GPU kernels (tools/gpusim; gpusim.test): the guarded fused
+# kernel and its finish kernel, on the f32 shape (simt) and on a bf16 one with
+# partial tiles (tensor cores), on the full grid and on smaller ones (two
+# phases; with the cluster exchange, whole clusters).
 
 import os
 import subprocess
@@ -140,7 +141,8 @@ def gpusim_main(directory, opts):
         with open(path, "w") as f:
             f.write(ir)
         try:
-            text = gpusim.lower(path, "step", mainloop, nora_opt)
+            text = gpusim.lower(path, "step", mainloop, nora_opt,
+                                row_exchange=opts.row_exchange)
             outs = [gpusim.simulate(text, "step", inputs, grid)
                     for grid in grids]
         except gpusim.SimError as e:
@@ -225,6 +227,8 @@ def main():
         p.add_argument("--gpusim", action="store_true")
         p.add_argument("--mainloop", default="auto")
         p.add_argument("--max-ctas", default="")
+        p.add_argument("--row-exchange", default="workspace",
+                       choices=("workspace", "cluster"))
         opts = p.parse_args()
         os.makedirs(opts.directory, exist_ok=True)
         return gpusim_main(opts.directory, opts)

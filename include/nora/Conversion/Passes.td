@@ -200,7 +200,8 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     and `ld.shared::cluster` in column tile order: no counters, no
     statistics workspace; with mainloop auto, simt, mma-sync, wgmma,
     wgmma-ws or wgmma-wide, whose cluster is a row block's 128 x 256 CTA
-    tiles, at most 16: 4096 columns; no nonfinite guard).
+    tiles, at most 16: 4096 columns; a nonfinite guard keeps its probes and
+    count in the workspace).
   }];
   let options = [
     Option<"mainloop", "mainloop", "std::string", /*default=*/"\"auto\"",

@@ -69,9 +69,19 @@ mlir::nora::clusterExchangeIneligibility(const FusedStepShape &shape,
            "wgmma-wide), not mainloop=" +
            std::string(tiling.pingPong() ? "wgmma-pingpong" : "wgmma-tall") +
            "'s";
-  if (chain.guard != NonfiniteGuard::None)
-    return "the cluster exchange does not take a nonfinite guard yet (its "
-           "probes and flagged-row count live in the workspace)";
+  // With a guard and partial tiles, ptxas spilled 16 bytes (wgmma) and 456
+  // (wgmma-ws) at 136 x 200; mma-sync and simt spill nothing
+  // (bench/RESULTS.md).
+  bool partial =
+      shape.rows % tiling.blockRows != 0 || shape.cols % tiling.blockCols != 0;
+  if (chain.guard != NonfiniteGuard::None && partial &&
+      (tiling.mainloop == FusedStepMainloop::Wgmma ||
+       tiling.mainloop == FusedStepMainloop::WgmmaWarpSpecialized))
+    return "with a nonfinite guard, the cluster exchange needs whole 128 x "
+           "128 tiles with mainloop=wgmma and wgmma-ws (" +
+           std::to_string(shape.rows) + " x " + std::to_string(shape.cols) +
+           " has partial ones, whose predicates made ptxas spill; mma-sync "
+           "takes them)";
   if (tiling.ctaTilesPerRow() > FusedStepTiling::kMaxClusterCtas)
     return std::to_string(shape.cols) + " columns are " +
            std::to_string(tiling.colTiles) + " column tiles of " +
@@ -148,18 +158,24 @@ FusedStepTiling FusedStepTiling::get(const FusedStepShape &shape,
   t.exchange = exchange;
   if (t.clusterExchange()) {
     // The slots in shared memory, no counters: the workspace holds the
-    // tensor maps (wgmma) or nothing.
-    assert(!t.pingPong() && !t.tall() && chain.guard == NonfiniteGuard::None &&
+    // tensor maps (wgmma) or nothing; with a guard also the counters (of
+    // which the flagged rows' count and the finish kernel's departures are
+    // used) and the probes.
+    assert(!t.pingPong() && !t.tall() &&
            "clusterExchangeIneligibility rules these out");
     t.dynamicSharedBytes += t.clusterSlotBytes();
-    t.workspaceBytes = t.hasTensorMaps() ? 2 * kTensorMapBytes : 0;
-    return t;
+    if (chain.guard == NonfiniteGuard::None) {
+      t.workspaceBytes = t.hasTensorMaps() ? 2 * kTensorMapBytes : 0;
+      return t;
+    }
   }
   // One a row block, the grid barrier's, and with a guard the flagged rows'
   // count and the finish kernel's departures.
   t.counters = t.rowBlocks + 1 + (chain.guard != NonfiniteGuard::None ? 2 : 0);
   t.statsOffset = llvm::alignTo(t.counters * 4, 256);
-  t.statsCount = t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
+  t.statsCount = t.clusterExchange()
+                     ? 0
+                     : t.rowBlocks * t.colTiles * t.numStats * t.blockRows;
   if (chain.guard != NonfiniteGuard::None) {
     t.probeBase = t.statsCount;
     t.statsCount += t.rowBlocks * t.colTiles * t.blockRows * t.contributors;
@@ -761,7 +777,7 @@ void KernelEmitter::emit(gpu::GPUFuncOp func) {
     wd = entry.getArgument(arg++);
     wNew = entry.getArgument(arg++);
     mNew = entry.getArgument(arg++);
-    if (!tiling.clusterExchange()) {
+    if (tiling.hasCounters()) {
       counters = entry.getArgument(arg++);
       stats = entry.getArgument(arg++);
     }
@@ -1106,7 +1122,7 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
     args.push_back(matrix);
   else
     args.append({matrix, matrix, f32, f32, matrix, matrix});
-  if (!shape.wgradOnly && !tiling.clusterExchange())
+  if (tiling.hasCounters())
     args.append({MemRefType::get({tiling.counters}, builder.getI32Type()),
                  MemRefType::get({tiling.statsCount}, f64)});
   if (tiling.hasTensorMaps()) {

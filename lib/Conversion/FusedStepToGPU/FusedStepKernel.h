@@ -205,6 +205,9 @@ struct FusedStepTiling {
   RowExchange exchange = RowExchange::Workspace;
   static constexpr int64_t kMaxClusterCtas = 16;
   bool clusterExchange() const { return exchange == RowExchange::Cluster; }
+  /// The workspace's counters and statistics (with a cluster exchange,
+  /// only a guard's: the flagged rows' count and the probes).
+  bool hasCounters() const { return counters > 0; }
   int64_t clusterCtas() const {
     return clusterExchange() ? ctaTilesPerRow() : 1;
   }
@@ -360,8 +363,8 @@ struct FusedStepTiling {
   /// `ring` (warp specialization only; its zeros: the defaults) sets the
   /// ring.
   /// A cluster exchange needs a mainloop whose CTA works on one row block
-  /// at a time (simt, mma-sync, wgmma, wgmma-ws, wgmma-wide) and a step
-  /// without a guard (clusterExchangeIneligibility).
+  /// at a time (simt, mma-sync, wgmma, wgmma-ws, wgmma-wide); with a guard,
+  /// wgmma and wgmma-ws need whole tiles (clusterExchangeIneligibility).
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
                              FusedStepMainloop mainloop,

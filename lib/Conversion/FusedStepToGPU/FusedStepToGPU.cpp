@@ -233,7 +233,7 @@ void emitLaunch(Operation *op, gpu::GPUModuleOp kernels, unsigned &counter,
   // Only the arrival counters start at zero (and end at zero): every
   // statistics slot is written before any CTA reads it.
   Value counters;
-  if (!shape.wgradOnly && !tiling.clusterExchange()) {
+  if (tiling.hasCounters()) {
     counters = view(0, "counters");
     view(tiling.statsOffset, "row_stats");
   }

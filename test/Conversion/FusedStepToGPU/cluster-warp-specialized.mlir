@@ -142,3 +142,25 @@ func.func @wide4096(%dy: tensor<16x128xbf16>, %x: tensor<16x4096xbf16>,
   }
   return %wn, %mn : tensor<128x4096xf32>, tensor<128x4096xf32>
 }
+
+// -----
+
+// A guarded step: its probes and flagged-row count stay in the workspace.
+// With partial tiles wgmma-ws rejects it (its predicates and the guard
+// made ptxas spill), as wgmma-wide takes whole tiles only.
+// WSERR: error: 'nora.fused_wgrad_step' op cannot be lowered with row-exchange=cluster: with a nonfinite guard, the cluster exchange needs whole 128 x 128 tiles with mainloop=wgmma and wgmma-ws (136 x 200 has partial ones, whose predicates made ptxas spill; mma-sync takes them)
+func.func @guarded_partial(%dy: tensor<16x136xbf16>, %x: tensor<16x200xbf16>,
+                           %w: tensor<136x200xf32>, %m: tensor<136x200xf32>,
+                           %lr: f32, %wd: f32) -> (tensor<136x200xf32>, tensor<136x200xf32>, i64) {
+  // expected-error @+1 {{cannot be lowered with mainloop=wgmma-wide: it needs rows and columns that are multiples of 128}}
+  %wn, %mn, %n = nora.fused_wgrad_step dy(%dy : tensor<16x136xbf16>)
+      x(%x : tensor<16x200xbf16>) w(%w : tensor<136x200xf32>)
+      m(%m : tensor<136x200xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_row"} {
+  ^bb0(%g: tensor<136x200xf32>, %w0: tensor<136x200xf32>, %m0: tensor<136x200xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.95 : f32} : tensor<136x200xf32>, tensor<136x200xf32>
+    %d = nora.row_normalize %u {scale = 1.0 : f32} : tensor<136x200xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<136x200xf32>, tensor<136x200xf32>
+    nora.yield %w1, %m1 : tensor<136x200xf32>, tensor<136x200xf32>
+  }
+  return %wn, %mn, %n : tensor<136x200xf32>, tensor<136x200xf32>, i64
+}

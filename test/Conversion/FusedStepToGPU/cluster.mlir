@@ -120,11 +120,27 @@ func.func @too_wide(%dy: tensor<8x128xbf16>, %x: tensor<8x2176xbf16>,
 
 // -----
 
-// A guarded step keeps its probes and flagged-row count in the workspace.
+// A guarded step keeps its probes and flagged-row count in the workspace:
+// 4 counters (of which the count and the finish kernel's departures are
+// used; zero once) and the probes, 2 column tiles x 128 rows x 4
+// contributors of f64, but no statistics slots. The count's atomic add
+// comes after the cluster barrier, in the CTA of column tile 0.
+// CHECK-LABEL: func.func @guarded
+// CHECK: %[[WS:.*]] = memref.alloc() {nora.workspace} : memref<8448xi8>
+// CHECK: %[[COUNTERS:.*]] = memref.view %[[WS]][%{{.*}}][] : memref<8448xi8> to memref<4xi32>
+// CHECK: memref.view %[[WS]][%{{.*}}][] : memref<8448xi8> to memref<1024xf64>
+// CHECK: gpu.memset %[[COUNTERS]], %{{.*}} : memref<4xi32>, i32 {nora.zero_once}
+// CHECK: gpu.launch_func @nora_kernels::@nora_fused_step_0 clusters in (%c2, %c1, %c1) blocks in (%c2, %c1, %c1) threads in (%c256, %c1, %c1) dynamic_shared_memory_size %c2048_i32
+// CHECK-NOT: nora.cooperative
+// CHECK: gpu.launch_func @nora_kernels::@nora_nonfinite_1
+// CHECK: gpu.func @nora_fused_step_0({{.*}}, %{{[^:]*}}: memref<4xi32>, %{{[^:]*}}: memref<1024xf64>)
+// CHECK: nvvm.cluster.arrive {aligned}
+// CHECK-NEXT: nvvm.cluster.wait {aligned}
+// CHECK: llvm.atomicrmw add %{{.*}}, %c1_i32 syncscope("device") monotonic : !llvm.ptr, i32
+// CHECK: gpu.func @nora_nonfinite_1
 func.func @guarded(%dy: tensor<8x128xbf16>, %x: tensor<8x256xbf16>,
                    %w: tensor<128x256xf32>, %m: tensor<128x256xf32>,
                    %lr: f32, %wd: f32) -> (tensor<128x256xf32>, tensor<128x256xf32>, i64) {
-  // expected-error @+1 {{cannot be lowered with row-exchange=cluster: the cluster exchange does not take a nonfinite guard yet (its probes and flagged-row count live in the workspace)}}
   %wn, %mn, %n = nora.fused_wgrad_step dy(%dy : tensor<8x128xbf16>)
       x(%x : tensor<8x256xbf16>) w(%w : tensor<128x256xf32>)
       m(%m : tensor<128x256xf32>) lr(%lr) wd(%wd) attributes {nonfinite = "skip_row"} {
