@@ -18,10 +18,10 @@
 #      in $OUT/bench.md when $OUT is set (the device tool's output folder),
 #      rewritten after each shape.
 #
-# The order fits a short lease: the default, wgmma-ws, wgmma-pingpong,
-# wgmma-tall and wgmma-wide cases (sm_90a),
-# then the benchmark, then the other mainloops, the Python tests and the
-# sanitizers. With --budget=SECONDS no stage starts once that many seconds
+# The order fits a short lease: the default's cases and the tile-edge
+# cases of wgmma-ws, wgmma-pingpong, wgmma-tall and wgmma-wide (sm_90a),
+# then the benchmark, then their other cases, the other mainloops, the
+# Python tests and the sanitizers. With --budget=SECONDS no stage starts once that many seconds
 # have passed (each one skipped is named, and the run fails), and the
 # benchmark starts no shape past it. With $OUT
 # set, everything printed also goes to $OUT/gpu-check.log as it comes.
@@ -102,21 +102,31 @@ run_group() { # run_group GROUP MAINLOOP [label] [harness options]
   fi
   rm -f "$log"
 }
-run_groups() { # run_groups MAINLOOP...: every group of gpu-groups.txt
+# run_groups [--only=GROUP|--except=GROUP] MAINLOOP...: every group of
+# gpu-groups.txt (or the one, or all but the one).
+run_groups() {
+  local only="" except=""
+  case "${1:-}" in
+    --only=*) only="${1#--only=}"; shift ;;
+    --except=*) except="${1#--except=}"; shift ;;
+  esac
   for mainloop in "$@"; do
     while read -r group; do
-      [ -n "$group" ] &&
-        run_group "$group" "$mainloop" "" --check-determinism --max-ctas=1,3
+      [ -z "$group" ] && continue
+      [ -n "$only" ] && [ "$group" != "$only" ] && continue
+      [ -n "$except" ] && [ "$group" = "$except" ] && continue
+      run_group "$group" "$mainloop" "" --check-determinism --max-ctas=1,3
     done < "$ROOT/scripts/gpu-groups.txt"
   done
 }
-# First what the benchmark times first: the default, and on sm_90a the
-# warp-specialized wgmma mainloops.
-if [ "$CHIP" = sm_90a ]; then
-  run_groups auto wgmma-ws wgmma-pingpong wgmma-tall wgmma-wide
-else
-  run_groups auto
-fi
+# The warp-specialized wgmma mainloops (sm_90a), opt-in.
+WARP_SPECIALIZED="wgmma-ws wgmma-pingpong wgmma-tall wgmma-wide"
+# First what the benchmark times: the default's groups, and on sm_90a the
+# tile-edge cases of the warp-specialized mainloops (their other groups
+# after the benchmark).
+run_groups auto
+# shellcheck disable=SC2086
+[ "$CHIP" = sm_90a ] && run_groups --only=tiles $WARP_SPECIALIZED
 if [ "$bench" = 1 ] && in_budget "bench/gpu/bench.py"; then
   # The shapes start while the budget lasts (the table keeps what ran).
   bench_budget=()
@@ -127,6 +137,8 @@ if [ "$bench" = 1 ] && in_budget "bench/gpu/bench.py"; then
   tally $? "bench/gpu/bench.py"
 fi
 if [ "$CHIP" = sm_90a ]; then
+  # shellcheck disable=SC2086
+  run_groups --except=tiles $WARP_SPECIALIZED
   run_groups simt wgmma
 else
   run_groups simt
