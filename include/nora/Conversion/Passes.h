@@ -30,7 +30,8 @@ bool isGpuMainloop(llvm::StringRef name);
 /// The TMA ring of the warp-specialized mainloops (wgmma-ws,
 /// wgmma-pingpong, wgmma-tall, wgmma-wide): `stages` stages of
 /// `stageTokens` tokens each (0: the defaults, 4 stages of 64 tokens;
-/// wgmma-tall and wgmma-wide 3).
+/// wgmma-tall and wgmma-wide 3; wgmma-wide with row-exchange=cluster 5 of
+/// 32).
 struct WgmmaRingOptions {
   int64_t stages = 0, stageTokens = 0;
 };
@@ -40,10 +41,10 @@ struct WgmmaRingOptions {
 /// ring options; stages from 2, stage tokens a multiple of 16 (one k16
 /// wgmma each) up to 256 (a TMA box), and both operands' stages in at most 192
 /// KiB of shared memory (24 stages of 16 tokens, 12 of 32, 6 of 64; 128
-/// with wgmma-pingpong, 144 with wgmma-tall and wgmma-wide:
-/// FusedStepTiling::maxRingBytes);
+/// with wgmma-pingpong, 144 with wgmma-tall and wgmma-wide, 132 with
+/// wgmma-wide and row-exchange=cluster: FusedStepTiling::maxRingBytes);
 /// l2-prefetch-tokens from 0; row-exchange workspace or cluster, cluster
-/// not with the warp-specialized mainloops. Both check them (the pipeline
+/// not with wgmma-pingpong and wgmma-tall. Both check them (the pipeline
 /// before any IR is built).
 std::string kernelOptionsError(llvm::StringRef mainloop,
                                const WgmmaRingOptions &ring,

@@ -213,13 +213,15 @@ def NoraFusedStepToGPU : Pass<"nora-fused-step-to-gpu", "::mlir::ModuleOp"> {
     Option<"ringStages", "ring-stages", "int64_t", /*default=*/"0",
            "mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide: the "
            "TMA ring's stages, in dynamic shared memory (from 2; 0: 4, "
-           "wgmma-tall and wgmma-wide 3)">,
+           "wgmma-tall and wgmma-wide 3, wgmma-wide with the cluster "
+           "exchange 5)">,
     Option<"stageTokens", "stage-tokens", "int64_t", /*default=*/"0",
            "mainloop=wgmma-ws, wgmma-pingpong, wgmma-tall or wgmma-wide: the "
            "tokens of a ring stage, a k16 wgmma each 16 (a multiple of 16 up "
-           "to 256; 0: 64); the stages take 512 bytes a token (wgmma-tall "
-           "and wgmma-wide 768), at most 192 KiB (wgmma-pingpong 128, "
-           "wgmma-tall and wgmma-wide 144)">,
+           "to 256; 0: 64, wgmma-wide with the cluster exchange 32); the "
+           "stages take 512 bytes a token (wgmma-tall and wgmma-wide 768), "
+           "at most 192 KiB (wgmma-pingpong 128, wgmma-tall and wgmma-wide "
+           "144, wgmma-wide with the cluster exchange 132)">,
     Option<"l2PrefetchTokens", "l2-prefetch-tokens", "int64_t",
            /*default=*/"2048",
            "The kernels prefetch a tile's W and M into L2 this many tokens "

@@ -72,9 +72,7 @@ mlir::nora::clusterExchangeIneligibility(const FusedStepShape &shape,
   // With a guard and partial tiles, ptxas spilled 16 bytes (wgmma) and 456
   // (wgmma-ws) at 136 x 200; mma-sync and simt spill nothing
   // (bench/RESULTS.md).
-  bool partial =
-      shape.rows % tiling.blockRows != 0 || shape.cols % tiling.blockCols != 0;
-  if (chain.guard != NonfiniteGuard::None && partial &&
+  if (chain.guard != NonfiniteGuard::None && tiling.partialTiles(shape) &&
       (tiling.mainloop == FusedStepMainloop::Wgmma ||
        tiling.mainloop == FusedStepMainloop::WgmmaWarpSpecialized))
     return "with a nonfinite guard, the cluster exchange needs whole 128 x "
@@ -1001,17 +999,18 @@ void KernelEmitter::emitTiles() {
     // wgmma-tall with an odd number of row blocks, wgmma-wide with an
     // odd number of column tiles: the last pair's second consumer has
     // read zeros (TMA fills past the matrix) and has no tile.
+    Value inside;
     if (tiling.tall() && tiling.rowBlocks % 2 != 0)
-      ifThen(lt(rb, idx(tiling.rowBlocks)), epilogue);
-    else if (tiling.wide() && tiling.colTiles % 2 != 0 &&
-             tiling.clusterExchange() && !shape.wgradOnly)
-      // Its CTA's threads still meet the cluster at each tile.
-      ifThenElse(lt(ct, idx(tiling.colTiles)), epilogue,
-                 [&] { emitClusterBarrier(); });
+      inside = lt(rb, idx(tiling.rowBlocks));
     else if (tiling.wide() && tiling.colTiles % 2 != 0)
-      ifThen(lt(ct, idx(tiling.colTiles)), epilogue);
-    else
+      inside = lt(ct, idx(tiling.colTiles));
+    if (!inside)
       epilogue();
+    else if (tiling.clusterExchange() && !shape.wgradOnly)
+      // Its CTA's threads still meet the cluster at each tile.
+      ifThenElse(inside, epilogue, [&] { emitClusterBarrier(); });
+    else
+      ifThen(inside, epilogue);
   });
   // Cluster exchange: the other CTAs of the cluster may still read this
   // one's slots of its last tile; it leaves once they all have.
@@ -1189,8 +1188,7 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   // shape checked (2026-12-02, bench/RESULTS.md); 168, the cap before,
   // spilled 8-16 bytes at 8192 x 4096 x 2048, with partial tiles (136 x 200:
   // 8, 4104 x 4104: 20) and with the cluster exchange.
-  bool partialTiles =
-      shape.rows % tiling.blockRows != 0 || shape.cols % tiling.blockCols != 0;
+  bool partialTiles = tiling.partialTiles(shape);
   bool cluster = tiling.clusterExchange();
   if (tiling.mainloop == FusedStepMainloop::MmaSync)
     func->setAttr("nvvm.maxnreg",

@@ -208,6 +208,10 @@ struct FusedStepTiling {
   /// The workspace's counters and statistics (with a cluster exchange,
   /// only a guard's: the flagged rows' count and the probes).
   bool hasCounters() const { return counters > 0; }
+  /// Whether `shape`'s matrix leaves a row block or column tile partial.
+  bool partialTiles(const FusedStepShape &shape) const {
+    return shape.rows % blockRows != 0 || shape.cols % blockCols != 0;
+  }
   int64_t clusterCtas() const {
     return clusterExchange() ? ctaTilesPerRow() : 1;
   }
