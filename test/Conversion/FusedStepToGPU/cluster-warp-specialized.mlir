@@ -4,6 +4,7 @@
 // RUN: nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-wide row-exchange=cluster" --cse -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws row-exchange=cluster" --cse -split-input-file 2>/dev/null | FileCheck %s --check-prefix=WS
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-ws row-exchange=cluster" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=WSERR
+// RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma row-exchange=cluster" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=WGMMAERR
 // wgmma-wide's slots (12 KiB with 3 statistics) take the ring's room: its
 // ring may take 132 KiB, 5 stages of 32 tokens by default.
 // RUN: not nora-opt %s "--nora-fused-step-to-gpu=mainloop=wgmma-wide row-exchange=cluster ring-stages=3 stage-tokens=64" 2>&1 | FileCheck %s --check-prefix=RING
@@ -149,6 +150,7 @@ func.func @wide4096(%dy: tensor<16x128xbf16>, %x: tensor<16x4096xbf16>,
 // With partial tiles wgmma-ws rejects it (its predicates and the guard
 // made ptxas spill), as wgmma-wide takes whole tiles only.
 // WSERR: error: 'nora.fused_wgrad_step' op cannot be lowered with row-exchange=cluster: with a nonfinite guard, the cluster exchange needs whole 128 x 128 tiles with mainloop=wgmma and wgmma-ws (136 x 200 has partial ones, whose predicates made ptxas spill; mma-sync takes them)
+// WGMMAERR: error: 'nora.fused_wgrad_step' op cannot be lowered with row-exchange=cluster: with a nonfinite guard, the cluster exchange needs whole 128 x 128 tiles with mainloop=wgmma and wgmma-ws (136 x 200 has partial ones
 func.func @guarded_partial(%dy: tensor<16x136xbf16>, %x: tensor<16x200xbf16>,
                            %w: tensor<136x200xf32>, %m: tensor<136x200xf32>,
                            %lr: f32, %wd: f32) -> (tensor<136x200xf32>, tensor<136x200xf32>, i64) {
@@ -163,4 +165,23 @@ func.func @guarded_partial(%dy: tensor<16x136xbf16>, %x: tensor<16x200xbf16>,
     nora.yield %w1, %m1 : tensor<136x200xf32>, tensor<136x200xf32>
   }
   return %wn, %mn, %n : tensor<136x200xf32>, tensor<136x200xf32>, i64
+}
+
+// -----
+
+// 4352 columns are 17 CTA tiles of 256: more than a cluster holds.
+func.func @wide4352(%dy: tensor<16x128xbf16>, %x: tensor<16x4352xbf16>,
+                    %w: tensor<128x4352xf32>, %m: tensor<128x4352xf32>,
+                    %lr: f32, %wd: f32) -> (tensor<128x4352xf32>, tensor<128x4352xf32>) {
+  // expected-error @+1 {{cannot be lowered with row-exchange=cluster: 4352 columns are 34 column tiles of 128 (17 CTA tiles of 256), and a row block's tiles must be one cluster of at most 16 CTAs}}
+  %wn, %mn = nora.fused_wgrad_step dy(%dy : tensor<16x128xbf16>)
+      x(%x : tensor<16x4352xbf16>) w(%w : tensor<128x4352xf32>)
+      m(%m : tensor<128x4352xf32>) lr(%lr) wd(%wd) {
+  ^bb0(%g: tensor<128x4352xf32>, %w0: tensor<128x4352xf32>, %m0: tensor<128x4352xf32>, %lr0: f32, %wd0: f32):
+    %m1, %u = nora.momentum %m0, %g {beta = 0.9 : f32} : tensor<128x4352xf32>, tensor<128x4352xf32>
+    %d = nora.row_normalize %u : tensor<128x4352xf32>
+    %w1 = nora.apply_update %w0, %d, %lr0, %wd0 : tensor<128x4352xf32>, tensor<128x4352xf32>
+    nora.yield %w1, %m1 : tensor<128x4352xf32>, tensor<128x4352xf32>
+  }
+  return %wn, %mn : tensor<128x4352xf32>, tensor<128x4352xf32>
 }
