@@ -176,6 +176,9 @@ int main(int argc, char **argv) {
   registerAllToLLVMIRTranslations(registry);
   registerNoraDialect(registry);
   MLIRContext context(registry);
+  // A diagnostic names its source line; the op dumped after it would
+  // print operands defined elsewhere as <<UNKNOWN SSA VALUE>>.
+  context.printOpOnDiagnostic(false);
   context.loadAllAvailableDialects();
 
   std::string error;
