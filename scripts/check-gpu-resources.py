@@ -7,8 +7,7 @@ by default: the SIMT kernel, one 256-thread CTA a SM, two at <= 128; the
 warp-specialized kernels' 168 at launch) or, for the kernels capped at 255
 (mma.sync, tf32, wgmma: one CTA a SM either way), 255. The
 persistent grid is sized from the occupancy, so both are correct; the budget
-catches regressions. KNOWN_SPILLS lists the kernels known to break it:
-reported as "known", not counted, and counted once they stop.
+catches regressions.
 
     scripts/check-gpu-resources.py [--bin DIR] [--max-registers N]
                                    [--chips sm_80,sm_90a]
@@ -89,14 +88,6 @@ def find(tool, bin_dir):
         if os.access(p, os.X_OK):
             return p
     return shutil.which(tool)
-
-# Kernels known to spill, reported as "known" and not counted (and counted
-# once they stop spilling): wgmma-ws with a guard and partial tiles past 136
-# x 200 (bench/RESULTS.md, "guarded steps with partial tiles": 136 bytes
-# of spill stores here).
-KNOWN_SPILLS = {"partial_guard_row_1032x1032_T512": ("wgmma-ws",
-                                                     "wgmma-ws-t16",
-                                                     "wgmma-ws6")}
 
 
 def main():
@@ -204,20 +195,14 @@ def main():
                                         r"is injected)", info)
                 ok = spilled == 0 and frame == 0 and r <= budget and \
                     not serialized
-                # A known spill is reported, not counted; one that is gone
-                # is, so that the list stays true.
-                known = mainloop in KNOWN_SPILLS.get(name, ())
-                bad += ok if known else not ok
+                bad += not ok
                 print("%s %-6s %-4s %-26s registers %3d (budget %d), spills "
-                      "%d bytes, stack %d bytes, smem %s bytes%s%s"
-                      % ("known" if known and not ok else
-                         "FAIL" if known or not ok else "ok  ",
-                         chip, mainloop, name, r, budget, spilled, frame,
+                      "%d bytes, stack %d bytes, smem %s bytes%s"
+                      % ("ok  " if ok else "FAIL", chip, mainloop, name, r,
+                         budget, spilled, frame,
                          smem[0] if smem else "?",
                          ", wgmma serialized (%s)" % ", ".join(serialized)
-                         if serialized else "",
-                         " (in KNOWN_SPILLS, but within budget now: take it "
-                         "out)" if known and ok else ""))
+                         if serialized else ""))
     if bad:
         print("%d kernel(s) over budget or failed" % bad)
         return 1

@@ -41,6 +41,9 @@
 // PTX-SAME: cp.async.cg.shared.global [%rd{{[0-9]+}}], [%rd{{[0-9]+}}], 16, %r{{[0-9]+}};
 // PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// A thread's adjacent columns of W, M and M' are 8-byte accesses.
+// PTX-SAME: ld.global.v2.b32
+// PTX-SAME: st.global.v2.b32
 // PTX-SAME: shfl.sync.bfly.b32
 // PTX-SAME: fence.acq_rel.gpu
 // PTX-SAME: atom.{{(global.)?}}inc.u32

@@ -527,6 +527,15 @@ class Machine:
         raise SimError("no func.return")
 
     def constant(self, op):
+        vector = re.match(r"vector<(\d+)x(\w+)>",
+                          op.result_types[0].replace(" ", ""))
+        if vector:
+            # A splat (dense<c> : vector<n x T>), as an (n, NTHREADS) array.
+            splat = re.search(r"dense<([^>\[\]]+)>", op.props)
+            if not splat:
+                raise SimError("a vector constant that is not a splat")
+            return np.full((int(vector.group(1)), NTHREADS),
+                           NP[vector.group(2)](float(splat.group(1))))
         v = prop(op, "value")
         num, _, typ = v.partition(":")
         typ = typ.strip()
@@ -877,7 +886,9 @@ def _opaque(v):
 
 
 def lanes(v):
-    if isinstance(v, np.ndarray) and v.shape == (NTHREADS,):
+    # A vector<n x T> value is an (n, NTHREADS) array: element-major, so
+    # that a mask of the threads broadcasts over it.
+    if isinstance(v, np.ndarray) and v.shape[-1:] == (NTHREADS,):
         return v
     return np.full(NTHREADS, v)
 
@@ -940,6 +951,58 @@ def op_store(m, op, ops, cta, mask):
                 threads = np.concatenate([threads, threads])
             cta.written(words, threads)
     data[lin[act]] = v[act]
+
+
+def _vector_access(op, ref, idx, mask, what):
+    """The first elements' linear indices of a vector.load or vector.store
+    of vector<n x f32> on a global memref, checked: in bounds, within the
+    row, and at the alignment the op claims."""
+    n = int(re.match(r"vector<(\d+)xf32>",
+                     (op.result_types[0] if what == "vector.load"
+                      else op.types[0]).replace(" ", "")).group(1))
+    if ref.shared or ref.elem != "f32":
+        raise SimError("%s of a %s memref is not simulated"
+                       % (what, "shared" if ref.shared else ref.elem))
+    lin = _linear(ref, idx)
+    act = full(mask)
+    last = lanes(idx[-1]).astype(np.int64) + n - 1
+    if (act & ((lin < 0) | (lin + n > ref.count) |
+               (last >= ref.dims[-1]))).any():
+        raise SimError("%s out of bounds of %s" % (what, ref.dims))
+    align = int_prop(op, "alignment") or 4
+    if (act & ((ref.base + lin * 4) % align != 0)).any():
+        raise SimError("%s at an address that is not %d-byte aligned"
+                       % (what, align))
+    return n, lin, act
+
+
+def op_vector_load(m, op, ops, cta, mask):
+    ref = ops[0]
+    n, lin, act = _vector_access(op, ref, ops[1:], mask, "vector.load")
+    data = ref.typed()
+    safe = np.where(act, lin, 0)
+    return np.stack([np.where(act, data[safe + k], np.float32(0))
+                     for k in range(n)])
+
+
+def op_vector_store(m, op, ops, cta, mask):
+    value, ref = lanes(ops[0]), ops[1]
+    n, lin, act = _vector_access(op, ref, ops[2:], mask, "vector.store")
+    data = ref.typed()
+    for k in range(n):
+        data[lin[act] + k] = value[k][act].astype(np.float32)
+
+
+def op_vector_extract(m, op, ops, cta, mask):
+    pos = re.search(r"static_position = array<i64: (\d+)>", op.props)
+    if not pos or len(op.operands) != 1:
+        raise SimError("vector.extract at a dynamic position is not "
+                       "simulated")
+    return lanes(ops[0])[int(pos.group(1))]
+
+
+def op_vector_from_elements(m, op, ops, cta, mask):
+    return np.stack([lanes(v) for v in ops])
 
 
 def op_barrier(m, op, ops, cta, mask):
@@ -1807,6 +1870,9 @@ def _maximumf(a, b):
 
 SIMPLE = {
     "arith.constant": lambda m, op, ops, cta, mask: m.constant(op),
+    "vector.load": op_vector_load, "vector.store": op_vector_store,
+    "vector.extract": op_vector_extract,
+    "vector.from_elements": op_vector_from_elements,
     "arith.addf": _arith(np.add), "arith.subf": _arith(np.subtract),
     "arith.mulf": _arith(np.multiply), "arith.divf": _arith(np.divide),
     "arith.negf": _arith(np.negative), "arith.maximumf": _arith(_maximumf),

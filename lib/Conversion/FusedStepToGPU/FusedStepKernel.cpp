@@ -476,25 +476,96 @@ void KernelEmitter::emitStoreGradient(Value rb, Value ct,
   Value j0 = mul(ct, idx(tiling.blockCols));
   bool rowsCovered = shape.rows % tiling.blockRows == 0;
   bool colsCovered = shape.cols % tiling.blockCols == 0;
+  int64_t run = columnRun(frag);
   for (int64_t r = 0; r < kR; ++r) {
     Value row = add(i0, frag.rows[r]);
-    for (int64_t c = 0; c < kC; ++c) {
-      Value col = add(j0, frag.cols[c]);
+    for (int64_t c0 = 0; c0 < kC; c0 += run) {
+      Value col = add(j0, frag.cols[c0]);
       Value ok = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
       if (!rowsCovered)
         ok = andI(ok, lt(row, idx(shape.rows)));
       if (!colsCovered)
         ok = andI(ok, lt(col, idx(shape.cols)));
       ifThen(ok, [&] {
-        Value g = frag.acc[r * kC + c];
-        if (shape.gradScale != 1.0)
-          g = mul(f32(shape.gradScale), g);
+        SmallVector<Value> accs;
         if (shape.hasAcc)
-          g = add(g, load(accIn, {row, col}));
-        store(g, gOut, {row, col});
+          accs = loadRun(Value(), accIn, row, col, run);
+        SmallVector<Value> gs;
+        for (int64_t k = 0; k < run; ++k) {
+          Value g = frag.acc[r * kC + c0 + k];
+          if (shape.gradScale != 1.0)
+            g = mul(f32(shape.gradScale), g);
+          if (shape.hasAcc)
+            g = add(g, accs[k]);
+          gs.push_back(g);
+        }
+        storeRun(Value(), gs, gOut, row, col);
       });
     }
   }
+}
+
+int64_t KernelEmitter::columnRun(const TileFragment &frag) const {
+  // An even column count keeps every row's start 8-byte aligned (the
+  // runtime takes 16-byte aligned buffers), and a pair in range or out of
+  // it together: its first column is even. Not with ping-pong, whose
+  // kernel then spilled 24-48 bytes at four shapes of the resource check
+  // (bench/RESULTS.md).
+  if (tiling.pingPong())
+    return 1;
+  return frag.pairedCols && shape.cols % 2 == 0 ? 2 : 1;
+}
+
+SmallVector<Value> KernelEmitter::loadRun(Value ok, Value memref, Value row,
+                                          Value col, int64_t n) {
+  if (n == 1)
+    return {ok ? loadIf(ok, memref, {row, col}) : load(memref, {row, col})};
+  auto type = VectorType::get({n}, b.getF32Type());
+  auto vectorLoad = [&] {
+    return vector::LoadOp::create(b, loc, type, memref, ValueRange{row, col},
+                                  /*nontemporal=*/false, llvm::Align(4 * n))
+        .getResult();
+  };
+  Value v;
+  if (!ok || matchPattern(ok, m_One())) {
+    v = vectorLoad();
+  } else {
+    auto op = scf::IfOp::create(b, loc, TypeRange{type}, ok,
+                                /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    scf::YieldOp::create(b, loc, vectorLoad());
+    b.setInsertionPointToStart(op.elseBlock());
+    scf::YieldOp::create(
+        b, loc,
+        arith::ConstantOp::create(
+            b, loc, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0)))
+            .getResult());
+    v = op.getResult(0);
+  }
+  SmallVector<Value> elements;
+  for (int64_t k = 0; k < n; ++k)
+    elements.push_back(
+        vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{k}));
+  return elements;
+}
+
+void KernelEmitter::storeRun(Value ok, ArrayRef<Value> values, Value memref,
+                             Value row, Value col) {
+  auto body = [&] {
+    if (values.size() == 1)
+      return store(values[0], memref, {row, col});
+    auto type =
+        VectorType::get({static_cast<int64_t>(values.size())}, b.getF32Type());
+    Value v = vector::FromElementsOp::create(b, loc, type, values);
+    vector::StoreOp::create(b, loc, v, memref, ValueRange{row, col},
+                            /*nontemporal=*/false,
+                            llvm::Align(4 * values.size()));
+  };
+  if (ok)
+    ifThen(ok, body);
+  else
+    body();
 }
 
 Value KernelEmitter::parkedU(ArrayRef<Value> us, int64_t e) {
@@ -540,42 +611,53 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   // pair more, made ping-pong's kernel spill; the plain wgmma kernel
   // spilled with an f32 one): 0 or NaN either way.
   bool f32Probe = tiling.consumerWorkers();
+  // Adjacent columns go as one 8-byte access (columnRun).
+  int64_t run = columnRun(frag);
   for (int64_t r = 0; r < kR; ++r) {
     SmallVector<Value> sums(tiling.numStats, f64(0.0));
     Value probe = f32Probe ? f32(0.0) : f64(0.0);
-    for (int64_t c = 0; c < kC; ++c) {
-      int64_t e = r * kC + c;
-      Value g = frag.acc[e];
-      if (shape.gradScale != 1.0)
-        g = mul(f32(shape.gradScale), g);
-      Value ok = andI(rowOk[r], colOk[c]);
+    for (int64_t c0 = 0; c0 < kC; c0 += run) {
+      Value ok = andI(rowOk[r], colOk[c0]);
+      SmallVector<Value> accs;
       if (shape.hasAcc)
-        g = add(g, loadIf(ok, accIn, {rows[r], cols[c]}));
-      Value wv = loadIf(ok, w, {rows[r], cols[c]});
-      Value mv = loadIf(ok, m, {rows[r], cols[c]});
-      Value mn = createTorchLerp(b, loc, mv, g, emaWeight);
-      Value u =
-          chain.nesterov ? createTorchLerp(b, loc, g, mn, *chain.nesterov) : mn;
-      ifThen(ok, [&] { store(mn, mNew, {rows[r], cols[c]}); });
-      // Consumer workers: the second row atom's U waits in shared memory
-      // (the thread's own words).
-      if (smemParked && e >= parkedFrom)
-        store(u, smemParked, {idx(e - parkedFrom), parkedThread});
-      // Out-of-range elements contribute nothing to the statistics.
-      Value u64 = toF64(select(ok, u, f32(0.0)));
-      Value w64 = toF64(select(ok, wv, f32(0.0)));
-      sums[0] = add(sums[0], mul(u64, u64));
-      if (chain.projectEps) {
-        sums[1] = add(sums[1], mul(u64, w64));
-        sums[2] = add(sums[2], mul(w64, w64));
+        accs = loadRun(ok, accIn, rows[r], cols[c0], run);
+      SmallVector<Value> wvs = loadRun(ok, w, rows[r], cols[c0], run);
+      SmallVector<Value> mvs = loadRun(ok, m, rows[r], cols[c0], run);
+      SmallVector<Value> mns;
+      for (int64_t c = c0; c < c0 + run; ++c) {
+        int64_t e = r * kC + c;
+        Value g = frag.acc[e];
+        if (shape.gradScale != 1.0)
+          g = mul(f32(shape.gradScale), g);
+        if (shape.hasAcc)
+          g = add(g, accs[c - c0]);
+        Value wv = wvs[c - c0];
+        Value mn = createTorchLerp(b, loc, mvs[c - c0], g, emaWeight);
+        Value u = chain.nesterov
+                      ? createTorchLerp(b, loc, g, mn, *chain.nesterov)
+                      : mn;
+        mns.push_back(mn);
+        // Consumer workers: the second row atom's U waits in shared memory
+        // (the thread's own words).
+        if (smemParked && e >= parkedFrom)
+          store(u, smemParked, {idx(e - parkedFrom), parkedThread});
+        // Out-of-range elements contribute nothing to the statistics.
+        Value u64 = toF64(select(ok, u, f32(0.0)));
+        Value w64 = toF64(select(ok, wv, f32(0.0)));
+        sums[0] = add(sums[0], mul(u64, u64));
+        if (chain.projectEps) {
+          sums[1] = add(sums[1], mul(u64, w64));
+          sums[2] = add(sums[2], mul(w64, w64));
+        }
+        // The probe: g * 0 is 0 for a finite g and NaN for NaN or Inf.
+        if (chain.guard != NonfiniteGuard::None) {
+          Value gOk = select(ok, g, f32(0.0));
+          probe = f32Probe ? add(probe, mul(gOk, f32(0.0)))
+                           : add(probe, mul(toF64(gOk), f64(0.0)));
+        }
+        us[e] = u;
       }
-      // The probe: g * 0 is 0 for a finite g and NaN for NaN or Inf.
-      if (chain.guard != NonfiniteGuard::None) {
-        Value gOk = select(ok, g, f32(0.0));
-        probe = f32Probe ? add(probe, mul(gOk, f32(0.0)))
-                         : add(probe, mul(toF64(gOk), f64(0.0)));
-      }
-      us[e] = u;
+      storeRun(ok, mns, mNew, rows[r], cols[c0]);
     }
     // The row's partial statistics go to shared memory at once (so that
     // only one row's f64 sums are live); the contributors of a row are
@@ -668,26 +750,28 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
         keep = arith::CmpFOp::create(
             b, loc, arith::CmpFPredicate::ONE,
             load(smemRed, {redIndex(0), frag.rows[r], idx(0)}), f64(0.0));
-      for (int64_t c = 0; c < kC; ++c) {
-        int64_t e = r * kC + c;
-        Value ok = andI(rowOk[r], colOk[c]);
+      for (int64_t c0 = 0; c0 < kC; c0 += run) {
+        Value ok = andI(rowOk[r], colOk[c0]);
         // W is read again (from L1/L2: this CTA read the tile before the
         // wait) instead of living in 16 registers across it, which keeps
         // the kernel within 128 registers without spills on sm_80.
-        Value wv = loadIf(ok, w, {rows[r], cols[c]});
-        Value wn = emitUpdatedWeight(parkedU(us, e), wv, a, factor);
-        if (keep)
-          wn = select(keep, wv, wn);
-        // The range predicates are recomputed rather than kept across the wait.
-        ifThen(ok, [&] { store(wn, wNew, {rows[r], cols[c]}); });
+        SmallVector<Value> wvs = loadRun(ok, w, rows[r], cols[c0], run);
+        SmallVector<Value> wns;
+        for (int64_t c = c0; c < c0 + run; ++c) {
+          Value wv = wvs[c - c0];
+          Value wn = emitUpdatedWeight(parkedU(us, r * kC + c), wv, a, factor);
+          wns.push_back(keep ? select(keep, wv, wn) : wn);
+        }
+        storeRun(ok, wns, wNew, rows[r], cols[c0]);
       }
       // M' was stored before the wait; a kept row puts M back (one branch
       // a row: rare, and off the common path).
       if (keep)
         ifThen(keep, [&] {
-          for (int64_t c = 0; c < kC; ++c)
-            ifThen(andI(rowOk[r], colOk[c]), [&] {
-              store(load(m, {rows[r], cols[c]}), mNew, {rows[r], cols[c]});
+          for (int64_t c0 = 0; c0 < kC; c0 += run)
+            ifThen(andI(rowOk[r], colOk[c0]), [&] {
+              storeRun(Value(), loadRun(Value(), m, rows[r], cols[c0], run),
+                       mNew, rows[r], cols[c0]);
             });
         });
     }
@@ -711,11 +795,11 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
     if (smemParked)
       parkedThread = emitOpaqueIndex(tid);
     for (int64_t r = 0; r < kR; ++r)
-      for (int64_t c = 0; c < kC; ++c) {
-        int64_t e = r * kC + c;
-        ifThen(andI(rowOk[r], colOk[c]), [&] {
-          store(parkedU(us, e), wNew, {rows[r], cols[c]});
-        });
+      for (int64_t c0 = 0; c0 < kC; c0 += run) {
+        SmallVector<Value> parked;
+        for (int64_t c = c0; c < c0 + run; ++c)
+          parked.push_back(parkedU(us, r * kC + c));
+        storeRun(andI(rowOk[r], colOk[c0]), parked, wNew, rows[r], cols[c0]);
       }
     // The row threads have read smemRed before the next tile writes it
     // (its mainloop has no barrier when T = 0).

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Matchers.h"
 
 namespace mlir::nora {
@@ -47,6 +48,9 @@ struct TileFragment {
   Value contributor;
   /// i1: whether this thread writes its partials (null: every thread).
   Value writer;
+  /// cols come in pairs (c, c + 1) of adjacent columns, the first even:
+  /// with an even column count, one 8-byte access a pair in the epilogue.
+  bool pairedCols = false;
 };
 
 /// Emits the kernel body. Values named like the schedule above.
@@ -121,6 +125,17 @@ private:
   void store(Value v, Value memref, ValueRange indices) {
     memref::StoreOp::create(b, loc, v, memref, indices);
   }
+  /// Elements (row, col) .. (row, col + n - 1) of an f32 matrix, n = 1 or
+  /// 2 (one 8-byte vector.load: col even, the row's start 8-byte aligned),
+  /// or zeros where `ok` is false.
+  SmallVector<Value> loadRun(Value ok, Value memref, Value row, Value col,
+                             int64_t n);
+  /// How many adjacent columns of `frag` one epilogue access takes (1 or
+  /// 2).
+  int64_t columnRun(const TileFragment &frag) const;
+  /// Stores `values` from (row, col) on where `ok` holds, as loadRun.
+  void storeRun(Value ok, ArrayRef<Value> values, Value memref, Value row,
+                Value col);
   /// A barrier of the threads that run the epilogue: the CTA
   /// (gpu.barrier), or with warp specialization, once they have forked off
   /// the producer, named barrier 1 of the 256 consumer threads (with

@@ -139,6 +139,7 @@ TileFragment KernelEmitter::emitMmaSyncFragment() {
   for (int64_t nt = 0; nt < kTilesN; ++nt)
     for (int64_t j = 0; j < 2; ++j)
       frag.cols.push_back(add(colBase, idx(nt * kMmaN + j)));
+  frag.pairedCols = true;
   frag.quadSum = true;
   frag.contributors = kMmaSyncWarpsN;
   frag.contributor = warpN;

@@ -174,6 +174,7 @@ TileFragment KernelEmitter::emitWgmmaFragment() {
   for (int64_t j = 0; j < 16; ++j)
     for (int64_t e = 0; e < 2; ++e)
       frag.cols.push_back(add(colBase, idx(8 * j + e)));
+  frag.pairedCols = true;
   frag.quadSum = true;
   frag.contributors = 1;
   frag.contributor = idx(0);

@@ -653,10 +653,16 @@ func.func @intermediate_used(%g: tensor<64x64xf32>, %w: tensor<64x64xf32>, %m: t
 // CHECK: return %[[T]]
 // CHECK: gpu.func @nora_wgrad_0(%{{.*}}: memref<24x128xbf16>, %{{.*}}: memref<24x64xbf16>, %[[KACC:.*]]: memref<128x64xf32>, %[[KG:.*]]: memref<128x64xf32>) workgroup(%{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64}, %{{.*}} : memref<4x16x128xbf16, #gpu.address_space<workgroup>> {llvm.align = 128 : i64})
 // CHECK: nvvm.mma.sync
-// CHECK: %[[S:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
-// CHECK: %[[A:.*]] = memref.load %[[KACC]]
-// CHECK: %[[SUM:.*]] = arith.addf %[[S]], %[[A]] : f32
-// CHECK: memref.store %[[SUM]], %[[KG]]
+// A thread's two adjacent columns are one 8-byte access.
+// CHECK: %[[A:.*]] = vector.load %[[KACC]][%[[R:.*]], %[[C:.*]]] {alignment = 8 : i64} : memref<128x64xf32>, vector<2xf32>
+// CHECK: %[[A0:.*]] = vector.extract %[[A]][0]
+// CHECK: %[[A1:.*]] = vector.extract %[[A]][1]
+// CHECK: %[[S0:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: %[[SUM0:.*]] = arith.addf %[[S0]], %[[A0]] : f32
+// CHECK: %[[S1:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: %[[SUM1:.*]] = arith.addf %[[S1]], %[[A1]] : f32
+// CHECK: %[[V:.*]] = vector.from_elements %[[SUM0]], %[[SUM1]] : vector<2xf32>
+// CHECK: vector.store %[[V]], %[[KG]][%[[R]], %[[C]]] {alignment = 8 : i64}
 // CHECK-NOT: llvm.atomicrmw
 // CHECK-NOT: llvm.fence
 // CHECK: gpu.return

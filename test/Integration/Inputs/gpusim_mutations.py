@@ -3,7 +3,9 @@ test/Pipelines/gpu-pipeline.mlir runs clean and agrees with nora's float64
 reference of the Nora step; then one-line mutations of the kernel IR
 must each be caught (a wrong result or a reported race), among them
 counters without their departures, which a call leaves non-zero for the
-next (and, in the ping-pong kernel, a grid barrier that wraps one late).
+next (and, in the ping-pong kernel, a grid barrier that wraps one late),
+and the epilogue's 8-byte column pairs claimed 16-byte aligned or read as
+their first element twice.
 The same for the
 wgmma kernel (96 tokens, so that its TMA ring reuses stages): TMA copies
 without the swizzle, an mbarrier wait on the wrong phase or none, an
@@ -102,6 +104,12 @@ def main():
             text[:first] + text[first + len(barrier):],
         "prefetch lines past the matrix": unclamped,
         "no departures": no_departures(text),
+        # The epilogue's 8-byte accesses of a thread's column pairs.
+        "column pairs claimed 16-byte aligned": text.replace(
+            "alignment = 8 : i64", "alignment = 16 : i64"),
+        "the first of a column pair twice": text.replace(
+            "static_position = array<i64: 1>",
+            "static_position = array<i64: 0>"),
     }
     bad = run_mutations(error, text, mutations)
 
