@@ -132,7 +132,9 @@ def main():
                 if mainloop in CLUSTER and (
                         T is None or not cluster_fits(N, columns) or
                         (mainloop.startswith("cluster-wgmma") and
-                         (act == "f32" or name.startswith("partial_guard")))):
+                         act == "f32") or
+                        (mainloop == "cluster-wgmma" and
+                         name.startswith("partial_guard"))):
                     continue  # what the cluster exchange takes
                 # wgmma, tf32 and mma-sync (bf16/f16 under auto and
                 # cluster) may use their nvvm.maxnreg, 255.

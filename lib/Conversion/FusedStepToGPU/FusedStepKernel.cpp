@@ -69,17 +69,16 @@ mlir::nora::clusterExchangeIneligibility(const FusedStepShape &shape,
            "wgmma-wide), not mainloop=" +
            std::string(tiling.pingPong() ? "wgmma-pingpong" : "wgmma-tall") +
            "'s";
-  // With a guard and partial tiles, ptxas spilled 16 bytes (wgmma) and 456
-  // (wgmma-ws) at 136 x 200; mma-sync and simt spill nothing
-  // (bench/RESULTS.md).
+  // With a guard and partial tiles, ptxas spilled 8 bytes with wgmma at
+  // skip_row 264 x 1000; mma-sync, simt and wgmma-ws spill nothing at the
+  // shapes swept (bench/RESULTS.md).
   if (chain.guard != NonfiniteGuard::None && tiling.partialTiles(shape) &&
-      (tiling.mainloop == FusedStepMainloop::Wgmma ||
-       tiling.mainloop == FusedStepMainloop::WgmmaWarpSpecialized))
+      tiling.mainloop == FusedStepMainloop::Wgmma)
     return "with a nonfinite guard, the cluster exchange needs whole 128 x "
-           "128 tiles with mainloop=wgmma and wgmma-ws (" +
+           "128 tiles with mainloop=wgmma (" +
            std::to_string(shape.rows) + " x " + std::to_string(shape.cols) +
-           " has partial ones, whose predicates made ptxas spill; mma-sync "
-           "takes them)";
+           " has partial ones, with which ptxas spilled; mma-sync and "
+           "wgmma-ws take them)";
   if (tiling.ctaTilesPerRow() > FusedStepTiling::kMaxClusterCtas)
     return std::to_string(shape.cols) + " columns are " +
            std::to_string(tiling.colTiles) + " column tiles of " +

@@ -368,7 +368,7 @@ struct FusedStepTiling {
   /// ring.
   /// A cluster exchange needs a mainloop whose CTA works on one row block
   /// at a time (simt, mma-sync, wgmma, wgmma-ws, wgmma-wide); with a guard,
-  /// wgmma and wgmma-ws need whole tiles (clusterExchangeIneligibility).
+  /// wgmma needs whole tiles (clusterExchangeIneligibility).
   static FusedStepTiling get(const FusedStepShape &shape,
                              const RowUpdateChain &chain,
                              FusedStepMainloop mainloop,

@@ -146,11 +146,15 @@ func.func @wide4096(%dy: tensor<16x128xbf16>, %x: tensor<16x4096xbf16>,
 
 // -----
 
-// A guarded step: its probes and flagged-row count stay in the workspace.
-// With partial tiles wgmma-ws rejects it (its predicates and the guard
-// made ptxas spill), as wgmma-wide takes whole tiles only.
-// WSERR: error: 'nora.fused_wgrad_step' op cannot be lowered with row-exchange=cluster: with a nonfinite guard, the cluster exchange needs whole 128 x 128 tiles with mainloop=wgmma and wgmma-ws (136 x 200 has partial ones, whose predicates made ptxas spill; mma-sync takes them)
-// WGMMAERR: error: 'nora.fused_wgrad_step' op cannot be lowered with row-exchange=cluster: with a nonfinite guard, the cluster exchange needs whole 128 x 128 tiles with mainloop=wgmma and wgmma-ws (136 x 200 has partial ones
+// A guarded step: its probes and flagged-row count stay in the workspace
+// (wgmma-ws: clusters of the row block's 2 column tiles, the counters and
+// row_stats operands beside the tensor maps). With partial tiles wgmma
+// rejects it (ptxas spilled), as wgmma-wide takes whole tiles only.
+// WS-LABEL: func.func @guarded_partial
+// WS: gpu.launch_func @nora_kernels::@nora_fused_step_0 clusters in (%c2, %c1, %c1) blocks in (%c4, %c1, %c1) threads in (%c384, %c1, %c1)
+// WS-SAME: nora.operand_roles = ["dy", "x", "w", "m", "lr", "wd", "w_new", "m_new", "counters", "row_stats", "dy_map", "x_map"]
+// WSERR-NOT: with a nonfinite guard
+// WGMMAERR: error: 'nora.fused_wgrad_step' op cannot be lowered with row-exchange=cluster: with a nonfinite guard, the cluster exchange needs whole 128 x 128 tiles with mainloop=wgmma (136 x 200 has partial ones, with which ptxas spilled; mma-sync and wgmma-ws take them)
 func.func @guarded_partial(%dy: tensor<16x136xbf16>, %x: tensor<16x200xbf16>,
                            %w: tensor<136x200xf32>, %m: tensor<136x200xf32>,
                            %lr: f32, %wd: f32) -> (tensor<136x200xf32>, tensor<136x200xf32>, i64) {
