@@ -507,18 +507,24 @@ void KernelEmitter::emitStoreGradient(Value rb, Value ct,
 int64_t KernelEmitter::columnRun(const TileFragment &frag) const {
   // An even column count keeps every row's start 8-byte aligned (the
   // runtime takes 16-byte aligned buffers), and a pair in range or out of
-  // it together: its first column is even. Not with ping-pong, whose
-  // kernel then spilled 24-48 bytes at four shapes of the resource check
-  // (bench/RESULTS.md).
-  if (tiling.pingPong())
-    return 1;
+  // it together: its first column is even.
   return frag.pairedCols && shape.cols % 2 == 0 ? 2 : 1;
 }
 
 SmallVector<Value> KernelEmitter::loadRun(Value ok, Value memref, Value row,
                                           Value col, int64_t n) {
-  if (n == 1)
-    return {ok ? loadIf(ok, memref, {row, col}) : load(memref, {row, col})};
+  // Ping-pong's pairs are stores only: with 8-byte loads too its kernel
+  // spilled 24-48 bytes at four shapes of the resource check, with 8-byte
+  // stores alone nothing (bench/RESULTS.md).
+  if (n == 1 || tiling.pingPong()) {
+    SmallVector<Value> elements;
+    for (int64_t k = 0; k < n; ++k) {
+      Value c = k == 0 ? col : add(col, idx(k));
+      elements.push_back(ok ? loadIf(ok, memref, {row, c})
+                            : load(memref, {row, c}));
+    }
+    return elements;
+  }
   auto type = VectorType::get({n}, b.getF32Type());
   auto vectorLoad = [&] {
     return vector::LoadOp::create(b, loc, type, memref, ValueRange{row, col},

@@ -126,8 +126,8 @@ private:
     memref::StoreOp::create(b, loc, v, memref, indices);
   }
   /// Elements (row, col) .. (row, col + n - 1) of an f32 matrix, n = 1 or
-  /// 2 (one 8-byte vector.load: col even, the row's start 8-byte aligned),
-  /// or zeros where `ok` is false.
+  /// 2 (one 8-byte vector.load: col even, the row's start 8-byte aligned;
+  /// wgmma-pingpong: two 4-byte loads), or zeros where `ok` is false.
   SmallVector<Value> loadRun(Value ok, Value memref, Value row, Value col,
                              int64_t n);
   /// How many adjacent columns of `frag` one epilogue access takes (1 or
