@@ -531,23 +531,10 @@ SmallVector<Value> KernelEmitter::loadRun(Value ok, Value memref, Value row,
                                   /*nontemporal=*/false, llvm::Align(4 * n))
         .getResult();
   };
-  Value v;
-  if (!ok || matchPattern(ok, m_One())) {
-    v = vectorLoad();
-  } else {
-    auto op = scf::IfOp::create(b, loc, TypeRange{type}, ok,
-                                /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(op.thenBlock());
-    scf::YieldOp::create(b, loc, vectorLoad());
-    b.setInsertionPointToStart(op.elseBlock());
-    scf::YieldOp::create(
-        b, loc,
-        arith::ConstantOp::create(
-            b, loc, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0)))
-            .getResult());
-    v = op.getResult(0);
-  }
+  Value v = !ok ? vectorLoad() : valueIf(ok, type, vectorLoad, [&]() -> Value {
+    return arith::ConstantOp::create(
+        b, loc, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0)));
+  });
   SmallVector<Value> elements;
   for (int64_t k = 0; k < n; ++k)
     elements.push_back(

@@ -111,15 +111,23 @@ private:
   /// memref[indices] (f32) where `ok`, else 0: the load only runs where
   /// `ok` holds (out-of-range indices are never read).
   Value loadIf(Value ok, Value memref, ValueRange indices) {
+    return valueIf(
+        ok, b.getF32Type(), [&] { return load(memref, indices); },
+        [&] { return f32(0.0); });
+  }
+  /// `then()` where `ok`, else `otherwise()`, each built in its branch of
+  /// an scf.if of result type `type` (or `then()` alone when `ok` is true).
+  Value valueIf(Value ok, Type type, function_ref<Value()> then,
+                function_ref<Value()> otherwise) {
     if (matchPattern(ok, m_One()))
-      return load(memref, indices);
-    auto op = scf::IfOp::create(b, loc, TypeRange{b.getF32Type()}, ok,
+      return then();
+    auto op = scf::IfOp::create(b, loc, TypeRange{type}, ok,
                                 /*withElseRegion=*/true);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(op.thenBlock());
-    scf::YieldOp::create(b, loc, load(memref, indices));
+    scf::YieldOp::create(b, loc, then());
     b.setInsertionPointToStart(op.elseBlock());
-    scf::YieldOp::create(b, loc, f32(0.0));
+    scf::YieldOp::create(b, loc, otherwise());
     return op.getResult(0);
   }
   void store(Value v, Value memref, ValueRange indices) {
