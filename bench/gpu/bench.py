@@ -30,8 +30,8 @@ copy rate, with the time
 the state traffic (16 B an element) takes at it ("state ms", a floor of
 (e) beside (a)). The table is rewritten after each shape. It checks that
 (e)'s W' and M' agree with (b)'s (SEMANTICS.md tolerance, the bf16 GEMM
-allowance included) and, with --ncu, reads (e)'s DRAM bytes with Nsight
-Compute. Prints a markdown table (also written to --out) with the device
+allowance included) and, with --ncu, reads (e)'s DRAM bytes and the
+bytes its loads read from L2 with Nsight Compute. Prints a markdown table (also written to --out) with the device
 name, ready for bench/RESULTS.md.
 
 --device=cpu --small runs (a)-(c) on the CPU at small shapes, to check the
@@ -39,6 +39,7 @@ script itself on a machine without a GPU.
 """
 
 import argparse
+import csv
 import datetime
 import json
 import math
@@ -175,25 +176,49 @@ def run_nora_exec(nora_exec, artifact, tmp, tensors, repeat, torch):
     return float(found.group(1)), np.load(out_w), np.load(out_m), cmd
 
 
-def ncu_dram_bytes(cmd):
-    """DRAM bytes read + written by the kernels of `cmd` (one call)."""
+# Per key, (metric, bytes a unit): DRAM bytes read and written; the 32-byte
+# L2 sectors that the SMs' L1 (loads, not the TMA) read, where the row
+# statistics' slots show (each CTA of a row block reads all of its slots).
+NCU_METRICS = {"dram": (("dram__bytes_read.sum", 1),
+                        ("dram__bytes_write.sum", 1)),
+               "l2_read": (("lts__t_sectors_srcunit_tex_op_read.sum", 32),)}
+
+
+def parse_ncu_csv(text):
+    """{"dram": bytes read + written, "l2_read": bytes L1 read from L2}
+    summed over the kernels of ncu's --csv output (None where ncu gave no
+    value)."""
+    totals = {key: 0.0 for key in NCU_METRICS}
+    seen = set()
+    # Fields are quoted, values may have thousands separators: "1,234".
+    for fields in csv.reader(text.splitlines()):
+        if len(fields) < 2:
+            continue
+        for key, metrics in NCU_METRICS.items():
+            for name, unit in metrics:
+                if name not in fields[:-1]:
+                    continue
+                try:
+                    totals[key] += unit * float(fields[-1].replace(",", ""))
+                    seen.add(key)
+                except ValueError:
+                    pass
+    return {key: totals[key] if key in seen else None for key in totals}
+
+
+def ncu_bytes(cmd):
+    """DRAM bytes (read + written) and L2 read bytes of the kernels of
+    `cmd` (one call), or None where ncu is missing."""
     ncu = shutil.which("ncu") or "/usr/local/cuda/bin/ncu"
     if not os.path.exists(ncu):
         return None
     run = [a for a in cmd if not a.startswith("--repeat")]
+    metrics = ",".join(name for metrics in NCU_METRICS.values()
+                       for name, _ in metrics)
     res = subprocess.run(
-        [ncu, "--metrics", "dram__bytes_read.sum,dram__bytes_write.sum",
-         "--csv", "--print-units", "base"] + run,
+        [ncu, "--metrics", metrics, "--csv", "--print-units", "base"] + run,
         capture_output=True, text=True)
-    total = 0.0
-    for line in res.stdout.splitlines():
-        if "dram__bytes_" in line:
-            value = line.rsplit(",", 1)[-1].strip().strip('"').replace(",", "")
-            try:
-                total += float(value)
-            except ValueError:
-                pass
-    return total or None
+    return parse_ncu_csv(res.stdout)
 
 
 def render(rows, name, torch_version, repeat, copy_gbs):
@@ -214,20 +239,23 @@ def render(rows, name, torch_version, repeat, copy_gbs):
              "",
              "| T | M | N | (a) GEMM ms | (b) eager ms | (c) compile ms | "
              "(d) unfused | (e) fused ms | (e)/(a) | (b)/(e) | (c)/(e) | "
-             "max rel. diff (e) vs (b) | DRAM B/elem (e) | (e) simt ms | "
+             "max rel. diff (e) vs (b) | DRAM B/elem (e) | L2 read B/elem (e) | "
+             "(e) simt ms | "
              + "".join("(e) %s ms | " % title
                        for _, _, title, _ in BENCH_VARIANTS) +
              "(d) ours ms | state ms |",
-             "|---" * (16 + len(BENCH_VARIANTS)) + "|"]
+             "|---" * (17 + len(BENCH_VARIANTS)) + "|"]
     for r in rows:
-        dram = ("%.1f" % (r["dram"] / (r["M"] * r["N"]))
-                if r["dram"] else "n/a")
+        def per_elem(key):
+            v = (r.get("ncu") or {}).get(key)
+            return "%.1f" % (v / (r["M"] * r["N"])) if v else "n/a"
+        dram, l2 = per_elem("dram"), per_elem("l2_read")
         variants = ["%s (diff %.2g)" % (ms(r["variants"][suffix][0]),
                                         r["variants"][suffix][1])
                     if suffix in r["variants"] else "n/a"
                     for suffix, _, _, _ in BENCH_VARIANTS]
         lines.append("| %d | %d | %d | %s%s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %s | %s | %s | %s | %s | %s |" % (
+                     "%s | %s | %s | %s | %s | %s | %s | %s |" % (
                          r["T"], r["M"], r["N"], ms(r["a"]),
                          "" if r["exact_gemm"] else " (bf16 out)",
                          ms(r["b"]), ms(r["c"]),
@@ -237,7 +265,7 @@ def render(rows, name, torch_version, repeat, copy_gbs):
                          ratio(r["e"], r["a"]), ratio(r["b"], r["e"]),
                          ratio(r["c"], r["e"]),
                          "%.2g" % r["err"] if r["err"] is not None else "n/a",
-                         dram, ms(r["e_simt"]),
+                         dram, l2, ms(r["e_simt"]),
                          " | ".join(variants),
                          ms(r.get("d_ours")) + (
                              "" if r.get("d_ours_err") is None else
@@ -335,7 +363,7 @@ def main():
         nora_step(torch, w_ref, m_ref, g, LR, WD)
         row = {"T": T, "M": M, "N": N, "a": a_ms, "b": b_ms, "c": c_ms,
                "exact_gemm": exact, "e": None, "e_simt": None, "err": None,
-               "dram": None, "d": None, "d_err": None,
+               "ncu": None, "d": None, "d_err": None,
                "variants": {}}
         artifact = os.path.join(opts.bundle, "bench",
                                 bench_name(T, M, N) + ".nora")
@@ -351,7 +379,7 @@ def main():
                     float(np.abs(w1 - wr).max() / (np.abs(wr).max() or 1)),
                     float(np.abs(m1 - mr).max() / (np.abs(mr).max() or 1)))
                 if opts.ncu:
-                    row["dram"] = ncu_dram_bytes(cmd)
+                    row["ncu"] = ncu_bytes(cmd)
         # The same step's variants (the wgmma mainloops on sm_90a; no L2
         # prefetch), for comparison: suffix -> (ms, max rel. diff).
         for suffix, _, _, _ in BENCH_VARIANTS:

@@ -37,6 +37,14 @@ def cases():
     step("nora_bf16_256x1024_T80", "nora_step", 256, 1024, 80, "bf16", 407)
     # The exact-f32 mainloop: 3 x 2 tiles of 64, partial.
     step("nora_f32_130x70_T17", "nora_step", 130, 70, 17, "f32", 405)
+    # An odd column count (3 column tiles of 64): in two phases on 1 and 2
+    # CTAs, whose streaming pass takes a column at a time (4 and 2 where
+    # the column count allows).
+    step("nora_f32_70x131_T9", "nora_step", 70, 131, 9, "f32", 408)
+    # 131 column tiles of 128 in one row block: on a small grid the
+    # streaming pass sums a row's 131 slots in two chunks with the wgmma
+    # mainloops (their partials' buffer holds 128 slots of one statistic).
+    step("rmnp_bf16_8x16648_T16", "rmnp_step", 8, 16648, 16, "bf16", 409)
 
     # 9 column tiles of 128 (17 of 64) in 2 row blocks, with an accumulator,
     # a gradient scale and Nesterov: on 3 CTAs the kernel runs in two phases.

@@ -525,21 +525,39 @@ SmallVector<Value> KernelEmitter::loadRun(Value ok, Value memref, Value row,
     }
     return elements;
   }
+  if (!ok)
+    return vectorLoad(memref, row, col, n);
   auto type = VectorType::get({n}, b.getF32Type());
-  auto vectorLoad = [&] {
-    return vector::LoadOp::create(b, loc, type, memref, ValueRange{row, col},
-                                  /*nontemporal=*/false, llvm::Align(4 * n))
-        .getResult();
-  };
-  Value v = !ok ? vectorLoad() : valueIf(ok, type, vectorLoad, [&]() -> Value {
-    return arith::ConstantOp::create(
-        b, loc, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0)));
-  });
+  Value v = valueIf(
+      ok, type, [&] { return vectorLoadOp(memref, row, col, n); },
+      [&]() -> Value {
+        return arith::ConstantOp::create(
+            b, loc, type, DenseElementsAttr::get(type, b.getF32FloatAttr(0.0)));
+      });
+  return vectorElements(v, n);
+}
+
+Value KernelEmitter::vectorLoadOp(Value memref, Value row, Value col,
+                                  int64_t n) {
+  return vector::LoadOp::create(b, loc, VectorType::get({n}, b.getF32Type()),
+                                memref, ValueRange{row, col},
+                                /*nontemporal=*/false, llvm::Align(4 * n))
+      .getResult();
+}
+
+SmallVector<Value> KernelEmitter::vectorElements(Value v, int64_t n) {
   SmallVector<Value> elements;
   for (int64_t k = 0; k < n; ++k)
     elements.push_back(
         vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{k}));
   return elements;
+}
+
+SmallVector<Value> KernelEmitter::vectorLoad(Value memref, Value row, Value col,
+                                             int64_t n) {
+  if (n == 1)
+    return {load(memref, {row, col})};
+  return vectorElements(vectorLoadOp(memref, row, col, n), n);
 }
 
 void KernelEmitter::storeRun(Value ok, ArrayRef<Value> values, Value memref,
@@ -799,33 +817,121 @@ void KernelEmitter::emitEpilogue(Value rb, Value ct, const TileFragment &frag) {
   });
 }
 
+SmallVector<Value>
+KernelEmitter::emitStagedSums(int64_t count, int64_t lanes, int64_t accAt,
+                              function_ref<Value(Value)> element) {
+  // The worker's partials buffer (smemRed), seen flat: element k of a
+  // chunk at [k / perStat][k / contributors % blockRows][k % contributors]
+  // (from redIndex(0): the worker's own part).
+  const int64_t perStat = tiling.blockRows * tiling.contributors;
+  const int64_t chunk = tiling.numStats * perStat;
+  assert(chunk % lanes == 0 && "a chunk holds whole rounds of the lanes");
+  assert(accAt + lanes <= tiling.blockRows && "the sums fit a coefficient row");
+  auto staged = [&](Value k) -> SmallVector<Value> {
+    return {add(redIndex(0), divIdx(k, perStat)),
+            remIdx(divIdx(k, tiling.contributors), tiling.blockRows),
+            remIdx(k, tiling.contributors)};
+  };
+  // Lane l's running sum, in smemCoef[coefIndex(0)][accAt + l]: written and
+  // read by thread l alone until the last barrier below.
+  Value lane = add(tid, idx(accAt));
+  Value threads = idx(tiling.workerThreads());
+  forLoop(idx(0), idx(count), idx(chunk), [&](Value c0) {
+    Value n = minIdx(idx(chunk), arith::SubIOp::create(b, loc, idx(count), c0));
+    // Every thread loads its share of the chunk (independent loads, all in
+    // flight at once)...
+    forLoop(tid, n, threads, [&](Value k) {
+      store(load(stats, {element(add(c0, k))}), smemRed, staged(k));
+    });
+    barrier();
+    // ... and lane l adds its elements of it in order to its sum.
+    ifThen(lt(tid, idx(lanes)), [&] {
+      Value first =
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, c0, idx(0));
+      Value sum = valueIf(
+          first, b.getF64Type(), [&] { return f64(0.0); },
+          [&] {
+            return load(smemCoef, {coefIndex(0), lane});
+          });
+      SmallVector<Value> next =
+          forLoop(tid, n, idx(lanes), ValueRange{sum},
+                  [&](Value k, ValueRange carried) -> SmallVector<Value> {
+                    return {add(carried[0], load(smemRed, staged(k)))};
+                  });
+      store(next[0], smemCoef, {coefIndex(0), lane});
+    });
+    // The next chunk overwrites the staged elements; the sums are read
+    // after the last one.
+    barrier();
+  });
+  SmallVector<Value> sums;
+  for (int64_t l = 0; l < lanes; ++l)
+    sums.push_back(load(smemCoef, {coefIndex(0), idx(accAt + l)}));
+  return sums;
+}
+
 void KernelEmitter::emitStreamingPhase() {
   // Every worker arrives once it has parked its tiles' U.
   Value target =
       arith::IndexCastOp::create(b, loc, b.getI32Type(), workerCount);
   emitArriveAndWait(idx(tiling.rowBlocks), target);
+  // A row's columns in runs of 4 (16-byte accesses: every row starts
+  // 16-byte aligned when the column count is a multiple of 4), 2 or 1.
+  const int64_t run = shape.cols % 4 == 0 ? 4 : shape.cols % 2 == 0 ? 2 : 1;
+  const int64_t stats = tiling.numStats;
+  const bool guarded = chain.guard != NonfiniteGuard::None;
   forLoop(workerId, idx(shape.rows), workerCount, [&](Value i) {
     Value rb = arith::DivUIOp::create(b, loc, i, idx(tiling.blockRows));
     Value row = arith::RemUIOp::create(b, loc, i, idx(tiling.blockRows));
-    std::pair<Value, Value> coef = emitRowCoefficients(emitRowStats(rb, row));
+    // The row's slots, summed in column tile order as emitRowStats sums
+    // them (the same bits as one phase), but loaded by all the worker's
+    // threads at once: one thread a row's thousands of dependent loads
+    // left the SM idle for the L2's latency at each (bench/RESULTS.md).
+    // Slot ((rb colTiles + ct) S + s) blockRows + row is element ct S + s.
+    Value rowSlots = mul(rb, idx(tiling.colTiles * stats));
+    SmallVector<Value> rowStats =
+        emitStagedSums(tiling.colTiles * stats, stats, 0, [&](Value e) {
+          return add(mul(add(rowSlots, e), idx(tiling.blockRows)), row);
+        });
+    std::pair<Value, Value> coef = emitRowCoefficients(rowStats);
     Value keep;
-    if (chain.guard != NonfiniteGuard::None) {
-      Value flagged = emitRowFlagged(rb, row);
-      // Each row is streamed by one CTA: its thread 0 counts it.
+    if (guarded) {
+      // The row's probes, [rb][ct][row][contributor]: element
+      // ct contributors + t (a sum of zeros, or NaN).
+      const int64_t contributors = tiling.contributors;
+      Value probe = emitStagedSums(
+          tiling.colTiles * contributors, 1, stats, [&](Value e) {
+            Value ct = divIdx(e, contributors);
+            Value tile = add(mul(rb, idx(tiling.colTiles)), ct);
+            return add(idx(tiling.probeBase),
+                       add(mul(add(mul(tile, idx(tiling.blockRows)), row),
+                               idx(contributors)),
+                           remIdx(e, contributors)));
+          })[0];
+      Value flagged = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO,
+                                            probe, probe);
+      // Each row is streamed by one worker: its thread 0 counts it.
       ifThen(andI(flagged, eqIdx(tid, 0)), [&] { emitCountFlagged(); });
       if (chain.guard == NonfiniteGuard::SkipRow)
         keep = flagged;
     }
-    forLoop(tid, idx(shape.cols), idx(tiling.workerThreads()), [&](Value j) {
-      Value u = load(wNew, {i, j});
-      Value wv = load(w, {i, j});
-      Value wn = emitUpdatedWeight(u, wv, coef.first, coef.second);
-      if (keep) {
+    // The next row's first chunk overwrites the sums only after a barrier
+    // that every thread reaches once it has read them above.
+    Value threads = idx(tiling.workerThreads() * run);
+    forLoop(mul(tid, idx(run)), idx(shape.cols), threads, [&](Value j) {
+      SmallVector<Value> us = vectorLoad(wNew, i, j, run);
+      SmallVector<Value> wvs = vectorLoad(w, i, j, run);
+      SmallVector<Value> wns;
+      for (int64_t k = 0; k < run; ++k) {
+        Value wn = emitUpdatedWeight(us[k], wvs[k], coef.first, coef.second);
         // skip_row: a flagged row keeps W, and M (M' was stored).
-        wn = select(keep, wv, wn);
-        ifThen(keep, [&] { store(load(m, {i, j}), mNew, {i, j}); });
+        wns.push_back(keep ? select(keep, wvs[k], wn) : wn);
       }
-      store(wn, wNew, {i, j});
+      if (keep)
+        ifThen(keep, [&] {
+          storeRun(Value(), vectorLoad(m, i, j, run), mNew, i, j);
+        });
+      storeRun(Value(), wns, wNew, i, j);
     });
   });
 }
@@ -1269,14 +1375,16 @@ gpu::GPUFuncOp mlir::nora::buildFusedStepKernel(OpBuilder &builder,
   if (tiling.mainloop == FusedStepMainloop::MmaSync)
     func->setAttr("nvvm.maxnreg",
                   builder.getI32IntegerAttr(kMmaSyncMaxRegisters));
-  // The SIMT kernel is left to ptxas (128 registers, two CTAs a SM, at the
-  // benchmark shapes) except with partial tiles, where ptxas aimed at 128
-  // and spilled 16 bytes at 136 x 200 and 4104 x 4104; at 168 it takes
-  // 140-167 and spills nothing (one CTA a SM, as the clamped loads before
-  // took 176-181). With the cluster exchange ptxas took 80 and spilled 48
-  // bytes (256 x 128, RMNP).
-  if (tiling.mainloop == FusedStepMainloop::Simt && (partialTiles || cluster))
-    func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(168));
+  // The SIMT kernel takes at most 128 registers (two CTAs a SM), except
+  // with partial tiles, where ptxas spilled 16 bytes at 128 (136 x 200 and
+  // 4104 x 4104); at 168 it takes 140-167 and spills nothing (one CTA a
+  // SM, as the clamped loads before took 176-181). Left to itself ptxas
+  // took 128 at the benchmark shapes, but 80 with 40 bytes of spills for
+  // RMNP at 4096 x 11008 once the streaming phase staged the row sums, and
+  // 80 with 48 bytes with the cluster exchange (256 x 128, RMNP).
+  if (tiling.mainloop == FusedStepMainloop::Simt)
+    func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(
+                                      partialTiles || cluster ? 168 : 128));
   if (tiling.mainloop == FusedStepMainloop::MmaSyncTf32)
     func->setAttr("nvvm.maxnreg", builder.getI32IntegerAttr(kTf32MaxRegisters));
   // The wgmma accumulators stay in place across the ring (64 registers a

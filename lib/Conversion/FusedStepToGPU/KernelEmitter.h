@@ -138,6 +138,12 @@ private:
   /// wgmma-pingpong: two 4-byte loads), or zeros where `ok` is false.
   SmallVector<Value> loadRun(Value ok, Value memref, Value row, Value col,
                              int64_t n);
+  /// Elements (row, col) .. (row, col + n - 1) of an f32 matrix, each in
+  /// range: one vector.load {alignment = 4 n} (the caller knows the address
+  /// is), or a memref.load when n = 1.
+  SmallVector<Value> vectorLoad(Value memref, Value row, Value col, int64_t n);
+  Value vectorLoadOp(Value memref, Value row, Value col, int64_t n);
+  SmallVector<Value> vectorElements(Value v, int64_t n);
   /// How many adjacent columns of `frag` one epilogue access takes (1 or
   /// 2).
   int64_t columnRun(const TileFragment &frag) const;
@@ -388,7 +394,17 @@ private:
   /// Cluster exchange: row `row`'s statistics, its slots in the tile's
   /// buffer of every CTA of the cluster summed in column tile (rank) order.
   SmallVector<Value> emitClusterRowStats(Value rb, Value row);
+  /// The streaming phase of two-phase grids: every worker streams whole
+  /// rows, W' from the U parked in W', W and the row's coefficients.
   void emitStreamingPhase();
+  /// Streaming phase: `lanes` sums of `count` f64 of the workspace
+  /// (`stats`), element e at index element(e) (e = 0 .. count - 1), sum l
+  /// of elements l, l + lanes, ... in that order. The worker's threads load
+  /// a chunk of them into smemRed at once, then thread l adds its own in
+  /// order (smemCoef[coefIndex(0)][accAt + l] holds its sum between
+  /// chunks). Every thread gets the sums.
+  SmallVector<Value> emitStagedSums(int64_t count, int64_t lanes, int64_t accAt,
+                                    function_ref<Value(Value)> element);
   Value counterPointer(Value index);
   /// With a guard: whether a row's statistics flag it (its probe is NaN),
   /// and one more flagged row on the workspace's count.

@@ -95,8 +95,30 @@
 // CHECK: llvm.atomicrmw uinc_wrap %{{.*}}, %[[WRAP]]
 // CHECK: arith.cmpi ult, %{{.*}}, %[[WORKERS]]
 // CHECK: llvm.atomicrmw uinc_wrap %{{.*}}, %[[WRAP]]
-// CHECK: scf.for %{{.*}} = %[[BID]] to %c70{{[_0-9]*}} step %[[GRID]]
-// CHECK: scf.for %{{.*}} = %{{.*}} to %c100{{[_0-9]*}} step %c256{{[_0-9]*}}
+// CHECK: scf.for %[[ROW:.*]] = %[[BID]] to %c70{{[_0-9]*}} step %[[GRID]]
+// A row's 2 x 3 slots (2 column tiles, 3 stats), in chunks of the partials'
+// 3072 f64: all 256 threads load them into shared memory at once, then
+// thread s adds stat s's in column tile order (elements s, s + 3, ...).
+// CHECK: scf.for %[[C0:.*]] = %c0{{[_0-9]*}} to %c6{{[_0-9]*}} step %c3072
+// CHECK: scf.for %{{.*}} = %[[TID:thread_id_x[_0-9]*]] to %{{.*}} step %c256
+// CHECK: memref.load %{{.*}} : memref<768xf64>
+// CHECK: memref.store %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>>
+// CHECK: gpu.barrier
+// CHECK: %[[LANE:.*]] = arith.cmpi ult, %[[TID]], %c3
+// CHECK: scf.if %[[LANE]] {
+// CHECK: arith.cmpi eq, %[[C0]], %c0
+// CHECK: scf.for %{{.*}} = %[[TID]] to %{{.*}} step %c3{{[_0-9]*}} iter_args(%{{.*}}) -> (f64)
+// CHECK: memref.load %{{.*}} : memref<3x64x16xf64, #gpu.address_space<workgroup>>
+// CHECK: arith.addf %{{.*}} : f64
+// CHECK: memref.store %{{.*}} : memref<2x64xf64, #gpu.address_space<workgroup>>
+// CHECK: gpu.barrier
+// The row's columns, 4 a thread: 16-byte loads of U (parked in W') and W,
+// and a 16-byte store of W'.
+// CHECK: %[[J0:.*]] = arith.muli %[[TID]], %c4
+// CHECK: scf.for %[[J:.*]] = %[[J0]] to %c100{{[_0-9]*}} step %c1024
+// CHECK: vector.load %{{.*}}[%[[ROW]], %[[J]]] {alignment = 16 : i64} : memref<70x100xf32>, vector<4xf32>
+// CHECK: vector.load %{{.*}}[%[[ROW]], %[[J]]] {alignment = 16 : i64} : memref<70x100xf32>, vector<4xf32>
+// CHECK: vector.store %{{.*}}, %{{.*}}[%[[ROW]], %[[J]]] {alignment = 16 : i64} : memref<70x100xf32>, vector<4xf32>
 // CHECK: gpu.return
 func.func @nora(%dy: tensor<8x70xbf16>, %x: tensor<8x100xbf16>,
                 %w: tensor<70x100xf32>, %m: tensor<70x100xf32>,
@@ -569,11 +591,12 @@ func.func @nora_mma(%dy: tensor<40x128xbf16>, %x: tensor<40x256xbf16>,
 // CHECK-LABEL: func.func @rmnp_f16
 // CHECK: llvm.bitcast %{{.*}} : i32 to vector<2xf16>
 // CHECK: nvvm.mma.sync {{.*}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// Whole tiles: at most 128 registers (two CTAs a SM).
 // SIMT-LABEL: func.func @rmnp_f16
 // SIMT: gpu.func
 // SIMT-SAME: workgroup(%{{.*}} : memref<16x64xf32, #gpu.address_space<workgroup>>
+// SIMT-SAME: nvvm.maxnreg = 128 : i32
 // SIMT-NOT: nvvm.mma.sync
-// SIMT-NOT: nvvm.maxnreg
 // SIMT: llvm.intr.fma
 func.func @rmnp_f16(%dy: tensor<16x64xf16>, %x: tensor<16x64xf16>,
                     %w: tensor<64x64xf32>, %m: tensor<64x64xf32>,
